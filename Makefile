@@ -1,0 +1,34 @@
+# One entry point per job. `make demo` and `make test` build .venv themselves on a fresh clone.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PYTEST_WORKERS ?= 2
+
+.PHONY: setup demo test lint types pr clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/nightshift demo
+
+test: $(STAMP)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check steps nightshift tests
+	! grep -rnE '(^|[^a-z_])(time\.)?sleep\(' steps --include='*.py'
+
+types: $(STAMP)
+	$(BIN)/mypy
+
+pr: lint types test
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache out

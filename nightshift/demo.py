@@ -1,0 +1,164 @@
+"""`nightshift demo`: heal the leaking instance of a simulated fleet with the real state machine.
+
+Builds a fleet like the seed's (two target groups, HTTPS 443 and HTTP 80, 12 instances over 3 AZs,
+one leaking to ~85 % memory, a 300 s deregistration delay), runs one remediation in moto with
+virtual time, shows progress, and reports what happened and how long it took.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+
+from nightshift.runtime.runner import LocalRuntime
+from nightshift.sim.fleet import FleetSpec, InstanceSpec
+
+Progress = Callable[[str], None]
+LEAKING_INDEX = 5
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    size: int = 12
+    delay: int = 300
+    inflight_seconds: float | None = 0.0  # None: in-flight requests never finish
+    signal: str = "connections_metric"
+    boot_signal: str = "ssm"
+    dry_run: bool = False
+    log_path: Path | None = None
+
+
+def group_declaration(built: Any, options: DemoOptions) -> dict[str, Any]:
+    declaration: dict[str, Any] = built.group_declaration()
+    declaration.update({
+        "metric": {"namespace": "CWAgent", "name": "mem_used_percent", "threshold": 65.0,
+                   "breaching_datapoints": 3, "evaluation_datapoints": 5},
+        "min_healthy": 5,
+        "min_healthy_percent": 50,
+        "drain": {"signal": options.signal, "poll_seconds": 10, "quiet_checks": 2, "floor_seconds": 5},
+        "boot": {"signal": options.boot_signal},
+    })
+    return declaration
+
+
+def fleet_spec(options: DemoOptions) -> FleetSpec:
+    leaking = InstanceSpec(leak_to_percent=85.0, inflight_seconds=options.inflight_seconds)
+    return FleetSpec(name="web", size=options.size, deregistration_delay=options.delay,
+                     default=InstanceSpec(inflight_seconds=options.inflight_seconds),
+                     leaking={LEAKING_INDEX: leaking})
+
+
+def _seconds(ts: datetime, origin: float) -> float:
+    return round(ts.timestamp() - origin, 3)
+
+
+def step_timeline(history: list[dict[str, Any]], origin: float) -> list[dict[str, Any]]:
+    """Each distinct state in the order first entered, with its first entry and last exit."""
+    steps: dict[str, dict[str, Any]] = {}
+    for event in history:
+        entered = event.get("stateEnteredEventDetails")
+        exited = event.get("stateExitedEventDetails")
+        if entered:
+            step = steps.setdefault(entered["name"], {"name": entered["name"],
+                                                      "start": _seconds(event["timestamp"], origin),
+                                                      "end": None, "visits": 0})
+            step["visits"] += 1
+        if exited and exited["name"] in steps:
+            steps[exited["name"]]["end"] = _seconds(event["timestamp"], origin)
+    return list(steps.values())
+
+
+def _describe(event: dict[str, Any], origin: float) -> str | None:
+    entered = event.get("stateEnteredEventDetails")
+    if not entered:
+        return None
+    return f"  [sim +{_seconds(event['timestamp'], origin):7.1f} s] {entered['name']}"
+
+
+def run_demo(options: DemoOptions, progress: Progress | None = None) -> dict[str, Any]:
+    from steps.store import audit, lock
+
+    wall_started = time.perf_counter()
+    log_file: IO[str] | None = options.log_path.open("w") if options.log_path else None
+    try:
+        with LocalRuntime(log_stream=log_file) as rt:
+            simulator, built = rt.add_fleet(fleet_spec(options))
+            rt.declare_groups([group_declaration(built, options)])
+            origin = rt.clock.now()
+            arn = rt.start({"group": "web", "reason": "nightshift demo", "requested_by": "demo",
+                            "dry_run": options.dry_run}, name=f"demo-{int(origin)}")
+            seen = 0
+            description: dict[str, Any] = {}
+            for latest in rt.follow(arn, timeout=300):
+                description = latest
+                history = rt.history(arn)
+                if progress:
+                    for event in history[seen:]:
+                        line = _describe(event, origin)
+                        if line:
+                            progress(line)
+                seen = len(history)
+            history = rt.history(arn)
+            simulated = rt.clock.now() - origin
+            records = [audit.as_dict(r) for r in audit.for_group("web")]
+            drained = next((r for r in records if r["event"] == "DRAINED"), None)
+            selected = next((r for r in records if r["event"] == "SELECTED"), None)
+            result = {
+                "status": description.get("status"),
+                "execution_arn": arn,
+                "instance_id": selected["instance_id"] if selected else None,
+                "expected_instance_id": simulator.leaking_instance_ids()[0],
+                "selection": selected["details"] if selected else None,
+                "simulated_seconds": round(simulated, 3),
+                "wall_seconds": round(time.perf_counter() - wall_started, 3),
+                "deregistration_delay": options.delay,
+                "drain_seconds": drained["details"]["drain_seconds"] if drained else None,
+                "drain_ended_by": drained["details"]["ended_by"] if drained else None,
+                "drain_signal": options.signal,
+                "steps": step_timeline(history, origin),
+                "audit": records,
+                "lambda_seconds": round(rt.router.handler_seconds(), 3),
+                "lambda_invocations": len(rt.router.invocations),
+                "state_transitions": sum(1 for e in history if e.get("stateEnteredEventDetails")),
+                "lock_released": lock.holder("web") is None,
+                "reboots": {i: len(simulator.reboots(i)) for i in built.instance_ids if simulator.reboots(i)},
+                "error": description.get("error"),
+                "cause": description.get("cause"),
+            }
+    finally:
+        if log_file:
+            log_file.close()
+    return result
+
+
+def summary(result: dict[str, Any]) -> str:
+    lines = [f"Remediation {result['status']}"]
+    sel = result.get("selection") or {}
+    if result["instance_id"]:
+        lines.append(f"  instance   {result['instance_id']} (the simulator leaked {result['expected_instance_id']})")
+        lines.append(f"  why        {sel.get('metric')} = {sel.get('value')} > threshold {sel.get('threshold')}"
+                     f" in {sel.get('breaching')} of the last {sel.get('of_last')} datapoints")
+    if result["drain_seconds"] is not None:
+        saved = result["deregistration_delay"] - result["drain_seconds"]
+        lines.append(f"  drain      {result['drain_seconds']:.0f} s, ended by {result['drain_ended_by']} "
+                     f"({result['drain_signal']} signal); the seed sleeps the whole "
+                     f"{result['deregistration_delay']} s delay: {saved:.0f} s saved")
+    lines.append("  steps (simulated seconds since start):")
+    for step in result["steps"]:
+        end = "" if step["end"] is None else f"-{step['end']:7.1f}"
+        visits = f" x{step['visits']}" if step["visits"] > 1 else ""
+        lines.append(f"    {step['start']:7.1f}{end}  {step['name']}{visits}")
+    lines.append(f"  time       {result['simulated_seconds']:.0f} s simulated in {result['wall_seconds']:.1f} s "
+                 f"of wall time; {result['lambda_seconds']:.2f} s of Lambda handler time over "
+                 f"{result['lambda_invocations']} invocations; {result['state_transitions']} states entered")
+    lines.append(f"  lock       {'released' if result['lock_released'] else 'STILL HELD'}")
+    lines.append("  audit trail:")
+    for record in result["audit"]:
+        lines.append(f"    {record['event']:<17} {record['reason']}")
+    if result.get("error"):
+        lines.append(f"  error      {result['error']}: {result['cause']}")
+    return "\n".join(lines)

@@ -1,0 +1,106 @@
+"""Answer the state machine's Lambda Tasks with the real handlers, in-process.
+
+Gap in moto: without Docker its Lambda cannot run our code, so moto's Step Functions engine, which
+calls Lambda through boto3, is answered here on ``before-call.lambda.Invoke``. A handler that raises
+becomes a function error whose payload carries ``errorType``, so Retry and Catch match as on AWS.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.response import StreamingBody
+
+from nightshift.functions import BY_NAME, Handler
+from nightshift.runtime.interceptor import AwsError, Interceptor
+
+# A fault hook sees (function name, event) before the handler runs and may raise to fail the call;
+# an "after" hook sees the result too (crash-after-the-AWS-call injection).
+BeforeHook = Callable[[str, dict[str, Any]], None]
+AfterHook = Callable[[str, dict[str, Any], dict[str, Any]], None]
+
+
+@dataclass
+class Invocation:
+    function: str
+    seconds: float
+    error: str | None
+
+
+@dataclass
+class LambdaContext:
+    """The attributes Powertools reads from a real Lambda context."""
+
+    function_name: str
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = ""
+    log_group_name: str = ""
+    log_stream_name: str = ""
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+def _body(payload: dict[str, Any]) -> StreamingBody:
+    raw = json.dumps(payload, default=str).encode()
+    return StreamingBody(io.BytesIO(raw), len(raw))
+
+
+class LambdaRouter:
+    def __init__(self, region: str, account: str) -> None:
+        self.region = region
+        self.account = account
+        self.invocations: list[Invocation] = []
+        self.before: list[BeforeHook] = []
+        self.after: list[AfterHook] = []
+        self._handlers: dict[str, Handler] = {}
+        self._lock = threading.Lock()
+
+    def arn(self, function_name: str) -> str:
+        return f"arn:aws:lambda:{self.region}:{self.account}:function:{function_name}"
+
+    def install(self, interceptor: Interceptor) -> None:
+        interceptor.answer("lambda", "Invoke", self._invoke)
+
+    def _handler(self, name: str) -> Handler:
+        with self._lock:
+            if name not in self._handlers:
+                if name not in BY_NAME:
+                    raise AwsError("ResourceNotFoundException", f"Function not found: {self.arn(name)}", 404)
+                self._handlers[name] = BY_NAME[name].handler()
+            return self._handlers[name]
+
+    def _invoke(self, params: dict[str, Any]) -> dict[str, Any]:
+        name = str(params["FunctionName"]).split(":function:")[-1].split(":")[0]
+        payload = params.get("Payload") or b"{}"
+        event = json.loads(payload.decode() if isinstance(payload, bytes | bytearray) else payload)
+        handler = self._handler(name)
+        started = time.perf_counter()
+        error: str | None = None
+        try:
+            for hook in self.before:
+                hook(name, event)
+            result = handler(event, LambdaContext(name, invoked_function_arn=self.arn(name)))
+            for after_hook in self.after:
+                after_hook(name, event, result)
+        except Exception as exc:  # every failure becomes a Lambda function error, as on AWS
+            error = type(exc).__name__
+            # The payload AWS's Python runtime returns; the stack trace stays in the logs.
+            return {"StatusCode": 200, "FunctionError": "Unhandled", "ExecutedVersion": "$LATEST",
+                    "Payload": _body({"errorType": error, "errorMessage": str(exc)})}
+        finally:
+            with self._lock:
+                self.invocations.append(Invocation(name, time.perf_counter() - started, error))
+        return {"StatusCode": 200, "ExecutedVersion": "$LATEST", "Payload": _body(result)}
+
+    def handler_seconds(self) -> float:
+        with self._lock:
+            return sum(i.seconds for i in self.invocations)

@@ -1,0 +1,77 @@
+"""Every workaround for what moto 5.2.5 lacks, in one place. Each names the gap it fills.
+
+The fleet simulator (nightshift/sim) fills the AWS *behaviour* moto does not model (draining,
+reboots, health checks, metrics, SSM output); this module fills gaps in moto's *engine*.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from types import SimpleNamespace
+from typing import Any
+
+from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
+from moto.stepfunctions.parser.asl.eval.environment import Environment
+from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
+
+from nightshift.runtime.clock import VirtualClock
+
+# moto needs this config to execute ASL at all (otherwise executions just "succeed" with no work) and
+# to keep Lambda out of Docker (our Lambda Tasks are answered in-process by the router).
+MOTO_CONFIG: dict[str, Any] = {
+    "stepfunctions": {"execute_state_machine": True},
+    "lambda": {"use_docker": False},
+}
+
+_active: dict[str, VirtualClock | None] = {"clock": None}
+_original_wait = WaitFunction._wait_interval
+_original_retrier_time = retrier_decl.time
+_original_timestamp = EventManager._get_current_timestamp
+
+
+def _virtual_timestamp() -> datetime.datetime:
+    # Gap: history events are stamped with the real time, so a 300 s Wait would look instantaneous in
+    # the execution history. Stamp them with the virtual clock instead.
+    clock = _active["clock"]
+    if clock is None:
+        return _original_timestamp()
+    return datetime.datetime.fromtimestamp(clock.now(), tz=datetime.UTC)
+
+
+def _virtual_wait(self: WaitFunction, env: Environment, wait_seconds: int) -> None:
+    # Gap: WaitFunction._wait_interval blocks the execution thread for the real number of seconds.
+    clock = _active["clock"]
+    if clock is None or not env.is_running():
+        return
+    if wait_seconds > 0:
+        clock.advance(wait_seconds)
+
+
+def _virtual_sleep(seconds: float) -> None:
+    # Gap: RetrierDecl._eval_body calls time.sleep(interval) for Retry back-off.
+    clock = _active["clock"]
+    if clock is not None and seconds > 0:
+        clock.advance(seconds)
+
+
+def install(clock: VirtualClock) -> None:
+    """Make Wait states and Retry back-off advance ``clock`` instead of sleeping."""
+    _active["clock"] = clock
+    WaitFunction._wait_interval = _virtual_wait  # type: ignore[method-assign]
+    retrier_decl.time = SimpleNamespace(sleep=_virtual_sleep)  # type: ignore[assignment]
+    EventManager._get_current_timestamp = staticmethod(_virtual_timestamp)  # type: ignore[method-assign]
+
+
+def quiet_engine_logs() -> None:
+    """Gap: moto's engine logs every failed state (a caught, expected failure too) with a full dump
+    of the state's parse tree at WARNING/ERROR. The execution history records failures; silence it."""
+    logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
+
+
+def uninstall() -> None:
+    _active["clock"] = None
+    WaitFunction._wait_interval = _original_wait  # type: ignore[method-assign]
+    retrier_decl.time = _original_retrier_time
+    EventManager._get_current_timestamp = staticmethod(_original_timestamp)  # type: ignore[method-assign]

@@ -1,0 +1,222 @@
+"""The local runtime: our real ASL, executed by moto's Step Functions engine, with the real handlers.
+
+    with LocalRuntime() as rt:
+        fleet = rt.add_fleet(FleetSpec())          # simulated EC2 + ELBv2 + CloudWatch + SSM
+        rt.declare_groups([fleet.group_declaration()])
+        arn = rt.start({"group": "web"})
+        result = rt.wait(arn)
+
+Nothing here needs AWS credentials or a network; a 300 s Wait costs no real time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import boto3
+from moto import mock_aws
+
+from nightshift.functions import STEP_FUNCTIONS
+from nightshift.runtime import moto_gaps
+from nightshift.runtime.clock import VirtualClock
+from nightshift.runtime.interceptor import Interceptor
+from nightshift.runtime.lambda_router import LambdaRouter
+
+ROOT = Path(__file__).resolve().parents[2]
+STATEMACHINE_DIR = ROOT / "statemachine"
+ACCOUNT = "123456789012"
+GROUPS_PARAMETER = "/nightshift/groups"
+FINISHED = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
+
+_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SECURITY_TOKEN": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    # botocore's own retries sleep in real time; with one attempt, every transient fault reaches the
+    # state machine's Retry, which backs off in virtual time (and is what the fault tests exercise).
+    "AWS_MAX_ATTEMPTS": "1",
+    "POWERTOOLS_METRICS_NAMESPACE": "Nightshift",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+}
+
+
+def substitutions(router: LambdaRouter, lock_table: str) -> dict[str, str]:
+    """What DefinitionSubstitutions supplies on AWS."""
+    values = {f.placeholder: router.arn(f"nightshift-{f.name}") for f in STEP_FUNCTIONS}
+    values["LockTableName"] = lock_table
+    return values
+
+
+def render_definition(path: Path, values: dict[str, str]) -> str:
+    text = path.read_text()
+    for key, value in values.items():
+        text = text.replace("${" + key + "}", value)
+    if "${" in text:
+        start = text.index("${")
+        raise ValueError(f"{path.name}: no substitution for {text[start:text.index('}', start) + 1]}")
+    return text
+
+
+class LocalRuntime:
+    def __init__(self, region: str = "us-east-1", clock: VirtualClock | None = None,
+                 log_stream: IO[str] | None = None) -> None:
+        self.region = region
+        self.clock = clock or VirtualClock()
+        self.router = LambdaRouter(region, ACCOUNT)
+        self.log_stream = log_stream
+        self.state_machines: dict[str, str] = {}
+        self.fleets: list[Any] = []
+        self._mock: Any = None
+        self._saved_env: dict[str, str | None] = {}
+        self.interceptor: Interceptor | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def __enter__(self) -> LocalRuntime:
+        from steps.store import tables
+
+        env = {**_ENV, "AWS_DEFAULT_REGION": self.region, "AWS_REGION": self.region,
+               "NIGHTSHIFT_LOCK_TABLE": tables.LOCK_TABLE, "NIGHTSHIFT_AUDIT_TABLE": tables.AUDIT_TABLE,
+               "NIGHTSHIFT_LIFECYCLE_TABLE": tables.LIFECYCLE_TABLE,
+               "NIGHTSHIFT_GROUPS_PARAMETER": GROUPS_PARAMETER}
+        for key, value in env.items():
+            self._saved_env[key] = os.environ.get(key)
+            os.environ[key] = value
+        self._saved_env["NIGHTSHIFT_GROUPS"] = os.environ.pop("NIGHTSHIFT_GROUPS", None)
+        self._mock = mock_aws(config=moto_gaps.MOTO_CONFIG)
+        self._mock.start()
+        # A fresh default session: moto's engine and our steps both create their clients from it,
+        # after our interceptors are registered on it.
+        boto3.setup_default_session(region_name=self.region)
+        assert boto3.DEFAULT_SESSION is not None
+        self.interceptor = Interceptor(boto3.DEFAULT_SESSION.events)
+        self.router.install(self.interceptor)
+        moto_gaps.install(self.clock)
+        moto_gaps.quiet_engine_logs()
+        self._bind_steps()
+        self._create_tables()
+        self._create_state_machines()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        from steps import clock as step_clock
+        from steps import groups
+        from steps.aws import clients
+
+        if self.interceptor:
+            self.interceptor.uninstall()
+        moto_gaps.uninstall()
+        step_clock.reset()
+        clients.reset()
+        groups.reset()
+        self._mock.stop()
+        for key, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+    def _bind_steps(self) -> None:
+        from steps import clock as step_clock
+        from steps import groups
+        from steps.aws import clients
+        from steps.observability import logger
+
+        step_clock.use(self.clock.now)
+        clients.reset()
+        groups.reset()
+        if self.log_stream is not None:
+            logger.registered_handler.setStream(self.log_stream)  # type: ignore[attr-defined]
+
+    def _create_tables(self) -> None:
+        from steps.store.audit import AuditRecord
+        from steps.store.lifecycle import RemediationRecord
+        from steps.store.lock import GroupLock
+
+        for model in (GroupLock, AuditRecord, RemediationRecord):
+            if not model.exists():
+                model.create_table(billing_mode="PAY_PER_REQUEST", wait=True)
+
+    def _create_state_machines(self) -> None:
+        from steps.store import tables
+
+        sfn = self.client("stepfunctions")
+        values = substitutions(self.router, tables.LOCK_TABLE)
+        for path in sorted(STATEMACHINE_DIR.glob("*.asl.json")):
+            name = path.name.removesuffix(".asl.json")
+            created = sfn.create_state_machine(
+                name=f"nightshift-{name}", definition=render_definition(path, values),
+                roleArn=f"arn:aws:iam::{ACCOUNT}:role/nightshift-{name}", type="STANDARD",
+            )
+            self.state_machines[name] = created["stateMachineArn"]
+
+    # -- wiring --------------------------------------------------------------------------------
+    def client(self, service: str) -> Any:
+        return boto3.client(service, region_name=self.region)  # type: ignore[call-overload]
+
+    def add_fleet(self, spec: Any) -> Any:
+        """Build a simulated fleet (nightshift.sim) and let it answer what moto lacks."""
+        from nightshift.sim.fleet import FleetSimulator
+
+        assert self.interceptor is not None
+        simulator = FleetSimulator(spec, self.clock.now)
+        built = simulator.build()
+        simulator.install(self.interceptor)
+        from steps.aws import clients
+
+        clients.reset()  # step clients must be created after the simulator's interceptors
+        self.fleets.append(simulator)
+        return simulator, built
+
+    def declare_groups(self, groups: list[dict[str, Any]]) -> None:
+        from steps import groups as step_groups
+
+        self.client("ssm").put_parameter(Name=GROUPS_PARAMETER, Value=json.dumps({"groups": groups}),
+                                         Type="String", Overwrite=True)
+        step_groups.reset()
+
+    # -- executions ----------------------------------------------------------------------------
+    def start(self, execution_input: dict[str, Any], name: str | None = None,
+              machine: str = "remediate") -> str:
+        # Gap: moto names an execution started without a name "None" (AWS generates a UUID).
+        kwargs: dict[str, Any] = {"stateMachineArn": self.state_machines[machine],
+                                  "input": json.dumps(execution_input), "name": name or str(uuid.uuid4())}
+        return str(self.client("stepfunctions").start_execution(**kwargs)["executionArn"])
+
+    def wait(self, execution_arn: str, timeout: float = 120.0) -> dict[str, Any]:
+        """Block (in real time, briefly) until the execution finishes; returns describe_execution."""
+        for description in self.follow(execution_arn, timeout):
+            if description["status"] in FINISHED:
+                return description
+        raise TimeoutError(f"{execution_arn} still running after {timeout} s of real time")
+
+    def follow(self, execution_arn: str, timeout: float = 120.0) -> Iterator[dict[str, Any]]:
+        sfn = self.client("stepfunctions")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            description: dict[str, Any] = sfn.describe_execution(executionArn=execution_arn)
+            yield description
+            if description["status"] in FINISHED:
+                return
+            time.sleep(0.005)
+
+    def history(self, execution_arn: str) -> list[dict[str, Any]]:
+        sfn = self.client("stepfunctions")
+        events: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
+        while True:
+            page = sfn.get_execution_history(**kwargs)
+            events.extend(page["events"])
+            if not page.get("nextToken"):
+                return events
+            kwargs["nextToken"] = page["nextToken"]
+
+    def run(self, execution_input: dict[str, Any], name: str | None = None, timeout: float = 120.0,
+            ) -> dict[str, Any]:
+        return self.wait(self.start(execution_input, name), timeout)

@@ -1,0 +1,1 @@
+"""Nightshift's Lambda steps: each module is one short, stateless step of the remediation workflow."""

@@ -1,0 +1,44 @@
+"""EC2: reboot, status checks, and the placement facts capacity arithmetic needs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from steps.aws.clients import client
+from steps.aws.errors import aws_call
+
+DESCRIBE_INSTANCES_PAGE = 1000  # InstanceIds per DescribeInstances call
+
+
+def reboot(instance_id: str) -> None:
+    with aws_call(f"RebootInstances {instance_id}"):
+        client("ec2").reboot_instances(InstanceIds=[instance_id])
+
+
+def status_ok(instance_id: str) -> tuple[bool, str]:
+    """(both status checks ok, a human description of what was seen)."""
+    with aws_call(f"DescribeInstanceStatus {instance_id}"):
+        response = client("ec2").describe_instance_status(InstanceIds=[instance_id], IncludeAllInstances=True)
+    statuses = response.get("InstanceStatuses", [])
+    if not statuses:
+        return False, "no status reported yet"
+    status = statuses[0]
+    state = status.get("InstanceState", {}).get("Name", "unknown")
+    instance = status.get("InstanceStatus", {}).get("Status", "unknown")
+    system = status.get("SystemStatus", {}).get("Status", "unknown")
+    ok = state == "running" and instance == "ok" and system == "ok"
+    return ok, f"state={state} instance-status={instance} system-status={system}"
+
+
+def availability_zones(instance_ids: Iterable[str]) -> dict[str, str]:
+    """instance id -> AZ, in pages of 1000 ids."""
+    ids = sorted(set(instance_ids))
+    zones: dict[str, str] = {}
+    for start in range(0, len(ids), DESCRIBE_INSTANCES_PAGE):
+        page = ids[start:start + DESCRIBE_INSTANCES_PAGE]
+        with aws_call("DescribeInstances"):
+            response = client("ec2").describe_instances(InstanceIds=page)
+        for reservation in response.get("Reservations", []):
+            for instance in reservation.get("Instances", []):
+                zones[instance["InstanceId"]] = instance.get("Placement", {}).get("AvailabilityZone", "unknown")
+    return zones

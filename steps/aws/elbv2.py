@@ -1,0 +1,73 @@
+"""Target groups: who is registered, in which state, and (de)registration."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from steps.aws.clients import client
+from steps.aws.errors import aws_call
+
+# ELBv2 answers a target that is not registered as `unused`; we treat that as gone.
+GONE_STATES = frozenset({"unused"})
+DEREGISTRATION_DELAY = "deregistration_delay.timeout_seconds"
+
+
+def target_states(target_group_arn: str, instance_ids: Iterable[str] | None = None) -> dict[str, str]:
+    """instance id -> target health state in one target group (one DescribeTargetHealth call)."""
+    kwargs: dict[str, object] = {"TargetGroupArn": target_group_arn}
+    ids = list(instance_ids or [])
+    if ids:
+        kwargs["Targets"] = [{"Id": i} for i in ids]
+    with aws_call(f"DescribeTargetHealth {target_group_arn}"):
+        response = client("elbv2").describe_target_health(**kwargs)
+    states: dict[str, str] = {}
+    for description in response.get("TargetHealthDescriptions", []):
+        target_id = description["Target"]["Id"]
+        state = description.get("TargetHealth", {}).get("State", "unavailable")
+        if state in GONE_STATES:
+            continue
+        states[target_id] = state
+    return states
+
+
+def group_target_states(target_group_arns: Iterable[str], instance_ids: Iterable[str] | None = None,
+                        ) -> dict[str, dict[str, str]]:
+    """target group ARN -> {instance id -> state}; a target absent from a group is not registered there."""
+    ids = list(instance_ids or [])
+    return {arn: target_states(arn, ids) for arn in target_group_arns}
+
+
+def target_ports(target_group_arn: str, instance_id: str) -> list[int]:
+    """The ports an instance is registered on (usually one), so re-registration restores them exactly."""
+    with aws_call(f"DescribeTargetHealth {target_group_arn}"):
+        response = client("elbv2").describe_target_health(
+            TargetGroupArn=target_group_arn, Targets=[{"Id": instance_id}]
+        )
+    ports = []
+    for description in response.get("TargetHealthDescriptions", []):
+        state = description.get("TargetHealth", {}).get("State")
+        if state not in GONE_STATES and "Port" in description["Target"]:
+            ports.append(int(description["Target"]["Port"]))
+    return ports
+
+
+def deregistration_delay(target_group_arn: str) -> int:
+    with aws_call(f"DescribeTargetGroupAttributes {target_group_arn}"):
+        response = client("elbv2").describe_target_group_attributes(TargetGroupArn=target_group_arn)
+    for attribute in response.get("Attributes", []):
+        if attribute["Key"] == DEREGISTRATION_DELAY:
+            return int(attribute["Value"])
+    return 300  # AWS's documented default
+
+
+def deregister(target_group_arn: str, instance_id: str) -> None:
+    with aws_call(f"DeregisterTargets {instance_id} from {target_group_arn}"):
+        client("elbv2").deregister_targets(TargetGroupArn=target_group_arn, Targets=[{"Id": instance_id}])
+
+
+def register(target_group_arn: str, instance_id: str, port: int | None = None) -> None:
+    target: dict[str, object] = {"Id": instance_id}
+    if port is not None:
+        target["Port"] = port
+    with aws_call(f"RegisterTargets {instance_id} in {target_group_arn}"):
+        client("elbv2").register_targets(TargetGroupArn=target_group_arn, Targets=[target])

@@ -1,0 +1,51 @@
+"""Translate botocore failures into the error names the state machine retries or catches."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, ReadTimeoutError
+
+from steps.exceptions import AwsCallFailed, AwsThrottled, AwsUnavailable
+
+THROTTLING_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "SlowDown",
+    }
+)
+UNAVAILABLE_CODES = frozenset(
+    {"InternalError", "InternalFailure", "ServiceUnavailable", "InternalServerError", "Unavailable"}
+)
+
+
+def error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+@contextmanager
+def aws_call(what: str) -> Iterator[None]:
+    """Wrap one AWS call; ``what`` says which call, for the error message."""
+    try:
+        yield
+    except ClientError as exc:
+        code = error_code(exc)
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        message = f"{what}: {code}: {exc.response.get('Error', {}).get('Message', '')}"
+        if code in THROTTLING_CODES or status == 429:
+            raise AwsThrottled(message) from exc
+        if code in UNAVAILABLE_CODES or status >= 500:
+            raise AwsUnavailable(message) from exc
+        raise AwsCallFailed(message) from exc
+    except (ConnectionError, ReadTimeoutError) as exc:
+        raise AwsUnavailable(f"{what}: {exc}") from exc
+    except BotoCoreError as exc:
+        raise AwsCallFailed(f"{what}: {exc}") from exc

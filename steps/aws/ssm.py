@@ -1,0 +1,69 @@
+"""Run Command: ask the instance itself (boot time, established connections).
+
+A command is sent in one check and read in the next: Run Command is asynchronous and a step never
+waits for it. Each command carries a ``Comment`` naming what it measures.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from steps.aws.clients import client
+from steps.aws.errors import aws_call, error_code
+
+BOOT_TIME = "nightshift:boot-time"
+CONNECTIONS = "nightshift:connections"
+# /proc/stat's btime is the boot time in epoch seconds: it changes only when the kernel really restarts.
+BOOT_TIME_SCRIPT = ["awk '/^btime/ {print $2}' /proc/stat"]
+FINISHED_WITHOUT_OUTPUT = frozenset({"Cancelled", "TimedOut", "Failed", "DeliveryTimedOut", "ExecutionTimedOut",
+                                     "Undeliverable", "Terminated", "InvalidPlatform", "AccessDenied"})
+
+
+def connections_script(ports: list[int]) -> list[str]:
+    filter_expr = " or ".join(f"sport = :{p}" for p in ports)
+    return [f"ss -Htn state established '( {filter_expr} )' | wc -l"]
+
+
+def send(instance_id: str, comment: str, commands: list[str]) -> str:
+    with aws_call(f"SendCommand {comment} to {instance_id}"):
+        response = client("ssm").send_command(
+            InstanceIds=[instance_id],
+            DocumentName="AWS-RunShellScript",
+            Comment=comment,
+            Parameters={"commands": commands},
+            TimeoutSeconds=30,
+        )
+    return str(response["Command"]["CommandId"])
+
+
+@dataclass(frozen=True)
+class Invocation:
+    status: str  # Pending | InProgress | Success | a failure status
+    output: str
+
+    @property
+    def finished(self) -> bool:
+        return self.status == "Success" or self.status in FINISHED_WITHOUT_OUTPUT
+
+    def integer(self) -> int | None:
+        """The command's output as one integer, or None when it did not succeed or printed garbage."""
+        if self.status != "Success":
+            return None
+        try:
+            return int(self.output.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            return None
+
+
+def invocation(command_id: str, instance_id: str) -> Invocation:
+    from botocore.exceptions import ClientError
+
+    try:
+        response = client("ssm").get_command_invocation(CommandId=command_id, InstanceId=instance_id)
+    except ClientError as exc:
+        # Right after SendCommand the invocation may not exist yet: that is "pending", not a failure.
+        if error_code(exc) == "InvocationDoesNotExist":
+            return Invocation("Pending", "")
+        with aws_call(f"GetCommandInvocation {command_id}"):
+            raise
+    return Invocation(str(response.get("Status", "Pending")), str(response.get("StandardOutputContent", "")))

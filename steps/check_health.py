@@ -1,0 +1,45 @@
+"""Step: one check of the health poll loop: healthy in every target group, or give up at the deadline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from steps.aws import elbv2
+from steps.entrypoint import StepContext, step
+from steps.events import HealthProgress
+from steps.exceptions import HealthNotRestored
+from steps.store import lifecycle
+
+
+@step
+def check_health(ctx: StepContext) -> dict[str, Any]:
+    registration, deregistration = ctx.state.registration, ctx.state.deregistration
+    assert registration and deregistration, "health is checked after re-registration"
+    instance_id = deregistration.instance_id
+    spec = ctx.group.health
+    progress = ctx.state.health or HealthProgress()
+    states = {r.arn: elbv2.target_states(r.arn, [instance_id]).get(instance_id, "unused")
+              for r in deregistration.target_groups}
+    elapsed = ctx.now - registration.at
+    healthy = all(s == "healthy" for s in states.values())
+    if healthy:
+        record = lifecycle.load(ctx.state.request.remediation_id)
+        if record.state == "verifying":
+            lifecycle.advance(record, "verify", {"states": states, "seconds": round(elapsed, 3)}, ctx.now,
+                              ctx.execution_id)
+        total = ctx.now - deregistration.at
+        ctx.audit("HEALTHY", f"{instance_id} is healthy in every target group {elapsed:.0f} s after "
+                  f"re-registration; out of service for {total:.0f} s in all", instance_id=instance_id,
+                  states=states, time_to_healthy_seconds=round(elapsed, 3),
+                  out_of_service_seconds=round(total, 3))
+        return {"done": True, "states": states, "checks": progress.checks + 1, "wait_seconds": 0}
+    if elapsed >= spec.deadline_seconds:
+        ctx.audit("HEALTH_TIMED_OUT", f"{instance_id} not healthy in every target group {elapsed:.0f} s "
+                  f"after re-registration (deadline {spec.deadline_seconds} s): {states}",
+                  instance_id=instance_id, states=states, elapsed_seconds=round(elapsed, 3))
+        raise HealthNotRestored(f"{instance_id} not healthy after {elapsed:.0f} s: {states}")
+    wait = max(1, min(spec.poll_seconds, int(spec.deadline_seconds - elapsed + 0.999)))
+    return {"done": False, "states": states, "checks": progress.checks + 1, "wait_seconds": wait}
+
+
+handler = check_health

@@ -1,0 +1,193 @@
+"""One typed settings object: the groups an operator declares, and the environment the steps run in.
+
+Groups are declared as JSON in one SSM parameter (``NIGHTSHIFT_GROUPS_PARAMETER``) or, for tests and
+the local runtime, inline in ``NIGHTSHIFT_GROUPS``. The same model validates both, so a bad
+declaration fails with the field's name before anything in AWS changes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from functools import cached_property
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from steps.exceptions import ConfigurationError
+
+TARGET_GROUP_ARN = re.compile(r"^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:\d{12}:targetgroup/[\w-]+/\w+$")
+GROUP_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MetricSpec(_Strict):
+    """The per-instance metric that says an instance is degraded (e.g. the CloudWatch agent's memory)."""
+
+    namespace: str = "CWAgent"
+    name: str = "mem_used_percent"
+    stat: str = "Average"
+    period_seconds: Annotated[int, Field(ge=1)] = 60
+    # Extra dimensions besides InstanceId, exactly as the agent publishes them.
+    dimensions: dict[str, str] = Field(default_factory=dict)
+    threshold: float = 65.0
+    # Hysteresis: a candidate must breach in at least `breaching_datapoints` of the last
+    # `evaluation_datapoints` periods. Missing datapoints never count as a breach.
+    breaching_datapoints: Annotated[int, Field(ge=1)] = 3
+    evaluation_datapoints: Annotated[int, Field(ge=1, le=60)] = 5
+
+    @model_validator(mode="after")
+    def _m_of_n(self) -> MetricSpec:
+        if self.breaching_datapoints > self.evaluation_datapoints:
+            raise ValueError(
+                "metric.breaching_datapoints must be <= metric.evaluation_datapoints "
+                f"(got {self.breaching_datapoints} of {self.evaluation_datapoints})"
+            )
+        return self
+
+
+class DrainSpec(_Strict):
+    """How the drain wait may end before the deregistration delay runs out."""
+
+    signal: Literal["target_state", "connections_metric", "ssm"] = "target_state"
+    poll_seconds: Annotated[int, Field(ge=1, le=300)] = 5
+    # No early end before this many seconds, whatever the signal says.
+    floor_seconds: Annotated[int, Field(ge=0, le=300)] = 5
+    # Consecutive idle readings (distinct datapoints or command outputs) that prove nothing is in flight.
+    quiet_checks: Annotated[int, Field(ge=1, le=20)] = 2
+    margin_seconds: Annotated[int, Field(ge=0, le=600)] = 15
+    # connections_metric: the CloudWatch agent's netstat plugin, one datapoint per collection interval.
+    metric_namespace: str = "CWAgent"
+    metric_name: str = "netstat_tcp_established"
+    metric_period_seconds: Annotated[int, Field(ge=1)] = 10
+    idle_at_most: float = 0.0
+    # ssm: count established connections on these local ports with a Run Command.
+    ports: list[Annotated[int, Field(ge=1, le=65535)]] = Field(default_factory=lambda: [443, 80])
+
+
+class BootSpec(_Strict):
+    """How we prove a reboot really happened and the instance is back."""
+
+    # ssm: the instance's boot time (from /proc/stat btime) must be newer than the reboot request.
+    # none: no boot signal, wait at least min_wait_seconds (what the seed did with a fixed sleep).
+    signal: Literal["ssm", "none"] = "ssm"
+    poll_seconds: Annotated[int, Field(ge=1, le=300)] = 10
+    min_wait_seconds: Annotated[int, Field(ge=0, le=1800)] = 120
+    deadline_seconds: Annotated[int, Field(ge=60, le=3600)] = 900
+
+
+class HealthSpec(_Strict):
+    poll_seconds: Annotated[int, Field(ge=1, le=300)] = 10
+    deadline_seconds: Annotated[int, Field(ge=30, le=3600)] = 600
+
+
+class GroupConfig(_Strict):
+    """A set of target groups that share instances: one remediation at a time per group."""
+
+    name: str
+    target_group_arns: Annotated[list[str], Field(min_length=1)]
+    metric: MetricSpec = Field(default_factory=MetricSpec)
+    min_healthy: Annotated[int, Field(ge=0)] = 1
+    min_healthy_percent: Annotated[float, Field(ge=0, le=100)] = 50.0
+    per_az: bool = False
+    drain: DrainSpec = Field(default_factory=DrainSpec)
+    boot: BootSpec = Field(default_factory=BootSpec)
+    health: HealthSpec = Field(default_factory=HealthSpec)
+    lock_lease_seconds: Annotated[int, Field(ge=300, le=86400)] = 7200
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not GROUP_NAME.match(value):
+            raise ValueError("group name must be 1-64 characters of letters, digits, '_', '.', '-'")
+        return value
+
+    @field_validator("target_group_arns")
+    @classmethod
+    def _arns(cls, value: list[str]) -> list[str]:
+        for arn in value:
+            if not TARGET_GROUP_ARN.match(arn):
+                raise ValueError(f"not a target group ARN: {arn!r}")
+        if len(set(value)) != len(value):
+            raise ValueError("target_group_arns lists the same target group twice")
+        return value
+
+
+class GroupsDocument(_Strict):
+    groups: Annotated[list[GroupConfig], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _unique(self) -> GroupsDocument:
+        names = [g.name for g in self.groups]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"group names must be unique; repeated: {', '.join(dupes)}")
+        return self
+
+    @cached_property
+    def by_name(self) -> dict[str, GroupConfig]:
+        return {g.name: g for g in self.groups}
+
+    def group(self, name: str) -> GroupConfig:
+        try:
+            return self.by_name[name]
+        except KeyError:
+            known = ", ".join(sorted(self.by_name)) or "none"
+            raise ConfigurationError(
+                f"group: unknown group {name!r}; declared groups are: {known}"
+            ) from None
+
+
+def parse_groups(raw: str | bytes | dict[str, object]) -> GroupsDocument:
+    """Validate a groups declaration; the error names the offending field and what to do."""
+    try:
+        data = json.loads(raw) if isinstance(raw, str | bytes) else raw
+        return GroupsDocument.model_validate(data)
+    except json.JSONDecodeError as exc:
+        raise ConfigurationError(f"groups declaration is not valid JSON: {exc}") from exc
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(document)'}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigurationError(f"groups declaration is invalid: {problems}") from exc
+
+
+class Settings(_Strict):
+    """Where the steps find their tables and configuration; read once per Lambda container."""
+
+    lock_table: str
+    audit_table: str
+    lifecycle_table: str
+    region: str
+    groups_parameter: str | None = None
+    groups_inline: str | None = None
+    service_name: str = "nightshift"
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        env = os.environ
+        missing = [
+            k for k in ("NIGHTSHIFT_LOCK_TABLE", "NIGHTSHIFT_AUDIT_TABLE", "NIGHTSHIFT_LIFECYCLE_TABLE")
+            if not env.get(k)
+        ]
+        if missing:
+            raise ConfigurationError(
+                f"environment: {', '.join(missing)} not set; the SAM template (or the local runtime) sets them"
+            )
+        if not env.get("NIGHTSHIFT_GROUPS_PARAMETER") and not env.get("NIGHTSHIFT_GROUPS"):
+            raise ConfigurationError(
+                "environment: set NIGHTSHIFT_GROUPS_PARAMETER (an SSM parameter name) or NIGHTSHIFT_GROUPS (JSON)"
+            )
+        return cls(
+            lock_table=env["NIGHTSHIFT_LOCK_TABLE"],
+            audit_table=env["NIGHTSHIFT_AUDIT_TABLE"],
+            lifecycle_table=env["NIGHTSHIFT_LIFECYCLE_TABLE"],
+            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+            groups_parameter=env.get("NIGHTSHIFT_GROUPS_PARAMETER") or None,
+            groups_inline=env.get("NIGHTSHIFT_GROUPS") or None,
+            service_name=env.get("POWERTOOLS_SERVICE_NAME", "nightshift"),
+        )

@@ -1,0 +1,47 @@
+"""Step: take the instance out of every target group of its group (it starts draining).
+
+Write-ahead: the lifecycle record says which target groups and ports we are removing it from before
+the first DeregisterTargets call, so the restore path knows what to put back even if this step dies
+half-way. Repeating the calls is harmless (deregistering an absent target succeeds).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from steps.aws import elbv2
+from steps.entrypoint import StepContext, step
+from steps.exceptions import LifecycleConflict
+from steps.store import lifecycle
+
+
+@step
+def deregister_instance(ctx: StepContext) -> dict[str, Any]:
+    instance_id = ctx.instance_id
+    assert instance_id, "the state machine only deregisters a selected instance"
+    record = lifecycle.load(ctx.state.request.remediation_id)
+    planned = lifecycle.recorded(record, "deregister")
+    if planned is not None and record.state != "draining":
+        return planned  # already drained and beyond: never deregister again
+    if planned is None:
+        if record.state != "selected":
+            raise LifecycleConflict(f"cannot deregister {instance_id} in lifecycle state {record.state}")
+        registrations: list[dict[str, Any]] = [
+            {"arn": arn, "port": port}
+            for arn in ctx.group.target_group_arns
+            for port in elbv2.target_ports(arn, instance_id)
+        ]
+        delays = [elbv2.deregistration_delay(r["arn"]) for r in registrations] or [0]
+        planned = {"instance_id": instance_id, "target_groups": registrations, "at": ctx.now,
+                   "delay_seconds": max(delays)}
+        lifecycle.advance(record, "deregister", planned, ctx.now, ctx.execution_id, instance_id=instance_id)
+    for registration in planned["target_groups"]:
+        elbv2.deregister(registration["arn"], instance_id)
+    ctx.audit("DEREGISTERED",
+              f"deregistered {instance_id} from {len(planned['target_groups'])} target group(s); "
+              f"deregistration delay {planned['delay_seconds']} s",
+              target_groups=[r["arn"] for r in planned["target_groups"]], delay_seconds=planned["delay_seconds"])
+    return planned
+
+
+handler = deregister_instance

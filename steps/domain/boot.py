@@ -1,0 +1,60 @@
+"""Did the reboot really happen, and is the instance back? Pure (DESIGN §2 step 7).
+
+``RebootInstances`` only queues a reboot (AWS falls back to a hard reboot when the OS does not shut
+down within a few minutes), and status checks can read ``ok`` right after the call without proving
+anything. So a reboot counts only when a boot signal newer than the request is seen; without a
+signal, a minimum wait stands in for it (what the seed did with a fixed sleep).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+CONFIRMING = "confirming"  # waiting for proof the reboot happened
+STATUS = "status"  # proven; waiting for status checks ok
+DONE = "done"
+TIMED_OUT = "timed_out"
+
+
+@dataclass(frozen=True)
+class BootPolicy:
+    signal: str  # ssm | none
+    poll_seconds: int
+    min_wait_seconds: int
+    deadline_seconds: int
+
+
+@dataclass(frozen=True)
+class BootDecision:
+    phase: str
+    confirmed_by: str | None
+    wait_seconds: int
+    reason: str
+
+
+def reboot_proven(policy: BootPolicy, requested_at: float, elapsed: float, boot_time: int | None) -> str | None:
+    """How the reboot is proven, or None while it is not."""
+    if policy.signal == "ssm":
+        if boot_time is not None and boot_time > requested_at:
+            return "boot_time"
+        return None
+    return "min_wait" if elapsed >= policy.min_wait_seconds else None
+
+
+def decide(policy: BootPolicy, requested_at: float, elapsed: float, confirmed_by: str | None,
+           boot_time: int | None, status_ok: bool | None) -> BootDecision:
+    proven = confirmed_by or reboot_proven(policy, requested_at, elapsed, boot_time)
+    if proven and status_ok:
+        return BootDecision(DONE, proven, 0, f"rebooted (proven by {proven}) and status checks ok")
+    if elapsed >= policy.deadline_seconds:
+        what = "status checks not ok" if proven else "no proof that the reboot happened"
+        return BootDecision(TIMED_OUT, proven, 0,
+                            f"{what} {int(elapsed)} s after the reboot request "
+                            f"(deadline {policy.deadline_seconds} s)")
+    remaining = int(-(-(policy.deadline_seconds - elapsed) // 1))
+    if not proven and policy.signal == "none":
+        wait = int(-(-(policy.min_wait_seconds - elapsed) // 1))
+        return BootDecision(CONFIRMING, None, max(1, min(wait, remaining)), "waiting the minimum boot time")
+    phase = STATUS if proven else CONFIRMING
+    reason = "waiting for status checks" if proven else "waiting for a boot time newer than the request"
+    return BootDecision(phase, proven, max(1, min(policy.poll_seconds, remaining)), reason)

@@ -1,0 +1,65 @@
+"""When may the drain wait end? Pure (DESIGN §2 step 5).
+
+``DescribeTargetHealth`` shows ``draining`` for the whole deregistration delay even when nothing is in
+flight, so target state alone can never end the wait early. The wait ends at the earliest of:
+the target is gone everywhere; the drain signal proved "no in-flight work" for K consecutive distinct
+readings (never before the floor); or the delay plus a margin.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+TARGET_GONE = "target_state"
+DEADLINE = "deadline"
+
+
+@dataclass(frozen=True)
+class DrainPolicy:
+    signal: str  # target_state | connections_metric | ssm
+    delay_seconds: int
+    margin_seconds: int
+    floor_seconds: int
+    poll_seconds: int
+    quiet_checks: int
+
+    @property
+    def deadline_seconds(self) -> int:
+        return self.delay_seconds + self.margin_seconds
+
+
+@dataclass(frozen=True)
+class DrainDecision:
+    done: bool
+    ended_by: str | None
+    wait_seconds: int
+
+
+def decide(policy: DrainPolicy, elapsed: float, gone_everywhere: bool, quiet_readings: int) -> DrainDecision:
+    if gone_everywhere:
+        return DrainDecision(True, TARGET_GONE, 0)
+    if policy.signal != TARGET_GONE and quiet_readings >= policy.quiet_checks and elapsed >= policy.floor_seconds:
+        return DrainDecision(True, policy.signal, 0)
+    if elapsed >= policy.deadline_seconds:
+        return DrainDecision(True, DEADLINE, 0)
+    to_deadline = policy.deadline_seconds - elapsed
+    if policy.signal == TARGET_GONE:
+        # Nothing can end the wait before the delay expires: wait for it instead of polling through it.
+        wait = max(policy.poll_seconds, policy.delay_seconds - elapsed)
+    elif quiet_readings >= policy.quiet_checks:
+        wait = policy.floor_seconds - elapsed  # proven idle, held back only by the floor
+    else:
+        wait = policy.poll_seconds
+    return DrainDecision(False, None, max(1, min(int(-(-wait // 1)), int(-(-to_deadline // 1)))))
+
+
+def quiet_datapoints(series: list[tuple[float, float]], since: float, idle_at_most: float) -> int:
+    """Trailing datapoints at or after ``since`` that show no in-flight work (distinct readings only)."""
+    count = 0
+    for timestamp, value in reversed(series):
+        if timestamp < since:
+            break
+        if value > idle_at_most:
+            break
+        count += 1
+    return count

@@ -1,0 +1,64 @@
+"""The remediation lifecycle as data (DESIGN §4), enforced with ``transitions``.
+
+Each step fires one trigger; an illegal move raises ``MachineError``. The happy path is ordered, so a
+step can tell that its work is already recorded (a Retry or a replay reached it again) and return the
+recorded result instead of acting twice.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from transitions import Machine, MachineError
+
+HAPPY_PATH = ["requested", "selected", "draining", "rebooting", "booting", "registering", "verifying", "healthy"]
+TERMINAL = ["nothing_to_do", "skipped", "planned", "restored", "failed"]
+STATES = HAPPY_PATH + TERMINAL
+OUT_OF_SERVICE = ["draining", "rebooting", "booting", "registering"]
+
+TRANSITIONS: list[dict[str, Any]] = [
+    {"trigger": "select", "source": "requested", "dest": "selected"},
+    {"trigger": "find_nothing", "source": "requested", "dest": "nothing_to_do"},
+    {"trigger": "skip", "source": ["requested", "selected"], "dest": "skipped"},
+    {"trigger": "plan", "source": "selected", "dest": "planned"},
+    {"trigger": "deregister", "source": "selected", "dest": "draining"},
+    {"trigger": "reboot", "source": "draining", "dest": "rebooting"},
+    {"trigger": "confirm_boot", "source": "rebooting", "dest": "booting"},
+    {"trigger": "finish_boot", "source": "booting", "dest": "registering"},
+    {"trigger": "register", "source": "registering", "dest": "verifying"},
+    {"trigger": "verify", "source": "verifying", "dest": "healthy"},
+    # The restore path puts the instance back from wherever it was taken out of service.
+    {"trigger": "restore", "source": [*OUT_OF_SERVICE, "verifying"], "dest": "restored"},
+    {"trigger": "fail", "source": ["requested", "selected", *OUT_OF_SERVICE, "verifying"], "dest": "failed"},
+]
+DEST = {t["trigger"]: t["dest"] for t in TRANSITIONS}
+
+__all__ = ["DEST", "HAPPY_PATH", "STATES", "TRANSITIONS", "Lifecycle", "MachineError", "already_past"]
+
+
+class Lifecycle:
+    """A state holder driven by a ``transitions.Machine``; one per remediation record."""
+
+    state: str
+
+    def __init__(self, state: str = "requested") -> None:
+        if state not in STATES:
+            raise ValueError(f"unknown lifecycle state {state!r}")
+        self.machine = Machine(
+            model=self, states=STATES, transitions=TRANSITIONS, initial=state, auto_transitions=False
+        )
+
+    def fire(self, trigger: str) -> str:
+        """Fire ``trigger`` and return the new state; ``MachineError`` when the move is illegal."""
+        if trigger not in DEST:
+            raise MachineError(f"unknown trigger {trigger!r}")
+        self.trigger(trigger)  # type: ignore[attr-defined]  # added by transitions
+        return self.state
+
+
+def already_past(state: str, trigger: str) -> bool:
+    """True when ``state`` shows the work of ``trigger`` is already done (on the happy path)."""
+    dest = DEST[trigger]
+    if dest not in HAPPY_PATH or state not in HAPPY_PATH:
+        return False
+    return HAPPY_PATH.index(state) >= HAPPY_PATH.index(dest)

@@ -1,0 +1,81 @@
+"""What every step handler shares: parse the event, bind the log context, record audit entries.
+
+A handler body receives a ``StepContext`` and returns a small flat dict; it never sleeps.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aws_lambda_powertools.utilities.parser import parse
+from pydantic import ValidationError
+
+from steps import clock, groups
+from steps.config import GroupConfig
+from steps.events import StepEvent, WorkflowState
+from steps.exceptions import InvalidRequest
+from steps.observability import logger
+from steps.store import audit
+
+
+@dataclass
+class StepContext:
+    execution_id: str
+    state: WorkflowState
+    group: GroupConfig
+
+    @property
+    def now(self) -> float:
+        return clock.now()
+
+    @property
+    def instance_id(self) -> str | None:
+        selection = self.state.selection
+        return self.state.request.instance_id if selection is None else selection.instance_id
+
+    def audit(self, event: str, reason: str, instance_id: str | None = None, **details: Any) -> None:
+        request = self.state.request
+        audit.record(audit.AuditEntry(
+            group=request.group, event=event, reason=reason, at=clock.now(),
+            instance_id=instance_id or self.instance_id, execution_id=self.execution_id,
+            remediation_id=request.remediation_id, trigger=request.trigger, details=details,
+        ))
+        logger.info(reason, extra={"audit_event": event, "details": details})
+
+
+def validation_message(exc: ValidationError, prefix: str = "") -> str:
+    parts = []
+    for err in exc.errors():
+        field = ".".join(str(p) for p in err["loc"]) or "(input)"
+        message = "unknown field; remove it" if err["type"] == "extra_forbidden" else err["msg"]
+        parts.append(f"{prefix}{field}: {message}")
+    return "; ".join(parts)
+
+
+def step(body: Callable[[StepContext], dict[str, Any]]) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    """Turn ``body(ctx)`` into a Lambda handler for any Task after validation."""
+
+    @functools.wraps(body)
+    def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+        try:
+            parsed = parse(event=event, model=StepEvent)
+        except ValidationError as exc:
+            raise InvalidRequest(f"{body.__name__}: malformed step input: {validation_message(exc)}") from exc
+        request = parsed.state.request
+        logger.set_correlation_id(parsed.execution_id)
+        logger.append_keys(group=request.group, remediation_id=request.remediation_id, step=body.__name__)
+        ctx = StepContext(parsed.execution_id, parsed.state, groups.group(request.group))
+        if ctx.instance_id:
+            logger.append_keys(instance_id=ctx.instance_id)
+        try:
+            return body(ctx)
+        except Exception:
+            logger.exception(f"{body.__name__} failed")
+            raise
+        finally:
+            logger.remove_keys(["group", "remediation_id", "step", "instance_id"])
+
+    return handler

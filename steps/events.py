@@ -1,0 +1,133 @@
+"""Parser models for what the state machine hands each step (a bad input is a validation error, not a
+KeyError). The state document grows as steps run: each step's result sits under its own key."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8}([0-9a-f]{9})?$")
+Trigger = Literal["alarm", "schedule", "manual", "replay"]
+
+
+class _Loose(BaseModel):
+    # Step results may gain fields; a step reads only what it needs.
+    model_config = ConfigDict(extra="ignore")
+
+
+class Request(_Loose):
+    group: str
+    trigger: Trigger = "manual"
+    remediation_id: str
+    instance_id: str | None = None
+    dry_run: bool = False
+    reason: str = ""
+    requested_by: str = ""
+    replay_of: str | None = None
+
+
+class TargetRegistration(_Loose):
+    arn: str
+    port: int | None = None
+
+
+class SelectionResult(_Loose):
+    action: Literal["remediate", "nothing_to_do"]
+    instance_id: str | None = None
+    value: float | None = None
+    threshold: float | None = None
+    reason: str = ""
+
+
+class DeregistrationResult(_Loose):
+    instance_id: str
+    target_groups: list[TargetRegistration]
+    at: float
+    delay_seconds: int
+
+
+class DrainProgress(_Loose):
+    done: bool = False
+    quiet: int = 0
+    checks: int = 0
+    command_id: str | None = None
+    ended_by: str | None = None
+
+
+class RebootResult(_Loose):
+    instance_id: str
+    requested_at: float
+
+
+class BootProgress(_Loose):
+    done: bool = False
+    confirmed_by: str | None = None
+    command_id: str | None = None
+    boot_time: int | None = None
+    checks: int = 0
+
+
+class RegistrationResult(_Loose):
+    at: float
+
+
+class HealthProgress(_Loose):
+    done: bool = False
+    checks: int = 0
+
+
+class ErrorInfo(_Loose):
+    Error: str = "Unknown"
+    Cause: str = ""
+
+
+class WorkflowState(_Loose):
+    request: Request
+    selection: SelectionResult | None = None
+    deregistration: DeregistrationResult | None = None
+    drain: DrainProgress | None = None
+    reboot: RebootResult | None = None
+    boot: BootProgress | None = None
+    registration: RegistrationResult | None = None
+    health: HealthProgress | None = None
+    error: ErrorInfo | None = None
+
+
+class StepEvent(_Loose):
+    """Every Task after validation sends ``{"execution_id": $$.Execution.Id, "state": $}``."""
+
+    execution_id: str
+    state: WorkflowState
+
+
+class StartInput(BaseModel):
+    """What an operator pastes into the console (or the CLI sends). Unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    group: str = Field(min_length=1)
+    instance_id: str | None = None
+    dry_run: bool = False
+    reason: str = Field(default="", max_length=500)
+    requested_by: str = Field(default="", max_length=200)
+    trigger: Trigger = "manual"
+    remediation_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,80}$")
+    replay_of: str | None = None
+    alarm: dict[str, Any] | None = None
+
+    @field_validator("instance_id")
+    @classmethod
+    def _instance_id(cls, value: str | None) -> str | None:
+        if value is not None and not INSTANCE_ID.match(value):
+            raise ValueError("must look like i-0123456789abcdef0 (i- and 8 or 17 hex digits)")
+        return value
+
+
+class ValidateEvent(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    execution_id: str
+    execution_name: str
+    input: dict[str, Any]

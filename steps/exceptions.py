@@ -1,0 +1,40 @@
+"""Errors a step raises on purpose. The class name is the Step Functions error name (``errorType``),
+so the ASL's Retry and Catch match on these names: keep them stable."""
+
+from __future__ import annotations
+
+
+class NightshiftError(Exception):
+    """Base of every deliberate failure."""
+
+
+class InvalidRequest(NightshiftError):
+    """The execution input is wrong. Never retried: the message names the field and the fix."""
+
+
+class ConfigurationError(NightshiftError):
+    """The groups declaration or the environment is wrong. Never retried."""
+
+
+class AwsThrottled(NightshiftError):
+    """AWS asked us to slow down. Retried by the state machine with back-off."""
+
+
+class AwsUnavailable(NightshiftError):
+    """A transient AWS fault (5xx, connection reset, timeout). Retried by the state machine."""
+
+
+class AwsCallFailed(NightshiftError):
+    """AWS refused the call for a reason retrying won't change (access denied, not found...)."""
+
+
+class LifecycleConflict(NightshiftError):
+    """The remediation record moved under us (another execution, or an illegal transition)."""
+
+
+class BootNotConfirmed(NightshiftError):
+    """The instance did not prove it rebooted and came back before the boot deadline."""
+
+
+class HealthNotRestored(NightshiftError):
+    """The instance did not become healthy in every target group before the health deadline."""

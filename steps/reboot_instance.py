@@ -1,0 +1,56 @@
+"""Step: ask EC2 to reboot the drained instance, at most once per remediation.
+
+Write-ahead: the lifecycle moves to ``rebooting`` before the RebootInstances call. A Retry or replay
+that finds ``rebooting`` (or later) recorded does not call again, unless the record proves the earlier
+call never reached EC2 (EC2 answered with an error). A crash right after a successful call therefore
+cannot produce a second reboot; the boot check then proves whether the reboot happened.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from steps.aws import ec2
+from steps.entrypoint import StepContext, step
+from steps.exceptions import AwsCallFailed, AwsThrottled, LifecycleConflict
+from steps.store import lifecycle
+from steps.store.lifecycle import RemediationRecord
+
+
+def _mark_not_sent(record: RemediationRecord, result: dict[str, Any]) -> None:
+    """EC2 refused the call, so no reboot is queued: let the Retry send it again."""
+    record.facts = {**(record.facts or {}), "reboot": {**result, "sent": False, "refused": True}}
+    lifecycle.save_facts(record)
+
+
+@step
+def reboot_instance(ctx: StepContext) -> dict[str, Any]:
+    deregistration = ctx.state.deregistration
+    assert deregistration, "reboot follows deregistration"
+    instance_id = deregistration.instance_id
+    record = lifecycle.load(ctx.state.request.remediation_id)
+    earlier = lifecycle.recorded(record, "reboot")
+    if earlier is not None and not earlier.get("refused"):
+        return earlier
+    if earlier is None:
+        if record.state != "draining":
+            raise LifecycleConflict(f"cannot reboot {instance_id} in lifecycle state {record.state}")
+        result = {"instance_id": instance_id, "requested_at": ctx.now, "sent": False}
+        lifecycle.advance(record, "reboot", result, ctx.now, ctx.execution_id)
+    else:
+        result = {"instance_id": instance_id, "requested_at": ctx.now, "sent": False}
+    try:
+        ec2.reboot(instance_id)
+    except (AwsThrottled, AwsCallFailed):
+        _mark_not_sent(record, result)
+        raise
+    result = {**result, "sent": True}
+    record.facts = {**(record.facts or {}), "reboot": result}
+    lifecycle.save_facts(record)
+    ctx.audit("REBOOT_REQUESTED",
+              f"asked EC2 to reboot {instance_id}; EC2 only queues the reboot, so the next step waits "
+              "for proof that it happened", instance_id=instance_id, requested_at=result["requested_at"])
+    return result
+
+
+handler = reboot_instance

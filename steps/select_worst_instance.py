@@ -1,0 +1,66 @@
+"""Step: pick the worst instance of the group, or decide there is nothing to do.
+
+One DescribeTargetHealth per target group and one GetMetricData per 500 instances: the cost does
+not grow with one call per instance, as the seed's did.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from steps.aws import cloudwatch, elbv2
+from steps.domain.selection import evaluate_named, select_worst
+from steps.entrypoint import StepContext, step
+from steps.store import lifecycle
+
+# Targets in these states are already on their way out: never pick them.
+LEAVING = frozenset({"draining"})
+
+
+@step
+def select_worst_instance(ctx: StepContext) -> dict[str, Any]:
+    record = lifecycle.load(ctx.state.request.remediation_id)
+    earlier = lifecycle.recorded(record, "select")
+    if earlier is not None:
+        return earlier
+    metric = ctx.group.metric
+    states = elbv2.group_target_states(ctx.group.target_group_arns)
+    instances = sorted({i for members in states.values() for i, s in members.items() if s not in LEAVING})
+    named = ctx.state.request.instance_id
+    if named:
+        instances = [named] if named in instances else []
+    end = ctx.now
+    start = end - (metric.evaluation_datapoints + 1) * metric.period_seconds
+    queries = [
+        cloudwatch.MetricQuery(i, metric.namespace, metric.name, metric.stat, metric.period_seconds,
+                               tuple(sorted(metric.dimensions.items())))
+        for i in instances
+    ]
+    series = cloudwatch.instance_series(queries, datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(end, UTC))
+    label = f"{metric.namespace}/{metric.name} ({metric.stat})"
+    if named and instances:
+        selection = evaluate_named(named, series[named], metric.threshold, metric.breaching_datapoints,
+                                   metric.evaluation_datapoints, label)
+    else:
+        selection = select_worst(series, metric.threshold, metric.breaching_datapoints,
+                                 metric.evaluation_datapoints, label)
+    numbers = {"metric": label, "threshold": metric.threshold, "value": selection.value,
+               "breaching": selection.breaching, "needed": metric.breaching_datapoints,
+               "of_last": metric.evaluation_datapoints, "instances_evaluated": selection.evaluated,
+               "instances_with_data": selection.with_data, "candidates": selection.candidates}
+    if selection.instance_id is None:
+        reason = selection.reason if instances or not named else f"{named} is not in service in the group"
+        ctx.audit("NOTHING_TO_DO", reason, instance_id=named, **numbers)
+        result = {"action": "nothing_to_do", "value": selection.value, "threshold": metric.threshold,
+                  "reason": reason}
+        lifecycle.advance(record, "find_nothing", result, ctx.now, ctx.execution_id)
+        return result
+    ctx.audit("SELECTED", selection.reason, instance_id=selection.instance_id, **numbers)
+    result = {"action": "remediate", "instance_id": selection.instance_id, "value": selection.value,
+              "threshold": metric.threshold, "reason": selection.reason}
+    lifecycle.advance(record, "select", result, ctx.now, ctx.execution_id, instance_id=selection.instance_id)
+    return result
+
+
+handler = select_worst_instance

@@ -1,0 +1,1 @@
+"""PynamoDB models: the group lock, the audit trail and the remediation lifecycle."""

@@ -1,0 +1,112 @@
+"""The audit trail: one item per decision or action, with the numbers behind it (DESIGN §5).
+
+Partition by group, sorted by time; a GSI answers "what happened to this instance".
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from steps.store.tables import AUDIT_TABLE, REGION, RETENTION_SECONDS
+
+NO_INSTANCE = "-"
+
+
+class ByInstance(GlobalSecondaryIndex["AuditRecord"]):  # type: ignore[no-untyped-call]
+    class Meta:
+        index_name = "by-instance"
+        projection = AllProjection()
+
+    instance_id = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+
+
+class AuditRecord(Model):
+    class Meta:
+        table_name = AUDIT_TABLE
+        region = REGION
+
+    group = UnicodeAttribute(hash_key=True)
+    # ISO time first so a Query returns the trail in order; the suffix keeps same-millisecond events apart.
+    sk = UnicodeAttribute(range_key=True)
+    at = NumberAttribute()
+    event = UnicodeAttribute()
+    instance_id = UnicodeAttribute(default=NO_INSTANCE)
+    execution_id = UnicodeAttribute(default="")
+    remediation_id = UnicodeAttribute(default="")
+    trigger = UnicodeAttribute(default="manual")
+    reason = UnicodeAttribute()
+    details = JSONAttribute(default=dict)
+    expires_at = NumberAttribute()  # DynamoDB TTL: retention
+    by_instance = ByInstance()
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """What a step knows when it records something; ``details`` holds the numbers behind the decision."""
+
+    group: str
+    event: str
+    reason: str
+    at: float
+    instance_id: str | None = None
+    execution_id: str = ""
+    remediation_id: str = ""
+    trigger: str = "manual"
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def _sort_key(at: float) -> str:
+    stamp = datetime.fromtimestamp(at, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return f"{stamp}#{uuid.uuid4().hex[:8]}"
+
+
+def record(entry: AuditEntry) -> AuditRecord:
+    item = AuditRecord(
+        entry.group,
+        _sort_key(entry.at),
+        at=entry.at,
+        event=entry.event,
+        instance_id=entry.instance_id or NO_INSTANCE,
+        execution_id=entry.execution_id,
+        remediation_id=entry.remediation_id,
+        trigger=entry.trigger,
+        reason=entry.reason,
+        details=entry.details,
+        expires_at=int(entry.at + RETENTION_SECONDS),
+    )
+    item.save()
+    return item
+
+
+def for_group(group: str, since: float | None = None) -> Iterator[AuditRecord]:
+    condition = None
+    if since is not None:
+        condition = AuditRecord.sk >= datetime.fromtimestamp(since, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return AuditRecord.query(group, range_key_condition=condition)
+
+
+def for_instance(instance_id: str) -> Iterator[AuditRecord]:
+    return AuditRecord.by_instance.query(instance_id)
+
+
+def as_dict(item: AuditRecord) -> dict[str, Any]:
+    return {
+        "at": float(item.at),
+        "group": item.group,
+        "event": item.event,
+        "instance_id": None if item.instance_id == NO_INSTANCE else item.instance_id,
+        "execution_id": item.execution_id,
+        "remediation_id": item.remediation_id,
+        "trigger": item.trigger,
+        "reason": item.reason,
+        "details": item.details,
+    }

@@ -1,0 +1,112 @@
+"""The group lock: one remediation per group at a time, as a lease in DynamoDB (DESIGN §3).
+
+The lock is a lease, not a flag: a crashed execution's lock expires, and a lock whose owner execution
+is no longer running may be taken over early. DynamoDB TTL deletes lazily (and moto never does), so
+every condition compares ``expires_at`` itself; the TTL attribute is housekeeping only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.exceptions import DeleteError, PutError
+from pynamodb.expressions.condition import Condition
+from pynamodb.models import Model
+
+from steps.store.tables import LOCK_TABLE, REGION, conditional_check_failed
+
+# Step Functions states in which an execution still owns its work.
+LIVE_EXECUTION_STATES = frozenset({"RUNNING", "PENDING_REDRIVE"})
+
+
+class GroupLock(Model):
+    class Meta:
+        table_name = LOCK_TABLE
+        region = REGION
+
+    group = UnicodeAttribute(hash_key=True)
+    owner = UnicodeAttribute()  # the owning execution's ARN
+    acquired_at = NumberAttribute()
+    expires_at = NumberAttribute()
+    purge_at = NumberAttribute()  # DynamoDB TTL attribute: housekeeping after the lease is long over
+
+
+def lock_is_free() -> Condition:
+    return GroupLock.group.does_not_exist()
+
+
+def lease_expired(now: float) -> Condition:
+    # pynamodb types comparison operators loosely; the result is a Condition.
+    return GroupLock.expires_at < now  # type: ignore[no-any-return]
+
+
+def owned_by(owner: str) -> Condition:
+    return GroupLock.owner == owner
+
+
+def acquirable_by(owner: str, now: float) -> Condition:
+    """LOCK_IS_FREE or LEASE_EXPIRED or already OWNED_BY me (a Retry or a redrive re-enters)."""
+    return lock_is_free() | lease_expired(now) | owned_by(owner)
+
+
+@dataclass(frozen=True)
+class LockOutcome:
+    acquired: bool
+    owner: str
+    holder: str | None = None  # who holds it when we did not get it
+    holder_expires_at: float | None = None
+    took_over_from: str | None = None
+    expires_at: float | None = None
+
+
+def _put(group: str, owner: str, now: float, lease_seconds: int, condition: Condition) -> bool:
+    item = GroupLock(group, owner=owner, acquired_at=now, expires_at=now + lease_seconds,
+                     purge_at=int(now + lease_seconds + 86400))
+    try:
+        item.save(condition=condition)
+    except PutError as exc:
+        if conditional_check_failed(exc):
+            return False
+        raise
+    return True
+
+
+def acquire(group: str, owner: str, now: float, lease_seconds: int,
+            execution_status: Callable[[str], str]) -> LockOutcome:
+    """Take the group's lease, or take over a lease whose owner execution is no longer running."""
+    for _ in range(2):  # a second pass only when the holder vanished between our put and our read
+        if _put(group, owner, now, lease_seconds, acquirable_by(owner, now)):
+            return LockOutcome(True, owner, expires_at=now + lease_seconds)
+        try:
+            current = GroupLock.get(group, consistent_read=True)
+        except GroupLock.DoesNotExist:
+            continue
+        if execution_status(current.owner) in LIVE_EXECUTION_STATES:
+            return LockOutcome(False, owner, holder=current.owner, holder_expires_at=current.expires_at)
+        # Stale: its owner stopped without releasing. Take it over only if it is still that owner's,
+        # so two executions racing for the same stale lock cannot both win.
+        if _put(group, owner, now, lease_seconds, owned_by(current.owner)):
+            return LockOutcome(True, owner, took_over_from=current.owner, expires_at=now + lease_seconds)
+        latest = GroupLock.get(group, consistent_read=True)
+        return LockOutcome(False, owner, holder=latest.owner, holder_expires_at=latest.expires_at)
+    return LockOutcome(False, owner, holder="unknown")
+
+
+def release(group: str, owner: str) -> bool:
+    """Release our lease. Returns False when it was already gone or not ours: both mean "not held by us"."""
+    try:
+        GroupLock(group).delete(condition=owned_by(owner))
+    except DeleteError as exc:
+        if conditional_check_failed(exc):
+            return False
+        raise
+    return True
+
+
+def holder(group: str) -> GroupLock | None:
+    try:
+        return GroupLock.get(group, consistent_read=True)
+    except GroupLock.DoesNotExist:
+        return None

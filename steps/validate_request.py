@@ -1,0 +1,52 @@
+"""Step: validate the execution input before anything else happens (console, CLI, alarm, schedule).
+
+A bad input fails here with an error that names the field and the fix, and nothing in AWS changes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from steps import clock, groups
+from steps.aws import elbv2
+from steps.entrypoint import validation_message
+from steps.events import StartInput, ValidateEvent
+from steps.exceptions import ConfigurationError, InvalidRequest
+from steps.observability import logger
+from steps.store import lifecycle
+
+
+def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    try:
+        envelope = ValidateEvent.model_validate(event)
+        start = StartInput.model_validate(envelope.input)
+    except ValidationError as exc:
+        raise InvalidRequest(validation_message(exc)) from exc
+    logger.set_correlation_id(envelope.execution_id)
+    try:
+        group = groups.group(start.group)
+    except ConfigurationError as exc:
+        raise InvalidRequest(str(exc)) from exc
+    if start.instance_id:
+        registered = elbv2.group_target_states(group.target_group_arns, [start.instance_id])
+        if not any(start.instance_id in states for states in registered.values()):
+            raise InvalidRequest(
+                f"instance_id: {start.instance_id} is not registered in any target group of group "
+                f"{group.name!r}; pick an instance behind {', '.join(group.target_group_arns)}"
+            )
+    remediation_id = start.remediation_id or envelope.execution_name
+    lifecycle.open_record(remediation_id, group.name, start.trigger, envelope.execution_id, clock.now())
+    request = {
+        "group": group.name,
+        "trigger": start.trigger,
+        "remediation_id": remediation_id,
+        "instance_id": start.instance_id,
+        "dry_run": start.dry_run,
+        "reason": start.reason,
+        "requested_by": start.requested_by,
+        "replay_of": start.replay_of,
+    }
+    logger.info("request accepted", extra={"request": request})
+    return {"request": request}

@@ -1,0 +1,16 @@
+"""Shared test setup: fake credentials and a region, so nothing can reach real AWS."""
+
+from __future__ import annotations
+
+import os
+
+for key, value in {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SECURITY_TOKEN": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    "AWS_MAX_ATTEMPTS": "1",
+}.items():
+    os.environ[key] = value

@@ -1,0 +1,96 @@
+"""GIVEN the lock table (moto DynamoDB) WHEN executions race for a group THEN exactly one holds it."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+from moto import mock_aws
+
+from steps.store import lock
+
+ALIVE = "RUNNING"
+
+
+@pytest.fixture
+def table() -> Iterator[None]:
+    with mock_aws():
+        lock.GroupLock.create_table(billing_mode="PAY_PER_REQUEST", wait=True)
+        yield
+
+
+def status_of(statuses: dict[str, str]):  # type: ignore[no-untyped-def]
+    return lambda arn: statuses.get(arn, "GONE")
+
+
+def test_a_free_lock_is_acquired_and_released(table: None) -> None:
+    outcome = lock.acquire("web", "exec-a", now=1000, lease_seconds=600, execution_status=status_of({}))
+    assert outcome.acquired and outcome.expires_at == 1600
+    assert lock.holder("web").owner == "exec-a"  # type: ignore[union-attr]
+    assert lock.release("web", "exec-a") is True
+    assert lock.holder("web") is None
+
+
+def test_a_live_holder_keeps_the_lock(table: None) -> None:
+    lock.acquire("web", "exec-a", 1000, 600, status_of({}))
+    outcome = lock.acquire("web", "exec-b", 1100, 600, status_of({"exec-a": ALIVE}))
+    assert not outcome.acquired
+    assert outcome.holder == "exec-a" and outcome.holder_expires_at == 1600
+
+
+def test_the_owner_re_enters_its_own_lock(table: None) -> None:
+    # A Retry or a redrive of the same execution must not lock itself out.
+    lock.acquire("web", "exec-a", 1000, 600, status_of({}))
+    assert lock.acquire("web", "exec-a", 1200, 600, status_of({"exec-a": ALIVE})).acquired
+
+
+def test_an_expired_lease_is_free_even_if_ttl_never_deleted_it(table: None) -> None:
+    lock.acquire("web", "exec-a", 1000, 600, status_of({}))
+    outcome = lock.acquire("web", "exec-b", 1601, 600, status_of({"exec-a": ALIVE}))
+    assert outcome.acquired and outcome.took_over_from is None
+
+
+def test_a_stale_owner_is_taken_over_before_its_lease_ends(table: None) -> None:
+    # GIVEN exec-a crashed (FAILED) while holding an unexpired lease
+    lock.acquire("web", "exec-a", 1000, 600, status_of({}))
+    outcome = lock.acquire("web", "exec-b", 1100, 600, status_of({"exec-a": "FAILED"}))
+    assert outcome.acquired and outcome.took_over_from == "exec-a"
+    assert lock.holder("web").owner == "exec-b"  # type: ignore[union-attr]
+
+
+def test_pending_redrive_counts_as_alive(table: None) -> None:
+    lock.acquire("web", "exec-a", 1000, 600, status_of({}))
+    assert not lock.acquire("web", "exec-b", 1100, 600, status_of({"exec-a": "PENDING_REDRIVE"})).acquired
+
+
+def test_release_by_a_non_owner_changes_nothing(table: None) -> None:
+    lock.acquire("web", "exec-a", 1000, 600, status_of({}))
+    assert lock.release("web", "exec-b") is False
+    assert lock.holder("web").owner == "exec-a"  # type: ignore[union-attr]
+    assert lock.release("web", "exec-a") is True
+    assert lock.release("web", "exec-a") is False  # already gone counts as released
+
+
+@pytest.mark.parametrize("stale", [False, True])
+def test_concurrent_acquirers_exactly_one_wins(table: None, stale: bool) -> None:
+    # GIVEN (optionally) a stale lock left by a dead execution, and 12 executions racing for it
+    if stale:
+        lock.acquire("web", "dead", 1000, 600, status_of({}))
+    statuses = {"dead": "FAILED", **{f"exec-{n}": ALIVE for n in range(12)}}
+    outcomes: list[lock.LockOutcome] = []
+    barrier = threading.Barrier(12)
+
+    def contend(n: int) -> None:
+        barrier.wait()
+        outcomes.append(lock.acquire("web", f"exec-{n}", 1100, 600, status_of(statuses)))
+
+    threads = [threading.Thread(target=contend, args=(n,)) for n in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    winners = [o for o in outcomes if o.acquired]
+    assert len(winners) == 1
+    assert lock.holder("web").owner == winners[0].owner  # type: ignore[union-attr]
+    assert all(o.holder == winners[0].owner for o in outcomes if not o.acquired)
