@@ -38,8 +38,7 @@ def lock_is_free() -> Condition:
 
 
 def lease_expired(now: float) -> Condition:
-    # pynamodb types comparison operators loosely; the result is a Condition.
-    return GroupLock.expires_at < now  # type: ignore[no-any-return]
+    return GroupLock.expires_at < now
 
 
 def owned_by(owner: str) -> Condition:
@@ -48,7 +47,7 @@ def owned_by(owner: str) -> Condition:
 
 def acquirable_by(owner: str, now: float) -> Condition:
     """LOCK_IS_FREE or LEASE_EXPIRED or already OWNED_BY me (a Retry or a redrive re-enters)."""
-    return lock_is_free() | lease_expired(now) | owned_by(owner)
+    return lock_is_free() | lease_expired(now) | owned_by(owner)  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)
