@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from nightshift.runtime.runner import LocalRuntime
-from nightshift.sim.fleet import FleetSpec, InstanceSpec
+from nightshift.sim import FleetSpec, InstanceSpec
 
 Progress = Callable[[str], None]
 LEAKING_INDEX = 5

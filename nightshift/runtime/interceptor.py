@@ -78,6 +78,23 @@ class Interceptor:
             self._events.register(event, handler, unique_id=f"{unique}-{event}")
             self._registered.append((event, handler, f"{unique}-{event}"))
 
+    def inject(self, service_id: str, operation: str, error: AwsError, times: int | None = None) -> None:
+        """Fail the next ``times`` calls (all calls when None) with ``error``, ahead of any answerer."""
+        remaining = {"n": times}
+
+        def fail(**_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+            if remaining["n"] is not None:
+                if remaining["n"] <= 0:
+                    return None
+                remaining["n"] -= 1
+            return _http(error.status), {"Error": {"Code": error.code, "Message": error.message},
+                                         "ResponseMetadata": _metadata(error.status)}
+
+        event = f"before-call.{service_id}.{operation}"
+        unique = f"nightshift-fault-{service_id}-{operation}-{id(fail)}"
+        self._events.register_first(event, fail, unique_id=unique)
+        self._registered.append((event, fail, unique))
+
     def uninstall(self) -> None:
         for event, handler, unique in self._registered:
             self._events.unregister(event, handler, unique_id=unique)

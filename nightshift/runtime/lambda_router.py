@@ -55,8 +55,11 @@ def _body(payload: dict[str, Any]) -> StreamingBody:
 
 
 class LambdaRouter:
-    def __init__(self, region: str, account: str) -> None:
+    def __init__(self, region: str, account: str, advance: Callable[[float], object] | None = None) -> None:
         self.region = region
+        # Handler time is real time on AWS too: the virtual clock moves by it (at least 1 ms), so
+        # events of consecutive steps never share a timestamp.
+        self._advance = advance
         self.account = account
         self.invocations: list[Invocation] = []
         self.before: list[BeforeHook] = []
@@ -97,8 +100,11 @@ class LambdaRouter:
             return {"StatusCode": 200, "FunctionError": "Unhandled", "ExecutedVersion": "$LATEST",
                     "Payload": _body({"errorType": error, "errorMessage": str(exc)})}
         finally:
+            elapsed = time.perf_counter() - started
+            if self._advance is not None:
+                self._advance(max(elapsed, 0.001))
             with self._lock:
-                self.invocations.append(Invocation(name, time.perf_counter() - started, error))
+                self.invocations.append(Invocation(name, elapsed, error))
         return {"StatusCode": 200, "ExecutedVersion": "$LATEST", "Payload": _body(result)}
 
     def handler_seconds(self) -> float:

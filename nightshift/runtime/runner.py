@@ -25,7 +25,7 @@ from moto import mock_aws
 from nightshift.functions import STEP_FUNCTIONS
 from nightshift.runtime import moto_gaps
 from nightshift.runtime.clock import VirtualClock
-from nightshift.runtime.interceptor import Interceptor
+from nightshift.runtime.interceptor import AwsError, Interceptor
 from nightshift.runtime.lambda_router import LambdaRouter
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,7 +69,7 @@ class LocalRuntime:
                  log_stream: IO[str] | None = None) -> None:
         self.region = region
         self.clock = clock or VirtualClock()
-        self.router = LambdaRouter(region, ACCOUNT)
+        self.router = LambdaRouter(region, ACCOUNT, advance=self.clock.advance)
         self.log_stream = log_stream
         self.state_machines: dict[str, str] = {}
         self.fleets: list[Any] = []
@@ -162,7 +162,7 @@ class LocalRuntime:
 
     def add_fleet(self, spec: Any) -> Any:
         """Build a simulated fleet (nightshift.sim) and let it answer what moto lacks."""
-        from nightshift.sim.fleet import FleetSimulator
+        from nightshift.sim import FleetSimulator
 
         assert self.interceptor is not None
         simulator = FleetSimulator(spec, self.clock.now)
@@ -173,6 +173,15 @@ class LocalRuntime:
         clients.reset()  # step clients must be created after the simulator's interceptors
         self.fleets.append(simulator)
         return simulator, built
+
+    def inject(self, service_id: str, operation: str, code: str, message: str = "injected fault",
+               status: int = 400, times: int | None = None) -> None:
+        """Make an AWS operation fail (fault injection); step clients are rebuilt to see it."""
+        from steps.aws import clients
+
+        assert self.interceptor is not None
+        self.interceptor.inject(service_id, operation, AwsError(code, message, status), times)
+        clients.reset()
 
     def declare_groups(self, groups: list[dict[str, Any]]) -> None:
         from steps import groups as step_groups

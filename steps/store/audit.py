@@ -5,6 +5,7 @@ Partition by group, sorted by time; a GSI answers "what happened to this instanc
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -64,9 +65,14 @@ class AuditEntry:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+# Orders records one handler writes at the same instant (the local runtime's clock stands still inside a
+# handler); the random part keeps concurrent writers in different containers apart.
+_sequence = itertools.count()
+
+
 def _sort_key(at: float) -> str:
     stamp = datetime.fromtimestamp(at, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return f"{stamp}#{uuid.uuid4().hex[:8]}"
+    return f"{stamp}#{next(_sequence) % 1_000_000:06d}{uuid.uuid4().hex[:6]}"
 
 
 def record(entry: AuditEntry) -> AuditRecord:
