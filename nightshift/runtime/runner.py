@@ -76,6 +76,7 @@ class LocalRuntime:
         self._mock: Any = None
         self._saved_env: dict[str, str | None] = {}
         self.interceptor: Interceptor | None = None
+        self._previous_stream: IO[str] | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
     def __enter__(self) -> LocalRuntime:
@@ -115,6 +116,10 @@ class LocalRuntime:
         step_clock.reset()
         clients.reset()
         groups.reset()
+        if self._previous_stream is not None:
+            from steps.observability import logger
+
+            logger.registered_handler.setStream(self._previous_stream)  # type: ignore[attr-defined]
         self._mock.stop()
         for key, value in self._saved_env.items():
             if value is None:
@@ -132,7 +137,7 @@ class LocalRuntime:
         clients.reset()
         groups.reset()
         if self.log_stream is not None:
-            logger.registered_handler.setStream(self.log_stream)  # type: ignore[attr-defined]
+            self._previous_stream = logger.registered_handler.setStream(self.log_stream)  # type: ignore[attr-defined]
 
     def _create_tables(self) -> None:
         from steps.store.audit import AuditRecord

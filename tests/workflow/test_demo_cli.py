@@ -1,0 +1,46 @@
+"""`nightshift demo --json`: the contract the README and newcomers rely on."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from nightshift.cli import main
+
+pytestmark = pytest.mark.workflow
+
+
+def run_json(*args: str, tmp_path: Path) -> tuple[int, dict[str, object]]:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main(["demo", "--json", "--logs", str(tmp_path / "logs.jsonl"), *args])
+    return code, json.loads(out.getvalue())
+
+
+def test_demo_heals_the_leaking_instance_fast(tmp_path: Path) -> None:
+    code, result = run_json(tmp_path=tmp_path)
+    assert code == 0
+    assert result["status"] == "SUCCEEDED"
+    assert result["instance_id"] == result["expected_instance_id"]
+    assert result["lock_released"] is True
+    events = [r["event"] for r in result["audit"]]  # type: ignore[union-attr]
+    assert events[events.index("SELECTED"):][-1] == "HEALTHY"
+    # nothing in flight + connections_metric: a small fraction of the 300 s delay
+    assert result["deregistration_delay"] == 300
+    assert float(result["drain_seconds"]) <= 0.15 * 300  # type: ignore[arg-type]
+    assert result["drain_ended_by"] == "connections_metric"
+    assert float(result["lambda_seconds"]) < 5  # type: ignore[arg-type]
+    assert {"name", "start", "end"} <= set(result["steps"][0])  # type: ignore[index]
+    # every log line carries the execution id
+    lines = [json.loads(line) for line in (tmp_path / "logs.jsonl").read_text().splitlines()]
+    assert lines and {line["correlation_id"] for line in lines} == {result["execution_arn"]}
+
+
+def test_demo_with_never_ending_requests_waits_the_delay(tmp_path: Path) -> None:
+    code, result = run_json("--inflight", "never", "--delay", "120", tmp_path=tmp_path)
+    assert code == 0
+    assert 120 <= float(result["drain_seconds"]) <= 120 + 15  # type: ignore[arg-type]
