@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from steps.exceptions import AwsThrottled, BootNotConfirmed, InvalidRequest, LifecycleConflict
+from steps.exceptions import AwsCallFailed, AwsThrottled, BootNotConfirmed, InvalidRequest, LifecycleConflict
 from steps.store import audit, lifecycle, lock
 from tests.integration.conftest import Steps
 
@@ -134,7 +134,7 @@ def test_boot_is_not_done_while_the_reboot_is_only_queued(steps: Steps) -> None:
 def test_boot_deadline_fails_with_the_reason(steps: Steps) -> None:
     _through_deregistration(steps)
     steps.rt.inject("ec2", "RebootInstances", "UnauthorizedOperation", "no", times=None)
-    with pytest.raises(Exception):
+    with pytest.raises(AwsCallFailed):
         steps.call("reboot-instance", "reboot")
     steps.state["reboot"] = {"instance_id": steps.leaker, "requested_at": steps.rt.clock.now()}
     lifecycle_record = lifecycle.load("it-1")
