@@ -16,7 +16,7 @@ Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 @dataclass(frozen=True)
 class StepFunction:
-    placeholder: str  # ${...} in the ASL
+    placeholder: str | None  # ${...} in the ASL; None for a trigger invoked by EventBridge
     name: str  # deployed function name suffix: nightshift-<name>
     module: str  # steps.<module>.handler
 
@@ -37,5 +37,8 @@ STEP_FUNCTIONS: tuple[StepFunction, ...] = (
     StepFunction("RegisterInstanceFunctionArn", "register-instance", "register_instance"),
     StepFunction("CheckHealthFunctionArn", "check-health", "check_health"),
     StepFunction("RestoreServiceFunctionArn", "restore-service", "restore_service"),
+    StepFunction("ListGroupsFunctionArn", "list-groups", "list_groups"),
+    StepFunction("SummariseSweepFunctionArn", "summarise-sweep", "summarise_sweep"),
+    StepFunction(None, "alarm-trigger", "alarm_trigger"),
 )
 BY_NAME = {f"nightshift-{f.name}": f for f in STEP_FUNCTIONS}

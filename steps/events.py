@@ -116,6 +116,8 @@ class StartInput(BaseModel):
     remediation_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,80}$")
     replay_of: str | None = None
     alarm: dict[str, Any] | None = None
+    # Set by Step Functions' console convention when a parent execution (the sweep) starts this one.
+    AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID: str | None = None
 
     @field_validator("instance_id")
     @classmethod

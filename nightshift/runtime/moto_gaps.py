@@ -12,6 +12,9 @@ from types import SimpleNamespace
 from typing import Any
 
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn import (
+    StateTaskServiceSfn,
+)
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
 from moto.stepfunctions.parser.asl.eval.environment import Environment
 from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
@@ -56,12 +59,40 @@ def _virtual_sleep(seconds: float) -> None:
         clock.advance(seconds)
 
 
+_original_sfn_params = StateTaskServiceSfn._normalise_parameters
+_original_sfn_response = StateTaskServiceSfn._normalise_response
+
+
+def _sfn_parameters(self: StateTaskServiceSfn, parameters: dict[str, Any], boto_service_name: str | None = None,
+                    service_action_name: str | None = None) -> None:
+    # Gap: moto's base _normalise_parameters is a no-op, so the ASL's StateMachineArn/Input/Name reach
+    # boto3 unchanged and its serializer fails with KeyError 'StateMachineArn' (States.Runtime). AWS maps
+    # the integration's PascalCase parameters to the API's camelCase ones.
+    _original_sfn_params(self, parameters, boto_service_name, service_action_name)
+    for key in list(parameters):
+        if key[:1].isupper():
+            parameters[key[0].lower() + key[1:]] = parameters.pop(key)
+
+
+def _sfn_response(self: StateTaskServiceSfn, response: Any, boto_service_name: str | None = None,
+                  service_action_name: str | None = None) -> None:
+    # Gap: the matching response normalisation is a no-op too, yet moto's own .sync resolvers read
+    # submission_output["ExecutionArn"], and AWS returns ExecutionArn/Status/Output to the state.
+    _original_sfn_response(self, response, boto_service_name, service_action_name)
+    if isinstance(response, dict):
+        for key in list(response):
+            if key[:1].islower():
+                response[key[0].upper() + key[1:]] = response.pop(key)
+
+
 def install(clock: VirtualClock) -> None:
     """Make Wait states and Retry back-off advance ``clock`` instead of sleeping."""
     _active["clock"] = clock
     WaitFunction._wait_interval = _virtual_wait  # type: ignore[method-assign]
     retrier_decl.time = SimpleNamespace(sleep=_virtual_sleep)  # type: ignore[assignment]
     EventManager._get_current_timestamp = staticmethod(_virtual_timestamp)  # type: ignore[method-assign]
+    StateTaskServiceSfn._normalise_parameters = _sfn_parameters  # type: ignore[method-assign]
+    StateTaskServiceSfn._normalise_response = _sfn_response  # type: ignore[method-assign]
 
 
 def quiet_engine_logs() -> None:
@@ -75,3 +106,5 @@ def uninstall() -> None:
     WaitFunction._wait_interval = _original_wait  # type: ignore[method-assign]
     retrier_decl.time = _original_retrier_time
     EventManager._get_current_timestamp = staticmethod(_original_timestamp)  # type: ignore[method-assign]
+    StateTaskServiceSfn._normalise_parameters = _original_sfn_params  # type: ignore[method-assign]
+    StateTaskServiceSfn._normalise_response = _original_sfn_response  # type: ignore[method-assign]

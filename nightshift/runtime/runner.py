@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[2]
 STATEMACHINE_DIR = ROOT / "statemachine"
 ACCOUNT = "123456789012"
 GROUPS_PARAMETER = "/nightshift/groups"
+STATE_MACHINES = ("remediate", "sweep")
 FINISHED = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 
 _ENV = {
@@ -49,7 +50,7 @@ _ENV = {
 
 def substitutions(router: LambdaRouter, lock_table: str) -> dict[str, str]:
     """What DefinitionSubstitutions supplies on AWS."""
-    values = {f.placeholder: router.arn(f"nightshift-{f.name}") for f in STEP_FUNCTIONS}
+    values = {f.placeholder: router.arn(f"nightshift-{f.name}") for f in STEP_FUNCTIONS if f.placeholder}
     values["LockTableName"] = lock_table
     return values
 
@@ -90,6 +91,8 @@ class LocalRuntime:
             self._saved_env[key] = os.environ.get(key)
             os.environ[key] = value
         self._saved_env["NIGHTSHIFT_GROUPS"] = os.environ.pop("NIGHTSHIFT_GROUPS", None)
+        self._saved_env["NIGHTSHIFT_REMEDIATE_STATE_MACHINE_ARN"] = os.environ.get(
+            "NIGHTSHIFT_REMEDIATE_STATE_MACHINE_ARN")
         self._mock = mock_aws(config=moto_gaps.MOTO_CONFIG)
         self._mock.start()
         # A fresh default session: moto's engine and our steps both create their clients from it,
@@ -153,13 +156,15 @@ class LocalRuntime:
 
         sfn = self.client("stepfunctions")
         values = substitutions(self.router, tables.LOCK_TABLE)
-        for path in sorted(STATEMACHINE_DIR.glob("*.asl.json")):
-            name = path.name.removesuffix(".asl.json")
+        for name in STATE_MACHINES:  # remediate first: the sweep refers to it
             created = sfn.create_state_machine(
-                name=f"nightshift-{name}", definition=render_definition(path, values),
+                name=f"nightshift-{name}",
+                definition=render_definition(STATEMACHINE_DIR / f"{name}.asl.json", values),
                 roleArn=f"arn:aws:iam::{ACCOUNT}:role/nightshift-{name}", type="STANDARD",
             )
             self.state_machines[name] = created["stateMachineArn"]
+            values[f"{name.capitalize()}StateMachineArn"] = created["stateMachineArn"]
+        os.environ["NIGHTSHIFT_REMEDIATE_STATE_MACHINE_ARN"] = self.state_machines["remediate"]
 
     # -- wiring --------------------------------------------------------------------------------
     def client(self, service: str) -> Any:

@@ -1,0 +1,149 @@
+"""Trigger: a CloudWatch alarm in ALARM (an EventBridge "CloudWatch Alarm State Change" event) starts
+one remediation of the group it speaks for.
+
+The group comes from the alarm's ``nightshift:group`` tag, else from its dimensions (an InstanceId →
+the group whose target groups hold it; a TargetGroup → the group that declares it). When the alarm
+names one instance, that instance is the candidate (every guard still applies). The execution name is
+derived from the alarm and its state-change time, so a duplicated event starts nothing new.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from datetime import datetime
+from typing import Any, Literal
+
+from aws_lambda_powertools.utilities.parser import parse
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from steps import clock, groups
+from steps.aws import alarms, elbv2, executions
+from steps.config import GroupConfig, GroupsDocument
+from steps.entrypoint import validation_message
+from steps.exceptions import ConfigurationError, InvalidRequest
+from steps.observability import logger
+from steps.store import audit
+
+
+class _Loose(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+class AlarmMetric(_Loose):
+    namespace: str = ""
+    name: str = ""
+    dimensions: dict[str, str] = Field(default_factory=dict)
+
+
+class AlarmMetricStat(_Loose):
+    metric: AlarmMetric
+
+
+class AlarmQuery(_Loose):
+    id: str = ""
+    metricStat: AlarmMetricStat | None = None  # noqa: N815  (AWS's field name)
+
+
+class AlarmConfiguration(_Loose):
+    metrics: list[AlarmQuery] = Field(default_factory=list)
+    description: str | None = None
+
+
+class AlarmState(_Loose):
+    value: Literal["OK", "ALARM", "INSUFFICIENT_DATA"]
+    reason: str = ""
+    timestamp: datetime
+
+
+class AlarmStateChangeDetail(_Loose):
+    alarmName: str  # noqa: N815
+    state: AlarmState
+    previousState: AlarmState | None = None  # noqa: N815
+    configuration: AlarmConfiguration = Field(default_factory=AlarmConfiguration)
+    alarmTags: dict[str, str] | None = None  # noqa: N815  (present when tag propagation is on)
+
+
+class AlarmStateChangeEvent(EventBridgeModel):
+    detail_type: Literal["CloudWatch Alarm State Change"] = Field(alias="detail-type")
+    detail: AlarmStateChangeDetail  # type: ignore[assignment]
+
+
+def execution_name(alarm_name: str, changed_at: datetime) -> str:
+    """Stable per alarm state change, within Step Functions' 80 characters of [A-Za-z0-9-_]."""
+    slug = re.sub(r"[^A-Za-z0-9-_]", "-", alarm_name)[:40]
+    digest = hashlib.sha256(alarm_name.encode()).hexdigest()[:8]
+    return f"alarm-{slug}-{digest}-{changed_at.strftime('%Y%m%dT%H%M%S%f')[:-3]}"
+
+
+def _dimensions(detail: AlarmStateChangeDetail) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for query in detail.configuration.metrics:
+        if query.metricStat:
+            found.update(query.metricStat.metric.dimensions)
+    return found
+
+
+def _group_of_instance(document: GroupsDocument, instance_id: str) -> GroupConfig | None:
+    for group in document.groups:
+        states = elbv2.group_target_states(group.target_group_arns, [instance_id])
+        if any(instance_id in members for members in states.values()):
+            return group
+    return None
+
+
+def resolve(event: AlarmStateChangeEvent, document: GroupsDocument) -> tuple[GroupConfig, str | None, str]:
+    """(group, the named instance if any, how the group was found)."""
+    detail = event.detail
+    tags = detail.alarmTags
+    if tags is None and event.resources:
+        tags = alarms.tags(event.resources[0])
+    dims = _dimensions(detail)
+    instance_id = dims.get("InstanceId")
+    if tags and alarms.GROUP_TAG in tags:
+        return document.group(tags[alarms.GROUP_TAG]), instance_id, f"tag {alarms.GROUP_TAG}"
+    if instance_id:
+        group = _group_of_instance(document, instance_id)
+        if group:
+            return group, instance_id, f"dimension InstanceId={instance_id}"
+    target_group = dims.get("TargetGroup")
+    if target_group:
+        for group in document.groups:
+            if any(arn.endswith(f":{target_group}") for arn in group.target_group_arns):
+                return group, None, f"dimension TargetGroup={target_group}"
+    raise ConfigurationError(
+        f"alarm {detail.alarmName}: no group found; tag the alarm {alarms.GROUP_TAG}=<group> or give it an "
+        "InstanceId or TargetGroup dimension of a declared group"
+    )
+
+
+def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    try:
+        parsed = parse(event=event, model=AlarmStateChangeEvent)
+    except ValidationError as exc:
+        raise InvalidRequest(f"not a CloudWatch Alarm State Change event: {validation_message(exc)}") from exc
+    detail = parsed.detail
+    if detail.state.value != "ALARM":
+        logger.info("alarm left ALARM or has no data: nothing to start",
+                    extra={"alarm": detail.alarmName, "state": detail.state.value})
+        return {"started": False, "reason": f"state {detail.state.value}"}
+    group, instance_id, found_by = resolve(parsed, groups.load())
+    name = execution_name(detail.alarmName, detail.state.timestamp)
+    alarm = {"name": detail.alarmName, "time": detail.state.timestamp.isoformat(), "reason": detail.state.reason,
+             "found_by": found_by}
+    request: dict[str, Any] = {"group": group.name, "trigger": "alarm", "alarm": alarm,
+                               "reason": f"alarm {detail.alarmName}: {detail.state.reason}"[:500],
+                               "requested_by": "cloudwatch"}
+    if instance_id:
+        request["instance_id"] = instance_id
+    arn, started = executions.start(os.environ["NIGHTSHIFT_REMEDIATE_STATE_MACHINE_ARN"], name, request)
+    logger.set_correlation_id(arn)
+    code = "ALARM_STARTED" if started else "ALARM_DUPLICATE"
+    sentence = (f"alarm {detail.alarmName} in ALARM started {name}" if started
+                else f"alarm {detail.alarmName} state change already started {name}; nothing new started")
+    audit.record(audit.AuditEntry(group=group.name, event=code, reason=sentence, at=clock.now(),
+                                  instance_id=instance_id, execution_id=arn, remediation_id=name, trigger="alarm",
+                                  details={**alarm, "execution_name": name}))
+    return {"started": started, "execution_arn": arn, "group": group.name, "instance_id": instance_id}
