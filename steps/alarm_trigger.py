@@ -44,7 +44,7 @@ class AlarmMetricStat(_Loose):
 
 class AlarmQuery(_Loose):
     id: str = ""
-    metricStat: AlarmMetricStat | None = None  # noqa: N815  (AWS's field name)
+    metricStat: AlarmMetricStat | None = None
 
 
 class AlarmConfiguration(_Loose):
@@ -59,16 +59,16 @@ class AlarmState(_Loose):
 
 
 class AlarmStateChangeDetail(_Loose):
-    alarmName: str  # noqa: N815
+    alarmName: str
     state: AlarmState
-    previousState: AlarmState | None = None  # noqa: N815
+    previousState: AlarmState | None = None
     configuration: AlarmConfiguration = Field(default_factory=AlarmConfiguration)
-    alarmTags: dict[str, str] | None = None  # noqa: N815  (present when tag propagation is on)
+    alarmTags: dict[str, str] | None = None
 
 
 class AlarmStateChangeEvent(EventBridgeModel):
     detail_type: Literal["CloudWatch Alarm State Change"] = Field(alias="detail-type")
-    detail: AlarmStateChangeDetail  # type: ignore[assignment]
+    detail: AlarmStateChangeDetail
 
 
 def execution_name(alarm_name: str, changed_at: datetime) -> str:
