@@ -1,11 +1,25 @@
-"""The operator's command line: `nightshift demo` (local, no AWS account needed)."""
+"""The operator's command line.
+
+  nightshift demo [--trigger manual|alarm|schedule|replay]   heal a simulated fleet locally (no AWS account)
+  nightshift start --group G [--instance I] [--dry-run]      start a remediation and follow it
+  nightshift replay EXECUTION | --failed --since 24h         replay failed executions safely
+  nightshift status                                           running/failed executions and held locks
+  nightshift audit --group G | --instance I [--since 24h]     the audit trail (--json for machines)
+
+start/replay/status/audit talk to AWS with your usual credentials; name the state machine with
+--state-machine-arn, --stack (a deployed stack's outputs) or NIGHTSHIFT_REMEDIATE_STATE_MACHINE_ARN.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+
+from nightshift.operations import OperatorError
 
 
 def _inflight(value: str) -> float | None:
@@ -17,8 +31,14 @@ def _inflight(value: str) -> float | None:
     return seconds
 
 
+def _target(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--state-machine-arn", help="the remediate state machine")
+    parser.add_argument("--stack", help="a deployed Nightshift stack whose outputs name the state machine")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="nightshift", description=__doc__)
+    parser = argparse.ArgumentParser(prog="nightshift", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="heal a simulated fleet with the real state machine, locally")
     demo.add_argument("--json", action="store_true", help="print one JSON object instead of the summary")
@@ -29,9 +49,40 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--signal", choices=["connections_metric", "ssm", "target_state"],
                       default="connections_metric", help="drain signal (default connections_metric)")
     demo.add_argument("--boot-signal", choices=["ssm", "none"], default="ssm")
+    demo.add_argument("--trigger", choices=["manual", "alarm", "schedule", "replay"], default="manual",
+                      help="how the remediation starts (replay: a first run fails, then is replayed)")
     demo.add_argument("--dry-run", action="store_true", help="decide and audit, change nothing")
     demo.add_argument("--logs", type=Path, default=Path("out/demo-logs.jsonl"),
                       help="where the steps' JSON log lines go (default out/demo-logs.jsonl)")
+
+    start = commands.add_parser("start", help="start a remediation of one group and follow it")
+    start.add_argument("--group", required=True)
+    start.add_argument("--instance", help="heal this instance (still subject to every guard)")
+    start.add_argument("--dry-run", action="store_true")
+    start.add_argument("--reason", default="manual start from the CLI")
+    start.add_argument("--requested-by", default="")
+    start.add_argument("--no-wait", action="store_true", help="print the execution and return")
+    start.add_argument("--poll", type=float, default=5.0, help=argparse.SUPPRESS)
+    _target(start)
+
+    replay = commands.add_parser("replay", help="replay failed executions (redrive or a new linked execution)")
+    replay.add_argument("execution", nargs="?", help="execution ARN or name")
+    replay.add_argument("--failed", action="store_true", help="every replayable failure within --since")
+    replay.add_argument("--since", default="24h")
+    replay.add_argument("--group")
+    _target(replay)
+
+    status = commands.add_parser("status", help="running and failed executions, held locks")
+    status.add_argument("--since", default="24h")
+    status.add_argument("--json", action="store_true")
+    _target(status)
+
+    audit = commands.add_parser("audit", help="the audit trail of a group or an instance")
+    which = audit.add_mutually_exclusive_group(required=True)
+    which.add_argument("--group")
+    which.add_argument("--instance")
+    audit.add_argument("--since", help="e.g. 24h, 7d")
+    audit.add_argument("--json", action="store_true")
     return parser
 
 
@@ -44,11 +95,11 @@ def _demo(args: argparse.Namespace) -> int:
     args.logs.parent.mkdir(parents=True, exist_ok=True)
     options = DemoOptions(size=args.size, delay=args.delay, inflight_seconds=args.inflight,
                           signal=args.signal, boot_signal=args.boot_signal, dry_run=args.dry_run,
-                          log_path=args.logs)
+                          log_path=args.logs, trigger=args.trigger)
     progress = None if args.json else print
     if progress:
-        print(f"Healing a simulated fleet of {args.size} instances (drain signal {args.signal}); "
-              "moto runs the real remediate.asl.json with virtual time.")
+        print(f"Healing a simulated fleet of {args.size} instances (trigger {args.trigger}, drain signal "
+              f"{args.signal}); moto runs the real remediate.asl.json with virtual time.")
     result = run_demo(options, progress)
     if args.json:
         print(json.dumps(result, default=str, indent=2))
@@ -58,11 +109,108 @@ def _demo(args: argparse.Namespace) -> int:
     return 0 if result["status"] == "SUCCEEDED" else 1
 
 
+def _sfn() -> Any:
+    import boto3
+
+    return boto3.client("stepfunctions")
+
+
+def _start(args: argparse.Namespace) -> int:
+    from nightshift import operations
+
+    machine = operations.state_machine_arn(args.state_machine_arn, args.stack)
+    request = operations.start_request(args.group, args.instance, args.dry_run, args.reason, args.requested_by)
+    sfn = _sfn()
+    arn = sfn.start_execution(stateMachineArn=machine, name=operations.manual_name(args.group),
+                              input=json.dumps(request))["executionArn"]
+    print(f"started {arn}")
+    if args.no_wait:
+        return 0
+    description: dict[str, Any] = {}
+    for description, entered in operations.follow(sfn, arn, args.poll, timeout=6 * 3600):
+        for name in entered:
+            print(f"  {datetime.now(UTC).strftime('%H:%M:%S')} {name}")
+    print(f"{description['status']}" + (f": {description.get('error')}: {description.get('cause')}"
+                                        if description.get("error") else ""))
+    return 0 if description.get("status") == "SUCCEEDED" else 1
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from nightshift import operations, replay
+
+    machine = operations.state_machine_arn(args.state_machine_arn, args.stack)
+    sfn = _sfn()
+    if args.failed:
+        targets = replay.failed_since(sfn, machine, operations.parse_duration(args.since), args.group)
+    elif args.execution:
+        targets = [operations.execution_arn(args.execution, machine)]
+    else:
+        raise OperatorError("replay: name an execution, or use --failed [--since 24h] [--group G]")
+    if not targets:
+        print("nothing to replay")
+    code = 0
+    for target in targets:
+        try:
+            result = replay.replay(sfn, target)
+            print(f"{target} -> {result.how}: {result.execution_arn} ({result.note})")
+        except replay.ReplayRefused as exc:
+            print(f"{target}: not replayed: {exc}")
+            code = 1
+    return code
+
+
+def _status(args: argparse.Namespace) -> int:
+    from nightshift import operations
+    from steps.store.lock import GroupLock
+
+    machine = operations.state_machine_arn(args.state_machine_arn, args.stack)
+    report = operations.status_report(_sfn(), machine, GroupLock, operations.parse_duration(args.since))
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    for title, rows in (("running", report["running"]), ("failed", report["failed"])):
+        print(f"{title} executions ({len(rows)})")
+        for row in rows:
+            print(f"  {row['group'] or '-':<16} {row['status']:<10} {row['started']}  {row['name']}")
+    print(f"held locks ({len(report['locks'])})")
+    for lock in report["locks"]:
+        stale = "" if lock["owner_status"] == "RUNNING" else "  (stale: owner not running)"
+        print(f"  {lock['group']:<16} until {lock['expires_at']}  {lock['owner']}{stale}")
+    return 0
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from nightshift import operations
+    from steps.store import audit
+
+    since = None
+    if args.since:
+        since = (datetime.now(UTC) - operations.parse_duration(args.since)).timestamp()
+    if args.group:
+        records = [audit.as_dict(r) for r in audit.for_group(args.group, since)]
+    else:
+        records = [audit.as_dict(r) for r in audit.for_instance(args.instance)
+                   if since is None or r.at >= since]
+    if args.json:
+        print(json.dumps(records, indent=2, default=str))
+        return 0
+    print(f"{'time (UTC)':<20} {'event':<17} {'instance':<20} {'trigger':<9} reason")
+    for r in records:
+        when = datetime.fromtimestamp(r["at"], UTC).strftime("%Y-%m-%d %H:%M:%S")
+        print(f"{when:<20} {r['event']:<17} {r['instance_id'] or '-':<20} {r['trigger']:<9} {r['reason']}")
+    return 0
+
+
+COMMANDS = {"demo": _demo, "start": _start, "replay": _replay, "status": _status, "audit": _audit}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if args.command == "demo":
-        return _demo(args)
-    return 2
+    try:
+        return COMMANDS[args.command](args)
+    except OperatorError as exc:
+        print(f"nightshift {args.command}: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

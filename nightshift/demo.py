@@ -7,10 +7,12 @@ virtual time, shows progress, and reports what happened and how long it took.
 
 from __future__ import annotations
 
+import json
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -30,6 +32,7 @@ class DemoOptions:
     boot_signal: str = "ssm"
     dry_run: bool = False
     log_path: Path | None = None
+    trigger: str = "manual"  # manual | alarm | schedule | replay
 
 
 def group_declaration(built: Any, options: DemoOptions) -> dict[str, Any]:
@@ -79,6 +82,69 @@ def _describe(event: dict[str, Any], origin: float) -> str | None:
     return f"  [sim +{_seconds(event['timestamp'], origin):7.1f} s] {entered['name']}"
 
 
+def alarm_event(alarm_name: str, instance_id: str, at: datetime) -> dict[str, Any]:
+    """A real-shaped EventBridge "CloudWatch Alarm State Change" event for a memory alarm on one instance."""
+    stamp = at.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+0000"
+    return {
+        "version": "0", "id": str(uuid.uuid4()), "detail-type": "CloudWatch Alarm State Change",
+        "source": "aws.cloudwatch", "account": "123456789012", "time": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": "us-east-1", "resources": [f"arn:aws:cloudwatch:us-east-1:123456789012:alarm:{alarm_name}"],
+        "detail": {
+            "alarmName": alarm_name,
+            "state": {"value": "ALARM", "reason": "Threshold Crossed: 3 out of the last 3 datapoints > 65.0",
+                      "timestamp": stamp},
+            "previousState": {"value": "OK", "reason": "", "timestamp": stamp},
+            "configuration": {"metrics": [{"id": "m1", "metricStat": {
+                "metric": {"namespace": "CWAgent", "name": "mem_used_percent",
+                           "dimensions": {"InstanceId": instance_id}}, "period": 60, "stat": "Average"}}]},
+        },
+    }
+
+
+class _InjectedFault(Exception):
+    """The demo's one-off failure, to show a replay (not in any Retry list, so the run fails)."""
+
+
+def start_by_trigger(rt: LocalRuntime, simulator: Any, options: DemoOptions, progress: Progress | None,
+                     ) -> tuple[str, dict[str, Any]]:
+    """Start the remediation the way the chosen trigger does; returns its execution and what led to it."""
+    say = progress or (lambda _line: None)
+    request = {"group": "web", "reason": "nightshift demo", "requested_by": "demo", "dry_run": options.dry_run}
+    if options.trigger == "alarm":
+        from nightshift.functions import BY_NAME
+
+        leaker = simulator.leaking_instance_ids()[0]
+        event = alarm_event("nightshift-web-memory", leaker, datetime.fromtimestamp(rt.clock.now(), UTC))
+        outcome = BY_NAME["nightshift-alarm-trigger"].handler()(event, None)
+        again = BY_NAME["nightshift-alarm-trigger"].handler()(event, None)
+        say(f"  alarm nightshift-web-memory in ALARM for {leaker}: started {outcome['execution_arn']}; "
+            f"the same event again started {'another' if again['started'] else 'nothing'}")
+        return str(outcome["execution_arn"]), {"alarm_started": outcome["started"], "duplicate_started": again["started"]}
+    if options.trigger == "schedule":
+        sweep = rt.wait(rt.start({}, machine="sweep"), timeout=300)
+        summary = json.loads(sweep["output"])["summary"]
+        child = summary["groups"]["web"]["execution"]
+        say(f"  scheduled sweep {sweep['status']}: " + ", ".join(
+            f"{g} {v['verdict']}" for g, v in summary["groups"].items()))
+        return str(child), {"sweep": sweep["executionArn"], "summary": summary}
+    if options.trigger == "replay":
+        from nightshift.replay import replay
+
+        def fail_once(name: str, _event: dict[str, Any]) -> None:
+            if name == "nightshift-check-health" and not failed:
+                failed.append(name)
+                raise _InjectedFault("injected by the demo: the health check step crashed")
+
+        failed: list[str] = []
+        rt.router.before.append(fail_once)
+        first = rt.run(request)
+        say(f"  first run {first['status']} ({first.get('error')}); replaying it")
+        result = replay(rt.client("stepfunctions"), first["executionArn"])
+        say(f"  replay: {result.how} ({result.note}) -> {result.execution_arn}")
+        return result.execution_arn, {"failed_run": first["executionArn"], "replay": result.how}
+    return rt.start(request, name=f"demo-{int(rt.clock.now())}"), {}
+
+
 def run_demo(options: DemoOptions, progress: Progress | None = None) -> dict[str, Any]:
     from steps.store import audit, lock
 
@@ -89,8 +155,7 @@ def run_demo(options: DemoOptions, progress: Progress | None = None) -> dict[str
             simulator, built = rt.add_fleet(fleet_spec(options))
             rt.declare_groups([group_declaration(built, options)])
             origin = rt.clock.now()
-            arn = rt.start({"group": "web", "reason": "nightshift demo", "requested_by": "demo",
-                            "dry_run": options.dry_run}, name=f"demo-{int(origin)}")
+            arn, prelude = start_by_trigger(rt, simulator, options, progress)
             seen = 0
             description: dict[str, Any] = {}
             for latest in rt.follow(arn, timeout=300):
@@ -105,8 +170,9 @@ def run_demo(options: DemoOptions, progress: Progress | None = None) -> dict[str
             history = rt.history(arn)
             simulated = rt.clock.now() - origin
             records = [audit.as_dict(r) for r in audit.for_group("web")]
-            drained = next((r for r in records if r["event"] == "DRAINED"), None)
-            selected = next((r for r in records if r["event"] == "SELECTED"), None)
+            selected_records = [r for r in records if r["event"] == "SELECTED"]
+            drained = next((r for r in reversed(records) if r["event"] == "DRAINED"), None)
+            selected = selected_records[-1] if selected_records else None
             result = {
                 "status": description.get("status"),
                 "execution_arn": arn,
@@ -126,6 +192,8 @@ def run_demo(options: DemoOptions, progress: Progress | None = None) -> dict[str
                 "state_transitions": sum(1 for e in history if e.get("stateEnteredEventDetails")),
                 "lock_released": lock.holder("web") is None,
                 "reboots": {i: len(simulator.reboots(i)) for i in built.instance_ids if simulator.reboots(i)},
+                "trigger": options.trigger,
+                "prelude": prelude,
                 "error": description.get("error"),
                 "cause": description.get("cause"),
             }

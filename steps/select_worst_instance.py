@@ -28,6 +28,9 @@ def select_worst_instance(ctx: StepContext) -> dict[str, Any]:
     states = elbv2.group_target_states(ctx.group.target_group_arns)
     instances = sorted({i for members in states.values() for i, s in members.items() if s not in LEAVING})
     named = ctx.state.request.instance_id
+    if ctx.state.request.replay_of and not named:
+        # A replay never picks a second instance: it re-evaluates the one this remediation chose.
+        named = (record.facts or {}).get("select", {}).get("instance_id")
     if named:
         instances = [named] if named in instances else []
     end = ctx.now

@@ -14,6 +14,7 @@ from steps.store import audit
 VERDICTS = {
     "remediated": "remediated",
     "nothing_to_do": "healthy",
+    "already_done": "healthy",
     "dry_run": "dry_run",
     "skipped_locked": "skipped",
     "skipped_capacity": "skipped",

@@ -18,7 +18,7 @@ from typing import Any
 
 from botocore.response import StreamingBody
 
-from nightshift.functions import BY_NAME, Handler
+from nightshift.functions import STEP_FUNCTIONS, Handler, StepFunction
 from nightshift.runtime.interceptor import AwsError, Interceptor
 
 # A fault hook sees (function name, event) before the handler runs and may raise to fail the call;
@@ -49,6 +49,17 @@ class LambdaContext:
         return 60_000
 
 
+def catalogue_entry(function_name: str) -> StepFunction | None:
+    """The step a function name stands for: ``nightshift-<name>`` in the local runtime, ``<stack>-<name>``
+    in a stack deployed from infra/template.yaml. Strict: exactly one catalogue name may end the function
+    name after a dash, otherwise the function is unknown (or ambiguous, which is an error)."""
+    matches = [f for f in STEP_FUNCTIONS if function_name.endswith(f"-{f.name}")
+               and len(function_name) > len(f.name) + 1]
+    if len(matches) > 1:
+        raise ValueError(f"function {function_name} matches several steps: {', '.join(f.name for f in matches)}")
+    return matches[0] if matches else None
+
+
 def _body(payload: dict[str, Any]) -> StreamingBody:
     raw = json.dumps(payload, default=str).encode()
     return StreamingBody(io.BytesIO(raw), len(raw))
@@ -76,9 +87,10 @@ class LambdaRouter:
     def _handler(self, name: str) -> Handler:
         with self._lock:
             if name not in self._handlers:
-                if name not in BY_NAME:
+                entry = catalogue_entry(name)
+                if entry is None:
                     raise AwsError("ResourceNotFoundException", f"Function not found: {self.arn(name)}", 404)
-                self._handlers[name] = BY_NAME[name].handler()
+                self._handlers[name] = entry.handler()
             return self._handlers[name]
 
     def _invoke(self, params: dict[str, Any]) -> dict[str, Any]:

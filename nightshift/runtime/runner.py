@@ -67,8 +67,11 @@ def render_definition(path: Path, values: dict[str, str]) -> str:
 
 class LocalRuntime:
     def __init__(self, region: str = "us-east-1", clock: VirtualClock | None = None,
-                 log_stream: IO[str] | None = None) -> None:
+                 log_stream: IO[str] | None = None, provision: bool = True) -> None:
         self.region = region
+        # provision=False: create neither the tables nor the state machines; a stack deployed from
+        # infra/template.yaml into this runtime's moto brings its own (tests/infra/test_deploy.py).
+        self.provision = provision
         self.clock = clock or VirtualClock()
         self.router = LambdaRouter(region, ACCOUNT, advance=self.clock.advance)
         self.log_stream = log_stream
@@ -104,8 +107,9 @@ class LocalRuntime:
         moto_gaps.install(self.clock)
         moto_gaps.quiet_engine_logs()
         self._bind_steps()
-        self._create_tables()
-        self._create_state_machines()
+        if self.provision:
+            self._create_tables()
+            self._create_state_machines()
         return self
 
     def __exit__(self, *exc: object) -> None:

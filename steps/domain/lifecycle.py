@@ -30,6 +30,11 @@ TRANSITIONS: list[dict[str, Any]] = [
     # The restore path puts the instance back from wherever it was taken out of service.
     {"trigger": "restore", "source": [*OUT_OF_SERVICE, "verifying"], "dest": "restored"},
     {"trigger": "fail", "source": ["requested", "selected", *OUT_OF_SERVICE, "verifying"], "dest": "failed"},
+    # Replay: start over from a failed or skipped remediation, keeping what earlier attempts recorded
+    # (which instance, whether a reboot was requested) ...
+    {"trigger": "reopen", "source": ["restored", "failed", "skipped"], "dest": "requested"},
+    # ... or, when a reboot was already requested, only verify the instance is healthy again.
+    {"trigger": "reverify", "source": "restored", "dest": "verifying"},
 ]
 DEST = {t["trigger"]: t["dest"] for t in TRANSITIONS}
 

@@ -1,0 +1,105 @@
+"""What the operator's commands do, against AWS or the local runtime (both reached through boto3)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+
+FINISHED = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
+DURATION = re.compile(r"^(\d+)([smhd])$")
+
+
+class OperatorError(Exception):
+    """A command cannot proceed; the message says what to do."""
+
+
+def parse_duration(text: str) -> timedelta:
+    match = DURATION.match(text.strip())
+    if not match:
+        raise OperatorError(f"--since {text!r}: use a number and a unit, e.g. 30m, 24h, 7d")
+    value, unit = int(match.group(1)), match.group(2)
+    return timedelta(**{{"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[unit]: value})
+
+
+def state_machine_arn(explicit: str | None, stack: str | None, machine: str = "remediate") -> str:
+    """--state-machine-arn, else the stack's output, else $NIGHTSHIFT_<MACHINE>_STATE_MACHINE_ARN."""
+    if explicit:
+        return explicit
+    if stack:
+        outputs = boto3.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])
+        key = f"{machine.capitalize()}StateMachineArn"
+        for output in outputs:
+            if output["OutputKey"] == key:
+                return str(output["OutputValue"])
+        raise OperatorError(f"stack {stack} has no output {key}")
+    env = f"NIGHTSHIFT_{machine.upper()}_STATE_MACHINE_ARN"
+    if os.environ.get(env):
+        return os.environ[env]
+    raise OperatorError(f"which state machine? pass --state-machine-arn or --stack, or set {env}")
+
+
+def execution_arn(name_or_arn: str, machine_arn: str) -> str:
+    if name_or_arn.startswith("arn:"):
+        return name_or_arn
+    return machine_arn.replace(":stateMachine:", ":execution:") + f":{name_or_arn}"
+
+
+def start_request(group: str, instance_id: str | None, dry_run: bool, reason: str, requested_by: str,
+                  ) -> dict[str, Any]:
+    request: dict[str, Any] = {"group": group, "dry_run": dry_run, "reason": reason, "requested_by": requested_by,
+                               "trigger": "manual"}
+    if instance_id:
+        request["instance_id"] = instance_id
+    return request
+
+
+def manual_name(group: str) -> str:
+    """Readable in the console: who started it for which group, when (UTC), plus a random tail."""
+    slug = re.sub(r"[^A-Za-z0-9-_]", "-", group)[:40]
+    return f"manual-{slug}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
+
+
+def follow(sfn: Any, arn: str, poll_seconds: float, timeout: float) -> Iterator[tuple[dict[str, Any], list[str]]]:
+    """Yield (description, names of states entered since the last yield) until the execution closes."""
+    seen = 0
+    deadline = time.monotonic() + timeout
+    while True:
+        description = sfn.describe_execution(executionArn=arn)
+        events = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+        entered = [e["stateEnteredEventDetails"]["name"] for e in events[seen:] if "stateEnteredEventDetails" in e]
+        seen = len(events)
+        yield description, entered
+        if description["status"] in FINISHED or time.monotonic() > deadline:
+            return
+        time.sleep(poll_seconds)
+
+
+def status_report(sfn: Any, machine_arn: str, lock_table: Any, since: timedelta) -> dict[str, Any]:
+    """Running and recently failed executions, and every held lock with whether its owner still runs."""
+    now = datetime.now(UTC)
+    running = sfn.list_executions(stateMachineArn=machine_arn, statusFilter="RUNNING")["executions"]
+    failed = []
+    for status in ("FAILED", "TIMED_OUT", "ABORTED"):
+        for e in sfn.list_executions(stateMachineArn=machine_arn, statusFilter=status)["executions"]:
+            if e.get("stopDate") and now - e["stopDate"] <= since:
+                failed.append(e)
+    locks = []
+    for item in lock_table.scan():
+        try:
+            owner_status = sfn.describe_execution(executionArn=item.owner)["status"]
+        except Exception:  # the owner is unknown to Step Functions: the lock is stale
+            owner_status = "GONE"
+        locks.append({"group": item.group, "owner": item.owner, "owner_status": owner_status,
+                      "expires_at": datetime.fromtimestamp(float(item.expires_at), UTC).isoformat()})
+    brief: Callable[[dict[str, Any]], dict[str, Any]] = lambda e: {  # noqa: E731
+        "name": e["name"], "status": e["status"], "started": e["startDate"].isoformat(),
+        "group": json.loads(sfn.describe_execution(executionArn=e["executionArn"]).get("input") or "{}").get("group")}
+    return {"running": [brief(e) for e in running], "failed": [brief(e) for e in failed], "locks": locks}

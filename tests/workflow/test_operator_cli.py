@@ -1,0 +1,93 @@
+"""`nightshift start|replay|status|audit` against the local runtime (boto3 reaches moto)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from typing import Any
+
+import pytest
+
+from nightshift.cli import main
+
+pytestmark = pytest.mark.workflow
+
+
+def cli(*args: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(args))
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_start_follows_the_execution_to_success(harness: Any) -> None:
+    h = harness()
+    code, out, _ = cli("start", "--group", "web", "--reason", "cli test", "--poll", "0.01")
+    assert code == 0, out
+    assert out.splitlines()[0].startswith("started arn:aws:states:")
+    assert "Reboot the instance" in out and out.rstrip().endswith("SUCCEEDED")
+    assert len(h.sim.reboots(h.leaker)) == 1
+
+
+def test_start_dry_run_changes_nothing(harness: Any) -> None:
+    h = harness()
+    code, out, _ = cli("start", "--group", "web", "--dry-run", "--poll", "0.01")
+    assert code == 0 and "Dry run: stop here" in out
+    assert not h.sim.reboot_requests(h.leaker)
+    assert "DRY_RUN" in h.audit_events()
+
+
+def test_start_with_a_bad_instance_fails_in_validation(harness: Any) -> None:
+    harness()
+    code, out, _ = cli("start", "--group", "web", "--instance", "i-nothex", "--poll", "0.01")
+    assert code == 1 and "InvalidRequest" in out and "instance_id" in out
+
+
+def test_audit_and_status_report_what_happened(harness: Any) -> None:
+    h = harness()
+    h.run()
+    code, out, _ = cli("audit", "--group", "web", "--json")
+    records = json.loads(out)
+    assert code == 0 and [r["event"] for r in records][-1] == "HEALTHY"
+    code, out, _ = cli("audit", "--instance", h.leaker)
+    assert code == 0 and "REBOOTED" in out and "LOCK_ACQUIRED" not in out  # per instance: its own events
+    code, out, _ = cli("status", "--json")
+    report = json.loads(out)
+    assert code == 0 and report["running"] == [] and report["locks"] == []
+
+
+def test_replay_failed_since_replays_each_failed_remediation_once(harness: Any) -> None:
+    h = harness()
+    fired: list[str] = []
+
+    def crash(name: str, *_: Any) -> None:
+        if name == "nightshift-check-boot" and not fired:
+            fired.append(name)
+            raise RuntimeError("crashed")
+
+    h.rt.router.before.append(crash)
+    assert h.run()["status"] == "FAILED"
+    code, out, _ = cli("replay", "--failed", "--since", "1h", "--group", "web")
+    assert code == 0 and "-> new:" in out
+    replay_arn = out.split("-> new: ")[1].split(" ")[0]
+    assert h.rt.wait(replay_arn)["status"] == "SUCCEEDED"
+    assert len(h.sim.reboots(h.leaker)) == 1
+    code, out, _ = cli("replay", "--failed", "--since", "1h", "--group", "web")
+    assert "-> already" in out  # the original is already replayed: nothing new starts
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("replay", "--failed", "--since", "soon"), "--since 'soon': use a number and a unit"),
+    (("replay",), "name an execution"),
+])
+def test_operator_errors_are_explained(harness: Any, args: tuple[str, ...], message: str) -> None:
+    harness()
+    code, _, err = cli(*args)
+    assert code == 2 and message in err
+
+
+def test_without_a_state_machine_the_cli_says_how_to_name_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NIGHTSHIFT_REMEDIATE_STATE_MACHINE_ARN", raising=False)
+    code, _, err = cli("status")
+    assert code == 2 and "--state-machine-arn or --stack" in err
