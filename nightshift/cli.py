@@ -127,7 +127,8 @@ def _start(args: argparse.Namespace) -> int:
     if args.no_wait:
         return 0
     description: dict[str, Any] = {}
-    for description, entered in operations.follow(sfn, arn, args.poll, timeout=6 * 3600):
+    for latest, entered in operations.follow(sfn, arn, args.poll, timeout=6 * 3600):
+        description = latest
         for name in entered:
             print(f"  {datetime.now(UTC).strftime('%H:%M:%S')} {name}")
     print(f"{description['status']}" + (f": {description.get('error')}: {description.get('cause')}"

@@ -119,7 +119,8 @@ def start_by_trigger(rt: LocalRuntime, simulator: Any, options: DemoOptions, pro
         again = BY_NAME["nightshift-alarm-trigger"].handler()(event, None)
         say(f"  alarm nightshift-web-memory in ALARM for {leaker}: started {outcome['execution_arn']}; "
             f"the same event again started {'another' if again['started'] else 'nothing'}")
-        return str(outcome["execution_arn"]), {"alarm_started": outcome["started"], "duplicate_started": again["started"]}
+        return str(outcome["execution_arn"]), {"alarm_started": outcome["started"],
+                                               "duplicate_started": again["started"]}
     if options.trigger == "schedule":
         sweep = rt.wait(rt.start({}, machine="sweep"), timeout=300)
         summary = json.loads(sweep["output"])["summary"]

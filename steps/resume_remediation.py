@@ -35,7 +35,7 @@ def _put_back(ctx: StepContext, record: RemediationRecord) -> list[str]:
 
 def reboot_may_have_happened(record: RemediationRecord) -> bool:
     reboot = (record.facts or {}).get("reboot")
-    return bool(reboot) and not reboot.get("refused")
+    return isinstance(reboot, dict) and not reboot.get("refused")
 
 
 @step
