@@ -1,0 +1,98 @@
+"""CloudWatch GetMetricData for the CloudWatch agent metrics of the simulated instances.
+
+The simulator owns ``CWAgent`` ``mem_used_percent`` (one datapoint a minute) and
+``netstat_tcp_established`` (one every 10 s) per fleet instance, matched on the InstanceId dimension
+(other dimensions in the query are ignored). A batch that touches none of them passes through to moto.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from nightshift.runtime.interceptor import AwsError, Interceptor
+from nightshift.sim.instance import SimulatedInstance
+from nightshift.sim.metric_data import (
+    Series,
+    instance_dimension,
+    metric_data_result,
+    validate_request,
+    validate_stat,
+)
+
+if TYPE_CHECKING:
+    from nightshift.sim.fleet import FleetSimulator
+
+SERVICE = "cloudwatch"
+NAMESPACE = "CWAgent"
+MEMORY = "mem_used_percent"
+CONNECTIONS = "netstat_tcp_established"
+# GetMetricData accepts these periods below a minute (high resolution), and multiples of 60 above.
+_SUB_MINUTE_PERIODS = (1, 5, 10, 20, 30)
+
+
+def install(sim: FleetSimulator, interceptor: Interceptor) -> None:
+    interceptor.answer(SERVICE, "GetMetricData", partial(get_metric_data, sim))
+
+
+def _series(sim: FleetSimulator, instance: SimulatedInstance, metric_name: str) -> Series:
+    quiet = instance.quiet()
+    if metric_name == MEMORY:
+        return Series(sim.spec.memory_sample_seconds, sim.history_start, instance.memory_percent,
+                      constant=instance.constant_memory() if quiet else None)
+    checks = sim.checks
+
+    def connections(at: float) -> float | None:
+        value = instance.established_connections(checks, at)
+        return None if value is None else float(value)
+
+    return Series(sim.spec.connections_sample_seconds, sim.history_start, connections,
+                  constant=float(instance.spec.connections) if quiet else None)
+
+
+def _owned(sim: FleetSimulator, query: dict[str, Any]) -> tuple[FleetSimulator, SimulatedInstance, str] | None:
+    """(the fleet, the instance, the metric) a query reads, when a simulator publishes that metric."""
+    metric = (query.get("MetricStat") or {}).get("Metric") or {}
+    if metric.get("Namespace") != NAMESPACE or metric.get("MetricName") not in (MEMORY, CONNECTIONS):
+        return None
+    instance_id = instance_dimension(metric)
+    owner = sim.owner_of(instance_id) if instance_id else None
+    return (owner[0], owner[1], str(metric["MetricName"])) if owner is not None else None
+
+
+def _period(query: dict[str, Any]) -> int:
+    period = int(query["MetricStat"]["Period"])
+    if period < 1 or (period < 60 and period not in _SUB_MINUTE_PERIODS) or (period >= 60 and period % 60):
+        raise AwsError("ValidationError", f"The parameter MetricDataQueries.member.MetricStat.Period for query "
+                                          f"{query.get('Id')} must be 1, 5, 10, 20, 30, 60 or a multiple of 60.")
+    return period
+
+
+def get_metric_data(sim: FleetSimulator, params: dict[str, Any]) -> dict[str, Any] | None:
+    try:
+        queries, start, end, descending = validate_request(params)
+    except AwsError:
+        sim.tally("cloudwatch.GetMetricData")
+        raise
+    owned = [_owned(sim, q) for q in queries]
+    sim.tally("cloudwatch.GetMetricData", [match[0] for match in owned if match is not None])
+    if not any(owned):
+        return None
+    if any("Expression" in q for q in queries):
+        raise AwsError("ValidationError", "the fleet simulator does not evaluate metric math; query its metrics "
+                                          "with MetricStat only (or in a separate call)")
+    with sim.lock:
+        now = sim.now()
+        results = []
+        for query, match in zip(queries, owned, strict=True):
+            if not query.get("ReturnData", True):
+                continue
+            stat = str(query["MetricStat"]["Stat"])
+            validate_stat(stat)
+            period = _period(query)
+            # A metric nobody publishes has no datapoints: an empty, complete result, as on AWS.
+            series = _series(*match) if match is not None else None
+            label = query.get("Label") or query["MetricStat"]["Metric"].get("MetricName", query["Id"])
+            results.append(metric_data_result(str(query["Id"]), str(label), series, stat, period, start, end, now,
+                                              descending))
+        return {"MetricDataResults": results, "Messages": []}

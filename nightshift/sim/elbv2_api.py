@@ -1,0 +1,171 @@
+"""ELBv2 for the simulated target groups: registration events, target health over time, the true delay.
+
+moto removes a deregistered target at once and reports every registered target ``healthy``; AWS keeps a
+deregistered target ``draining`` for the whole delay and makes a registered one pass health checks
+first. The simulator records each (de)registration, keeps moto's own target list in step, and answers
+DescribeTargetHealth itself. Calls about other target groups pass through to moto untouched.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from nightshift.runtime.interceptor import AwsError, Interceptor
+from nightshift.sim import moto_backend
+from nightshift.sim.target_health import REASONS, UNUSED
+
+if TYPE_CHECKING:
+    from nightshift.sim.fleet import FleetSimulator, SimulatedTargetGroup
+
+SERVICE = "elastic-load-balancing-v2"
+_NOT_OURS = (
+    "The specified target does not exist or is not in the same VPC as the target group "
+    "(the fleet simulator answers only for the instances it built)."
+)
+
+
+def install(sim: FleetSimulator, interceptor: Interceptor) -> None:
+    for operation, answerer in (
+        ("DescribeTargetHealth", describe_target_health),
+        ("RegisterTargets", register_targets),
+        ("DeregisterTargets", deregister_targets),
+        ("DescribeTargetGroupAttributes", describe_target_group_attributes),
+        ("ModifyTargetGroupAttributes", modify_target_group_attributes),
+    ):
+        interceptor.answer(SERVICE, operation, partial(answerer, sim))
+
+
+def _own_group(sim: FleetSimulator, params: dict[str, Any], operation: str) -> SimulatedTargetGroup | None:
+    """This simulator's target group the call is about, or None to let a peer or moto answer."""
+    arn = params.get("TargetGroupArn")
+    group = sim.target_group(arn)
+    if group is not None:
+        sim.tally(operation, [sim])
+    elif not sim.simulated_anywhere(arn):
+        sim.tally(operation)
+    return group
+
+
+def _description(instance_id: str, port: int, state: str, reason: str | None,
+                 description: str | None) -> dict[str, Any]:
+    health: dict[str, Any] = {"State": state}
+    if reason is not None:
+        health["Reason"] = reason
+    if description is not None:
+        health["Description"] = description
+    # The groups check "traffic-port", so the health check port is the target's own port.
+    return {"Target": {"Id": instance_id, "Port": port}, "HealthCheckPort": str(port), "TargetHealth": health}
+
+
+def _unused(instance_id: str, port: int) -> dict[str, Any]:
+    reason, description = REASONS[UNUSED]
+    return _description(instance_id, port, UNUSED, reason, description)
+
+
+def describe_target_health(sim: FleetSimulator, params: dict[str, Any]) -> dict[str, Any] | None:
+    group = _own_group(sim, params, "elbv2.DescribeTargetHealth")
+    if group is None:
+        return None
+    with sim.lock:
+        now = sim.now()
+        descriptions = []
+        asked = params.get("Targets")
+        if asked:
+            for target in asked:
+                instance = sim.instance(str(target["Id"]))
+                port = int(target.get("Port", group.port))
+                if instance is None or group.arn not in instance.targets:
+                    descriptions.append(_unused(str(target["Id"]), port))
+                    continue
+                view = instance.target_view(group.arn, group.check, now)
+                if view.state is None:
+                    # Gone: AWS answers a target it was asked about by id as `unused`.
+                    descriptions.append(_unused(instance.instance_id, int(target.get("Port", view.port))))
+                else:
+                    descriptions.append(_description(instance.instance_id, view.port, view.state, view.reason,
+                                                     view.description))
+        else:
+            for instance in sim.instances:
+                view = instance.target_view(group.arn, group.check, now)
+                if view.state is not None:  # gone targets are not listed at all
+                    descriptions.append(_description(instance.instance_id, view.port, view.state, view.reason,
+                                                     view.description))
+        return {"TargetHealthDescriptions": descriptions}
+
+
+def _fleet_targets(sim: FleetSimulator, params: dict[str, Any]) -> list[tuple[str, int | None]]:
+    targets = [(str(t["Id"]), int(t["Port"]) if "Port" in t else None) for t in params.get("Targets") or []]
+    unknown = [i for i, _ in targets if sim.instance(i) is None]
+    if unknown:
+        raise AwsError("InvalidTarget", f"{_NOT_OURS} Unknown: {', '.join(unknown)}")
+    return targets
+
+
+def register_targets(sim: FleetSimulator, params: dict[str, Any]) -> dict[str, Any] | None:
+    group = _own_group(sim, params, "elbv2.RegisterTargets")
+    if group is None:
+        return None
+    with sim.lock:
+        targets = _fleet_targets(sim, params)
+        resolved = [(i, port if port is not None else group.port) for i, port in targets]
+        moto_backend.register_targets(group.arn, [{"Id": i, "Port": port} for i, port in resolved])
+        now = sim.now()
+        for instance_id, port in resolved:
+            instance = sim.instance(instance_id)
+            assert instance is not None
+            instance.targets[group.arn].register(now, port)
+    return {}
+
+
+def deregister_targets(sim: FleetSimulator, params: dict[str, Any]) -> dict[str, Any] | None:
+    group = _own_group(sim, params, "elbv2.DeregisterTargets")
+    if group is None:
+        return None
+    with sim.lock:
+        targets = _fleet_targets(sim, params)
+        now = sim.now()
+        removed = []
+        for instance_id, _ in targets:
+            instance = sim.instance(instance_id)
+            assert instance is not None
+            # Deregistering a draining or unregistered target is accepted and changes nothing, as on AWS;
+            # the drain keeps the delay in force when it started.
+            if instance.targets[group.arn].deregister(now, group.deregistration_delay):
+                removed.append(instance_id)
+        moto_backend.deregister_targets(group.arn, removed)
+    return {}
+
+
+def _attributes(group: SimulatedTargetGroup) -> list[dict[str, str]]:
+    attributes = moto_backend.target_group_attributes(group.arn)
+    attributes[moto_backend.DEREGISTRATION_DELAY] = str(group.deregistration_delay)
+    return [{"Key": key, "Value": value} for key, value in attributes.items()]
+
+
+def describe_target_group_attributes(sim: FleetSimulator, params: dict[str, Any]) -> dict[str, Any] | None:
+    group = _own_group(sim, params, "elbv2.DescribeTargetGroupAttributes")
+    if group is None:
+        return None
+    with sim.lock:
+        return {"Attributes": _attributes(group)}
+
+
+def modify_target_group_attributes(sim: FleetSimulator, params: dict[str, Any]) -> dict[str, Any] | None:
+    group = _own_group(sim, params, "elbv2.ModifyTargetGroupAttributes")
+    if group is None:
+        return None
+    attributes = {str(a["Key"]): str(a["Value"]) for a in params.get("Attributes") or []}
+    delay: int | None = None
+    if moto_backend.DEREGISTRATION_DELAY in attributes:
+        raw = attributes[moto_backend.DEREGISTRATION_DELAY]
+        if not raw.isdigit() or int(raw) > 3600:
+            raise AwsError("ValidationError", f"'{moto_backend.DEREGISTRATION_DELAY}' value '{raw}' must be "
+                                              "between '0-3600' inclusive")
+        delay = int(raw)
+    with sim.lock:
+        moto_backend.modify_target_group_attributes(group.arn, attributes)
+        if delay is not None:
+            group.deregistration_delay = delay
+        return {"Attributes": _attributes(group)}
+

@@ -1,0 +1,356 @@
+"""A fleet simulator: the behaviour moto lacks, answered through the interceptor, on a virtual clock.
+
+``build()`` creates the real resources in moto (VPC, subnets, an ALB, an HTTPS and an HTTP target group,
+the instances, their registrations). ``install()`` then answers the calls whose AWS behaviour moto does
+not model: target health over time, reboots that really take the OS down, Run Command output, and the
+CloudWatch agent's metrics. Nothing runs in the background: every answer is computed from recorded
+events and the clock, so a workflow that waits minutes of virtual time sees a consistent world.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import math
+import re
+import threading
+import weakref
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+
+from nightshift.runtime.interceptor import Interceptor
+from nightshift.sim import moto_backend
+from nightshift.sim.capacity import CapacityPoint, capacity_timeline
+from nightshift.sim.instance import SimulatedInstance
+from nightshift.sim.power import PowerHistory
+from nightshift.sim.run_command import Command
+from nightshift.sim.spec import FleetSpec, InstanceSpec
+from nightshift.sim.target_health import HealthCheck, TargetRecord
+
+__all__ = ["BuiltFleet", "CapacityPoint", "FleetSimulator", "FleetSpec", "InstanceSpec", "SimulatedTargetGroup"]
+
+_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9-]")
+GROUP_TAG = "nightshift:group"
+
+
+@dataclass
+class SimulatedTargetGroup:
+    arn: str
+    name: str
+    protocol: str
+    port: int
+    check: HealthCheck
+    # The true delay; moto may hold a clamped copy (see moto_backend).
+    deregistration_delay: int
+
+
+@dataclass(frozen=True)
+class BuiltFleet:
+    name: str
+    vpc_id: str
+    subnet_ids: list[str]
+    instance_ids: list[str]  # index order
+    target_group_arns: list[str]  # HTTPS first, then HTTP
+    load_balancer_arn: str
+    availability_zones: dict[str, str] = field(default_factory=dict)  # instance id -> AZ
+
+    def group_declaration(self, **overrides: Any) -> dict[str, Any]:
+        """This fleet as a group for steps/config.py; ``overrides`` add or replace top-level fields."""
+        declaration: dict[str, Any] = {"name": self.name, "target_group_arns": list(self.target_group_arns)}
+        declaration.update(overrides)
+        return declaration
+
+
+@functools.cache
+def _build_session(region: str) -> boto3.session.Session:
+    # A private session: its clients never pass through an interceptor on the default session, so building
+    # is not mistaken for the workflow registering targets. Cached because loading service models costs
+    # a third of a second per client on a fresh session.
+    return boto3.session.Session(region_name=region)
+
+
+# interceptor -> the simulators installed on it, in installation order
+_PEERS: weakref.WeakKeyDictionary[Interceptor, list[FleetSimulator]] = weakref.WeakKeyDictionary()
+
+
+class FleetSimulator:
+    def __init__(self, spec: FleetSpec, clock: Callable[[], float]) -> None:
+        self.spec = spec
+        self._clock = clock
+        # Answerers run on whatever thread makes the call (moto runs state machines in its own thread).
+        self.lock = threading.RLock()
+        self._instances: list[SimulatedInstance] = []
+        self._by_id: dict[str, SimulatedInstance] = {}
+        self._groups: dict[str, SimulatedTargetGroup] = {}
+        self._built: BuiltFleet | None = None
+        self.commands: dict[str, Command] = {}
+        self._api_calls: Counter[str] = Counter()
+        self.account_id = ""
+        self.build_time = 0.0
+        # Every simulator installed on the same interceptor, this one included (see install()).
+        self._peers: list[FleetSimulator] = [self]
+
+    # -- what the answerers use ------------------------------------------------------------------------
+
+    def now(self) -> float:
+        return self._clock()
+
+    def instance(self, instance_id: str) -> SimulatedInstance | None:
+        return self._by_id.get(instance_id)
+
+    def owner_of(self, instance_id: str) -> tuple[FleetSimulator, SimulatedInstance] | None:
+        """The simulator (this one or a peer on the same interceptor) that owns an instance."""
+        for sim in self._peers:
+            instance = sim._by_id.get(instance_id)
+            if instance is not None:
+                return sim, instance
+        return None
+
+    def command(self, command_id: str) -> Command | None:
+        """A Run Command sent through any simulator on the same interceptor."""
+        for sim in self._peers:
+            command = sim.commands.get(command_id)
+            if command is not None:
+                return command
+        return None
+
+    @property
+    def instances(self) -> list[SimulatedInstance]:
+        return self._instances
+
+    def target_group(self, tg_arn: str | None) -> SimulatedTargetGroup | None:
+        return self._groups.get(tg_arn) if tg_arn else None
+
+    @property
+    def checks(self) -> dict[str, HealthCheck]:
+        return {arn: group.check for arn, group in self._groups.items()}
+
+    @property
+    def history_start(self) -> float:
+        return self.build_time - self.spec.metric_history_seconds
+
+    def simulated_anywhere(self, tg_arn: str | None) -> bool:
+        """Does this simulator or a peer on the same interceptor own the target group?"""
+        return any(sim.target_group(tg_arn) is not None for sim in self._peers)
+
+    def tally(self, operation: str, owners: Iterable[FleetSimulator] = ()) -> None:
+        """Count a call once for each fleet it concerns. Every simulator on the interceptor sees a call
+        that concerns none of them, so only the first one counts it (as observed, passed to moto)."""
+        with self.lock:
+            distinct = {id(owner): owner for owner in owners}
+            for owner in distinct.values():
+                owner._api_calls[operation] += 1
+            if not distinct and self is self._peers[0]:
+                self._api_calls[operation] += 1
+
+    @property
+    def built(self) -> BuiltFleet:
+        if self._built is None:
+            raise RuntimeError("FleetSimulator.build() has not run yet (call it inside mock_aws())")
+        return self._built
+
+    # -- building the fleet in moto --------------------------------------------------------------------
+
+    def build(self) -> BuiltFleet:
+        """Create the fleet in moto; call inside an active ``mock_aws()``."""
+        if self._built is not None:
+            raise RuntimeError("this simulator already built its fleet; create another for another fleet")
+        spec = self.spec
+        session = _build_session(spec.region)
+        ec2 = session.client("ec2")
+        elbv2 = session.client("elbv2")
+        base = _NAME_UNSAFE.sub("-", spec.name)[:26].strip("-") or "fleet"
+        tags = [{"Key": GROUP_TAG, "Value": spec.name}]
+
+        vpc_id = ec2.create_vpc(CidrBlock="10.0.0.0/16", TagSpecifications=[
+            {"ResourceType": "vpc", "Tags": [{"Key": "Name", "Value": spec.name}, *tags]}])["Vpc"]["VpcId"]
+        prefix = 16 + max(0, math.ceil(math.log2(len(spec.azs))))
+        cidrs = list(ipaddress.ip_network("10.0.0.0/16").subnets(new_prefix=prefix))
+        subnet_ids = [
+            ec2.create_subnet(VpcId=vpc_id, CidrBlock=str(cidr), AvailabilityZone=az, TagSpecifications=[
+                {"ResourceType": "subnet", "Tags": [{"Key": "Name", "Value": f"{spec.name}-{az}"}, *tags]}],
+            )["Subnet"]["SubnetId"]
+            for az, cidr in zip(spec.azs, cidrs, strict=False)
+        ]
+        lb_arn = elbv2.create_load_balancer(
+            Name=f"{base}-alb", Subnets=subnet_ids, Scheme="internal", Type="application", Tags=tags,
+        )["LoadBalancers"][0]["LoadBalancerArn"]
+        self.account_id = moto_backend.arn_account_region(lb_arn)[0]
+
+        check = HealthCheck(spec.health_check_interval, spec.healthy_threshold, spec.unhealthy_threshold)
+        tg_arns = []
+        for protocol, port in (("HTTPS", 443), ("HTTP", 80)):
+            arn = elbv2.create_target_group(
+                Name=f"{base}-{protocol.lower()}", Protocol=protocol, Port=port, VpcId=vpc_id,
+                TargetType="instance", HealthCheckProtocol=protocol, HealthCheckPath="/healthz",
+                HealthCheckIntervalSeconds=spec.health_check_interval,
+                # AWS requires the timeout to be shorter than the interval.
+                HealthCheckTimeoutSeconds=max(2, min(5, spec.health_check_interval - 1)),
+                HealthyThresholdCount=spec.healthy_threshold,
+                UnhealthyThresholdCount=spec.unhealthy_threshold,
+                Matcher={"HttpCode": "200"}, Tags=tags,
+            )["TargetGroups"][0]["TargetGroupArn"]
+            moto_backend.modify_target_group_attributes(
+                arn, {moto_backend.DEREGISTRATION_DELAY: str(spec.deregistration_delay)})
+            # A target group no listener forwards to reports every target `unused` (Target.NotInUse) on AWS.
+            listener: dict[str, Any] = {"LoadBalancerArn": lb_arn, "Protocol": protocol, "Port": port,
+                                        "DefaultActions": [{"Type": "forward", "TargetGroupArn": arn}]}
+            if protocol == "HTTPS":
+                certificate = session.client("acm").request_certificate(
+                    DomainName=f"{base.lower()}.nightshift.internal")["CertificateArn"]
+                listener["Certificates"] = [{"CertificateArn": certificate}]
+            elbv2.create_listener(**listener)
+            self._groups[arn] = SimulatedTargetGroup(arn, f"{base}-{protocol.lower()}", protocol, port, check,
+                                                     spec.deregistration_delay)
+            tg_arns.append(arn)
+
+        instance_ids = self._launch(subnet_ids)
+        self.build_time = self.now()
+        specs = spec.instance_specs()
+        for index, instance_id in enumerate(instance_ids):
+            lane = index % len(subnet_ids)
+            instance = SimulatedInstance(
+                index=index, instance_id=instance_id, availability_zone=spec.azs[lane],
+                subnet_id=subnet_ids[lane], spec=specs[index], power=PowerHistory(specs[index], self.build_time),
+            )
+            for arn, group in self._groups.items():
+                instance.targets[arn] = TargetRecord(group.port, self.build_time, starts_healthy=True)
+            self._instances.append(instance)
+            self._by_id[instance_id] = instance
+        for arn, group in self._groups.items():
+            moto_backend.register_known_targets(arn, [(i, group.port) for i in instance_ids])
+
+        self._built = BuiltFleet(
+            name=spec.name, vpc_id=vpc_id, subnet_ids=subnet_ids, instance_ids=instance_ids,
+            target_group_arns=tg_arns, load_balancer_arn=lb_arn,
+            availability_zones={i.instance_id: i.availability_zone for i in self._instances},
+        )
+        return self._built
+
+    def _launch(self, subnet_ids: list[str]) -> list[str]:
+        """Launch ``size`` instances round-robin over the subnets; returns ids in index order."""
+        spec = self.spec
+        lanes = len(subnet_ids)
+        image_id = moto_backend.default_image_id(self.account_id, spec.region)
+        per_lane = [
+            moto_backend.launch_instances(
+                self.account_id, spec.region, image_id, subnet_id, len(range(lane, spec.size, lanes)),
+                spec.instance_type, {GROUP_TAG: spec.name},
+            ) if lane < spec.size else []
+            for lane, subnet_id in enumerate(subnet_ids)
+        ]
+        instance_ids = [per_lane[index % lanes][index // lanes] for index in range(spec.size)]
+        width = max(2, len(str(spec.size - 1)))
+        for index, instance_id in enumerate(instance_ids):
+            moto_backend.tag_resources(self.account_id, spec.region, [instance_id],
+                                       {"Name": f"{spec.name}-{index:0{width}d}"})
+        return instance_ids
+
+    # -- answering AWS calls ---------------------------------------------------------------------------
+
+    def install(self, interceptor: Interceptor) -> None:
+        """Answer ELBv2, EC2, SSM and CloudWatch calls for this fleet on ``interceptor``'s emitter.
+
+        botocore copies the event emitter into each client when the client is created, so install before
+        creating any client whose calls must be answered.
+        """
+        from nightshift.sim import cloudwatch_api, ec2_api, elbv2_api, ssm_api
+
+        self.built  # noqa: B018 - fail now, not at the first call, when build() was forgotten
+        peers = _PEERS.setdefault(interceptor, [])
+        if self in peers:
+            raise RuntimeError("this simulator is already installed on that interceptor")
+        # Several fleets on one interceptor answer as one world: botocore asks each answerer in turn and
+        # stops at the first answer, so a call spanning fleets (a reboot of two groups' instances, a
+        # command id another fleet issued) must be resolvable by whichever simulator is asked first.
+        # They share one lock because an answer may touch a peer's instances.
+        if peers:
+            self.lock = peers[0].lock
+        peers.append(self)
+        self._peers = peers
+        for module in (elbv2_api, ec2_api, ssm_api, cloudwatch_api):
+            module.install(self, interceptor)
+
+    # -- introspection for tests, the demo and benchmarks ----------------------------------------------
+
+    def _require(self, instance_id: str) -> SimulatedInstance:
+        instance = self._by_id.get(instance_id)
+        if instance is None:
+            raise KeyError(f"{instance_id} is not an instance of fleet {self.spec.name!r}")
+        return instance
+
+    def target_state(self, instance_id: str, tg_arn: str, at: float | None = None) -> str | None:
+        """The state DescribeTargetHealth reports at ``at`` (default now); None = not registered."""
+        with self.lock:
+            group = self._groups[tg_arn]
+            return self._require(instance_id).target_view(tg_arn, group.check,
+                                                          self.now() if at is None else at).state
+
+    def is_up(self, instance_id: str, at: float | None = None) -> bool:
+        with self.lock:
+            return self._require(instance_id).power.is_up(self.now() if at is None else at)
+
+    def boot_time(self, instance_id: str, at: float | None = None) -> float:
+        with self.lock:
+            return self._require(instance_id).power.boot_time(self.now() if at is None else at)
+
+    def memory_percent(self, instance_id: str, at: float | None = None) -> float | None:
+        with self.lock:
+            return self._require(instance_id).memory_percent(self.now() if at is None else at)
+
+    def connections(self, instance_id: str, at: float | None = None) -> int | None:
+        with self.lock:
+            return self._require(instance_id).established_connections(
+                self.checks, self.now() if at is None else at)
+
+    def reboots(self, instance_id: str) -> list[float]:
+        """When reboots really happened (the kernel restarted), up to now."""
+        with self.lock:
+            now = self.now()
+            return [t for t in self._require(instance_id).power.resets() if t <= now]
+
+    def reboot_requests(self, instance_id: str) -> list[float]:
+        with self.lock:
+            return list(self._require(instance_id).power.requests)
+
+    def capacity_timeline(self) -> list[CapacityPoint]:
+        with self.lock:
+            return capacity_timeline(self._instances, self.checks, self.build_time, self.now())
+
+    def min_healthy_seen(self, tg_arn: str) -> int:
+        return min(point.healthy[tg_arn] for point in self.capacity_timeline())
+
+    def leaking_instance_ids(self) -> list[str]:
+        return [i.instance_id for i in self._instances if i.spec.leak_to_percent is not None]
+
+    def inflight_end(self, instance_id: str) -> float | None:
+        with self.lock:
+            return self._require(instance_id).inflight_end()
+
+    def physical_remediation_seconds(self, instance_id: str, started_at: float) -> float | None:
+        """The least time a remediation started at ``started_at`` could take on this instance: its last
+        in-flight request ends, the OS resets (queue or hard-reboot delay) and boots, and the target
+        passes HealthyThresholdCount checks. None when in-flight work never ends."""
+        with self.lock:
+            instance = self._require(instance_id)
+            end = instance.inflight_end()
+            if end is None:
+                if instance.spec.inflight_seconds is None:
+                    return None
+                end = started_at + instance.spec.inflight_seconds
+            spec = instance.spec
+            reset = spec.hard_reboot_after_seconds if spec.hard_reboot_after_seconds is not None \
+                else spec.reboot_queue_seconds
+            check = HealthCheck(self.spec.health_check_interval, self.spec.healthy_threshold,
+                                self.spec.unhealthy_threshold)
+            return (end - started_at) + reset + spec.boot_seconds + check.healthy_after
+
+    def api_calls(self) -> Counter[str]:
+        """"<client name>.<Operation>" -> calls about this fleet, plus (for the first simulator on an
+        interceptor) calls about nothing simulated that passed through to moto."""
+        with self.lock:
+            return Counter(self._api_calls)

@@ -1,0 +1,141 @@
+"""One simulated instance: its OS (power), its targets, and what its CloudWatch agent would report."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from nightshift.sim.power import PowerHistory
+from nightshift.sim.spec import InstanceSpec
+from nightshift.sim.target_health import DRAINING, HEALTHY, REASONS, UNHEALTHY, HealthCheck, Phase, TargetRecord
+
+# Connections are counted as whole sockets; shave float noise before rounding up so an exact 0 stays 0.
+_EPSILON = 1e-9
+
+
+@dataclass(frozen=True)
+class TargetView:
+    """One target's state at an instant, in DescribeTargetHealth's vocabulary."""
+
+    state: str | None  # None: not registered (absent from an unfiltered DescribeTargetHealth)
+    reason: str | None
+    description: str | None
+    port: int
+
+
+@dataclass
+class SimulatedInstance:
+    index: int
+    instance_id: str
+    availability_zone: str
+    subnet_id: str
+    spec: InstanceSpec
+    power: PowerHistory
+    # target group ARN -> this instance's target in it
+    targets: dict[str, TargetRecord] = field(default_factory=dict)
+
+    def failures(self) -> tuple[list[tuple[float, float]], int]:
+        """Intervals where health checks fail, and a version that changes whenever they do."""
+        intervals = self.power.down_intervals()
+        if self.spec.app_fails and intervals:
+            # The app breaks with the first real reboot and never answers a check again.
+            intervals = [(intervals[0][0], math.inf)]
+        return intervals, len(self.power.outages)
+
+    def phase(self, tg_arn: str, check: HealthCheck, at: float) -> tuple[Phase | None, int]:
+        """The phase of this instance's target at ``at`` and its index (-1: never registered yet)."""
+        record = self.targets[tg_arn]
+        failures, version = self.failures()
+        times, phases = record.phases(failures, version, check)
+        index = record.phase_index(times, at)
+        return (phases[index] if index >= 0 else None), index
+
+    def target_view(self, tg_arn: str, check: HealthCheck, at: float) -> TargetView:
+        record = self.targets[tg_arn]
+        phase, _ = self.phase(tg_arn, check, at)
+        state = phase.state if phase is not None else None
+        reason: tuple[str, str] | None
+        if state == UNHEALTHY:
+            reason = REASONS["timeout"] if not self.power.is_up(at) else REASONS["failed"]
+        else:
+            reason = REASONS.get(state) if state is not None else None
+        return TargetView(state, reason[0] if reason else None, reason[1] if reason else None, record.port())
+
+    def quiet(self) -> bool:
+        """Nothing happened to it since build(): every metric is a constant (the fast path at scale)."""
+        return not self.power.requests and all(
+            len(r.registrations) == 1 and r.registrations[0].deregistered_at is None for r in self.targets.values()
+        )
+
+    def memory_percent(self, at: float) -> float | None:
+        """Memory in use at ``at``; None while the OS is down (the agent publishes nothing then)."""
+        spec = self.spec
+        if not self.power.is_up(at):
+            return None
+        if spec.leak_to_percent is None:
+            return spec.memory_percent
+        recovered = self.power.last_recovery(at)
+        if recovered is None:
+            return spec.leak_to_percent
+        if spec.leak_returns_after_seconds is None:
+            return spec.memory_percent
+        progress = min(1.0, (at - recovered.up_at) / spec.leak_returns_after_seconds)
+        return spec.memory_percent + (spec.leak_to_percent - spec.memory_percent) * progress
+
+    def constant_memory(self) -> float:
+        """Memory of a quiet instance: the leak level for a leaking one, else its steady level."""
+        return self.spec.leak_to_percent if self.spec.leak_to_percent is not None else self.spec.memory_percent
+
+    def established_connections(self, checks: dict[str, HealthCheck], at: float) -> int | None:
+        """Established connections at ``at``; None while the OS is down.
+
+        Each target group carries an equal share. A healthy target serves its share; a target that was
+        healthy when deregistered keeps its share in flight, decaying linearly over ``inflight_seconds``,
+        until the load balancer closes what is left when the delay ends; anything else carries nothing.
+        Connections die with the OS, so none survive a reboot.
+        """
+        if not self.power.is_up(at):
+            return None
+        if not self.targets:
+            return 0
+        share = self.spec.connections / len(self.targets)
+        total = 0.0
+        for tg_arn, record in self.targets.items():
+            phase, index = self.phase(tg_arn, checks[tg_arn], at)
+            if phase is None:
+                continue
+            if phase.state == HEALTHY:
+                total += share
+            elif phase.state == DRAINING and index > 0:
+                failures, version = self.failures()
+                _, phases = record.phases(failures, version, checks[tg_arn])
+                if phases[index - 1].state == HEALTHY and not self.power.lost_between(phase.at, at):
+                    total += share * self._still_in_flight(at - phase.at)
+        return math.ceil(total - _EPSILON) if total > _EPSILON else 0
+
+    def _still_in_flight(self, since_deregistration: float) -> float:
+        inflight = self.spec.inflight_seconds
+        if inflight is None:
+            return 1.0
+        if inflight == 0:
+            return 0.0
+        return max(0.0, 1.0 - since_deregistration / inflight)
+
+    def inflight_end(self) -> float | None:
+        """When the last in-flight request of the latest drain really ends (None: never, or no drain)."""
+        ends: list[float] = []
+        for record in self.targets.values():
+            last = record.registrations[-1]
+            if last.deregistered_at is None:
+                continue
+            start = last.deregistered_at
+            if self.spec.inflight_seconds is None:
+                return None
+            end = start + self.spec.inflight_seconds
+            # The OS going down cuts whatever is still open.
+            for outage in self.power.outages:
+                if start <= outage.stops_serving_at < end:
+                    end = outage.stops_serving_at
+                    break
+            ends.append(end)
+        return max(ends) if ends else None

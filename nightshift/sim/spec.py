@@ -1,0 +1,135 @@
+"""The knobs of a simulated fleet: what each instance does, and how the load balancer judges it."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field, replace
+
+# The documented bounds AWS enforces on an ALB target group; the simulator refuses what AWS would refuse
+# so a scenario cannot depend on a configuration that could never exist.
+DEREGISTRATION_DELAY_MAX = 3600
+HEALTH_CHECK_INTERVAL_RANGE = (5, 300)
+THRESHOLD_RANGE = (2, 10)
+
+
+@dataclass(frozen=True)
+class InstanceSpec:
+    """How one instance behaves; every duration is in (virtual) seconds."""
+
+    memory_percent: float = 40.0
+    # A leaking instance is already at this level when the fleet is built; a real reboot resets it.
+    leak_to_percent: float | None = None
+    # None: the reboot cures the leak. A number: memory climbs back linearly over this long after boot.
+    leak_returns_after_seconds: float | None = None
+    connections: int = 20
+    # After deregistration connections decay linearly to 0 over this long; None = they never finish.
+    inflight_seconds: float | None = 0.0
+    # RebootInstances only queues the reboot: the OS goes down this long after the call.
+    reboot_queue_seconds: float = 5.0
+    # A hung OS never shuts down cleanly; AWS hard-reboots it this long after the call.
+    hard_reboot_after_seconds: float | None = None
+    boot_seconds: float = 60.0
+    # After a reboot the app never passes health checks again (fault injection).
+    app_fails: bool = False
+    ssm_online: bool = True
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not 0.0 <= self.memory_percent <= 100.0:
+            problems.append(f"memory_percent must be 0-100, got {self.memory_percent}")
+        if self.leak_to_percent is not None and not 0.0 <= self.leak_to_percent <= 100.0:
+            problems.append(f"leak_to_percent must be 0-100, got {self.leak_to_percent}")
+        if self.leak_returns_after_seconds is not None:
+            if self.leak_to_percent is None:
+                problems.append("leak_returns_after_seconds needs leak_to_percent (what would come back?)")
+            if self.leak_returns_after_seconds <= 0:
+                problems.append("leak_returns_after_seconds must be > 0")
+        if self.connections < 0:
+            problems.append(f"connections must be >= 0, got {self.connections}")
+        if self.inflight_seconds is not None and self.inflight_seconds < 0:
+            problems.append(f"inflight_seconds must be >= 0 or None, got {self.inflight_seconds}")
+        if self.reboot_queue_seconds < 0 or self.boot_seconds < 0:
+            problems.append("reboot_queue_seconds and boot_seconds must be >= 0")
+        if self.hard_reboot_after_seconds is not None and self.hard_reboot_after_seconds < self.reboot_queue_seconds:
+            problems.append("hard_reboot_after_seconds must be >= reboot_queue_seconds (the hang starts at shutdown)")
+        if problems:
+            raise ValueError("InstanceSpec: " + "; ".join(problems))
+
+    @property
+    def hung(self) -> bool:
+        return self.hard_reboot_after_seconds is not None
+
+
+def _default_leaking() -> dict[int, InstanceSpec]:
+    return {5: InstanceSpec(leak_to_percent=85.0)}
+
+
+@dataclass(frozen=True)
+class FleetSpec:
+    """One group: instances spread over AZs behind one ALB with an HTTPS and an HTTP target group."""
+
+    name: str = "web"
+    size: int = 12
+    azs: tuple[str, ...] = ("us-east-1a", "us-east-1b", "us-east-1c")
+    deregistration_delay: int = 300
+    health_check_interval: int = 10
+    healthy_threshold: int = 3
+    unhealthy_threshold: int = 2
+    # instance index -> its exact behaviour; every other instance gets `default` with seeded jitter.
+    leaking: dict[int, InstanceSpec] = field(default_factory=_default_leaking)
+    default: InstanceSpec = field(default_factory=InstanceSpec)
+    seed: int = 7
+    region: str = "us-east-1"
+    instance_type: str = "t3.micro"
+    # Metrics exist this far back before build(), so a workflow can judge the fleet the moment it starts.
+    metric_history_seconds: float = 3600.0
+    # The CloudWatch agent's collection intervals for the two metrics the simulator publishes.
+    memory_sample_seconds: int = 60
+    connections_sample_seconds: int = 10
+    # How long a delivered Run Command takes to produce its output.
+    command_run_seconds: float = 1.0
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.size < 1:
+            problems.append(f"size must be >= 1, got {self.size}")
+        if not self.azs:
+            problems.append("azs must name at least one availability zone")
+        if not 0 <= self.deregistration_delay <= DEREGISTRATION_DELAY_MAX:
+            problems.append(f"deregistration_delay must be 0-{DEREGISTRATION_DELAY_MAX} (AWS's range)")
+        low, high = HEALTH_CHECK_INTERVAL_RANGE
+        if not low <= self.health_check_interval <= high:
+            problems.append(f"health_check_interval must be {low}-{high} s (AWS's range)")
+        low, high = THRESHOLD_RANGE
+        for name in ("healthy_threshold", "unhealthy_threshold"):
+            if not low <= getattr(self, name) <= high:
+                problems.append(f"{name} must be {low}-{high} (AWS's range)")
+        outside = sorted(i for i in self.leaking if not 0 <= i < self.size)
+        if outside:
+            problems.append(
+                f"leaking names instance indexes {outside} outside a fleet of {self.size}; "
+                "pass leaking={} or indexes below size"
+            )
+        if self.memory_sample_seconds < 1 or self.connections_sample_seconds < 1:
+            problems.append("metric sample intervals must be >= 1 s")
+        if problems:
+            raise ValueError("FleetSpec: " + "; ".join(problems))
+
+    def instance_specs(self) -> list[InstanceSpec]:
+        """Every instance's effective behaviour, index order; the same seed always gives the same fleet."""
+        rng = random.Random(self.seed)
+        specs = []
+        for index in range(self.size):
+            # Draw for every index, overridden or not, so adding an override never shifts the others.
+            memory_jitter = rng.uniform(-10.0, 15.0)
+            connection_factor = rng.uniform(0.75, 1.25)
+            override = self.leaking.get(index)
+            if override is not None:
+                specs.append(override)
+                continue
+            specs.append(replace(
+                self.default,
+                memory_percent=min(99.0, max(1.0, self.default.memory_percent + memory_jitter)),
+                connections=round(self.default.connections * connection_factor),
+            ))
+        return specs

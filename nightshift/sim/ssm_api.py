@@ -1,0 +1,98 @@
+"""Run Command for the simulated instances: the two questions the workflow asks an instance.
+
+moto accepts SendCommand but GetCommandInvocation returns no output. The simulator answers the
+workflow's own commands (``AWS-RunShellScript`` with Comment ``nightshift:boot-time`` or
+``nightshift:connections``) on fleet instances; any other command passes through to moto.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from nightshift.runtime.interceptor import AwsError, Interceptor
+from nightshift.sim import moto_backend
+from nightshift.sim.instance import SimulatedInstance
+from nightshift.sim.run_command import BOOT_TIME, COMMENTS, DEFAULT_DELIVERY_TIMEOUT, DOCUMENT, Command, Invocation
+
+if TYPE_CHECKING:
+    from nightshift.sim.fleet import FleetSimulator
+
+SERVICE = "ssm"
+_NO_INVOCATION = "No invocation exists for this CommandId and InstanceId"
+
+
+def install(sim: FleetSimulator, interceptor: Interceptor) -> None:
+    interceptor.answer(SERVICE, "SendCommand", partial(send_command, sim))
+    interceptor.answer(SERVICE, "GetCommandInvocation", partial(get_command_invocation, sim))
+
+
+def _measure(sim: FleetSimulator, instance: SimulatedInstance, comment: str,
+             delivered_at: float) -> Callable[[float], int | None]:
+    def measure(at: float) -> int | None:
+        # A reboot while the command runs kills it: no output, the invocation fails.
+        if instance.power.lost_between(delivered_at, at):
+            return None
+        if comment == BOOT_TIME:
+            # /proc/stat btime: whole epoch seconds of the running kernel's start.
+            return int(instance.power.boot_time(at))
+        return instance.established_connections(sim.checks, at)
+    return measure
+
+
+def send_command(sim: FleetSimulator, params: dict[str, Any]) -> dict[str, Any] | None:
+    ids = [str(i) for i in params.get("InstanceIds") or []]
+    comment = params.get("Comment")
+    owners = [sim.owner_of(i) for i in ids]
+    if (params.get("DocumentName") != DOCUMENT or comment not in COMMENTS or not ids or params.get("Targets")
+            or any(owner is None for owner in owners)):
+        sim.tally("ssm.SendCommand")
+        return None
+    sim.tally("ssm.SendCommand", [owner[0] for owner in owners if owner is not None])
+    assert isinstance(comment, str)
+    timeout = float(params.get("TimeoutSeconds") or DEFAULT_DELIVERY_TIMEOUT)
+    if not 30 <= timeout <= 2592000:
+        raise AwsError("ValidationException", "1 validation error detected: Value at 'timeoutSeconds' failed to "
+                                              "satisfy constraint: Member must have value between 30 and 2592000")
+    with sim.lock:
+        now = sim.now()
+        command_id = str(uuid.uuid4())
+        invocations = {}
+        for instance_id, owner in zip(ids, owners, strict=True):
+            assert owner is not None
+            fleet, instance = owner
+            delivered: float | None = None
+            if instance.spec.ssm_online:
+                # The agent is offline while the OS is down and picks the command up when it is back.
+                delivered = instance.power.next_up(now)
+                if delivered >= now + timeout:
+                    delivered = None
+            invocations[instance_id] = Invocation(
+                command_id=command_id, instance_id=instance_id, comment=comment, sent_at=now,
+                delivered_at=delivered, delivery_timeout=timeout, run_seconds=fleet.spec.command_run_seconds,
+                measure=_measure(fleet, instance, comment, delivered if delivered is not None else now),
+            )
+        command = Command(command_id, comment, list(params.get("Parameters", {}).get("commands", [])), now,
+                          timeout, invocations)
+        sim.commands[command_id] = command
+        return command.send_response()
+
+
+def get_command_invocation(sim: FleetSimulator, params: dict[str, Any]) -> dict[str, Any] | None:
+    command_id = str(params.get("CommandId"))
+    with sim.lock:
+        # Any fleet on this interceptor may have sent it: peers are searched, so the first one asked answers.
+        command = sim.command(command_id)
+        owner = sim.owner_of(str(params.get("InstanceId")))
+        sim.tally("ssm.GetCommandInvocation", [owner[0]] if command is not None and owner is not None else [])
+        if command is None:
+            if moto_backend.ssm_knows_command(sim.account_id, sim.spec.region, command_id):
+                return None
+            raise AwsError("InvocationDoesNotExist", _NO_INVOCATION)
+        invocation = command.invocations.get(str(params.get("InstanceId")))
+        plugin = params.get("PluginName")
+        if invocation is None or (plugin is not None and plugin != "aws:runShellScript"):
+            raise AwsError("InvocationDoesNotExist", _NO_INVOCATION)
+        return invocation.response(sim.now())
