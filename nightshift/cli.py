@@ -77,6 +77,14 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true")
     _target(status)
 
+    for verb, text in (("pause", "stop remediating a group until resumed"),
+                       ("resume", "lift a pause (yours or the storm breaker's)")):
+        control = commands.add_parser(verb, help=text)
+        control.add_argument("group")
+        if verb == "pause":
+            control.add_argument("--reason", default="paused by an operator")
+            control.add_argument("--by", default="")
+
     audit = commands.add_parser("audit", help="the audit trail of a group or an instance")
     which = audit.add_mutually_exclusive_group(required=True)
     which.add_argument("--group")
@@ -173,6 +181,9 @@ def _status(args: argparse.Namespace) -> int:
         print(f"{title} executions ({len(rows)})")
         for row in rows:
             print(f"  {row['group'] or '-':<16} {row['status']:<10} {row['started']}  {row['name']}")
+    print(f"paused groups ({len(report['paused'])})")
+    for flag in report["paused"]:
+        print(f"  {flag['group']:<16} since {flag['since']}  {flag['reason']}")
     print(f"held locks ({len(report['locks'])})")
     for lock in report["locks"]:
         stale = "" if lock["owner_status"] == "RUNNING" else "  (stale: owner not running)"
@@ -202,7 +213,35 @@ def _audit(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"demo": _demo, "start": _start, "replay": _replay, "status": _status, "audit": _audit}
+def _pause(args: argparse.Namespace) -> int:
+    from steps.store import pause
+    from steps.store.audit import AuditEntry, record
+
+    now = datetime.now(UTC).timestamp()
+    pause.pause(args.group, args.reason, now, args.by)
+    record(AuditEntry(group=args.group, event="PAUSED", reason=f"paused: {args.reason}", at=now, trigger="manual",
+                      details={"by": args.by}))
+    print(f"{args.group} paused: {args.reason}")
+    return 0
+
+
+def _resume(args: argparse.Namespace) -> int:
+    from steps.store import pause
+    from steps.store.audit import AuditEntry, record
+
+    flag = pause.paused(args.group)
+    if not pause.resume(args.group):
+        print(f"{args.group} was not paused")
+        return 0
+    now = datetime.now(UTC).timestamp()
+    record(AuditEntry(group=args.group, event="RESUMED", reason=f"resumed (was: {flag.reason if flag else '?'})",
+                      at=now, trigger="manual"))
+    print(f"{args.group} resumed")
+    return 0
+
+
+COMMANDS = {"demo": _demo, "start": _start, "replay": _replay, "status": _status, "audit": _audit,
+            "pause": _pause, "resume": _resume}
 
 
 def main(argv: list[str] | None = None) -> int:

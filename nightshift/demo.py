@@ -7,6 +7,7 @@ virtual time, shows progress, and reports what happened and how long it took.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 import uuid
@@ -167,6 +168,24 @@ def start_by_trigger(rt: LocalRuntime, simulator: Any, options: DemoOptions, pro
     return rt.start(request, name=f"demo-{int(rt.clock.now())}"), {}
 
 
+MUTATING_CALLS = ("elbv2.DeregisterTargets", "elbv2.RegisterTargets", "ec2.RebootInstances", "ssm.SendCommand")
+
+
+def aws_state(rt: LocalRuntime, simulator: Any, built: Any) -> str:
+    """What AWS would show of the fleet, canonically serialised: target health in every target group,
+    every instance's state, and how many mutating calls it has received."""
+    elbv2 = rt.client("elbv2")
+    ec2 = rt.client("ec2")
+    health = {arn: sorted((d["Target"]["Id"], d["Target"].get("Port"), d["TargetHealth"]["State"])
+                          for d in elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"])
+              for arn in built.target_group_arns}
+    instances = sorted((i["InstanceId"], i["State"]["Name"])
+                       for r in ec2.describe_instances(InstanceIds=built.instance_ids)["Reservations"]
+                       for i in r["Instances"])
+    calls = {name: simulator.api_calls().get(name, 0) for name in MUTATING_CALLS}
+    return json.dumps({"target_health": health, "instances": instances, "mutating_calls": calls}, sort_keys=True)
+
+
 def run_demo(options: DemoOptions, progress: Progress | None = None) -> dict[str, Any]:
     from steps.store import audit, lock
 
@@ -177,6 +196,7 @@ def run_demo(options: DemoOptions, progress: Progress | None = None) -> dict[str
             simulator, built = rt.add_fleet(fleet_spec(options))
             rt.declare_groups([group_declaration(built, options)])
             origin = rt.clock.now()
+            before = aws_state(rt, simulator, built)
             arn, prelude = start_by_trigger(rt, simulator, options, progress)
             seen = 0
             description: dict[str, Any] = {}
@@ -190,6 +210,7 @@ def run_demo(options: DemoOptions, progress: Progress | None = None) -> dict[str
                             progress(line)
                 seen = len(history)
             history = rt.history(arn)
+            after = aws_state(rt, simulator, built)
             simulated = rt.clock.now() - origin
             records = [audit.as_dict(r) for r in audit.for_group("web")]
             selected_records = [r for r in records if r["event"] == "SELECTED"]
@@ -215,6 +236,11 @@ def run_demo(options: DemoOptions, progress: Progress | None = None) -> dict[str
                 "lock_released": lock.holder("web") is None,
                 "reboots": {i: len(simulator.reboots(i)) for i in built.instance_ids if simulator.reboots(i)},
                 "trigger": options.trigger,
+                "dry_run": options.dry_run,
+                "aws_state_before": hashlib.sha256(before.encode()).hexdigest(),
+                "aws_state_after": hashlib.sha256(after.encode()).hexdigest(),
+                "aws_state_unchanged": before == after,
+                "plan": next((r for r in records if r["event"] == "DRY_RUN"), None),
                 "prelude": prelude,
                 "error": description.get("error"),
                 "cause": description.get("cause"),
@@ -246,6 +272,9 @@ def summary(result: dict[str, Any]) -> str:
                  f"of wall time; {result['lambda_seconds']:.2f} s of Lambda handler time over "
                  f"{result['lambda_invocations']} invocations; {result['state_transitions']} states entered")
     lines.append(f"  lock       {'released' if result['lock_released'] else 'STILL HELD'}")
+    if result["dry_run"]:
+        same = "byte-identical" if result["aws_state_unchanged"] else "CHANGED"
+        lines.append(f"  dry run    AWS state before and after: {same} (sha256 {result['aws_state_after'][:16]}...)")
     lines.append("  audit trail:")
     for record in result["audit"]:
         lines.append(f"    {record['event']:<17} {record['reason']}")

@@ -92,7 +92,12 @@ def status_report(sfn: Any, machine_arn: str, lock_table: Any, since: timedelta)
             if e.get("stopDate") and now - e["stopDate"] <= since:
                 failed.append(e)
     locks = []
-    for item in lock_table.scan():
+    from steps.store.pause import PREFIX, GroupPause
+
+    paused = [{"group": p.group.removeprefix(PREFIX), "reason": p.reason, "by": p.paused_by,
+               "since": datetime.fromtimestamp(float(p.paused_at), UTC).isoformat()}
+              for p in GroupPause.scan(GroupPause.group.startswith(PREFIX))]
+    for item in lock_table.scan(~lock_table.group.startswith(PREFIX)):
         try:
             owner_status = sfn.describe_execution(executionArn=item.owner)["status"]
         except Exception:  # the owner is unknown to Step Functions: the lock is stale
@@ -102,4 +107,5 @@ def status_report(sfn: Any, machine_arn: str, lock_table: Any, since: timedelta)
     brief: Callable[[dict[str, Any]], dict[str, Any]] = lambda e: {  # noqa: E731
         "name": e["name"], "status": e["status"], "started": e["startDate"].isoformat(),
         "group": json.loads(sfn.describe_execution(executionArn=e["executionArn"]).get("input") or "{}").get("group")}
-    return {"running": [brief(e) for e in running], "failed": [brief(e) for e in failed], "locks": locks}
+    return {"running": [brief(e) for e in running], "failed": [brief(e) for e in failed], "locks": locks,
+            "paused": paused}

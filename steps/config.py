@@ -85,6 +85,38 @@ class HealthSpec(_Strict):
     deadline_seconds: Annotated[int, Field(ge=30, le=3600)] = 600
 
 
+class StormSpec(_Strict):
+    """Too many remediations or failures in a window: pause the group until a person resumes it."""
+
+    max_remediations: Annotated[int, Field(ge=1)] = 3
+    max_failures: Annotated[int, Field(ge=1)] = 2
+    window_seconds: Annotated[int, Field(ge=60, le=7 * 86400)] = 6 * 3600
+
+
+class GuardSpec(_Strict):
+    """Blockers and cooldowns checked before anything is taken out of service."""
+
+    storm: StormSpec = Field(default_factory=StormSpec)
+    # No second reboot of the same instance within this long.
+    instance_cooldown_seconds: Annotated[int, Field(ge=0, le=7 * 86400)] = 6 * 3600
+    # Minimum gap between two remediations of the group (0: none).
+    group_min_gap_seconds: Annotated[int, Field(ge=0, le=86400)] = 0
+    # Any of these CloudWatch alarms in ALARM blocks remediation (e.g. a deploy or an incident alarm).
+    blocking_alarms: list[str] = Field(default_factory=list)
+    # Remediate only inside these UTC windows, e.g. "Mon-Fri 01:00-05:00" or "daily 00:00-24:00"; empty: always.
+    maintenance_windows: list[str] = Field(default_factory=list)
+    exclude_tag: str = "nightshift:exclude"
+
+    @field_validator("maintenance_windows")
+    @classmethod
+    def _windows(cls, value: list[str]) -> list[str]:
+        from steps.domain.window import parse_window
+
+        for text in value:
+            parse_window(text)  # raises ValueError naming the problem
+        return value
+
+
 class GroupConfig(_Strict):
     """A set of target groups that share instances: one remediation at a time per group."""
 
@@ -97,6 +129,7 @@ class GroupConfig(_Strict):
     drain: DrainSpec = Field(default_factory=DrainSpec)
     boot: BootSpec = Field(default_factory=BootSpec)
     health: HealthSpec = Field(default_factory=HealthSpec)
+    guards: GuardSpec = Field(default_factory=GuardSpec)
     lock_lease_seconds: Annotated[int, Field(ge=300, le=86400)] = 7200
 
     @field_validator("name")

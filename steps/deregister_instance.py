@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from steps import guards
 from steps.aws import elbv2
 from steps.entrypoint import StepContext, step
-from steps.exceptions import LifecycleConflict
+from steps.exceptions import CapacityLost, LifecycleConflict
 from steps.store import lifecycle
 
 
@@ -26,6 +27,12 @@ def deregister_instance(ctx: StepContext) -> dict[str, Any]:
     if planned is None:
         if record.state != "selected":
             raise LifecycleConflict(f"cannot deregister {instance_id} in lifecycle state {record.state}")
+        # Capacity again, right before the destructive call: the check state may be seconds old.
+        capacity = guards.capacity_now(ctx.group, instance_id).decision
+        if not capacity.allowed:
+            ctx.audit("SKIPPED_CAPACITY", capacity.reason, checks=capacity.numbers())
+            lifecycle.advance(record, "skip", {"reason": "SKIPPED_CAPACITY"}, ctx.now, ctx.execution_id)
+            raise CapacityLost(f"not deregistering {instance_id}: {capacity.reason}")
         registrations: list[dict[str, Any]] = [
             {"arn": arn, "port": port}
             for arn in ctx.group.target_group_arns

@@ -32,6 +32,10 @@ class LifecycleConflict(NightshiftError):
     """The remediation record moved under us (another execution, or an illegal transition)."""
 
 
+class CapacityLost(NightshiftError):
+    """Capacity fell below the minimum after the instance left service: put it back rather than reboot."""
+
+
 class BootNotConfirmed(NightshiftError):
     """The instance did not prove it rebooted and came back before the boot deadline."""
 

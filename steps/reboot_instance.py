@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from steps import guards
 from steps.aws import ec2
 from steps.entrypoint import StepContext, step
-from steps.exceptions import AwsCallFailed, AwsThrottled, LifecycleConflict
+from steps.exceptions import AwsCallFailed, AwsThrottled, CapacityLost, LifecycleConflict
 from steps.store import lifecycle
 from steps.store.lifecycle import RemediationRecord
 
@@ -35,6 +36,13 @@ def reboot_instance(ctx: StepContext) -> dict[str, Any]:
     if earlier is None:
         if record.state != "draining":
             raise LifecycleConflict(f"cannot reboot {instance_id} in lifecycle state {record.state}")
+        # If the rest of the group lost capacity while this one drained, it is worth more serving
+        # (even degraded) than rebooting: fail into the restore path, which puts it back.
+        capacity = guards.capacity_now(ctx.group, instance_id).decision
+        if not capacity.allowed:
+            ctx.audit("SKIPPED_CAPACITY", f"not rebooting {instance_id}: {capacity.reason}",
+                      instance_id=instance_id, checks=capacity.numbers())
+            raise CapacityLost(f"not rebooting {instance_id}: {capacity.reason}")
         result = {"instance_id": instance_id, "requested_at": ctx.now, "sent": False}
         lifecycle.advance(record, "reboot", result, ctx.now, ctx.execution_id)
     else:

@@ -26,7 +26,10 @@ def select_worst_instance(ctx: StepContext) -> dict[str, Any]:
         return earlier
     metric = ctx.group.metric
     states = elbv2.group_target_states(ctx.group.target_group_arns)
-    instances = sorted({i for members in states.values() for i, s in members.items() if s not in LEAVING})
+    # Draining from any one target group means someone (an operator, an ASG, another tool) is taking it
+    # out already: never touch it.
+    leaving = {i for members in states.values() for i, s in members.items() if s in LEAVING}
+    instances = sorted({i for members in states.values() for i in members} - leaving)
     named = ctx.state.request.instance_id
     if ctx.state.request.replay_of and not named:
         # A replay never picks a second instance: it re-evaluates the one this remediation chose.

@@ -17,7 +17,7 @@ VERDICTS = {
     "already_done": "healthy",
     "dry_run": "dry_run",
     "skipped_locked": "skipped",
-    "skipped_capacity": "skipped",
+    "skipped": "skipped",
     "failed": "failed",
     "restore_failed": "failed",
 }

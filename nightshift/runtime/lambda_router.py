@@ -107,7 +107,8 @@ class LambdaRouter:
             for after_hook in self.after:
                 after_hook(name, event, result)
         except Exception as exc:  # every failure becomes a Lambda function error, as on AWS
-            error = type(exc).__name__
+            # Fault injection can impersonate Lambda's own errors (e.g. "Sandbox.Timedout").
+            error = str(getattr(exc, "error_type", type(exc).__name__))
             # The payload AWS's Python runtime returns; the stack trace stays in the logs.
             return {"StatusCode": 200, "FunctionError": "Unhandled", "ExecutedVersion": "$LATEST",
                     "Payload": _body({"errorType": error, "errorMessage": str(exc)})}

@@ -8,6 +8,19 @@ from steps.aws.errors import aws_call
 GROUP_TAG = "nightshift:group"
 
 
+def in_alarm(names: list[str]) -> list[str]:
+    """Which of these alarms are in ALARM now (metric and composite alarms)."""
+    if not names:
+        return []
+    firing: list[str] = []
+    for start in range(0, len(names), 100):  # DescribeAlarms takes up to 100 names
+        with aws_call("DescribeAlarms"):
+            response = client("cloudwatch").describe_alarms(AlarmNames=names[start:start + 100], StateValue="ALARM",
+                                                            AlarmTypes=["MetricAlarm", "CompositeAlarm"])
+        firing += [a["AlarmName"] for a in response.get("MetricAlarms", []) + response.get("CompositeAlarms", [])]
+    return sorted(firing)
+
+
 def tags(alarm_arn: str) -> dict[str, str]:
     with aws_call(f"ListTagsForResource {alarm_arn}"):
         response = client("cloudwatch").list_tags_for_resource(ResourceARN=alarm_arn)

@@ -30,6 +30,12 @@ def status_ok(instance_id: str) -> tuple[bool, str]:
     return ok, f"state={state} instance-status={instance} system-status={system}"
 
 
+def instance_tags(instance_id: str) -> dict[str, str]:
+    with aws_call(f"DescribeTags {instance_id}"):
+        response = client("ec2").describe_tags(Filters=[{"Name": "resource-id", "Values": [instance_id]}])
+    return {t["Key"]: t["Value"] for t in response.get("Tags", [])}
+
+
 def availability_zones(instance_ids: Iterable[str]) -> dict[str, str]:
     """instance id -> AZ, in pages of 1000 ids."""
     ids = sorted(set(instance_ids))

@@ -104,6 +104,10 @@ def for_instance(instance_id: str) -> Iterator[AuditRecord]:
     return AuditRecord.by_instance.query(instance_id)
 
 
+def times_of(records: Iterator[AuditRecord], events: set[str]) -> list[float]:
+    return [float(r.at) for r in records if r.event in events]
+
+
 def as_dict(item: AuditRecord) -> dict[str, Any]:
     return {
         "at": float(item.at),

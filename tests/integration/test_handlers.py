@@ -66,7 +66,7 @@ def test_capacity_refusal_and_dry_run_change_nothing(steps: Steps) -> None:
     steps.validate(dry_run=True)
     steps.call("select-worst-instance", "selection")
     out = steps.call("check-capacity", "capacity")
-    assert out == {"allowed": True, "dry_run": True, "reason": out["reason"]}
+    assert out == {"allowed": True, "dry_run": True, "code": "CAPACITY_OK", "reason": out["reason"]}
     assert events()[-1] == "DRY_RUN"
     assert lifecycle.load("it-1").state == "planned"
     assert all(steps.sim.target_state(steps.leaker, tg) == "healthy" for tg in steps.built.target_group_arns)
@@ -168,3 +168,12 @@ def test_injected_errors_reach_handlers_as_aws_errors(steps: Steps) -> None:
     steps.rt.inject("elastic-load-balancing-v2", "DescribeTargetHealth", "Throttling", "rate", times=1)
     with pytest.raises(AwsThrottled):
         steps.call("select-worst-instance")
+
+
+def test_an_instance_draining_from_any_target_group_is_never_selected(steps: Steps) -> None:
+    # GIVEN someone else is already draining the leaking instance from one of its two target groups
+    steps.rt.client("elbv2").deregister_targets(TargetGroupArn=steps.built.target_group_arns[0],
+                                                Targets=[{"Id": steps.leaker}])
+    steps.validate()
+    out = steps.call("select-worst-instance")
+    assert out["action"] == "nothing_to_do"

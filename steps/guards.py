@@ -1,0 +1,59 @@
+"""Gather the facts the blockers need and apply them; trip the storm breaker. Shared by the capacity
+step (before deregistering) and anything else that is about to take capacity."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from steps import clock
+from steps.aws import alarms, ec2, elbv2
+from steps.config import GroupConfig
+from steps.domain.blockers import Block, Facts, blocking
+from steps.domain.capacity import CapacityDecision, healthy_after_removal
+from steps.store import audit, pause
+
+REMEDIATION_EVENTS = {"REBOOT_REQUESTED"}
+FAILURE_EVENTS = {"FAILED"}
+
+
+def gather(group: GroupConfig, instance_id: str) -> Facts:
+    guards = group.guards
+    now = clock.now()
+    window = max(guards.storm.window_seconds, guards.group_min_gap_seconds)
+    group_records = list(audit.for_group(group.name, since=now - window))
+    instance_records = [r for r in audit.for_instance(instance_id)
+                        if now - float(r.at) < guards.instance_cooldown_seconds]
+    flag = pause.paused(group.name)
+    return Facts(
+        now=clock.now_dt(),
+        paused_reason=flag.reason if flag else None,
+        instance_tags=ec2.instance_tags(instance_id),
+        alarms_in_alarm=alarms.in_alarm(guards.blocking_alarms),
+        instance_reboots_at=audit.times_of(iter(instance_records), REMEDIATION_EVENTS),
+        group_remediations_at=audit.times_of(iter(group_records), REMEDIATION_EVENTS),
+        group_failures_at=audit.times_of(iter(group_records), FAILURE_EVENTS),
+    )
+
+
+def blocks(group: GroupConfig, instance_id: str) -> list[Block]:
+    found = blocking(group.guards, gather(group, instance_id))
+    tripped = next((b for b in found if b.trips_storm_breaker), None)
+    if tripped:
+        pause.pause(group.name, tripped.reason, clock.now(), "storm breaker")
+    return found
+
+
+@dataclass(frozen=True)
+class CapacityNow:
+    decision: CapacityDecision
+    states: dict[str, dict[str, str]]
+
+
+def capacity_now(group: GroupConfig, instance_id: str) -> CapacityNow:
+    """Fresh target health in every target group, and whether ``instance_id`` may be out of service."""
+    states = elbv2.group_target_states(group.target_group_arns)
+    zones = None
+    if group.per_az:
+        zones = ec2.availability_zones({i for members in states.values() for i in members})
+    decision = healthy_after_removal(states, instance_id, group.min_healthy, group.min_healthy_percent, zones)
+    return CapacityNow(decision, states)

@@ -1,0 +1,147 @@
+"""For each Lambda Task of remediate, four kinds of fault; after every run the invariants hold:
+every instance back in service, never below the minimum of healthy targets at any simulated instant,
+at most one instance out of service at a time, the lock free, and every failure audited with its cause."""
+
+from __future__ import annotations
+
+import io
+import math
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nightshift.runtime.runner import LocalRuntime
+from nightshift.sim import FleetSpec, InstanceSpec
+from steps.exceptions import AwsThrottled
+from steps.store import lock
+from tests.faults.conftest import group_for
+
+STEPS = ["validate-request", "acquire-group-lock", "select-worst-instance", "check-capacity", "deregister-instance",
+         "check-drain", "reboot-instance", "check-boot", "register-instance", "check-health"]
+KINDS = ["throttling", "exception", "timeout", "crash-after-call"]
+
+
+class LambdaTimeout(Exception):
+    error_type = "Sandbox.Timedout"  # what Lambda reports when a function runs out of time
+
+
+class RuntimeCrash(Exception):
+    error_type = "Lambda.Unknown"  # the runtime died after the handler's AWS calls went through
+
+
+class InjectedBug(Exception):
+    """A deterministic bug in the step: retrying cannot help."""
+
+
+def injector(kind: str, function: str) -> tuple[str, Any, list[int]]:
+    calls: list[int] = []
+
+    def hook(name: str, *_: Any) -> None:
+        if name != f"nightshift-{function}":
+            return
+        calls.append(1)
+        if kind == "throttling" and len(calls) <= 2:
+            raise AwsThrottled(f"injected throttling #{len(calls)} in {function}")
+        if kind == "exception":
+            raise InjectedBug(f"injected bug in {function}")
+        if kind == "timeout":
+            raise LambdaTimeout(f"{function} timed out (injected)")
+        if kind == "crash-after-call" and len(calls) == 1:
+            raise RuntimeCrash(f"{function} crashed after its AWS calls (injected)")
+
+    return ("after" if kind == "crash-after-call" else "before"), hook, calls
+
+
+def required(h: Any) -> int:
+    size = len(h.built.instance_ids)
+    return max(int(h.group["min_healthy"]), math.ceil(size * float(h.group["min_healthy_percent"]) / 100))
+
+
+def assert_invariants(h: Any) -> None:
+    later = h.rt.clock.now() + 900  # every instance healthy again once health checks have run
+    for instance in h.built.instance_ids:
+        for tg in h.built.target_group_arns:
+            assert h.sim.target_state(instance, tg) is not None, f"{instance} left out of {tg}"
+            assert h.sim.target_state(instance, tg, at=later) == "healthy", f"{instance} not healthy in {tg}"
+    floor = required(h)
+    for point in h.sim.capacity_timeline():
+        assert len(point.out_of_service) <= 1, f"two instances out of service at {point.time}"
+        for tg, healthy in point.healthy.items():
+            assert healthy >= floor, f"{tg} had {healthy} healthy < {floor} at {point.time}"
+    assert not h.lock_held()
+    assert all(len(h.sim.reboots(i)) <= 1 for i in h.built.instance_ids)
+    assert all(not h.sim.reboots(i) for i in h.built.instance_ids if i != h.leaker)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("function", STEPS)
+def test_fault(harness: Any, function: str, kind: str) -> None:
+    h = harness()
+    when, hook, calls = injector(kind, function)
+    (h.rt.router.before if when == "before" else h.rt.router.after).append(hook)
+    result = h.run(reason=f"{kind} in {function}")
+    assert calls, f"{function} never ran"
+    assert_invariants(h)
+    if kind in ("throttling", "crash-after-call"):
+        # transient: Retry absorbs it, and idempotent steps do not act twice
+        assert result["status"] == "SUCCEEDED", result.get("cause")
+        assert len(h.sim.reboots(h.leaker)) == 1
+        return
+    assert result["status"] == "FAILED"
+    expected = "InjectedBug" if kind == "exception" else "Sandbox.Timedout"
+    if function == "validate-request":
+        assert result["error"] == expected and h.audit_events() == []  # nothing was touched
+        return
+    failed = h.audit_records()[-1]
+    assert failed["event"] == "FAILED" and failed["details"]["error"] == expected
+    assert function.replace("-", " ").split()[0] in failed["details"]["cause"] or expected in failed["reason"]
+
+
+fleet_shapes = st.fixed_dictionaries({
+    "size": st.integers(3, 14),
+    "azs": st.integers(1, 3),
+    "leaker": st.integers(0, 13),
+    "leak": st.sampled_from([None, 70.0, 85.0, 99.0]),
+    "inflight": st.sampled_from([0.0, 25.0, None]),
+    "out": st.lists(st.integers(0, 13), max_size=4, unique=True),
+    "min_healthy": st.integers(0, 6),
+    "percent": st.sampled_from([0, 25, 50, 75]),
+})
+
+
+@settings(max_examples=12, deadline=None, derandomize=True)
+@given(shape=fleet_shapes)
+def test_random_fleets_never_lose_capacity(shape: dict[str, Any]) -> None:
+    size = shape["size"]
+    leaker = shape["leaker"] % size
+    leaking = ({leaker: InstanceSpec(leak_to_percent=shape["leak"], inflight_seconds=shape["inflight"])}
+               if shape["leak"] else {})
+    spec = FleetSpec(size=size, azs=("us-east-1a", "us-east-1b", "us-east-1c")[:shape["azs"]], leaking=leaking,
+                     default=InstanceSpec(inflight_seconds=shape["inflight"]))
+    with LocalRuntime(log_stream=io.StringIO()) as rt:
+        sim, built = rt.add_fleet(spec)
+        rt.declare_groups([group_for(built, min_healthy=shape["min_healthy"], min_healthy_percent=shape["percent"])])
+        # GIVEN some targets already out of service (draining from the first target group)
+        pre_out = {built.instance_ids[i % size] for i in shape["out"]}
+        for instance in pre_out:
+            rt.client("elbv2").deregister_targets(TargetGroupArn=built.target_group_arns[0],
+                                                  Targets=[{"Id": instance}])
+        registered = {tg: sum(sim.target_state(i, tg) is not None for i in built.instance_ids)
+                      for tg in built.target_group_arns}
+        floor = {tg: max(shape["min_healthy"], math.ceil(n * shape["percent"] / 100 - 1e-9))
+                 for tg, n in registered.items()}
+        result = rt.run({"group": "web"})
+        assert result["status"] == "SUCCEEDED", result.get("cause")
+        took_out = [i for i in built.instance_ids if i not in pre_out
+                    and any(p for p in sim.capacity_timeline() if i in p.out_of_service)]
+        # THEN Nightshift took at most one instance out, and only while every target group kept its minimum
+        assert len(took_out) <= 1
+        if took_out:
+            for point in sim.capacity_timeline():
+                assert point.out_of_service - pre_out <= set(took_out)
+                for tg, healthy in point.healthy.items():
+                    assert healthy >= floor[tg], f"{tg}: {healthy} healthy < {floor[tg]} at {point.time}"
+        assert all(not sim.reboots(i) for i in built.instance_ids if i not in took_out)
+        assert lock.holder("web") is None
