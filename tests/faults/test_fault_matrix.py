@@ -16,7 +16,7 @@ from nightshift.runtime.runner import LocalRuntime
 from nightshift.sim import FleetSpec, InstanceSpec
 from steps.exceptions import AwsThrottled
 from steps.store import lock
-from tests.faults.conftest import group_for
+from tests.harness import group_for
 
 STEPS = ["validate-request", "acquire-group-lock", "select-worst-instance", "check-capacity", "deregister-instance",
          "check-drain", "reboot-instance", "check-boot", "register-instance", "check-health"]

@@ -9,7 +9,7 @@ import pytest
 
 from nightshift.sim import FleetSpec, InstanceSpec
 
-MakeHarness = Any  # the `harness` fixture (tests/workflow/conftest.py): builds a runtime + simulated fleet
+MakeHarness = Any  # the `harness` fixture (tests/harness.py): builds a runtime + simulated fleet
 LEAKER = 5
 
 pytestmark = pytest.mark.workflow

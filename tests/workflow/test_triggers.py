@@ -14,7 +14,7 @@ from nightshift.runtime.runner import LocalRuntime
 from nightshift.sim import FleetSpec, InstanceSpec
 from steps.store import audit, lifecycle, lock
 from steps.store.lifecycle import RemediationRecord
-from tests.workflow.conftest import group_for
+from tests.harness import group_for
 
 pytestmark = pytest.mark.workflow
 

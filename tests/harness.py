@@ -1,0 +1,82 @@
+"""The test harness: the real remediate.asl.json in moto against a simulated fleet (shared by workflow and faults)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from nightshift.runtime.runner import LocalRuntime
+from nightshift.sim import FleetSimulator, FleetSpec, InstanceSpec
+from steps.store import audit, lock
+
+LEAKER = 5
+
+
+@dataclass
+class Harness:
+    rt: LocalRuntime
+    sim: FleetSimulator
+    built: Any
+    logs: io.StringIO
+    group: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def leaker(self) -> str:
+        return str(self.built.instance_ids[LEAKER])
+
+    def run(self, **request: Any) -> dict[str, Any]:
+        return self.rt.run({"group": "web", **request})
+
+    def audit_events(self) -> list[str]:
+        return [r.event for r in audit.for_group("web")]
+
+    def audit_records(self) -> list[dict[str, Any]]:
+        return [audit.as_dict(r) for r in audit.for_group("web")]
+
+    def lock_held(self) -> bool:
+        return lock.holder("web") is not None
+
+    def in_service_everywhere(self, instance_id: str) -> bool:
+        """Registered (not draining, not gone) in every target group."""
+        return all(self.sim.target_state(instance_id, tg) in {"healthy", "initial"}
+                   for tg in self.built.target_group_arns)
+
+
+def group_for(built: Any, **overrides: Any) -> dict[str, Any]:
+    group: dict[str, Any] = built.group_declaration()
+    group.update({"metric": {"threshold": 65.0, "breaching_datapoints": 3, "evaluation_datapoints": 5},
+                  "min_healthy": 2, "min_healthy_percent": 50,
+                  "drain": {"signal": "connections_metric", "poll_seconds": 10, "quiet_checks": 2},
+                  "boot": {"signal": "ssm"}})
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(group.get(key), dict):
+            group[key] = {**group[key], **value}
+        else:
+            group[key] = value
+    return group
+
+
+MakeHarness = Callable[..., Harness]
+
+
+@pytest.fixture
+def harness() -> Iterator[MakeHarness]:
+    runtimes: list[LocalRuntime] = []
+
+    def make(spec: FleetSpec | None = None, **group_overrides: Any) -> Harness:
+        logs = io.StringIO()
+        rt = LocalRuntime(log_stream=logs).__enter__()
+        runtimes.append(rt)
+        spec = spec or FleetSpec(leaking={LEAKER: InstanceSpec(leak_to_percent=85.0)})
+        sim, built = rt.add_fleet(spec)
+        group = group_for(built, **group_overrides)
+        rt.declare_groups([group])
+        return Harness(rt, sim, built, logs, group)
+
+    yield make
+    for rt in runtimes:
+        rt.__exit__(None, None, None)
