@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: setup demo test lint types pr clean
+.PHONY: setup demo test lint types pr clean infra-check bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +28,10 @@ lint: $(STAMP)
 types: $(STAMP)
 	$(BIN)/mypy
 
-pr: lint types test
+infra-check:
+	PYTHON=$(PYTHON) bash infra/check.sh
+
+pr: lint types test infra-check
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache out
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache out .venv-infra .tools build
