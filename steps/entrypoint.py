@@ -17,7 +17,7 @@ from steps import clock, groups
 from steps.config import GroupConfig
 from steps.events import StepEvent, WorkflowState
 from steps.exceptions import InvalidRequest
-from steps.observability import logger
+from steps.observability import logger, record_metrics
 from steps.store import audit
 
 
@@ -44,6 +44,7 @@ class StepContext:
             remediation_id=request.remediation_id, trigger=request.trigger, details=details,
         ))
         logger.info(reason, extra={"audit_event": event, "details": details})
+        record_metrics(request.group, event, details)
 
 
 def validation_message(exc: ValidationError, prefix: str = "") -> str:

@@ -75,6 +75,7 @@ class LocalRuntime:
         self.clock = clock or VirtualClock()
         self.router = LambdaRouter(region, ACCOUNT, advance=self.clock.advance)
         self.log_stream = log_stream
+        self.metrics: list[dict[str, Any]] = []  # EMF blobs the steps emitted
         self.state_machines: dict[str, str] = {}
         self.fleets: list[Any] = []
         self._mock: Any = None
@@ -120,9 +121,12 @@ class LocalRuntime:
         if self.interceptor:
             self.interceptor.uninstall()
         moto_gaps.uninstall()
+        from steps import observability
+
         step_clock.reset()
         clients.reset()
         groups.reset()
+        observability.use_sink(None)
         if self._previous_stream is not None:
             from steps.observability import logger
 
@@ -136,11 +140,12 @@ class LocalRuntime:
 
     def _bind_steps(self) -> None:
         from steps import clock as step_clock
-        from steps import groups
+        from steps import groups, observability
         from steps.aws import clients
         from steps.observability import logger
 
         step_clock.use(self.clock.now)
+        observability.use_sink(lambda blob: self.metrics.append(json.loads(blob)))
         clients.reset()
         groups.reset()
         if self.log_stream is not None:

@@ -101,3 +101,18 @@ def test_nothing_in_flight_ends_the_drain_in_a_small_fraction_of_the_delay(harne
     details = drained(h.audit_records())
     assert details["ended_by"] == "connections_metric"
     assert float(details["drain_seconds"]) <= 40
+
+
+def test_every_decision_emits_emf_metrics_by_group(harness: MakeHarness) -> None:
+    h = harness()
+    assert h.run()["status"] == "SUCCEEDED"
+    names = {}
+    for blob in h.rt.metrics:
+        directive = blob["_aws"]["CloudWatchMetrics"][0]
+        assert directive["Namespace"] == "Nightshift" and blob["Group"] == "web"
+        for metric in directive["Metrics"]:
+            value = blob[metric["Name"]]
+            names[metric["Name"]] = value[0] if isinstance(value, list) else value
+    assert names["RemediationsStarted"] == 1.0 and names["RemediationsSucceeded"] == 1.0
+    assert 0 < names["DrainSeconds"] < 300 and names["BootSeconds"] > 0 and names["TimeToHealthySeconds"] > 0
+    assert names["InstancesOutOfService"] == 0.0  # the last word: back in service
