@@ -38,6 +38,7 @@ STEP_FUNCTIONS: tuple[StepFunction, ...] = (
     StepFunction("CheckHealthFunctionArn", "check-health", "check_health"),
     StepFunction("RestoreServiceFunctionArn", "restore-service", "restore_service"),
     StepFunction("ResumeRemediationFunctionArn", "resume-remediation", "resume_remediation"),
+    StepFunction("ReconcileFunctionArn", "reconcile", "reconcile"),
     StepFunction("ListGroupsFunctionArn", "list-groups", "list_groups"),
     StepFunction("SummariseSweepFunctionArn", "summarise-sweep", "summarise_sweep"),
     StepFunction(None, "alarm-trigger", "alarm_trigger"),

@@ -1,0 +1,60 @@
+"""A remediation that dies in the worst place (instance drained, lock held, execution gone) heals itself
+on the next sweep."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from nightshift.functions import BY_NAME
+from steps.store import lifecycle, lock
+
+pytestmark = pytest.mark.workflow
+CRASHED = "arn:aws:states:us-east-1:123456789012:execution:nightshift-remediate:crashed-mid-drain"
+
+
+def call(function: str, state: dict[str, Any], execution_id: str = CRASHED) -> dict[str, Any]:
+    return BY_NAME[f"nightshift-{function}"].handler()({"execution_id": execution_id, "state": state}, None)
+
+
+def test_the_sweep_puts_back_what_a_dead_execution_left_out(harness: Any) -> None:
+    h = harness()
+    # GIVEN an execution that took the lock, deregistered the leaker, then vanished (never restored)
+    state: dict[str, Any] = BY_NAME["nightshift-validate-request"].handler()(
+        {"execution_id": CRASHED, "execution_name": "crashed-mid-drain", "input": {"group": "web"}}, None)
+    state["lock"] = call("acquire-group-lock", state)
+    state["selection"] = call("select-worst-instance", state)
+    call("deregister-instance", state)
+    assert all(h.sim.target_state(h.leaker, tg) == "draining" for tg in h.built.target_group_arns)
+    assert lock.holder("web").owner == CRASHED  # type: ignore[union-attr]
+    # WHEN the scheduled sweep runs
+    result = h.rt.wait(h.rt.start({}, machine="sweep"), timeout=300)
+    assert result["status"] == "SUCCEEDED", result.get("cause")
+    output = json.loads(result["output"])
+    reconciled = output["reconciled"]["groups"]["web"]
+    # THEN the instance was registered back, the stale lock released, and the group then healed normally
+    assert reconciled == {"restored": [h.leaker], "stale_lock_released": CRASHED}
+    assert lifecycle.load("crashed-mid-drain").state == "restored"
+    assert output["summary"]["groups"]["web"]["verdict"] == "remediated"
+    events = h.audit_events()
+    assert events.index("RECONCILED") < events.index("LOCK_RELEASED_STALE") < len(events) - 1
+    assert len(h.sim.reboots(h.leaker)) == 1
+    assert all(h.sim.target_state(i, tg) == "healthy" for i in h.built.instance_ids for tg in h.built.target_group_arns)
+    assert not h.lock_held()
+
+
+def test_a_running_remediation_is_left_alone(harness: Any) -> None:
+    h = harness(drain={"signal": "target_state"})
+    # GIVEN a live remediation in its drain (the reconcile step runs while it waits)
+    seen: list[dict[str, Any]] = []
+
+    def reconcile_during_drain(name: str, *_: Any) -> None:
+        if name == "nightshift-check-drain" and not seen:
+            seen.append(BY_NAME["nightshift-reconcile"].handler()({"execution_id": "arn:sweep"}, None))
+
+    h.rt.router.before.append(reconcile_during_drain)
+    assert h.run()["status"] == "SUCCEEDED"
+    assert seen == [{"groups": {"web": {"restored": [], "stale_lock_released": None}}}]
+    assert "RECONCILED" not in h.audit_events()
