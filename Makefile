@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: setup demo test lint types pr clean infra-check bench
+.PHONY: setup demo test lint types pr clean infra-check bench diagrams
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,11 +22,15 @@ test: $(STAMP)
 	$(BIN)/pytest -n $(PYTEST_WORKERS) -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check steps nightshift tests
+	$(BIN)/ruff check steps nightshift tests bench
+	$(BIN)/python -m nightshift.diagrams --check
 	! grep -rnE '(^|[^a-z_])(time\.)?sleep\(' steps --include='*.py'
 
 types: $(STAMP)
 	$(BIN)/mypy
+
+diagrams: $(STAMP)
+	$(BIN)/python -m nightshift.diagrams --write
 
 infra-check:
 	PYTHON=$(PYTHON) bash infra/check.sh

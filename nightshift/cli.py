@@ -54,6 +54,9 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--dry-run", action="store_true", help="decide and audit, change nothing")
     demo.add_argument("--logs", type=Path, default=Path("out/demo-logs.jsonl"),
                       help="where the steps' JSON log lines go (default out/demo-logs.jsonl)")
+    demo.add_argument("--timeline", type=Path, default=Path("out/demo-timeline.svg"),
+                      help="where the picture of the run goes: .svg, or .html embedding it "
+                           "(default out/demo-timeline.svg)")
 
     start = commands.add_parser("start", help="start a remediation of one group and follow it")
     start.add_argument("--group", required=True)
@@ -85,6 +88,12 @@ def _parser() -> argparse.ArgumentParser:
             control.add_argument("--reason", default="paused by an operator")
             control.add_argument("--by", default="")
 
+    show = commands.add_parser("show", help="draw one execution: target groups, capacity and key events over time")
+    show.add_argument("execution", help="execution ARN or name")
+    show.add_argument("--out", type=Path, help="the file to write: .svg, or .html embedding the SVG "
+                                               "(default out/<execution name>.svg)")
+    _target(show)
+
     audit = commands.add_parser("audit", help="the audit trail of a group or an instance")
     which = audit.add_mutually_exclusive_group(required=True)
     which.add_argument("--group")
@@ -103,7 +112,7 @@ def _demo(args: argparse.Namespace) -> int:
     args.logs.parent.mkdir(parents=True, exist_ok=True)
     options = DemoOptions(size=args.size, delay=args.delay, inflight_seconds=args.inflight,
                           signal=args.signal, boot_signal=args.boot_signal, dry_run=args.dry_run,
-                          log_path=args.logs, trigger=args.trigger)
+                          log_path=args.logs, trigger=args.trigger, timeline_path=args.timeline)
     progress = None if args.json else print
     if progress:
         print(f"Healing a simulated fleet of {args.size} instances (trigger {args.trigger}, drain signal "
@@ -213,6 +222,27 @@ def _audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _show(args: argparse.Namespace) -> int:
+    from botocore.exceptions import ClientError
+
+    from nightshift import operations
+    from nightshift.timeline import timeline_for_execution, write_timeline
+
+    arn = args.execution
+    if not arn.startswith("arn:"):
+        arn = operations.execution_arn(arn, operations.state_machine_arn(args.state_machine_arn, args.stack))
+    try:
+        model = timeline_for_execution(_sfn(), arn)
+    except ClientError as exc:
+        raise OperatorError(f"{arn}: {exc.response['Error'].get('Message') or exc}") from exc
+    except ValueError as exc:
+        raise OperatorError(str(exc)) from exc
+    path = write_timeline(model, args.out or Path("out") / f"{arn.rsplit(':', 1)[-1]}.svg")
+    print(f"wrote {path}: {model.title}, {model.status or 'status unknown'} "
+          f"(reconstructed from the audit trail and the execution history)")
+    return 0
+
+
 def _pause(args: argparse.Namespace) -> int:
     from steps.store import pause
     from steps.store.audit import AuditEntry, record
@@ -241,7 +271,7 @@ def _resume(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"demo": _demo, "start": _start, "replay": _replay, "status": _status, "audit": _audit,
-            "pause": _pause, "resume": _resume}
+            "pause": _pause, "resume": _resume, "show": _show}
 
 
 def main(argv: list[str] | None = None) -> int:

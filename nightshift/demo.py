@@ -34,6 +34,7 @@ class DemoOptions:
     dry_run: bool = False
     log_path: Path | None = None
     trigger: str = "manual"  # manual | alarm | schedule | replay
+    timeline_path: Path | None = None  # where to draw the run (.svg, or .html embedding it)
 
 
 def group_declaration(built: Any, options: DemoOptions) -> dict[str, Any]:
@@ -213,6 +214,13 @@ def run_demo(options: DemoOptions, progress: Progress | None = None) -> dict[str
             after = aws_state(rt, simulator, built)
             simulated = rt.clock.now() - origin
             records = [audit.as_dict(r) for r in audit.for_group("web")]
+            timeline = None
+            if options.timeline_path:
+                from nightshift.timeline import timeline_of_local_run, write_timeline
+
+                model = timeline_of_local_run(simulator, built, history, records, arn)
+                if model is not None:  # None: no instance was selected (nothing to do, lock held)
+                    timeline = str(write_timeline(model, options.timeline_path))
             selected_records = [r for r in records if r["event"] == "SELECTED"]
             drained = next((r for r in reversed(records) if r["event"] == "DRAINED"), None)
             selected = selected_records[-1] if selected_records else None
@@ -236,6 +244,7 @@ def run_demo(options: DemoOptions, progress: Progress | None = None) -> dict[str
                 "lock_released": lock.holder("web") is None,
                 "reboots": {i: len(simulator.reboots(i)) for i in built.instance_ids if simulator.reboots(i)},
                 "trigger": options.trigger,
+                "timeline": timeline,
                 "dry_run": options.dry_run,
                 "aws_state_before": hashlib.sha256(before.encode()).hexdigest(),
                 "aws_state_after": hashlib.sha256(after.encode()).hexdigest(),
@@ -272,6 +281,8 @@ def summary(result: dict[str, Any]) -> str:
                  f"of wall time; {result['lambda_seconds']:.2f} s of Lambda handler time over "
                  f"{result['lambda_invocations']} invocations; {result['state_transitions']} states entered")
     lines.append(f"  lock       {'released' if result['lock_released'] else 'STILL HELD'}")
+    if result.get("timeline"):
+        lines.append(f"  timeline   {result['timeline']} (target groups, capacity and key events over time)")
     if result["dry_run"]:
         same = "byte-identical" if result["aws_state_unchanged"] else "CHANGED"
         lines.append(f"  dry run    AWS state before and after: {same} (sha256 {result['aws_state_after'][:16]}...)")

@@ -91,3 +91,18 @@ def test_without_a_state_machine_the_cli_says_how_to_name_one(monkeypatch: pytes
     monkeypatch.delenv("NIGHTSHIFT_REMEDIATE_STATE_MACHINE_ARN", raising=False)
     code, _, err = cli("status")
     assert code == 2 and "--state-machine-arn or --stack" in err
+
+
+def test_show_draws_an_execution_from_aws_data(harness: Any, tmp_path: Any) -> None:
+    h = harness()
+    arn = h.run()["executionArn"]
+    code, out, _ = cli("show", arn, "--out", str(tmp_path / "run.svg"))
+    svg = (tmp_path / "run.svg").read_text()
+    assert code == 0 and "wrote" in out
+    assert 'data-source="audit"' in svg and 'data-state="draining"' in svg and 'data-state="healthy"' in svg
+
+
+def test_show_of_an_unknown_execution_is_explained(harness: Any) -> None:
+    harness()
+    code, _, err = cli("show", "no-such-execution")
+    assert code == 2 and "no-such-execution" in err
