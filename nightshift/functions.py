@@ -37,6 +37,7 @@ STEP_FUNCTIONS: tuple[StepFunction, ...] = (
     StepFunction("RegisterInstanceFunctionArn", "register-instance", "register_instance"),
     StepFunction("CheckHealthFunctionArn", "check-health", "check_health"),
     StepFunction("RestoreServiceFunctionArn", "restore-service", "restore_service"),
+    StepFunction("NotifyFunctionArn", "notify", "notify"),
     StepFunction("ResumeRemediationFunctionArn", "resume-remediation", "resume_remediation"),
     StepFunction("ReconcileFunctionArn", "reconcile", "reconcile"),
     StepFunction("ListGroupsFunctionArn", "list-groups", "list_groups"),

@@ -93,6 +93,7 @@ class WorkflowState(_Loose):
     registration: RegistrationResult | None = None
     health: HealthProgress | None = None
     error: ErrorInfo | None = None
+    outcome: dict[str, Any] | None = None
 
 
 class StepEvent(_Loose):

@@ -95,8 +95,8 @@ class LocalRuntime:
             self._saved_env[key] = os.environ.get(key)
             os.environ[key] = value
         self._saved_env["NIGHTSHIFT_GROUPS"] = os.environ.pop("NIGHTSHIFT_GROUPS", None)
-        self._saved_env["NIGHTSHIFT_REMEDIATE_STATE_MACHINE_ARN"] = os.environ.get(
-            "NIGHTSHIFT_REMEDIATE_STATE_MACHINE_ARN")
+        for key in ("NIGHTSHIFT_REMEDIATE_STATE_MACHINE_ARN", "NIGHTSHIFT_TOPIC_ARN", "NIGHTSHIFT_EVENT_BUS"):
+            self._saved_env[key] = os.environ.get(key)
         self._mock = mock_aws(config=moto_gaps.MOTO_CONFIG)
         self._mock.start()
         # A fresh default session: moto's engine and our steps both create their clients from it,
@@ -174,6 +174,9 @@ class LocalRuntime:
             self.state_machines[name] = created["stateMachineArn"]
             values[f"{name.capitalize()}StateMachineArn"] = created["stateMachineArn"]
         os.environ["NIGHTSHIFT_REMEDIATE_STATE_MACHINE_ARN"] = self.state_machines["remediate"]
+        self.topic_arn = self.client("sns").create_topic(Name="nightshift-notifications")["TopicArn"]
+        os.environ["NIGHTSHIFT_TOPIC_ARN"] = self.topic_arn
+        os.environ["NIGHTSHIFT_EVENT_BUS"] = "default"
 
     # -- wiring --------------------------------------------------------------------------------
     def client(self, service: str) -> Any:

@@ -24,7 +24,8 @@ STEPS = ROOT / "steps"
 
 # botocore client name -> IAM service prefix
 IAM_PREFIX = {"cloudwatch": "cloudwatch", "elbv2": "elasticloadbalancing", "stepfunctions": "states",
-              "ssm": "ssm", "ec2": "ec2", "autoscaling": "autoscaling", "sqs": "sqs", "sns": "sns"}
+              "ssm": "ssm", "ec2": "ec2", "autoscaling": "autoscaling", "sqs": "sqs", "sns": "sns",
+              "events": "events"}
 # steps/store/tables.py constant -> the table's logical id in infra/template.yaml
 TABLE_CONSTANTS = {"LOCK_TABLE": "LockTable", "AUDIT_TABLE": "AuditTable", "LIFECYCLE_TABLE": "LifecycleTable"}
 PYNAMODB_CALLS = {"save": "PutItem", "delete": "DeleteItem", "query": "Query", "update": "UpdateItem",

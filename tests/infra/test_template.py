@@ -29,6 +29,8 @@ RUN_SHELL_SCRIPT = "arn:${AWS::Partition}:ssm:${AWS::Region}::document/AWS-RunSh
 PLATFORM_GRANTS = {
     # Lambda sends the alarm trigger's failed events to its dead-letter queue, encrypted with this key.
     "AlarmTriggerFunction": {Call("kms:GenerateDataKey"), Call("kms:Decrypt")},
+    # Publishing to the KMS-encrypted topic: SNS encrypts with the publisher's key permissions.
+    "NotifyFunction": {Call("kms:GenerateDataKey"), Call("kms:Decrypt")},
 }
 TABLES = {"LockTable", "AuditTable", "LifecycleTable"}
 

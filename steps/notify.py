@@ -1,0 +1,65 @@
+"""Step: announce a remediation's start and its end (success, restore, failure, skip, storm breaker).
+
+The state machine calls it with a Catch: a notification that cannot be sent is logged, never a reason to
+fail or block a remediation. Targets come from NIGHTSHIFT_TOPIC_ARN (SNS) and NIGHTSHIFT_EVENT_BUS
+(EventBridge); either may be unset.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from steps.aws import notifications
+from steps.entrypoint import StepContext, step
+from steps.observability import logger
+
+HEADLINES = {
+    "started": "{instance} is leaving service in {group} for a reboot",
+    "remediated": "{instance} in {group} was rebooted and is healthy again",
+    "failed": "remediation of {instance} in {group} FAILED ({error}); it was put back in service",
+    "restore_failed": "remediation of {instance} in {group} FAILED and the instance could NOT be put back: act now",
+    "skipped": "remediation of {group} skipped: {code}",
+    "STORM_BREAKER": "STORM BREAKER: {group} is paused after too many remediations; `nightshift resume {group}`",
+}
+
+
+# Endings worth a message; nothing to do, dry runs and ordinary skips stay in the audit trail.
+NOTABLE = frozenset({"started", "remediated", "failed", "restore_failed", "STORM_BREAKER"})
+
+
+def message(phase: str, ctx: StepContext, outcome: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    request = ctx.state.request
+    status = str(outcome.get("status", "started")) if phase == "ended" else "started"
+    code = str(outcome.get("code", ""))
+    key = "STORM_BREAKER" if code == "STORM_BREAKER" else status
+    template = HEADLINES.get(key, "remediation of {group} ended: {status}")
+    text = template.format(instance=ctx.instance_id or "no instance", group=request.group, error=outcome.get("error"),
+                           code=code, status=status)
+    detail = {"group": request.group, "instance_id": ctx.instance_id, "status": status, "code": code or None,
+              "execution_id": ctx.execution_id, "remediation_id": request.remediation_id,
+              "trigger": request.trigger, "error": outcome.get("error"), "cause": outcome.get("cause"),
+              "reason": request.reason}
+    return text, detail
+
+
+@step
+def notify(ctx: StepContext) -> dict[str, Any]:
+    outcome = ctx.state.outcome or {}
+    phase = "ended" if outcome else "started"  # called after deregistration, and again after release
+    text, detail = message(phase, ctx, outcome)
+    sent: list[str] = []
+    if detail["status"] not in NOTABLE and detail["code"] not in NOTABLE:
+        return {"sent": sent, "text": text}
+    topic, bus = os.environ.get("NIGHTSHIFT_TOPIC_ARN"), os.environ.get("NIGHTSHIFT_EVENT_BUS")
+    if topic:
+        notifications.publish(topic, f"Nightshift: {text}", text, detail)
+        sent.append("sns")
+    if bus:
+        notifications.put_event(bus, detail)
+        sent.append("eventbridge")
+    logger.info(text, extra={"notification": detail, "sent": sent})
+    return {"sent": sent, "text": text}
+
+
+handler = notify
