@@ -143,13 +143,19 @@ def _start(args: argparse.Namespace) -> int:
     print(f"started {arn}")
     if args.no_wait:
         return 0
+    from nightshift.progress import describe
+
     description: dict[str, Any] = {}
-    for latest, entered in operations.follow(sfn, arn, args.poll, timeout=6 * 3600):
+    for latest, events in operations.follow(sfn, arn, args.poll, timeout=6 * 3600):
         description = latest
-        for name in entered:
-            print(f"  {datetime.now(UTC).strftime('%H:%M:%S')} {name}")
+        origin = description["startDate"].timestamp()
+        for event in events:
+            line = describe(event, origin)
+            if line:
+                print(line)
+    outcome = json.loads(description.get("output") or "{}").get("outcome", {})
     print(f"{description['status']}" + (f": {description.get('error')}: {description.get('cause')}"
-                                        if description.get("error") else ""))
+                                        if description.get("error") else f" ({outcome.get('status', '-')})"))
     return 0 if description.get("status") == "SUCCEEDED" else 1
 
 

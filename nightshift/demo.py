@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from nightshift.progress import describe as _describe
+from nightshift.progress import seconds_since as _seconds
 from nightshift.runtime.runner import LocalRuntime
 from nightshift.sim import FleetSpec, InstanceSpec
 
@@ -57,10 +59,6 @@ def fleet_spec(options: DemoOptions) -> FleetSpec:
                      leaking={LEAKING_INDEX: leaking})
 
 
-def _seconds(ts: datetime, origin: float) -> float:
-    return round(ts.timestamp() - origin, 3)
-
-
 def step_timeline(history: list[dict[str, Any]], origin: float) -> list[dict[str, Any]]:
     """Each distinct state in the order first entered, with its first entry and last exit."""
     steps: dict[str, dict[str, Any]] = {}
@@ -75,34 +73,6 @@ def step_timeline(history: list[dict[str, Any]], origin: float) -> list[dict[str
         if exited and exited["name"] in steps:
             steps[exited["name"]]["end"] = _seconds(event["timestamp"], origin)
     return list(steps.values())
-
-
-# What each polling check found, from its result in the state document (ResultPath key -> summary).
-CHECK_SUMMARIES: dict[str, Callable[[dict[str, Any]], str]] = {
-    "Check whether the drain is over": lambda r: (
-        f"drain: {r.get('in_flight') if r.get('in_flight') is not None else '?'} in flight, "
-        f"{r.get('quiet')} quiet reading(s), {r.get('drain_seconds', 0):.0f} s"
-        + (f" -> ended by {r['ended_by']}" if r.get("done") else f", next check in {r.get('wait_seconds')} s")),
-    "Check whether the instance rebooted": lambda r: (
-        f"boot: {r.get('phase')} ({r.get('status')}), {r.get('boot_seconds', 0):.0f} s since the request"),
-    "Check target health": lambda r: "health: " + ", ".join(
-        f"{arn.split('/')[-2]}={state}" for arn, state in (r.get("states") or {}).items()),
-}
-RESULT_KEYS = {"Check whether the drain is over": "drain", "Check whether the instance rebooted": "boot",
-               "Check target health": "health"}
-QUIET_TYPES = {"ChoiceStateEntered", "PassStateEntered", "SucceedStateEntered"}
-
-
-def _describe(event: dict[str, Any], origin: float) -> str | None:
-    stamp = f"  [sim +{_seconds(event['timestamp'], origin):7.1f} s]"
-    exited = event.get("stateExitedEventDetails")
-    if exited and exited["name"] in CHECK_SUMMARIES:
-        output = json.loads(exited.get("output") or "{}")
-        return f"{stamp}   {CHECK_SUMMARIES[exited['name']](output.get(RESULT_KEYS[exited['name']]) or {})}"
-    entered = event.get("stateEnteredEventDetails")
-    if not entered or event.get("type") in QUIET_TYPES or entered["name"] in CHECK_SUMMARIES:
-        return None
-    return f"{stamp} {entered['name']}"
 
 
 def alarm_event(alarm_name: str, instance_id: str, at: datetime) -> dict[str, Any]:

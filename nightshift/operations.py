@@ -67,16 +67,17 @@ def manual_name(group: str) -> str:
     return f"manual-{slug}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
 
 
-def follow(sfn: Any, arn: str, poll_seconds: float, timeout: float) -> Iterator[tuple[dict[str, Any], list[str]]]:
-    """Yield (description, names of states entered since the last yield) until the execution closes."""
+def follow(sfn: Any, arn: str, poll_seconds: float, timeout: float,
+           ) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """Yield (description, history events since the last yield) until the execution closes."""
     seen = 0
     deadline = time.monotonic() + timeout
     while True:
         description = sfn.describe_execution(executionArn=arn)
         events = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
-        entered = [e["stateEnteredEventDetails"]["name"] for e in events[seen:] if "stateEnteredEventDetails" in e]
+        fresh = events[seen:]
         seen = len(events)
-        yield description, entered
+        yield description, fresh
         if description["status"] in FINISHED or time.monotonic() > deadline:
             return
         time.sleep(poll_seconds)

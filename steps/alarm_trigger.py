@@ -24,7 +24,7 @@ from steps.aws import alarms, elbv2, executions
 from steps.config import GroupConfig, GroupsDocument
 from steps.entrypoint import validation_message
 from steps.exceptions import ConfigurationError, InvalidRequest
-from steps.observability import logger
+from steps.observability import logger, tracer
 from steps.store import audit
 
 
@@ -119,6 +119,7 @@ def resolve(event: AlarmStateChangeEvent, document: GroupsDocument) -> tuple[Gro
     )
 
 
+@tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     try:
         parsed = parse(event=event, model=AlarmStateChangeEvent)

@@ -17,7 +17,7 @@ from steps import clock, groups
 from steps.config import GroupConfig
 from steps.events import StepEvent, WorkflowState
 from steps.exceptions import InvalidRequest
-from steps.observability import logger, record_metrics
+from steps.observability import logger, record_metrics, tracer
 from steps.store import audit
 
 
@@ -60,6 +60,7 @@ def step(body: Callable[[StepContext], dict[str, Any]]) -> Callable[[dict[str, A
     """Turn ``body(ctx)`` into a Lambda handler for any Task after validation."""
 
     @functools.wraps(body)
+    @tracer.capture_lambda_handler(capture_response=False)
     def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         try:
             parsed = parse(event=event, model=StepEvent)
@@ -68,6 +69,7 @@ def step(body: Callable[[StepContext], dict[str, Any]]) -> Callable[[dict[str, A
         request = parsed.state.request
         logger.set_correlation_id(parsed.execution_id)
         logger.append_keys(group=request.group, remediation_id=request.remediation_id, step=body.__name__)
+        tracer.put_annotation(key="group", value=request.group)
         ctx = StepContext(parsed.execution_id, parsed.state, groups.group(request.group))
         if ctx.instance_id:
             logger.append_keys(instance_id=ctx.instance_id)

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from steps import groups
 from steps.entrypoint import validation_message
 from steps.exceptions import InvalidRequest
-from steps.observability import logger
+from steps.observability import logger, tracer
 
 
 class SweepInput(BaseModel):
@@ -34,6 +34,7 @@ def child_name(group: str, sweep_name: str) -> str:
     return f"sweep-{re.sub(r'[^A-Za-z0-9-_]', '-', group)[:50]}-{digest}"
 
 
+@tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     try:
         envelope = ListGroupsEvent.model_validate(event)

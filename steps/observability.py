@@ -13,11 +13,13 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "nightshift"))
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Nightshift"))
+# X-Ray segments per handler (the SAM template turns tracing on; outside Lambda it stays off).
+tracer = Tracer(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "nightshift"))
 
 _sink: Callable[[str], None] = print
 

@@ -16,7 +16,7 @@ from steps import clock, groups
 from steps.aws import elbv2
 from steps.aws.stepfunctions import execution_status
 from steps.domain.lifecycle import OUT_OF_SERVICE
-from steps.observability import logger
+from steps.observability import logger, tracer
 from steps.store import audit, lifecycle, lock
 from steps.store.lock import LIVE_EXECUTION_STATES
 
@@ -76,6 +76,7 @@ def reconcile_group(group: str, sweep_execution: str) -> dict[str, Any]:
     return {"restored": restored, "stale_lock_released": released}
 
 
+@tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     parsed = ReconcileEvent.model_validate(event)
     logger.set_correlation_id(parsed.execution_id)

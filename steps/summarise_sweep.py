@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from steps import clock
-from steps.observability import logger
+from steps.observability import logger, tracer
 from steps.store import audit
 
 # remediate's outcome.status -> the sweep's verdict
@@ -37,6 +37,7 @@ class SummariseEvent(BaseModel):
     results: list[GroupResult]
 
 
+@tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     parsed = SummariseEvent.model_validate(event)
     logger.set_correlation_id(parsed.execution_id)

@@ -14,10 +14,11 @@ from steps.aws import elbv2
 from steps.entrypoint import validation_message
 from steps.events import StartInput, ValidateEvent
 from steps.exceptions import ConfigurationError, InvalidRequest
-from steps.observability import logger
+from steps.observability import logger, tracer
 from steps.store import lifecycle
 
 
+@tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     try:
         envelope = ValidateEvent.model_validate(event)

@@ -26,14 +26,15 @@ def test_start_follows_the_execution_to_success(harness: Any) -> None:
     code, out, _ = cli("start", "--group", "web", "--reason", "cli test", "--poll", "0.01")
     assert code == 0, out
     assert out.splitlines()[0].startswith("started arn:aws:states:")
-    assert "Reboot the instance" in out and out.rstrip().endswith("SUCCEEDED")
+    assert "Reboot the instance" in out and out.rstrip().endswith("SUCCEEDED (remediated)")
+    assert "drain:" in out and "health:" in out  # what each wait is waiting for
     assert len(h.sim.reboots(h.leaker)) == 1
 
 
 def test_start_dry_run_changes_nothing(harness: Any) -> None:
     h = harness()
     code, out, _ = cli("start", "--group", "web", "--dry-run", "--poll", "0.01")
-    assert code == 0 and "Dry run: stop here" in out
+    assert code == 0 and out.rstrip().endswith("SUCCEEDED (dry_run)")
     assert not h.sim.reboot_requests(h.leaker)
     assert "DRY_RUN" in h.audit_events()
 
