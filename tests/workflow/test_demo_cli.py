@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -44,3 +45,22 @@ def test_demo_with_never_ending_requests_waits_the_delay(tmp_path: Path) -> None
     code, result = run_json("--inflight", "never", "--delay", "120", tmp_path=tmp_path)
     assert code == 0
     assert 120 <= float(result["drain_seconds"]) <= 120 + 15  # type: ignore[arg-type]
+
+
+def documented_codes() -> set[str]:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    table = readme.split("## Audit reason codes", 1)[1].split("\n\n", 2)[1]
+    return {code for row in table.splitlines() if row.startswith("| `")
+            for code in re.findall(r"`([A-Z_]+)`", row.split("|")[1])}
+
+
+@pytest.mark.parametrize("trigger", ["manual", "alarm", "replay"])
+def test_every_audit_record_of_a_demo_has_a_documented_code_and_its_numbers(tmp_path: Path, trigger: str) -> None:
+    code, result = run_json("--trigger", trigger, tmp_path=tmp_path)
+    assert code == 0
+    codes = documented_codes()
+    assert {"SELECTED", "DRAINED", "HEALTHY", "STORM_BREAKER"} <= codes  # the table parsed
+    for record in result["audit"]:  # type: ignore[union-attr]
+        assert record["event"] in codes, f"{record['event']} is not in the README's reason-code table"
+        assert record["details"], f"{record['event']} has no numbers behind it"
+        assert record["reason"]
