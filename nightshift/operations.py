@@ -61,6 +61,18 @@ def start_request(group: str, instance_id: str | None, dry_run: bool, reason: st
     return request
 
 
+def execution_history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
+    """Every history event of an execution, across pages."""
+    events: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
+    while True:
+        page = sfn.get_execution_history(**kwargs)
+        events.extend(page["events"])
+        if not page.get("nextToken"):
+            return events
+        kwargs["nextToken"] = page["nextToken"]
+
+
 def manual_name(group: str) -> str:
     """Readable in the console: who started it for which group, when (UTC), plus a random tail."""
     slug = re.sub(r"[^A-Za-z0-9-_]", "-", group)[:40]

@@ -238,15 +238,9 @@ class LocalRuntime:
             time.sleep(0.005)
 
     def history(self, execution_arn: str) -> list[dict[str, Any]]:
-        sfn = self.client("stepfunctions")
-        events: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
-        while True:
-            page = sfn.get_execution_history(**kwargs)
-            events.extend(page["events"])
-            if not page.get("nextToken"):
-                return events
-            kwargs["nextToken"] = page["nextToken"]
+        from nightshift.operations import execution_history
+
+        return execution_history(self.client("stepfunctions"), execution_arn)
 
     def run(self, execution_input: dict[str, Any], name: str | None = None, timeout: float = 120.0,
             ) -> dict[str, Any]:

@@ -43,14 +43,9 @@ def write_timeline(model: TimelineModel, path: str | Path) -> Path:
 
 
 def fetch_history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
-    events: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
-    while True:
-        page = sfn.get_execution_history(**kwargs)
-        events.extend(page["events"])
-        if not page.get("nextToken"):
-            return events
-        kwargs["nextToken"] = page["nextToken"]
+    from nightshift.operations import execution_history
+
+    return execution_history(sfn, execution_arn)
 
 
 def timeline_for_execution(sfn: Any, execution_arn: str) -> TimelineModel:
