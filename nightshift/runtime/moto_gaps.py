@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import threading
 from types import SimpleNamespace
 from typing import Any
 
@@ -85,9 +86,32 @@ def _sfn_response(self: StateTaskServiceSfn, response: Any, boto_service_name: s
                 response[key[0].upper() + key[1:]] = response.pop(key)
 
 
+_DYNAMODB_WRITES = threading.RLock()
+
+
+def serialize_dynamodb_writes() -> None:
+    """Gap: moto checks a ConditionExpression and then writes, with nothing in between stopping another
+    thread; DynamoDB makes a conditional write atomic. Two executions racing for the group lock could both
+    win in moto (seen with 20 concurrent starts). Serialize moto's item writes. Idempotent."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    for name in ("put_item", "update_item", "delete_item"):
+        original = getattr(DynamoDBBackend, name)
+        if getattr(original, "_nightshift_serialized", False):
+            continue
+
+        def serialized(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            with _DYNAMODB_WRITES:
+                return _original(self, *args, **kwargs)
+
+        serialized._nightshift_serialized = True  # type: ignore[attr-defined]
+        setattr(DynamoDBBackend, name, serialized)
+
+
 def install(clock: VirtualClock) -> None:
     """Make Wait states and Retry back-off advance ``clock`` instead of sleeping."""
     _active["clock"] = clock
+    serialize_dynamodb_writes()
     WaitFunction._wait_interval = _virtual_wait  # type: ignore[method-assign]
     retrier_decl.time = SimpleNamespace(sleep=_virtual_sleep)  # type: ignore[assignment]
     EventManager._get_current_timestamp = staticmethod(_virtual_timestamp)  # type: ignore[method-assign]

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 from moto import mock_aws
 
+from nightshift.runtime.moto_gaps import serialize_dynamodb_writes
 from steps.store import lock
 
 ALIVE = "RUNNING"
@@ -15,6 +16,8 @@ ALIVE = "RUNNING"
 
 @pytest.fixture
 def table() -> Iterator[None]:
+    # DynamoDB makes conditional writes atomic; moto does not across threads (the runtime's fix).
+    serialize_dynamodb_writes()
     with mock_aws():
         lock.GroupLock.create_table(billing_mode="PAY_PER_REQUEST", wait=True)
         yield
