@@ -1,9 +1,11 @@
-"""Step: one check of the health poll loop: healthy in every target group, or give up at the deadline."""
+"""Step: one check of the health poll loop: healthy in every target group (then out of Auto Scaling Standby),
+or give up at the deadline, which escalates."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from steps import put_back
 from steps.aws import elbv2
 from steps.entrypoint import StepContext, step
 from steps.events import HealthProgress
@@ -24,6 +26,13 @@ def check_health(ctx: StepContext) -> dict[str, Any]:
     healthy = all(s == "healthy" for s in states.values())
     if healthy:
         record = lifecycle.load(ctx.state.request.remediation_id)
+        standby = put_back.leave_standby(instance_id, ((record.facts or {}).get("deregister") or {}).get("standby"))
+        if standby == put_back.WAITING:
+            # Serving again, but ExitStandby waits for the ASG to finish EnteringStandby (its delay).
+            return {"done": False, "states": states, "checks": progress.checks + 1, "wait_seconds": spec.poll_seconds,
+                    "standby": standby}
+        if standby == put_back.EXITED:
+            ctx.audit("STANDBY_EXITED", f"{instance_id} left Auto Scaling Standby", instance_id=instance_id)
         if record.state == "verifying":
             lifecycle.advance(record, "verify", {"states": states, "seconds": round(elapsed, 3)}, ctx.now,
                               ctx.execution_id)

@@ -117,6 +117,54 @@ class GuardSpec(_Strict):
         return value
 
 
+class AutoScalingSpec(_Strict):
+    """How Nightshift treats instances that belong to an Auto Scaling group (looked up per instance)."""
+
+    # Off: never call Auto Scaling (instances outside any ASG, or an account that forbids the calls).
+    enabled: bool = True
+    # A scaling activity or an instance refresh in progress in the instance's ASG blocks remediation.
+    block_on_activity: bool = True
+
+
+RungAction = Literal["stop_start", "replace", "leave_out"]
+
+
+class RungSpec(_Strict):
+    """One rung of the escalation ladder, tried when the reboot (or the rung before) did not heal."""
+
+    # stop_start: stop and start the instance (a new host; EBS-backed instances only, the public IP
+    #   changes unless it is an Elastic IP, instance-store data is lost).
+    # replace: mark it Unhealthy in its Auto Scaling group, which terminates and replaces it.
+    # leave_out: leave it out of service for a person (only while capacity allows), and notify.
+    action: RungAction
+    deadline_seconds: Annotated[int, Field(ge=60, le=7200)] = 900
+
+
+def _default_rungs() -> list[RungSpec]:
+    return [RungSpec(action="stop_start", deadline_seconds=900), RungSpec(action="replace", deadline_seconds=1200),
+            RungSpec(action="leave_out", deadline_seconds=300)]
+
+
+class EscalationSpec(_Strict):
+    """What happens when a reboot does not bring the instance back healthy (or it was rebooted too often)."""
+
+    # Empty: no ladder; a failed verification puts the instance back and fails (pages).
+    rungs: list[RungSpec] = Field(default_factory=_default_rungs)
+    # After this many reboots of one instance in 24 h, skip the reboot and go straight to the ladder.
+    max_reboots_per_day: Annotated[int, Field(ge=1, le=48)] = 3
+
+    @field_validator("rungs")
+    @classmethod
+    def _rungs(cls, value: list[RungSpec]) -> list[RungSpec]:
+        actions = [r.action for r in value]
+        repeated = sorted({a for a in actions if actions.count(a) > 1})
+        if repeated:
+            raise ValueError(f"each rung action may appear once; repeated: {', '.join(repeated)}")
+        if "leave_out" in actions and actions[-1] != "leave_out":
+            raise ValueError("leave_out ends the ladder: put it last (nothing runs after it)")
+        return value
+
+
 class GroupConfig(_Strict):
     """A set of target groups that share instances: one remediation at a time per group."""
 
@@ -130,6 +178,8 @@ class GroupConfig(_Strict):
     boot: BootSpec = Field(default_factory=BootSpec)
     health: HealthSpec = Field(default_factory=HealthSpec)
     guards: GuardSpec = Field(default_factory=GuardSpec)
+    auto_scaling: AutoScalingSpec = Field(default_factory=AutoScalingSpec)
+    escalation: EscalationSpec = Field(default_factory=EscalationSpec)
     lock_lease_seconds: Annotated[int, Field(ge=300, le=86400)] = 7200
 
     @field_validator("name")

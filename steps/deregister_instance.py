@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from steps import guards
+from steps import guards, put_back
 from steps.aws import elbv2
 from steps.entrypoint import StepContext, step
 from steps.exceptions import CapacityLost, LifecycleConflict
@@ -39,9 +39,19 @@ def deregister_instance(ctx: StepContext) -> dict[str, Any]:
             for port in elbv2.target_ports(arn, instance_id)
         ]
         delays = [elbv2.deregistration_delay(r["arn"]) for r in registrations] or [0]
+        standby = put_back.enter_standby(instance_id) if ctx.group.auto_scaling.enabled else None
         planned = {"instance_id": instance_id, "target_groups": registrations, "at": ctx.now,
-                   "delay_seconds": max(delays)}
+                   "delay_seconds": max(delays), "standby": standby}
         lifecycle.advance(record, "deregister", planned, ctx.now, ctx.execution_id, instance_id=instance_id)
+    standby = planned.get("standby")
+    # Standby first: the ASG must neither replace it (failed health checks while it reboots) nor register
+    # it again behind our back. It deregisters it from the ASG's own target groups; we do all of them.
+    if standby and put_back.send_standby(instance_id, standby):
+        ctx.audit("STANDBY_ENTERED",
+                  f"{instance_id} entered Standby in {standby['group']} "
+                  + ("decrementing the desired capacity" if standby["decrement"] else
+                     "without decrementing (MinSize forbids it): the ASG launches a replacement meanwhile"),
+                  instance_id=instance_id, **standby)
     for registration in planned["target_groups"]:
         elbv2.deregister(registration["arn"], instance_id)
     ctx.audit("DEREGISTERED",

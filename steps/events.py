@@ -46,6 +46,7 @@ class DeregistrationResult(_Loose):
     target_groups: list[TargetRegistration]
     at: float
     delay_seconds: int
+    standby: dict[str, Any] | None = None  # the Auto Scaling Standby plan, when it is in an ASG
 
 
 class DrainProgress(_Loose):
@@ -78,6 +79,16 @@ class HealthProgress(_Loose):
     checks: int = 0
 
 
+class EscalationChoice(_Loose):
+    """The rung the ladder chose: which, since when, until when, and every rung tried so far."""
+
+    rung: str
+    deadline_seconds: int
+    started_at: float
+    tried: list[str] = Field(default_factory=list)
+    reason: str = ""
+
+
 class ErrorInfo(_Loose):
     Error: str = "Unknown"
     Cause: str = ""
@@ -92,6 +103,9 @@ class WorkflowState(_Loose):
     boot: BootProgress | None = None
     registration: RegistrationResult | None = None
     health: HealthProgress | None = None
+    capacity: dict[str, Any] | None = None
+    escalation: EscalationChoice | None = None
+    rung: dict[str, Any] | None = None  # a rung's poll progress
     error: ErrorInfo | None = None
     outcome: dict[str, Any] | None = None
 

@@ -42,3 +42,15 @@ class BootNotConfirmed(NightshiftError):
 
 class HealthNotRestored(NightshiftError):
     """The instance did not become healthy in every target group before the health deadline."""
+
+
+class RungTimedOut(NightshiftError):
+    """An escalation rung did not heal the instance before its deadline: the ladder tries the next rung."""
+
+
+class EscalationExhausted(NightshiftError):
+    """No rung is left to try (or none may run): the instance goes back in service and someone is paged."""
+
+
+class LockLost(NightshiftError):
+    """The group lock is no longer ours (taken over as stale): stop and put the instance back."""

@@ -6,14 +6,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from steps import clock
-from steps.aws import alarms, ec2, elbv2
+from steps.aws import alarms, autoscaling, ec2, elbv2
 from steps.config import GroupConfig
 from steps.domain.blockers import Block, Facts, blocking
 from steps.domain.capacity import CapacityDecision, healthy_after_removal
 from steps.store import audit, pause
 
 REMEDIATION_EVENTS = {"REBOOT_REQUESTED"}
-FAILURE_EVENTS = {"FAILED"}
+# A remediation that ended without healing counts towards the storm breaker's failure limit.
+FAILURE_EVENTS = {"FAILED", "LEFT_OUT_OF_SERVICE"}
 
 
 def gather(group: GroupConfig, instance_id: str) -> Facts:
@@ -24,6 +25,9 @@ def gather(group: GroupConfig, instance_id: str) -> Facts:
     instance_records = [r for r in audit.for_instance(instance_id)
                         if now - float(r.at) < guards.instance_cooldown_seconds]
     flag = pause.paused(group.name)
+    member = autoscaling.membership(instance_id) if group.auto_scaling.enabled else None
+    activity = (autoscaling.activity_in_progress(member.group)
+                if member is not None and group.auto_scaling.block_on_activity else [])
     return Facts(
         now=clock.now_dt(),
         paused_reason=flag.reason if flag else None,
@@ -32,7 +36,16 @@ def gather(group: GroupConfig, instance_id: str) -> Facts:
         instance_reboots_at=audit.times_of(iter(instance_records), REMEDIATION_EVENTS),
         group_remediations_at=audit.times_of(iter(group_records), REMEDIATION_EVENTS),
         group_failures_at=audit.times_of(iter(group_records), FAILURE_EVENTS),
+        asg_group=member.group if member else None,
+        asg_lifecycle=member.lifecycle_state if member else None,
+        asg_activity=activity,
     )
+
+
+def reboots_in(instance_id: str, seconds: float) -> int:
+    """How many reboots of this instance Nightshift requested in the last ``seconds``."""
+    now = clock.now()
+    return len([t for t in audit.times_of(audit.for_instance(instance_id), REMEDIATION_EVENTS) if now - t < seconds])
 
 
 def blocks(group: GroupConfig, instance_id: str) -> list[Block]:

@@ -19,13 +19,15 @@ HEADLINES = {
     "remediated": "{instance} in {group} was rebooted and is healthy again",
     "failed": "remediation of {instance} in {group} FAILED ({error}); it was put back in service",
     "restore_failed": "remediation of {instance} in {group} FAILED and the instance could NOT be put back: act now",
+    "replaced": "{instance} in {group} did not heal by reboot; its Auto Scaling group replaced it",
+    "left_out": "{instance} in {group} did not heal (tried: {tried}); it is LEFT OUT of service for you to look at",
     "skipped": "remediation of {group} skipped: {code}",
     "STORM_BREAKER": "STORM BREAKER: {group} is paused after too many remediations; `nightshift resume {group}`",
 }
 
 
 # Endings worth a message; nothing to do, dry runs and ordinary skips stay in the audit trail.
-NOTABLE = frozenset({"started", "remediated", "failed", "restore_failed", "STORM_BREAKER"})
+NOTABLE = frozenset({"started", "remediated", "replaced", "left_out", "failed", "restore_failed", "STORM_BREAKER"})
 
 
 def message(phase: str, ctx: StepContext, outcome: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -35,11 +37,11 @@ def message(phase: str, ctx: StepContext, outcome: dict[str, Any]) -> tuple[str,
     key = "STORM_BREAKER" if code == "STORM_BREAKER" else status
     template = HEADLINES.get(key, "remediation of {group} ended: {status}")
     text = template.format(instance=ctx.instance_id or "no instance", group=request.group, error=outcome.get("error"),
-                           code=code, status=status)
+                           code=code, status=status, tried=", ".join(outcome.get("tried") or []) or "nothing")
     detail = {"group": request.group, "instance_id": ctx.instance_id, "status": status, "code": code or None,
               "execution_id": ctx.execution_id, "remediation_id": request.remediation_id,
               "trigger": request.trigger, "error": outcome.get("error"), "cause": outcome.get("cause"),
-              "reason": request.reason}
+              "reason": request.reason, "escalation": outcome.get("tried")}
     return text, detail
 
 

@@ -1,15 +1,16 @@
 """Step: the restore path every failure after the lock goes through.
 
 Puts the instance back in every target group the lifecycle record says it was removed from (the
-record, not the state document, because the failure may have struck before the state held it),
-records the failure with its cause, and leaves the lock to the next state. Idempotent.
+record, not the state document, because the failure may have struck before the state held it): started
+again if an escalation rung stopped it, out of Auto Scaling Standby if we put it there. Records the
+failure with its cause and leaves the lock to the next state. Idempotent.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from steps.aws import elbv2
+from steps import put_back
 from steps.domain.lifecycle import OUT_OF_SERVICE
 from steps.entrypoint import StepContext, step
 from steps.store import lifecycle
@@ -20,24 +21,25 @@ def restore_service(ctx: StepContext) -> dict[str, Any]:
     error = ctx.state.error
     error_name, cause = (error.Error, error.Cause) if error else ("Unknown", "no error information")
     record = lifecycle.load(ctx.state.request.remediation_id)
-    deregistration = (record.facts or {}).get("deregister")
-    restored_to: list[str] = []
-    if deregistration and record.state in [*OUT_OF_SERVICE, "verifying", "restored"]:
-        instance_id = deregistration["instance_id"]
-        for registration in deregistration["target_groups"]:
-            elbv2.register(registration["arn"], instance_id, registration.get("port"))
-            restored_to.append(registration["arn"])
+    restored = put_back.PutBack(None)
+    if record.state in [*OUT_OF_SERVICE, "verifying", "restored"]:
+        restored = put_back.put_back(record.facts or {})
+    if restored.instance_id:
         if record.state != "restored":
-            lifecycle.advance(record, "restore", {"error": error_name, "target_groups": restored_to}, ctx.now,
+            lifecycle.advance(record, "restore", {"error": error_name, **restored.numbers()}, ctx.now,
                               ctx.execution_id)
-        ctx.audit("RESTORED", f"put {instance_id} back in {len(restored_to)} target group(s) after {error_name}",
-                  instance_id=instance_id, target_groups=restored_to, error=error_name)
+        what = ("left it to its Auto Scaling group, which is replacing it" if restored.being_replaced else
+                f"put {restored.instance_id} back in {len(restored.target_groups)} target group(s)")
+        ctx.audit("RESTORED", f"{what} after {error_name}", instance_id=restored.instance_id,
+                  error=error_name, **restored.numbers())
+        put_back.audit_standby(ctx, restored)
     elif record.state in ("requested", "selected"):
         lifecycle.advance(record, "fail", {"error": error_name}, ctx.now, ctx.execution_id)
     ctx.audit("FAILED", f"remediation failed with {error_name}: {cause[:500]}",
               instance_id=record.instance_id, error=error_name, cause=cause[:2000],
-              lifecycle_state=record.state, restored_to=restored_to)
-    return {"status": "failed", "error": error_name, "cause": cause[:2000], "restored": bool(restored_to)}
+              lifecycle_state=record.state, restored_to=restored.target_groups)
+    return {"status": "failed", "error": error_name, "cause": cause[:2000],
+            "restored": bool(restored.target_groups) or restored.being_replaced}
 
 
 handler = restore_service

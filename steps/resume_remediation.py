@@ -3,34 +3,33 @@
 1. Put back in service anything the failed run left out (it may have died mid-drain or mid-boot).
 2. If an earlier attempt requested a reboot (or may have: a crash can hide a successful call), never
    reboot again: only verify the instance is healthy. Otherwise start over on the same instance.
-3. A remediation that already ended well has nothing left to do.
+3. A remediation that already ended (healthy, replaced, left out for a person) has nothing left to do.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from steps.aws import elbv2
+from steps import put_back
 from steps.domain.lifecycle import OUT_OF_SERVICE
 from steps.entrypoint import StepContext, step
 from steps.store import lifecycle
 from steps.store.lifecycle import RemediationRecord
 
-FINISHED_WELL = frozenset({"healthy", "nothing_to_do", "planned"})
+# Ended: nothing to replay. (Replaced by its ASG, or deliberately left out for a person.)
+ENDED = frozenset({"healthy", "nothing_to_do", "planned", "replaced", "left_out"})
 
 
 def _put_back(ctx: StepContext, record: RemediationRecord) -> list[str]:
-    deregistration = (record.facts or {}).get("deregister")
-    if not deregistration or record.state not in [*OUT_OF_SERVICE, "verifying"]:
+    if not (record.facts or {}).get("deregister") or record.state not in [*OUT_OF_SERVICE, "verifying"]:
         return []
-    instance_id = deregistration["instance_id"]
-    arns = [r["arn"] for r in deregistration["target_groups"]]
-    for registration in deregistration["target_groups"]:
-        elbv2.register(registration["arn"], instance_id, registration.get("port"))
-    lifecycle.advance(record, "restore", {"error": "replayed", "target_groups": arns}, ctx.now, ctx.execution_id)
-    ctx.audit("RESTORED", f"replay put {instance_id} back in {len(arns)} target group(s) the failed run "
-              "left it out of", instance_id=instance_id, target_groups=arns, replay_of=ctx.state.request.replay_of)
-    return arns
+    result = put_back.put_back(record.facts or {})
+    lifecycle.advance(record, "restore", {"error": "replayed", **result.numbers()}, ctx.now, ctx.execution_id)
+    ctx.audit("RESTORED", f"replay put {result.instance_id} back in {len(result.target_groups)} target group(s) "
+              "the failed run left it out of", instance_id=result.instance_id,
+              replay_of=ctx.state.request.replay_of, **result.numbers())
+    put_back.audit_standby(ctx, result)
+    return result.target_groups
 
 
 def reboot_may_have_happened(record: RemediationRecord) -> bool:
@@ -42,7 +41,7 @@ def reboot_may_have_happened(record: RemediationRecord) -> bool:
 def resume_remediation(ctx: StepContext) -> dict[str, Any]:
     state = ctx.state.model_dump(mode="json", exclude_none=True)
     record = lifecycle.load(ctx.state.request.remediation_id)
-    if record.state in FINISHED_WELL:
+    if record.state in ENDED:
         ctx.audit("REPLAY_NOT_NEEDED", f"remediation {record.remediation_id} already ended {record.state}; "
                   "nothing to replay", lifecycle_state=record.state)
         return {**state, "resume": {"next": "done", "state": record.state}}

@@ -9,13 +9,23 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from steps.aws import cloudwatch, elbv2
+from steps.aws import autoscaling, cloudwatch, elbv2
 from steps.domain.selection import evaluate_named, select_worst
 from steps.entrypoint import StepContext, step
 from steps.store import lifecycle
 
 # Targets in these states are already on their way out: never pick them.
 LEAVING = frozenset({"draining"})
+
+
+def _not_in_service_in_asg(ctx: StepContext, instance_id: str | None) -> str | None:
+    """Why ``instance_id`` must not be touched because of its Auto Scaling lifecycle state, or None."""
+    if instance_id is None or not ctx.group.auto_scaling.enabled:
+        return None
+    member = autoscaling.membership(instance_id)
+    if member is None or member.lifecycle_state == autoscaling.IN_SERVICE:
+        return None
+    return f"{instance_id} is {member.lifecycle_state} in Auto Scaling group {member.group}: passed over"
 
 
 @step
@@ -45,12 +55,20 @@ def select_worst_instance(ctx: StepContext) -> dict[str, Any]:
     ]
     series = cloudwatch.instance_series(queries, datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(end, UTC))
     label = f"{metric.namespace}/{metric.name} ({metric.stat})"
-    if named and instances:
-        selection = evaluate_named(named, series[named], metric.threshold, metric.breaching_datapoints,
-                                   metric.evaluation_datapoints, label)
-    else:
-        selection = select_worst(series, metric.threshold, metric.breaching_datapoints,
-                                 metric.evaluation_datapoints, label)
+    while True:
+        if named and instances:
+            selection = evaluate_named(named, series[named], metric.threshold, metric.breaching_datapoints,
+                                       metric.evaluation_datapoints, label)
+        else:
+            selection = select_worst(series, metric.threshold, metric.breaching_datapoints,
+                                     metric.evaluation_datapoints, label)
+        passed_over = _not_in_service_in_asg(ctx, selection.instance_id)
+        if passed_over is None:
+            break
+        # Standby, Pending, Terminating...: an operator or the ASG owns it. Never touch it; next worst.
+        ctx.audit("SKIPPED_ASG_STATE", passed_over, instance_id=selection.instance_id)
+        series = {i: s for i, s in series.items() if i != selection.instance_id}
+        instances = [i for i in instances if i != selection.instance_id]
     numbers = {"metric": label, "threshold": metric.threshold, "value": selection.value,
                "breaching": selection.breaching, "needed": metric.breaching_datapoints,
                "of_last": metric.evaluation_datapoints, "instances_evaluated": selection.evaluated,

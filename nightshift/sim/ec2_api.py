@@ -1,8 +1,11 @@
-"""EC2 for the simulated instances: reboots that are only requests, and status checks that prove nothing.
+"""EC2 for the simulated instances: reboots that are only requests, stops and starts that take time, and
+status checks that prove nothing.
 
-moto's RebootInstances changes nothing. On AWS it queues a reboot: the OS goes down a little later (a
-hung OS only at the hard reboot, minutes later) and boots. Status checks can keep reading ``ok`` across a
-quick reboot, which is exactly why the workflow needs a boot signal; the simulator reports them ``ok``.
+moto's RebootInstances changes nothing, and its StopInstances/StartInstances flip the state at once. On AWS
+a reboot is queued: the OS goes down a little later (a hung OS only at the hard reboot, minutes later) and
+boots. A stop shuts the OS down and is ``stopping`` for a while before ``stopped``; a start is ``pending``
+while it boots on a new host. Status checks can keep reading ``ok`` across a quick reboot, which is exactly
+why the workflow needs a boot signal; the simulator reports them ``ok`` whenever the instance is running.
 """
 
 from __future__ import annotations
@@ -12,41 +15,144 @@ from typing import TYPE_CHECKING, Any
 
 from nightshift.runtime.interceptor import AwsError, Interceptor
 from nightshift.sim import moto_backend
+from nightshift.sim.instance import SimulatedInstance
+from nightshift.sim.power import PENDING, RUNNING, SHUTTING_DOWN, STATE_CODES, STOPPED, STOPPING, TERMINATED
 
 if TYPE_CHECKING:
     from nightshift.sim.fleet import FleetSimulator
 
 SERVICE = "ec2"
+_GONE = (SHUTTING_DOWN, TERMINATED)
 
 
 def _ok() -> dict[str, Any]:
     return {"Details": [{"Name": "reachability", "Status": "passed"}], "Status": "ok"}
 
 
+def _status(status: str) -> dict[str, Any]:
+    if status == "ok":
+        return _ok()
+    if status == "initializing":
+        return {"Details": [{"Name": "reachability", "Status": "initializing"}], "Status": status}
+    return {"Status": status}
+
+
+def _state(name: str) -> dict[str, Any]:
+    return {"Code": STATE_CODES[name], "Name": name}
+
+
 def install(sim: FleetSimulator, interceptor: Interceptor) -> None:
     interceptor.answer(SERVICE, "RebootInstances", partial(reboot_instances, sim))
+    interceptor.answer(SERVICE, "StopInstances", partial(stop_instances, sim))
+    interceptor.answer(SERVICE, "StartInstances", partial(start_instances, sim))
     interceptor.answer(SERVICE, "DescribeInstanceStatus", partial(describe_instance_status, sim))
 
 
-def reboot_instances(sim: FleetSimulator, params: dict[str, Any]) -> dict[str, Any] | None:
+def _resolve(sim: FleetSimulator, params: dict[str, Any],
+             operation: str) -> tuple[list[str], dict[str, tuple[FleetSimulator, SimulatedInstance]]] | None:
+    """The requested ids and the simulated ones among them, validated as EC2 validates; None: none simulated.
+    The caller holds the lock."""
     ids = list(dict.fromkeys(str(i) for i in params.get("InstanceIds") or []))
+    owners = {i: owner for i in ids if (owner := sim.owner_of(i)) is not None}
+    sim.tally(operation, [fleet for fleet, _ in owners.values()])
+    if not owners:
+        return None  # nothing simulated: moto validates and answers
+    missing = [i for i in ids if i not in owners
+               and not moto_backend.instance_exists(sim.account_id, sim.spec.region, i)]
+    if missing:
+        if len(missing) == 1:
+            raise AwsError("InvalidInstanceID.NotFound", f"The instance ID '{missing[0]}' does not exist")
+        raise AwsError("InvalidInstanceID.NotFound", f"The instance IDs '{', '.join(missing)}' do not exist")
+    return ids, owners
+
+
+def _dry_run(params: dict[str, Any]) -> None:
+    if params.get("DryRun"):
+        raise AwsError("DryRunOperation", "Request would have succeeded, but DryRun flag is set.", 412)
+
+
+def reboot_instances(sim: FleetSimulator, params: dict[str, Any]) -> dict[str, Any] | None:
     with sim.lock:
-        owners = {i: owner for i in ids if (owner := sim.owner_of(i)) is not None}
-        sim.tally("ec2.RebootInstances", [fleet for fleet, _ in owners.values()])
-        if not owners:
-            return None  # nothing simulated: moto validates and does its (nothing)
-        missing = [i for i in ids if i not in owners
-                   and not moto_backend.instance_exists(sim.account_id, sim.spec.region, i)]
-        if missing:
-            if len(missing) == 1:
-                raise AwsError("InvalidInstanceID.NotFound", f"The instance ID '{missing[0]}' does not exist")
-            raise AwsError("InvalidInstanceID.NotFound", f"The instance IDs '{', '.join(missing)}' do not exist")
-        if params.get("DryRun"):
-            raise AwsError("DryRunOperation", "Request would have succeeded, but DryRun flag is set.", 412)
+        resolved = _resolve(sim, params, "ec2.RebootInstances")
+        if resolved is None:
+            return None
+        _, owners = resolved
         now = sim.now()
+        for instance_id, (_, instance) in owners.items():
+            if instance.ec2_state(now) in (STOPPED, *_GONE):
+                raise AwsError("IncorrectInstanceState",
+                               f"The instance '{instance_id}' is not in a state from which it can be rebooted.")
+        _dry_run(params)
         for _, instance in owners.values():
+            # While stopping or pending the request is accepted and absorbed (see PowerHistory).
             instance.power.request_reboot(now)
     return {}
+
+
+def _moto_transitions(sim: FleetSimulator, ids: list[str], start: bool) -> list[dict[str, Any]]:
+    """Stop or start the instances the simulator does not own, in moto, and report them as moto sees them."""
+    if not ids:
+        return []
+    changed = moto_backend.stop_or_start(sim.account_id, sim.spec.region, ids, start)
+    return [{"InstanceId": i, "CurrentState": {"Code": current[0], "Name": current[1]},
+             "PreviousState": {"Code": previous[0], "Name": previous[1]}} for i, current, previous in changed]
+
+
+def stop_instances(sim: FleetSimulator, params: dict[str, Any]) -> dict[str, Any] | None:
+    with sim.lock:
+        resolved = _resolve(sim, params, "ec2.StopInstances")
+        if resolved is None:
+            return None
+        ids, owners = resolved
+        now = sim.now()
+        for instance_id, (_, instance) in owners.items():
+            state = instance.ec2_state(now)
+            if state in (PENDING, *_GONE):
+                raise AwsError("IncorrectInstanceState",
+                               f"The instance '{instance_id}' is not in a state from which it can be stopped.")
+            if params.get("Hibernate"):
+                # Hibernation must be enabled at launch; the fleet's instances never are.
+                raise AwsError("UnsupportedHibernationConfiguration",
+                               f"The instance '{instance_id}' does not have hibernation configured.")
+        _dry_run(params)
+        changes = []
+        for instance_id in ids:
+            if instance_id not in owners:
+                continue
+            instance = owners[instance_id][1]
+            previous = instance.ec2_state(now)
+            # Stopping a stopping or stopped instance is a successful no-op, as on AWS.
+            instance.power.request_stop(now)
+            changes.append({"InstanceId": instance_id, "CurrentState": _state(instance.ec2_state(now)),
+                            "PreviousState": _state(previous)})
+        changes += _moto_transitions(sim, [i for i in ids if i not in owners], start=False)
+    return {"StoppingInstances": changes}
+
+
+def start_instances(sim: FleetSimulator, params: dict[str, Any]) -> dict[str, Any] | None:
+    with sim.lock:
+        resolved = _resolve(sim, params, "ec2.StartInstances")
+        if resolved is None:
+            return None
+        ids, owners = resolved
+        now = sim.now()
+        for instance_id, (_, instance) in owners.items():
+            if instance.ec2_state(now) in (STOPPING, *_GONE):
+                raise AwsError("IncorrectInstanceState",
+                               f"The instance '{instance_id}' is not in a state from which it can be started.")
+        _dry_run(params)
+        changes = []
+        for instance_id in ids:
+            if instance_id not in owners:
+                continue
+            instance = owners[instance_id][1]
+            previous = instance.ec2_state(now)
+            # Starting a running or pending instance is a successful no-op, as on AWS.
+            instance.power.request_start(now)
+            changes.append({"InstanceId": instance_id, "CurrentState": _state(instance.ec2_state(now)),
+                            "PreviousState": _state(previous)})
+        changes += _moto_transitions(sim, [i for i in ids if i not in owners], start=True)
+    return {"StartingInstances": changes}
 
 
 def describe_instance_status(sim: FleetSimulator, params: dict[str, Any]) -> dict[str, Any] | None:
@@ -57,17 +163,24 @@ def describe_instance_status(sim: FleetSimulator, params: dict[str, Any]) -> dic
         sim.tally("ec2.DescribeInstanceStatus")
         return None
     sim.tally("ec2.DescribeInstanceStatus", [owner[0] for owner in owners if owner is not None])
+    include_all = bool(params.get("IncludeAllInstances"))
     with sim.lock:
+        now = sim.now()
         statuses = []
         for owner in owners:
             assert owner is not None
             instance = owner[1]
+            state = instance.ec2_state(now)
+            if state != RUNNING and not include_all:
+                continue  # without IncludeAllInstances AWS lists running instances only
+            # Checks run only on a running instance, and start over after a start; a reboot leaves them ok.
+            check = "ok" if state == RUNNING else "initializing" if state == PENDING else "not-applicable"
             statuses.append({
                 "AvailabilityZone": instance.availability_zone,
                 "InstanceId": instance.instance_id,
-                "InstanceState": {"Code": 16, "Name": "running"},
-                "InstanceStatus": _ok(),
-                "SystemStatus": _ok(),
+                "InstanceState": _state(state),
+                "InstanceStatus": _status(check),
+                "SystemStatus": _status(check),
                 "Events": [],
             })
         return {"InstanceStatuses": statuses}

@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 from nightshift.runtime.interceptor import AwsError, Interceptor
 from nightshift.sim import moto_backend
-from nightshift.sim.target_health import REASONS, UNUSED
+from nightshift.sim.instance import SimulatedInstance
+from nightshift.sim.power import RUNNING
+from nightshift.sim.target_health import REASONS, UNUSED, TargetRecord
 
 if TYPE_CHECKING:
     from nightshift.sim.fleet import FleetSimulator, SimulatedTargetGroup
@@ -102,19 +104,55 @@ def _fleet_targets(sim: FleetSimulator, params: dict[str, Any]) -> list[tuple[st
     return targets
 
 
+def register(group: SimulatedTargetGroup, targets: list[tuple[SimulatedInstance, int]], at: float) -> None:
+    """Register targets in the simulator and in moto's list: RegisterTargets, and Auto Scaling's own
+    registrations (ExitStandby, a replacement going InService). The caller holds the lock."""
+    for instance, port in targets:
+        record = instance.targets.get(group.arn)
+        if record is None:
+            instance.targets[group.arn] = TargetRecord(port, at, starts_healthy=False)
+        else:
+            record.register(at, port)
+    moto_backend.register_known_targets(group.arn, [(instance.instance_id, port) for instance, port in targets])
+
+
+def deregister(group: SimulatedTargetGroup, instances: list[SimulatedInstance], at: float) -> float:
+    """Deregister targets in the simulator and in moto's list: DeregisterTargets, and Auto Scaling's own
+    deregistrations (EnterStandby, a termination). Returns when the last of their drains ends (``at`` when
+    none is registered). The caller holds the lock."""
+    removed = []
+    drained = at
+    for instance in instances:
+        record = instance.targets.get(group.arn)
+        if record is None:
+            continue
+        # Deregistering a draining or unregistered target is accepted and changes nothing, as on AWS;
+        # the drain keeps the delay in force when it started.
+        if record.deregister(at, group.deregistration_delay):
+            removed.append(instance.instance_id)
+        last = record.registrations[-1]
+        if last.deregistered_at is not None and last.registered_at <= at:
+            drained = max(drained, last.deregistered_at + last.drain_seconds)
+    moto_backend.deregister_targets(group.arn, removed)
+    return drained
+
+
 def register_targets(sim: FleetSimulator, params: dict[str, Any]) -> dict[str, Any] | None:
     group = _own_group(sim, params, "elbv2.RegisterTargets")
     if group is None:
         return None
     with sim.lock:
         targets = _fleet_targets(sim, params)
-        resolved = [(i, port if port is not None else group.port) for i, port in targets]
-        moto_backend.register_targets(group.arn, [{"Id": i, "Port": port} for i, port in resolved])
         now = sim.now()
-        for instance_id, port in resolved:
-            instance = sim.instance(instance_id)
-            assert instance is not None
-            instance.targets[group.arn].register(now, port)
+        instances = [(sim.instance(i), port if port is not None else group.port) for i, port in targets]
+        # "If the target is an EC2 instance, it must be in the running state when you register it."
+        not_running = [i.instance_id for i, _ in instances if i is not None and i.ec2_state(now) != RUNNING]
+        if not_running:
+            raise AwsError("InvalidTarget", "The following targets are not in a running state and cannot be "
+                                            "registered: " + ", ".join(f"'{i}'" for i in not_running))
+        moto_backend.register_targets(group.arn, [{"Id": i.instance_id, "Port": port}
+                                                  for i, port in instances if i is not None])
+        register(group, [(i, port) for i, port in instances if i is not None], now)
     return {}
 
 
@@ -124,16 +162,8 @@ def deregister_targets(sim: FleetSimulator, params: dict[str, Any]) -> dict[str,
         return None
     with sim.lock:
         targets = _fleet_targets(sim, params)
-        now = sim.now()
-        removed = []
-        for instance_id, _ in targets:
-            instance = sim.instance(instance_id)
-            assert instance is not None
-            # Deregistering a draining or unregistered target is accepted and changes nothing, as on AWS;
-            # the drain keeps the delay in force when it started.
-            if instance.targets[group.arn].deregister(now, group.deregistration_delay):
-                removed.append(instance_id)
-        moto_backend.deregister_targets(group.arn, removed)
+        deregister(group, [i for instance_id, _ in targets if (i := sim.instance(instance_id)) is not None],
+                   sim.now())
     return {}
 
 

@@ -2,8 +2,9 @@
 
 ``build()`` creates the real resources in moto (VPC, subnets, an ALB, an HTTPS and an HTTP target group,
 the instances, their registrations). ``install()`` then answers the calls whose AWS behaviour moto does
-not model: target health over time, reboots that really take the OS down, Run Command output, and the
-CloudWatch agent's metrics. Nothing runs in the background: every answer is computed from recorded
+not model: target health over time, reboots that really take the OS down, stops and starts that take
+time, Run Command output, the CloudWatch agent's metrics, and (with ``FleetSpec.auto_scaling``) the
+fleet's Auto Scaling group. Nothing runs in the background: every answer is computed from recorded
 events and the clock, so a workflow that waits minutes of virtual time sees a consistent world.
 """
 
@@ -14,6 +15,7 @@ import ipaddress
 import math
 import re
 import threading
+import uuid
 import weakref
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -23,15 +25,17 @@ from typing import Any
 import boto3
 
 from nightshift.runtime.interceptor import Interceptor
-from nightshift.sim import moto_backend
+from nightshift.sim import elbv2_api, moto_backend
+from nightshift.sim.autoscaling import GROUP_NAME_TAG, AutoScalingGroup
 from nightshift.sim.capacity import CapacityPoint, capacity_timeline
 from nightshift.sim.instance import SimulatedInstance
 from nightshift.sim.power import PowerHistory
 from nightshift.sim.run_command import Command
-from nightshift.sim.spec import FleetSpec, InstanceSpec
+from nightshift.sim.spec import AutoScalingSpec, FleetSpec, InstanceSpec
 from nightshift.sim.target_health import HealthCheck, TargetRecord
 
-__all__ = ["BuiltFleet", "CapacityPoint", "FleetSimulator", "FleetSpec", "InstanceSpec", "SimulatedTargetGroup"]
+__all__ = ["AutoScalingSpec", "BuiltFleet", "CapacityPoint", "FleetSimulator", "FleetSpec", "InstanceSpec",
+           "SimulatedTargetGroup"]
 
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9-]")
 GROUP_TAG = "nightshift:group"
@@ -57,6 +61,9 @@ class BuiltFleet:
     target_group_arns: list[str]  # HTTPS first, then HTTP
     load_balancer_arn: str
     availability_zones: dict[str, str] = field(default_factory=dict)  # instance id -> AZ
+    # The fleet's Auto Scaling group (FleetSpec.auto_scaling), None without one. Instances it launches
+    # later are not listed above (this is the fleet as built): see FleetSimulator.replacements().
+    auto_scaling_group: str | None = None
 
     def group_declaration(self, **overrides: Any) -> dict[str, Any]:
         """This fleet as a group for steps/config.py; ``overrides`` add or replace top-level fields."""
@@ -93,6 +100,7 @@ class FleetSimulator:
         self.build_time = 0.0
         # Every simulator installed on the same interceptor, this one included (see install()).
         self._peers: list[FleetSimulator] = [self]
+        self.auto_scaling: AutoScalingGroup | None = None
 
     # -- what the answerers use ------------------------------------------------------------------------
 
@@ -120,7 +128,12 @@ class FleetSimulator:
 
     @property
     def instances(self) -> list[SimulatedInstance]:
+        """Every instance ever in the fleet, index order: replacements join at the end, terminated ones stay."""
         return self._instances
+
+    @property
+    def peers(self) -> list[FleetSimulator]:
+        return self._peers
 
     def target_group(self, tg_arn: str | None) -> SimulatedTargetGroup | None:
         return self._groups.get(tg_arn) if tg_arn else None
@@ -208,7 +221,10 @@ class FleetSimulator:
                                                      spec.deregistration_delay)
             tg_arns.append(arn)
 
-        instance_ids = self._launch(subnet_ids)
+        asg_name = None
+        if spec.auto_scaling is not None:
+            asg_name = f"{_NAME_UNSAFE.sub('-', spec.name).strip('-') or 'fleet'}-asg"
+        instance_ids = self._launch(subnet_ids, asg_name)
         self.build_time = self.now()
         specs = spec.instance_specs()
         for index, instance_id in enumerate(instance_ids):
@@ -224,14 +240,34 @@ class FleetSimulator:
         for arn, group in self._groups.items():
             moto_backend.register_known_targets(arn, [(i, group.port) for i in instance_ids])
 
+        if spec.auto_scaling is not None and asg_name is not None:
+            # Not created in moto (moto's group would launch instances of its own and model Standby
+            # wrongly): the simulator answers every call about it.
+            arn = (f"arn:aws:autoscaling:{spec.region}:{self.account_id}:autoScalingGroup:{uuid.uuid4()}:"
+                   f"autoScalingGroupName/{asg_name}")
+            self.auto_scaling = AutoScalingGroup.create(
+                asg_name, arn, spec.auto_scaling, instance_ids, tg_arns, list(spec.azs[:len(subnet_ids)]),
+                subnet_ids, self.build_time, self)
+
         self._built = BuiltFleet(
             name=spec.name, vpc_id=vpc_id, subnet_ids=subnet_ids, instance_ids=instance_ids,
             target_group_arns=tg_arns, load_balancer_arn=lb_arn,
             availability_zones={i.instance_id: i.availability_zone for i in self._instances},
+            auto_scaling_group=asg_name,
         )
         return self._built
 
-    def _launch(self, subnet_ids: list[str]) -> list[str]:
+    def _tags(self, asg_name: str | None) -> dict[str, str]:
+        tags = {GROUP_TAG: self.spec.name}
+        if asg_name is not None:
+            tags[GROUP_NAME_TAG] = asg_name  # AWS tags every group member with it
+        return tags
+
+    def _name_tag(self, index: int) -> dict[str, str]:
+        width = max(2, len(str(self.spec.size - 1)))
+        return {"Name": f"{self.spec.name}-{index:0{width}d}"}
+
+    def _launch(self, subnet_ids: list[str], asg_name: str | None) -> list[str]:
         """Launch ``size`` instances round-robin over the subnets; returns ids in index order."""
         spec = self.spec
         lanes = len(subnet_ids)
@@ -239,16 +275,64 @@ class FleetSimulator:
         per_lane = [
             moto_backend.launch_instances(
                 self.account_id, spec.region, image_id, subnet_id, len(range(lane, spec.size, lanes)),
-                spec.instance_type, {GROUP_TAG: spec.name},
+                spec.instance_type, self._tags(asg_name),
             ) if lane < spec.size else []
             for lane, subnet_id in enumerate(subnet_ids)
         ]
         instance_ids = [per_lane[index % lanes][index // lanes] for index in range(spec.size)]
-        width = max(2, len(str(spec.size - 1)))
         for index, instance_id in enumerate(instance_ids):
-            moto_backend.tag_resources(self.account_id, spec.region, [instance_id],
-                                       {"Name": f"{spec.name}-{index:0{width}d}"})
+            moto_backend.tag_resources(self.account_id, spec.region, [instance_id], self._name_tag(index))
         return instance_ids
+
+    # -- what the Auto Scaling group does to the fleet (autoscaling.Host) ---------------------------------
+
+    def asg_deregister(self, instance_id: str, tg_arns: list[str], at: float) -> float:
+        instance = self._require(instance_id)
+        drained = at
+        for arn in tg_arns:
+            group = self._groups[arn]
+            drained = max(drained, elbv2_api.deregister(group, [instance], at))
+            record = instance.targets.get(arn)
+            if record is not None and record.registrations[0].registered_at > at:
+                # A replacement leaving before it went InService: its registration never happens.
+                del instance.targets[arn]
+                moto_backend.deregister_targets(arn, [instance_id])
+        return drained
+
+    def asg_register(self, instance_id: str, tg_arns: list[str], at: float) -> None:
+        instance = self._require(instance_id)
+        for arn in tg_arns:
+            group = self._groups[arn]
+            elbv2_api.register(group, [(instance, group.port)], at)
+
+    def asg_launch(self, like_instance_id: str, at: float, in_service_at: float, tg_arns: list[str]) -> str:
+        like = self._require(like_instance_id)
+        spec = self.spec
+        image_id = moto_backend.default_image_id(self.account_id, spec.region)
+        asg_name = self.auto_scaling.name if self.auto_scaling is not None else None
+        [instance_id] = moto_backend.launch_instances(self.account_id, spec.region, image_id, like.subnet_id, 1,
+                                                      spec.instance_type, self._tags(asg_name))
+        index = len(self._instances)
+        moto_backend.tag_resources(self.account_id, spec.region, [instance_id], self._name_tag(index))
+        # A fresh instance from the launch template: the fleet's default behaviour, booting from `at`.
+        instance = SimulatedInstance(
+            index=index, instance_id=instance_id, availability_zone=like.availability_zone,
+            subnet_id=like.subnet_id, spec=spec.default,
+            power=PowerHistory(spec.default, first_boot=at, launched_at=at),
+        )
+        for arn in tg_arns:
+            group = self._groups[arn]
+            # The group registers it when it goes InService; until then DescribeTargetHealth does not list it.
+            instance.targets[arn] = TargetRecord(group.port, in_service_at, starts_healthy=False)
+            # moto's list is only kept for its validation; the simulator answers DescribeTargetHealth.
+            moto_backend.register_known_targets(arn, [(instance_id, group.port)])
+        self._instances.append(instance)
+        self._by_id[instance_id] = instance
+        return instance_id
+
+    def asg_terminate(self, instance_id: str, requested_at: float, shuts_down_at: float,
+                      terminated_at: float) -> None:
+        self._require(instance_id).power.terminate(requested_at, shuts_down_at, terminated_at)
 
     # -- answering AWS calls ---------------------------------------------------------------------------
 
@@ -258,7 +342,7 @@ class FleetSimulator:
         botocore copies the event emitter into each client when the client is created, so install before
         creating any client whose calls must be answered.
         """
-        from nightshift.sim import cloudwatch_api, ec2_api, elbv2_api, ssm_api
+        from nightshift.sim import autoscaling_api, cloudwatch_api, ec2_api, ssm_api
 
         self.built  # noqa: B018 - fail now, not at the first call, when build() was forgotten
         peers = _PEERS.setdefault(interceptor, [])
@@ -272,7 +356,7 @@ class FleetSimulator:
             self.lock = peers[0].lock
         peers.append(self)
         self._peers = peers
-        for module in (elbv2_api, ec2_api, ssm_api, cloudwatch_api):
+        for module in (elbv2_api, ec2_api, ssm_api, cloudwatch_api, autoscaling_api):
             module.install(self, interceptor)
 
     # -- introspection for tests, the demo and benchmarks ----------------------------------------------
@@ -316,6 +400,38 @@ class FleetSimulator:
     def reboot_requests(self, instance_id: str) -> list[float]:
         with self.lock:
             return list(self._require(instance_id).power.requests)
+
+    def stop_start_requests(self, instance_id: str) -> list[tuple[str, float]]:
+        """("stop" | "start", when) for every StopInstances/StartInstances accepted, no-ops included."""
+        with self.lock:
+            return list(self._require(instance_id).power.stop_start)
+
+    def instance_state(self, instance_id: str, at: float | None = None) -> str:
+        """The EC2 state name (pending, running, stopping, stopped, shutting-down, terminated) at ``at``."""
+        with self.lock:
+            return self._require(instance_id).ec2_state(self.now() if at is None else at)
+
+    def asg_lifecycle(self, instance_id: str, at: float | None = None) -> str | None:
+        """The Auto Scaling lifecycle state at ``at``; None: not in the group (or no group)."""
+        with self.lock:
+            self._require(instance_id)
+            if self.auto_scaling is None:
+                return None
+            return self.auto_scaling.lifecycle(instance_id, self.now() if at is None else at)
+
+    def asg_desired_capacity(self) -> int:
+        with self.lock:
+            return self._group().desired
+
+    def replacements(self) -> list[str]:
+        """Instance ids the Auto Scaling group launched, in launch order."""
+        with self.lock:
+            return list(self._group().replacements)
+
+    def _group(self) -> AutoScalingGroup:
+        if self.auto_scaling is None:
+            raise RuntimeError(f"fleet {self.spec.name!r} has no Auto Scaling group (FleetSpec.auto_scaling)")
+        return self.auto_scaling
 
     def capacity_timeline(self) -> list[CapacityPoint]:
         with self.lock:

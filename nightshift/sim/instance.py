@@ -5,12 +5,24 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from nightshift.sim.power import PowerHistory
+from nightshift.sim.power import REBOOT, STOP, PowerHistory
 from nightshift.sim.spec import InstanceSpec
 from nightshift.sim.target_health import DRAINING, HEALTHY, REASONS, UNHEALTHY, HealthCheck, Phase, TargetRecord
 
 # Connections are counted as whole sockets; shave float noise before rounding up so an exact 0 stays 0.
 _EPSILON = 1e-9
+
+
+def _merged(intervals: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Sorted, disjoint intervals: touching or overlapping failures are one failure streak, so the
+    unhealthy threshold counts from the first of them."""
+    merged: list[tuple[float, float]] = []
+    for start, end in sorted(intervals):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
 
 
 @dataclass(frozen=True)
@@ -35,12 +47,30 @@ class SimulatedInstance:
     targets: dict[str, TargetRecord] = field(default_factory=dict)
 
     def failures(self) -> tuple[list[tuple[float, float]], int]:
-        """Intervals where health checks fail, and a version that changes whenever they do."""
+        """Intervals where health checks fail (sorted, disjoint), and a version that changes whenever they do."""
         intervals = self.power.down_intervals()
-        if self.spec.app_fails and intervals:
-            # The app breaks with the first real reboot and never answers a check again.
-            intervals = [(intervals[0][0], math.inf)]
-        return intervals, len(self.power.outages)
+        broken = self._app_broken()
+        if broken is not None:
+            intervals.append(broken)
+        return _merged(intervals), self.power.version
+
+    def _app_broken(self) -> tuple[float, float] | None:
+        """With app_fails: the app breaks with the first real reboot and never answers a check again, unless
+        a later stop/start moves it to a new host that cures it (new_host_cures)."""
+        if not self.spec.app_fails:
+            return None
+        outages = self.power.outages
+        first = next((o for o in outages if o.kind == REBOOT), None)
+        if first is None:
+            return None
+        if self.spec.new_host_cures:
+            cure = next((o for o in outages if o.kind == STOP and o.stops_serving_at >= first.stops_serving_at), None)
+            if cure is not None:
+                return first.stops_serving_at, cure.up_at
+        return first.stops_serving_at, math.inf
+
+    def ec2_state(self, at: float) -> str:
+        return self.power.state(at)
 
     def phase(self, tg_arn: str, check: HealthCheck, at: float) -> tuple[Phase | None, int]:
         """The phase of this instance's target at ``at`` and its index (-1: never registered yet)."""
@@ -63,7 +93,7 @@ class SimulatedInstance:
 
     def quiet(self) -> bool:
         """Nothing happened to it since build(): every metric is a constant (the fast path at scale)."""
-        return not self.power.requests and all(
+        return not self.power.requests and not self.power.outages and all(
             len(r.registrations) == 1 and r.registrations[0].deregistered_at is None for r in self.targets.values()
         )
 

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+from moto.autoscaling.models import autoscaling_backends
 from moto.core.exceptions import JsonRESTError, ServiceException
 from moto.ec2.models import ec2_backends
 from moto.elbv2.models import elbv2_backends
@@ -129,6 +130,21 @@ def modify_target_group_attributes(tg_arn: str, attributes: dict[str, str]) -> N
         sent[DEREGISTRATION_DELAY] = str(min(int(sent[DEREGISTRATION_DELAY]), MOTO_MAX_DEREGISTRATION_DELAY))
     backend = elbv2_backends[account_id][region]
     as_aws_error(lambda: backend.modify_target_group_attributes(tg_arn, sent))
+
+
+def stop_or_start(account_id: str, region: str, instance_ids: list[str],
+                  start: bool) -> list[tuple[str, tuple[int, str], tuple[int, str]]]:
+    """Stop or start instances the simulator does not own (a call mixing them with fleet instances is
+    answered by the simulator): (id, (code, name) now, (code, name) before), as moto changed them."""
+    backend = ec2_backends[account_id][region]
+    change = backend.start_instances if start else backend.stop_instances
+    return [(instance.id, (instance._state.code, instance._state.name), (previous.code, previous.name))
+            for instance, previous in as_aws_error(lambda: change(instance_ids))]
+
+
+def autoscaling_group_names(account_id: str, region: str) -> list[str]:
+    """Groups moto itself holds (the simulator's groups are not created in moto)."""
+    return list(autoscaling_backends[account_id][region].autoscaling_groups)
 
 
 def instance_exists(account_id: str, region: str, instance_id: str) -> bool:

@@ -32,35 +32,41 @@ class Invocation:
     instance_id: str
     comment: str
     sent_at: float
-    # None: the agent never got it before the delivery timeout.
-    delivered_at: float | None
+    # When the agent picks it up; None: not (yet) known to happen before the delivery timeout. Asked
+    # lazily because a later event decides it: a stopped instance delivers only once someone starts it.
+    delivery: Callable[[], float | None]
     delivery_timeout: float
     run_seconds: float
-    # Measures the instance at the run instant; None when the OS went down before the command finished.
-    measure: Callable[[float], int | None]
+    # (delivered at, run instant) -> the measurement; None when the OS went down before the command finished.
+    measure: Callable[[float, float], int | None]
     _output: int | None = None
     _measured: bool = False
 
     @property
+    def delivered_at(self) -> float | None:
+        return self.delivery()
+
+    @property
     def finishes_at(self) -> float | None:
-        return None if self.delivered_at is None else self.delivered_at + self.run_seconds
+        delivered = self.delivered_at
+        return None if delivered is None else delivered + self.run_seconds
 
     def _result(self) -> int | None:
         if not self._measured:
-            finishes = self.finishes_at
-            assert finishes is not None
-            self._output = self.measure(finishes)
+            delivered = self.delivered_at
+            assert delivered is not None
+            self._output = self.measure(delivered, delivered + self.run_seconds)
             self._measured = True
         return self._output
 
     def status(self, now: float) -> tuple[str, str, str, int]:
         """(Status, StatusDetails, StandardOutputContent, ResponseCode) as GetCommandInvocation reports."""
-        if self.delivered_at is None or now < self.delivered_at:
+        delivered = self.delivered_at
+        if delivered is None or now < delivered:
             if now >= self.sent_at + self.delivery_timeout:
                 return "TimedOut", "DeliveryTimedOut", "", -1
             return "Pending", "Pending", "", -1
-        finishes = self.finishes_at
-        assert finishes is not None
+        finishes = delivered + self.run_seconds
         if now < finishes:
             return "InProgress", "InProgress", "", -1
         output = self._result()
@@ -89,10 +95,11 @@ class Invocation:
             "StandardErrorUrl": "",
             "CloudWatchOutputConfig": {"CloudWatchLogGroupName": "", "CloudWatchOutputEnabled": False},
         }
-        if self.delivered_at is not None and now >= self.delivered_at:
-            response["ExecutionStartDateTime"] = iso_millis(self.delivered_at)
-            finishes = self.finishes_at
-            if finishes is not None and now >= finishes:
+        delivered = self.delivered_at
+        if delivered is not None and now >= delivered:
+            response["ExecutionStartDateTime"] = iso_millis(delivered)
+            finishes = delivered + self.run_seconds
+            if now >= finishes:
                 response["ExecutionEndDateTime"] = iso_millis(finishes)
                 response["ExecutionElapsedTime"] = f"PT{self.run_seconds:.3f}S"
         return response

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass, field, replace
 
@@ -29,8 +30,13 @@ class InstanceSpec:
     # A hung OS never shuts down cleanly; AWS hard-reboots it this long after the call.
     hard_reboot_after_seconds: float | None = None
     boot_seconds: float = 60.0
+    # StopInstances: the OS shuts down cleanly at once, EC2 reports `stopping` this long, then `stopped`.
+    stop_seconds: float = 20.0
     # After a reboot the app never passes health checks again (fault injection).
     app_fails: bool = False
+    # With app_fails: a stop/start moves the instance to a new host, which cures it (the escalation works).
+    # False: the fault travels with the instance (its volume, its config) and a stop/start changes nothing.
+    new_host_cures: bool = True
     ssm_online: bool = True
 
     def __post_init__(self) -> None:
@@ -48,8 +54,8 @@ class InstanceSpec:
             problems.append(f"connections must be >= 0, got {self.connections}")
         if self.inflight_seconds is not None and self.inflight_seconds < 0:
             problems.append(f"inflight_seconds must be >= 0 or None, got {self.inflight_seconds}")
-        if self.reboot_queue_seconds < 0 or self.boot_seconds < 0:
-            problems.append("reboot_queue_seconds and boot_seconds must be >= 0")
+        if self.reboot_queue_seconds < 0 or self.boot_seconds < 0 or self.stop_seconds < 0:
+            problems.append("reboot_queue_seconds, boot_seconds and stop_seconds must be >= 0")
         if self.hard_reboot_after_seconds is not None and self.hard_reboot_after_seconds < self.reboot_queue_seconds:
             problems.append("hard_reboot_after_seconds must be >= reboot_queue_seconds (the hang starts at shutdown)")
         if problems:
@@ -58,6 +64,48 @@ class InstanceSpec:
     @property
     def hung(self) -> bool:
         return self.hard_reboot_after_seconds is not None
+
+
+@dataclass(frozen=True)
+class AutoScalingSpec:
+    """The fleet as one Auto Scaling group, whose behaviour the simulator owns (moto's does not follow AWS).
+
+    Every fleet instance is an InService member and DesiredCapacity is the fleet's size. The sizes are
+    checked against the fleet in FleetSpec, with the messages CreateAutoScalingGroup would give.
+    """
+
+    min_size: int = 1
+    max_size: int | None = None  # None: the fleet's size + 2
+    # True: the group's TargetGroupARNs are both target groups (it (de)registers members itself).
+    attach_target_groups: bool = True
+    # A replacement is Pending (booting) this long, then InService and registered in the attached groups.
+    launch_seconds: float = 90.0
+    # After its deregistration delay a terminating instance shuts down; this long later it is terminated.
+    terminate_seconds: float = 30.0
+    # Fault injection: seconds after build() during which a scaling activity / an instance refresh runs.
+    activity_in_progress: tuple[float, float] | None = None
+    instance_refresh_in_progress: tuple[float, float] | None = None
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.min_size < 0:
+            problems.append(f"min_size must be >= 0, got {self.min_size}")
+        if self.max_size is not None and self.max_size < self.min_size:
+            problems.append(f"max_size {self.max_size} must be >= min_size {self.min_size}")
+        for name in ("launch_seconds", "terminate_seconds"):
+            value = getattr(self, name)
+            if not (value >= 0 and math.isfinite(value)):
+                problems.append(f"{name} must be a finite number >= 0, got {value}")
+        for name in ("activity_in_progress", "instance_refresh_in_progress"):
+            window = getattr(self, name)
+            if window is not None and (len(window) != 2 or not 0 <= window[0] < window[1]):
+                problems.append(f"{name} must be (start, end) seconds after build with 0 <= start < end, "
+                                f"got {window}")
+        if problems:
+            raise ValueError("AutoScalingSpec: " + "; ".join(problems))
+
+    def max_for(self, size: int) -> int:
+        return self.max_size if self.max_size is not None else size + 2
 
 
 def _default_leaking() -> dict[int, InstanceSpec]:
@@ -88,6 +136,8 @@ class FleetSpec:
     connections_sample_seconds: int = 10
     # How long a delivered Run Command takes to produce its output.
     command_run_seconds: float = 1.0
+    # The fleet as an Auto Scaling group (None: plain instances, as before).
+    auto_scaling: AutoScalingSpec | None = None
 
     def __post_init__(self) -> None:
         problems = []
@@ -112,6 +162,13 @@ class FleetSpec:
             )
         if self.memory_sample_seconds < 1 or self.connections_sample_seconds < 1:
             problems.append("metric sample intervals must be >= 1 s")
+        if self.auto_scaling is not None:
+            asg = self.auto_scaling
+            maximum = asg.max_for(self.size)
+            # CreateAutoScalingGroup's own wording: the desired capacity (the fleet) must fit the sizes.
+            if not asg.min_size <= self.size <= maximum:
+                problems.append(f"Desired capacity:{self.size} must be between the specified min size:"
+                                f"{asg.min_size} and max size:{maximum} (auto_scaling against size)")
         if problems:
             raise ValueError("FleetSpec: " + "; ".join(problems))
 

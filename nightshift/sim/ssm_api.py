@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from nightshift.runtime.interceptor import AwsError, Interceptor
 from nightshift.sim import moto_backend
 from nightshift.sim.instance import SimulatedInstance
+from nightshift.sim.power import SHUTTING_DOWN, TERMINATED
 from nightshift.sim.run_command import BOOT_TIME, COMMENTS, DEFAULT_DELIVERY_TIMEOUT, DOCUMENT, Command, Invocation
 
 if TYPE_CHECKING:
@@ -29,9 +30,8 @@ def install(sim: FleetSimulator, interceptor: Interceptor) -> None:
     interceptor.answer(SERVICE, "GetCommandInvocation", partial(get_command_invocation, sim))
 
 
-def _measure(sim: FleetSimulator, instance: SimulatedInstance, comment: str,
-             delivered_at: float) -> Callable[[float], int | None]:
-    def measure(at: float) -> int | None:
+def _measure(sim: FleetSimulator, instance: SimulatedInstance, comment: str) -> Callable[[float, float], int | None]:
+    def measure(delivered_at: float, at: float) -> int | None:
         # A reboot while the command runs kills it: no output, the invocation fails.
         if instance.power.lost_between(delivered_at, at):
             return None
@@ -40,6 +40,18 @@ def _measure(sim: FleetSimulator, instance: SimulatedInstance, comment: str,
             return int(instance.power.boot_time(at))
         return instance.established_connections(sim.checks, at)
     return measure
+
+
+def _delivery(instance: SimulatedInstance, sent_at: float, timeout: float) -> Callable[[], float | None]:
+    def delivery() -> float | None:
+        if not instance.spec.ssm_online:
+            return None
+        # The agent is offline while the OS is down (rebooting, stopped, booting) and picks the command up
+        # when it is back, if that is within the delivery timeout. A stopped instance is back only once
+        # started, which a later call decides: hence asked at each read, never fixed at send time.
+        delivered = instance.power.next_up(sent_at)
+        return delivered if delivered < sent_at + timeout else None
+    return delivery
 
 
 def send_command(sim: FleetSimulator, params: dict[str, Any]) -> dict[str, Any] | None:
@@ -58,21 +70,22 @@ def send_command(sim: FleetSimulator, params: dict[str, Any]) -> dict[str, Any] 
                                               "satisfy constraint: Member must have value between 30 and 2592000")
     with sim.lock:
         now = sim.now()
+        # SSM refuses instances that are shutting down or gone (its InvalidInstanceId); a stopped one is
+        # accepted and the command waits for the agent.
+        gone = [i for i, owner in zip(ids, owners, strict=True)
+                if owner is not None and owner[1].ec2_state(now) in (SHUTTING_DOWN, TERMINATED)]
+        if gone:
+            raise AwsError("InvalidInstanceId", f"Instances {gone} not in a valid state for account "
+                                                f"{sim.account_id}")
         command_id = str(uuid.uuid4())
         invocations = {}
         for instance_id, owner in zip(ids, owners, strict=True):
             assert owner is not None
             fleet, instance = owner
-            delivered: float | None = None
-            if instance.spec.ssm_online:
-                # The agent is offline while the OS is down and picks the command up when it is back.
-                delivered = instance.power.next_up(now)
-                if delivered >= now + timeout:
-                    delivered = None
             invocations[instance_id] = Invocation(
                 command_id=command_id, instance_id=instance_id, comment=comment, sent_at=now,
-                delivered_at=delivered, delivery_timeout=timeout, run_seconds=fleet.spec.command_run_seconds,
-                measure=_measure(fleet, instance, comment, delivered if delivered is not None else now),
+                delivery=_delivery(instance, now, timeout), delivery_timeout=timeout,
+                run_seconds=fleet.spec.command_run_seconds, measure=_measure(fleet, instance, comment),
             )
         command = Command(command_id, comment, list(params.get("Parameters", {}).get("commands", [])), now,
                           timeout, invocations)

@@ -126,6 +126,13 @@ class TargetRecord:
         """Return False for a no-op: AWS ignores registering a target that is already registered."""
         if self.active(at):
             return False
+        last = self.registrations[-1]
+        if last.registered_at > at and last.deregistered_at is None:
+            # An Auto Scaling registration still ahead (a replacement not InService yet): registering it
+            # now just brings that one forward; the group's own call later is then a no-op.
+            last.registered_at, last.port = at, port
+            self._version += 1
+            return True
         self.registrations.append(Registration(at, port))
         self._version += 1
         return True

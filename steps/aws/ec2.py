@@ -15,19 +15,35 @@ def reboot(instance_id: str) -> None:
         client("ec2").reboot_instances(InstanceIds=[instance_id])
 
 
-def status_ok(instance_id: str) -> tuple[bool, str]:
-    """(both status checks ok, a human description of what was seen)."""
+def stop_instance(instance_id: str) -> None:
+    with aws_call(f"StopInstances {instance_id}"):
+        client("ec2").stop_instances(InstanceIds=[instance_id])
+
+
+def start_instance(instance_id: str) -> None:
+    with aws_call(f"StartInstances {instance_id}"):
+        client("ec2").start_instances(InstanceIds=[instance_id])
+
+
+def power(instance_id: str) -> tuple[str, bool, str]:
+    """(EC2 state name, both status checks ok, a human description of what was seen)."""
     with aws_call(f"DescribeInstanceStatus {instance_id}"):
         response = client("ec2").describe_instance_status(InstanceIds=[instance_id], IncludeAllInstances=True)
     statuses = response.get("InstanceStatuses", [])
     if not statuses:
-        return False, "no status reported yet"
+        return "unknown", False, "no status reported yet"
     status = statuses[0]
     state = status.get("InstanceState", {}).get("Name", "unknown")
     instance = status.get("InstanceStatus", {}).get("Status", "unknown")
     system = status.get("SystemStatus", {}).get("Status", "unknown")
     ok = state == "running" and instance == "ok" and system == "ok"
-    return ok, f"state={state} instance-status={instance} system-status={system}"
+    return state, ok, f"state={state} instance-status={instance} system-status={system}"
+
+
+def status_ok(instance_id: str) -> tuple[bool, str]:
+    """(both status checks ok, a human description of what was seen)."""
+    _, ok, seen = power(instance_id)
+    return ok, seen
 
 
 def instance_tags(instance_id: str) -> dict[str, str]:

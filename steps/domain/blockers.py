@@ -23,6 +23,10 @@ class Facts:
     instance_reboots_at: list[float] = field(default_factory=list)  # this instance's reboot requests
     group_remediations_at: list[float] = field(default_factory=list)  # the group's reboot requests
     group_failures_at: list[float] = field(default_factory=list)
+    # Auto Scaling: the instance's group and lifecycle state (None: in no ASG), unfinished activity there.
+    asg_group: str | None = None
+    asg_lifecycle: str | None = None
+    asg_activity: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -105,8 +109,23 @@ def storm(guards: GuardSpec, facts: Facts) -> Block | None:
     return None
 
 
+def asg_not_in_service(guards: GuardSpec, facts: Facts) -> Block | None:
+    if facts.asg_lifecycle in (None, "InService"):
+        return None
+    return Block("SKIPPED_ASG_STATE", f"the instance is {facts.asg_lifecycle} in Auto Scaling group "
+                 f"{facts.asg_group}: someone (an operator or the ASG) is already handling it",
+                 {"asg": facts.asg_group, "lifecycle_state": facts.asg_lifecycle})
+
+
+def asg_busy(guards: GuardSpec, facts: Facts) -> Block | None:
+    if not facts.asg_activity:
+        return None
+    return Block("SKIPPED_ASG_ACTIVITY", f"Auto Scaling group {facts.asg_group} is busy: "
+                 f"{'; '.join(facts.asg_activity)}", {"asg": facts.asg_group, "activity": facts.asg_activity})
+
+
 BLOCKERS: tuple[Blocker, ...] = (group_paused, storm, instance_excluded, blocking_alarm, outside_window,
-                                 instance_cooldown, group_gap)
+                                 instance_cooldown, group_gap, asg_not_in_service, asg_busy)
 
 
 def blocking(guards: GuardSpec, facts: Facts) -> list[Block]:

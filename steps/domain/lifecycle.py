@@ -12,9 +12,11 @@ from typing import Any
 from transitions import Machine, MachineError
 
 HAPPY_PATH = ["requested", "selected", "draining", "rebooting", "booting", "registering", "verifying", "healthy"]
-TERMINAL = ["nothing_to_do", "skipped", "planned", "restored", "failed"]
-STATES = HAPPY_PATH + TERMINAL
-OUT_OF_SERVICE = ["draining", "rebooting", "booting", "registering"]
+# The escalation ladder: rungs run from `escalating`; stop/start rejoins the happy path at `registering`.
+ESCALATION = ["escalating"]
+TERMINAL = ["nothing_to_do", "skipped", "planned", "restored", "failed", "replaced", "left_out"]
+STATES = HAPPY_PATH + ESCALATION + TERMINAL
+OUT_OF_SERVICE = ["draining", "rebooting", "booting", "registering", "escalating"]
 
 TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "select", "source": "requested", "dest": "selected"},
@@ -27,6 +29,13 @@ TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "finish_boot", "source": "booting", "dest": "registering"},
     {"trigger": "register", "source": "registering", "dest": "verifying"},
     {"trigger": "verify", "source": "verifying", "dest": "healthy"},
+    # The ladder: a failed boot or verification (or too many reboots a day, right after the drain)
+    # escalates; each further rung escalates again from `escalating`.
+    {"trigger": "escalate", "source": ["draining", "rebooting", "booting", "verifying", "escalating"],
+     "dest": "escalating"},
+    {"trigger": "restart", "source": "escalating", "dest": "registering"},  # stop/start done: register, verify
+    {"trigger": "replace", "source": "escalating", "dest": "replaced"},  # the ASG replaced it
+    {"trigger": "leave_out", "source": "escalating", "dest": "left_out"},  # left for a person, capacity allowing
     # The restore path puts the instance back from wherever it was taken out of service.
     {"trigger": "restore", "source": [*OUT_OF_SERVICE, "verifying"], "dest": "restored"},
     {"trigger": "fail", "source": ["requested", "selected", *OUT_OF_SERVICE, "verifying"], "dest": "failed"},

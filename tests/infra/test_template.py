@@ -176,11 +176,12 @@ def _function_statements() -> list[tuple[str, dict[str, Any]]]:
     return [(logical_id(e), s) for e in STEP_FUNCTIONS for s in statements(logical_id(e))]
 
 
-def test_mutating_ec2_elb_and_ssm_calls_are_scoped_to_managed_resources() -> None:
+def test_mutating_ec2_elb_ssm_and_autoscaling_calls_are_scoped_to_managed_resources() -> None:
     checked = 0
     for function, statement in _function_statements():
         mutating = [a for a in as_list(statement["Action"])
-                    if a.split(":")[0] in {"ec2", "elasticloadbalancing", "ssm"} and not READ_ONLY.match(a)]
+                    if a.split(":")[0] in {"ec2", "elasticloadbalancing", "ssm", "autoscaling"}
+                    and not READ_ONLY.match(a)]
         if not mutating:
             continue
         checked += 1

@@ -66,7 +66,7 @@ def test_capacity_refusal_and_dry_run_change_nothing(steps: Steps) -> None:
     steps.validate(dry_run=True)
     steps.call("select-worst-instance", "selection")
     out = steps.call("check-capacity", "capacity")
-    assert out == {"allowed": True, "dry_run": True, "code": "CAPACITY_OK", "reason": out["reason"]}
+    assert out == {"allowed": True, "dry_run": True, "code": "CAPACITY_OK", "reason": out["reason"], "plan": "reboot"}
     assert events()[-1] == "DRY_RUN"
     assert lifecycle.load("it-1").state == "planned"
     assert all(steps.sim.target_state(steps.leaker, tg) == "healthy" for tg in steps.built.target_group_arns)

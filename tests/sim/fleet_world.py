@@ -29,6 +29,7 @@ class World:
     ec2: Any
     ssm: Any
     cloudwatch: Any
+    autoscaling: Any
 
     @property
     def https(self) -> str:
@@ -121,6 +122,6 @@ def simulated_world(session: boto3.session.Session, spec: FleetSpec | None = Non
         sim.install(interceptor)
         try:
             yield World(clock, sim, fleet, interceptor, boto3.client("elbv2"), boto3.client("ec2"),
-                        boto3.client("ssm"), boto3.client("cloudwatch"))
+                        boto3.client("ssm"), boto3.client("cloudwatch"), boto3.client("autoscaling"))
         finally:
             interceptor.uninstall()

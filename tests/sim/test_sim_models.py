@@ -6,6 +6,7 @@ import pytest
 
 from nightshift.runtime.interceptor import AwsError
 from nightshift.sim import FleetSpec, InstanceSpec
+from nightshift.sim.instance import SimulatedInstance
 from nightshift.sim.metric_data import bucket_starts, validate_stat
 from nightshift.sim.power import PowerHistory
 from nightshift.sim.target_health import HEALTHY, INITIAL, UNHEALTHY, HealthCheck, Phase, health_phases
@@ -82,3 +83,38 @@ def test_a_blip_shorter_than_the_unhealthy_threshold_changes_nothing() -> None:
     phases = health_phases(0.0, float("inf"), True, [(50.0, 65.0)], CHECK)
     # THEN it never leaves healthy
     assert phases == [Phase(0.0, HEALTHY)]
+
+
+def test_a_stop_supersedes_a_queued_reboot_and_a_start_boots_afresh() -> None:
+    # GIVEN a reboot queued at 0 (it would take the OS down at 5)
+    power = PowerHistory(InstanceSpec(stop_seconds=20.0, boot_seconds=60.0), first_boot=0.0)
+    power.request_reboot(0.0)
+    # WHEN a stop arrives at 2, before the reboot happened, and a start at 100
+    assert power.request_stop(2.0)
+    assert not power.request_stop(10.0)  # stopping already: a no-op
+    assert power.request_start(100.0)
+    # THEN the reboot never happens, the OS is down from the stop until the start has booted,
+    # and the boot time is the start
+    assert power.resets() == []
+    assert [power.state(t) for t in (1.9, 2.0, 21.9, 22.0, 100.0, 160.0)] == [
+        "running", "stopping", "stopping", "stopped", "pending", "running"]
+    assert [power.is_up(t) for t in (1.9, 2.0, 159.9, 160.0)] == [True, False, False, True]
+    assert [power.boot_time(t) for t in (99.0, 100.0)] == [0.0, 100.0]
+
+
+def test_a_stop_ends_a_hang_without_a_reset_and_failures_stay_one_streak() -> None:
+    # GIVEN an OS that hangs on the way down (hard reboot 240 s after the request)
+    spec = InstanceSpec(hard_reboot_after_seconds=240.0)
+    instance = SimulatedInstance(0, "i-0", "us-east-1a", "subnet-0", spec, PowerHistory(spec, first_boot=0.0))
+    power = instance.power
+    power.request_reboot(0.0)
+    # WHEN it is stopped at 100, mid-hang
+    power.request_stop(100.0)
+    # THEN the hard reboot never happens, and the command agent has no moment to come back before a start
+    assert power.resets() == []
+    assert power.boot_time(300.0) == 0.0
+    assert power.next_up(50.0) == float("inf")
+    # AND health checks see one continuous failure from 5 s (the hang) on, not two
+    failures, _ = instance.failures()
+    assert failures == [(5.0, float("inf"))]
+    assert health_phases(0.0, float("inf"), True, failures, CHECK) == [Phase(0.0, HEALTHY), Phase(25.0, UNHEALTHY)]

@@ -35,7 +35,7 @@ def test_the_sweep_puts_back_what_a_dead_execution_left_out(harness: Any) -> Non
     output = json.loads(result["output"])
     reconciled = output["reconciled"]["groups"]["web"]
     # THEN the instance was registered back, the stale lock released, and the group then healed normally
-    assert reconciled == {"restored": [h.leaker], "stale_lock_released": CRASHED}
+    assert reconciled == {"restored": [h.leaker], "standby_exited": [], "stale_lock_released": CRASHED}
     assert lifecycle.load("crashed-mid-drain").state == "restored"
     assert output["summary"]["groups"]["web"]["verdict"] == "remediated"
     events = h.audit_events()
@@ -56,5 +56,5 @@ def test_a_running_remediation_is_left_alone(harness: Any) -> None:
 
     h.rt.router.before.append(reconcile_during_drain)
     assert h.run()["status"] == "SUCCEEDED"
-    assert seen == [{"groups": {"web": {"restored": [], "stale_lock_released": None}}}]
+    assert seen == [{"groups": {"web": {"restored": [], "standby_exited": [], "stale_lock_released": None}}}]
     assert "RECONCILED" not in h.audit_events()

@@ -1,0 +1,97 @@
+"""Auto Scaling: which group an instance belongs to and in which lifecycle state, Standby, health, activity."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from steps.aws.clients import client
+from steps.aws.errors import aws_call
+from steps.exceptions import AwsCallFailed
+
+IN_SERVICE = "InService"
+STANDBY = "Standby"
+ENTERING_STANDBY = "EnteringStandby"
+DESCRIBE_INSTANCES_PAGE = 50  # DescribeAutoScalingInstances takes at most 50 ids
+# Scaling activities that have not finished (anything else is Successful, Failed or Cancelled).
+FINISHED_ACTIVITY = frozenset({"Successful", "Failed", "Cancelled"})
+RUNNING_REFRESH = frozenset({"Pending", "InProgress", "Cancelling", "RollbackInProgress", "Baking"})
+
+
+@dataclass(frozen=True)
+class Membership:
+    group: str
+    lifecycle_state: str
+    health_status: str
+
+
+@dataclass(frozen=True)
+class GroupSize:
+    name: str
+    min_size: int
+    max_size: int
+    desired: int
+    target_group_arns: tuple[str, ...]
+
+
+def memberships(instance_ids: Iterable[str]) -> dict[str, Membership]:
+    """instance id -> its Auto Scaling membership; instances in no group are absent."""
+    ids = sorted(set(instance_ids))
+    found: dict[str, Membership] = {}
+    for start in range(0, len(ids), DESCRIBE_INSTANCES_PAGE):
+        page = ids[start:start + DESCRIBE_INSTANCES_PAGE]
+        with aws_call("DescribeAutoScalingInstances"):
+            response = client("autoscaling").describe_auto_scaling_instances(InstanceIds=page)
+        for item in response.get("AutoScalingInstances", []):
+            found[item["InstanceId"]] = Membership(item["AutoScalingGroupName"], item.get("LifecycleState", ""),
+                                                   item.get("HealthStatus", ""))
+    return found
+
+
+def membership(instance_id: str) -> Membership | None:
+    return memberships([instance_id]).get(instance_id)
+
+
+def group_size(name: str) -> GroupSize:
+    with aws_call(f"DescribeAutoScalingGroups {name}"):
+        response = client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[name])
+    groups = response.get("AutoScalingGroups", [])
+    if not groups:
+        raise AwsCallFailed(f"DescribeAutoScalingGroups {name}: no such Auto Scaling group")
+    group = groups[0]
+    return GroupSize(name, int(group["MinSize"]), int(group["MaxSize"]), int(group["DesiredCapacity"]),
+                     tuple(group.get("TargetGroupARNs", [])))
+
+
+def enter_standby(name: str, instance_id: str, decrement: bool) -> None:
+    with aws_call(f"EnterStandby {instance_id}"):
+        client("autoscaling").enter_standby(AutoScalingGroupName=name, InstanceIds=[instance_id],
+                                            ShouldDecrementDesiredCapacity=decrement)
+
+
+def exit_standby(name: str, instance_id: str) -> None:
+    with aws_call(f"ExitStandby {instance_id}"):
+        client("autoscaling").exit_standby(AutoScalingGroupName=name, InstanceIds=[instance_id])
+
+
+def mark_unhealthy(instance_id: str) -> None:
+    """The ASG terminates and replaces it (the grace period is for new instances, not this one)."""
+    with aws_call(f"SetInstanceHealth {instance_id}"):
+        client("autoscaling").set_instance_health(InstanceId=instance_id, HealthStatus="Unhealthy",
+                                                  ShouldRespectGracePeriod=False)
+
+
+def activity_in_progress(name: str) -> list[str]:
+    """Descriptions of unfinished scaling activities and running instance refreshes of the group."""
+    busy: list[str] = []
+    with aws_call(f"DescribeScalingActivities {name}"):
+        activities = client("autoscaling").describe_scaling_activities(AutoScalingGroupName=name, MaxRecords=20)
+    for activity in activities.get("Activities", []):
+        if activity.get("StatusCode") not in FINISHED_ACTIVITY:
+            busy.append(f"scaling activity: {activity.get('Description', '?')} ({activity.get('StatusCode')})")
+    with aws_call(f"DescribeInstanceRefreshes {name}"):
+        refreshes = client("autoscaling").describe_instance_refreshes(AutoScalingGroupName=name, MaxRecords=5)
+    for refresh in refreshes.get("InstanceRefreshes", []):
+        if refresh.get("Status") in RUNNING_REFRESH:
+            busy.append(f"instance refresh {refresh.get('InstanceRefreshId', '?')} ({refresh.get('Status')})")
+    return busy

@@ -1,0 +1,115 @@
+"""Putting an instance back in service, from wherever a remediation left it; and its Auto Scaling Standby.
+
+One place for what the restore path, a replay and the sweep's reconciler all do: start it if a stop/start
+rung left it stopped (RegisterTargets refuses an instance that is not running), take it out of Standby, register it in
+every target group the lifecycle record says it was removed from. Every call here is idempotent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from steps.aws import autoscaling, ec2, elbv2
+from steps.exceptions import AwsUnavailable
+
+if TYPE_CHECKING:
+    from steps.entrypoint import StepContext
+
+# Standby outcomes
+EXITED = "exited"
+WAITING = "waiting"  # still EnteringStandby (its deregistration delay is running): ExitStandby would fail
+NOT_NEEDED = "not_needed"
+
+
+@dataclass(frozen=True)
+class PutBack:
+    instance_id: str | None
+    target_groups: list[str] = field(default_factory=list)
+    standby: str = NOT_NEEDED
+    being_replaced: bool = False
+
+    def numbers(self) -> dict[str, Any]:
+        return {"target_groups": self.target_groups, "standby": self.standby,
+                "being_replaced": self.being_replaced}
+
+
+def should_decrement(size: autoscaling.GroupSize) -> bool:
+    """Decrement the desired capacity on EnterStandby only when MinSize allows it; otherwise the ASG
+    launches a replacement while ours is away (more capacity, never less), and scales in when it returns."""
+    return size.desired - 1 >= size.min_size
+
+
+def enter_standby(instance_id: str) -> dict[str, Any] | None:
+    """Plan Standby for an InService ASG member (the caller records the plan, then calls ``send_standby``)."""
+    membership = autoscaling.membership(instance_id)
+    if membership is None:
+        return None
+    size = autoscaling.group_size(membership.group)
+    return {"group": membership.group, "decrement": should_decrement(size), "desired_before": size.desired,
+            "min_size": size.min_size, "lifecycle_before": membership.lifecycle_state}
+
+
+def send_standby(instance_id: str, plan: dict[str, Any]) -> bool:
+    """EnterStandby unless a Retry already did (the instance is no longer InService). True when sent."""
+    membership = autoscaling.membership(instance_id)
+    if membership is None or membership.lifecycle_state != autoscaling.IN_SERVICE:
+        return False
+    autoscaling.enter_standby(plan["group"], instance_id, bool(plan["decrement"]))
+    return True
+
+
+def leave_standby(instance_id: str, standby: dict[str, Any] | None) -> str:
+    """ExitStandby when we put it in Standby and it got there; WAITING while it is still entering."""
+    if not standby:
+        return NOT_NEEDED
+    membership = autoscaling.membership(instance_id)
+    if membership is None or membership.lifecycle_state == autoscaling.IN_SERVICE:
+        return NOT_NEEDED
+    if membership.lifecycle_state == autoscaling.ENTERING_STANDBY:
+        return WAITING
+    if membership.lifecycle_state == autoscaling.STANDBY:
+        autoscaling.exit_standby(standby["group"], instance_id)
+        return EXITED
+    return NOT_NEEDED  # Pending, Terminating...: the ASG owns it now
+
+
+def start_if_stopped(instance_id: str, facts: dict[str, Any]) -> None:
+    """A stop/start rung may have stopped it. RegisterTargets refuses anything not running, so until it
+    runs this raises a retryable error (the restore Task retries; the reconciler tries on the next sweep)."""
+    if not (facts.get("stop_start") or {}).get("stop_requested_at"):
+        return
+    state, _, seen = ec2.power(instance_id)
+    if state == "stopped":
+        ec2.start_instance(instance_id)
+        raise AwsUnavailable(f"started {instance_id} again after an interrupted stop/start; registering it "
+                             "once it is running")
+    if state in ("stopping", "pending"):
+        raise AwsUnavailable(f"{instance_id} is {state} ({seen}); it is registered once it is running")
+
+
+def put_back(facts: dict[str, Any]) -> PutBack:
+    """Everything the lifecycle facts say was taken away, given back. The caller records the result."""
+    deregistration = facts.get("deregister")
+    if not deregistration:
+        return PutBack(None)
+    instance_id = deregistration["instance_id"]
+    if (facts.get("replace") or {}).get("marked_at"):
+        # Its ASG is terminating it: registering a terminating instance is refused, and pointless.
+        return PutBack(instance_id, being_replaced=True)
+    start_if_stopped(instance_id, facts)
+    standby = leave_standby(instance_id, deregistration.get("standby"))
+    arns = []
+    for registration in deregistration["target_groups"]:
+        elbv2.register(registration["arn"], instance_id, registration.get("port"))
+        arns.append(registration["arn"])
+    return PutBack(instance_id, arns, standby)
+
+
+def audit_standby(ctx: StepContext, result: PutBack) -> None:
+    if result.standby == EXITED:
+        ctx.audit("STANDBY_EXITED", f"{result.instance_id} left Auto Scaling Standby", instance_id=result.instance_id)
+    elif result.standby == WAITING:
+        ctx.audit("STANDBY_EXIT_PENDING", f"{result.instance_id} is registered again but still EnteringStandby "
+                  "(its deregistration delay is running); the sweep's reconciler takes it out of Standby",
+                  instance_id=result.instance_id)

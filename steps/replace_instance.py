@@ -1,0 +1,85 @@
+"""Step (escalation rung ``replace``): one check of a poll loop in which the instance's Auto Scaling group
+terminates and replaces it (the seed's approach: SetInstanceHealth Unhealthy).
+
+The instance leaves Standby first (the ASG ignores the health of instances on standby). The rung is done
+when the old instance is terminating or gone and a new instance is healthy in every target group of the
+group. Write-ahead: ``marked_at`` is recorded before the SetInstanceHealth call, and the restore path
+never registers an instance its ASG is terminating.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from steps.aws import autoscaling, elbv2
+from steps.entrypoint import StepContext, step
+from steps.exceptions import LifecycleConflict, RungTimedOut
+from steps.store import lifecycle
+
+POLL_SECONDS = 15
+
+
+def _save(record: lifecycle.RemediationRecord, progress: dict[str, Any]) -> None:
+    record.facts = {**(record.facts or {}), "replace": progress}
+    lifecycle.save_facts(record)
+
+
+@step
+def replace_instance(ctx: StepContext) -> dict[str, Any]:
+    escalation = ctx.state.escalation
+    assert escalation and escalation.rung == "replace", "runs as the replace rung"
+    record = lifecycle.load(ctx.state.request.remediation_id)
+    instance_id = str(record.instance_id or ctx.instance_id)
+    if record.state == "replaced":
+        return {"done": True, "phase": "replaced", "wait_seconds": 0}
+    if record.state != "escalating":
+        raise LifecycleConflict(f"cannot replace {instance_id} in lifecycle state {record.state}")
+    arns = ctx.group.target_group_arns
+    progress: dict[str, Any] = dict((record.facts or {}).get("replace") or {})
+    elapsed = ctx.now - escalation.started_at
+    states = elbv2.group_target_states(arns)
+    if "known" not in progress:
+        progress["known"] = sorted({i for members in states.values() for i in members} | {instance_id})
+        _save(record, progress)
+    member = autoscaling.membership(instance_id)
+    phase = "waiting"
+    if not progress.get("marked_at"):
+        if member is None:
+            raise RungTimedOut(f"{instance_id} is no longer in an Auto Scaling group: nothing will replace it")
+        if member.lifecycle_state == autoscaling.STANDBY:
+            autoscaling.exit_standby(member.group, instance_id)
+            ctx.audit("STANDBY_EXITED", f"{instance_id} left Standby so that {member.group} acts on its health",
+                      instance_id=instance_id)
+            member = autoscaling.membership(instance_id)
+        if member is not None and member.lifecycle_state == autoscaling.IN_SERVICE:
+            progress["marked_at"] = ctx.now
+            _save(record, progress)
+            autoscaling.mark_unhealthy(instance_id)
+            ctx.audit("MARKED_UNHEALTHY", f"marked {instance_id} Unhealthy in {member.group}: it terminates it "
+                      "and launches a replacement", instance_id=instance_id, asg=member.group)
+            member = autoscaling.membership(instance_id)
+        phase = "marked" if progress.get("marked_at") else "leaving standby"
+    if progress.get("marked_at"):
+        known = set(progress["known"])
+        healthy_everywhere = set.intersection(*({i for i, s in m.items() if s == "healthy"} for m in states.values()))
+        new = sorted(healthy_everywhere - known)
+        old_leaving = member is None or member.lifecycle_state.startswith("Terminat")
+        if new and old_leaving:
+            lifecycle.advance(record, "replace", {"replacement": new[0], "seconds": round(elapsed, 3)}, ctx.now,
+                              ctx.execution_id)
+            ctx.audit("REPLACED", f"{instance_id} was replaced by {new[0]}, healthy in every target group "
+                      f"{elapsed:.0f} s into the rung", instance_id=instance_id, replacement=new[0],
+                      seconds=round(elapsed, 3))
+            return {"done": True, "phase": "replaced", "replacement": new[0], "wait_seconds": 0}
+        phase = "replacing"
+    if elapsed >= escalation.deadline_seconds:
+        seen = member.lifecycle_state if member else "gone"
+        ctx.audit("RUNG_TIMED_OUT", f"{instance_id} not replaced {elapsed:.0f} s into the rung (deadline "
+                  f"{escalation.deadline_seconds} s; lifecycle {seen})", instance_id=instance_id, rung="replace",
+                  elapsed_seconds=round(elapsed, 3))
+        raise RungTimedOut(f"{instance_id} not replaced after {elapsed:.0f} s")
+    remaining = int(escalation.deadline_seconds - elapsed + 0.999)
+    return {"done": False, "phase": phase, "wait_seconds": max(1, min(POLL_SECONDS, remaining))}
+
+
+handler = replace_instance
