@@ -5,6 +5,7 @@ at most one instance out of service at a time, the lock free, and every failure 
 from __future__ import annotations
 
 import io
+import json
 import math
 from typing import Any
 
@@ -13,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nightshift.runtime.runner import LocalRuntime
-from nightshift.sim import FleetSpec, InstanceSpec
+from nightshift.sim import AutoScalingSpec, FleetSpec, InstanceSpec
 from steps.exceptions import AwsThrottled
 from steps.store import lock
 from tests.harness import group_for
@@ -145,3 +146,48 @@ def test_random_fleets_never_lose_capacity(shape: dict[str, Any]) -> None:
                     assert healthy >= floor[tg], f"{tg}: {healthy} healthy < {floor[tg]} at {point.time}"
         assert all(not sim.reboots(i) for i in built.instance_ids if i not in took_out)
         assert lock.holder("web") is None
+
+
+# The escalation ladder's Tasks: the leaker's app fails after the reboot and a new host does not cure it,
+# so the ladder runs stop/start, then (in an ASG) replace, or (outside one) leave out.
+LADDER_STEPS = {"choose-escalation": "replaced", "stop-start-instance": "replaced", "replace-instance": "replaced",
+                "leave-out-instance": "left_out"}
+
+
+def ladder_fleet(asg: bool) -> FleetSpec:
+    broken = InstanceSpec(leak_to_percent=85.0, app_fails=True, new_host_cures=False)
+    return FleetSpec(leaking={5: broken}, auto_scaling=AutoScalingSpec(min_size=2) if asg else None)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("function", sorted(LADDER_STEPS))
+def test_fault_in_the_escalation_ladder(harness: Any, function: str, kind: str) -> None:
+    expected_end = LADDER_STEPS[function]
+    h = harness(ladder_fleet(asg=expected_end == "replaced"), health={"deadline_seconds": 120})
+    when, hook, calls = injector(kind, function)
+    (h.rt.router.before if when == "before" else h.rt.router.after).append(hook)
+    result = h.run(reason=f"{kind} in {function}")
+    assert calls, f"{function} never ran"
+    # never two reboots, never a second stop/start, never below the floor, the lock free
+    assert len(h.sim.reboots(h.leaker)) == 1
+    assert [a for a, _ in h.sim.stop_start_requests(h.leaker)] in ([], ["stop", "start"])
+    launched = set(h.sim.replacements()) if h.built.auto_scaling_group else set()
+    floor = required(h)
+    for point in h.sim.capacity_timeline():
+        assert len(point.out_of_service - launched) <= 1, f"two instances out of service at {point.time}"
+        assert all(healthy >= floor for healthy in point.healthy.values()), point
+    assert not h.lock_held()
+    if kind in ("throttling", "crash-after-call"):
+        assert result["status"] == "SUCCEEDED", result.get("cause")
+        assert json.loads(result["output"])["outcome"]["status"] == expected_end
+        return
+    assert result["status"] == "FAILED"
+    failed = h.audit_records()[-1]
+    assert failed["event"] == "FAILED"
+    assert failed["details"]["error"] == ("InjectedBug" if kind == "exception" else "Sandbox.Timedout")
+    restored = next(r for r in h.audit_records() if r["event"] == "RESTORED")
+    if restored["details"]["being_replaced"]:
+        assert h.sim.asg_lifecycle(h.leaker) in ("Terminating", None)  # its ASG owns it now
+    else:  # back in every target group (its app is still broken: the failure pages a person)
+        assert all(h.sim.target_state(h.leaker, tg) not in (None, "draining") for tg in h.built.target_group_arns)
+        assert h.sim.instance_state(h.leaker) == "running"
