@@ -367,8 +367,9 @@ LIMITS = """\
 - **DescribeInstances**: up to 1,000 results per page with filters (`MaxResults` 5-1,000; it cannot be combined
   with `InstanceIds`). Nightshift's selection does not call it; the seed calls it once per instance.
 - **GetMetricStatistics** (the seed): one metric per call, at most 1,440 datapoints: **N calls**.
-- Nightshift's selection is therefore **T + ceil(N / 500)** AWS calls for T target groups (4 at N = 1,000,
-  12 at N = 5,000), plus 3 constant DynamoDB bookkeeping calls (read the lifecycle record, write it, write the
+- Nightshift's selection is therefore **T + ceil(N / 500) + 1** AWS calls for T target groups (the last: one
+  `DescribeAutoScalingInstances` for the chosen candidate — is it InService in its ASG?) (5 at N = 1,000,
+  13 at N = 5,000), plus 3 constant DynamoDB bookkeeping calls (read the lifecycle record, write it, write the
   audit entry) that are not part of choosing. The seed's is **T + 2N**."""
 
 

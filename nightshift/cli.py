@@ -52,6 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--trigger", choices=["manual", "alarm", "schedule", "replay"], default="manual",
                       help="how the remediation starts (replay: a first run fails, then is replayed)")
     demo.add_argument("--dry-run", action="store_true", help="decide and audit, change nothing")
+    demo.add_argument("--asg", action="store_true", help="the fleet is an Auto Scaling group (Standby, replace)")
+    demo.add_argument("--broken-app", choices=["new-host-cures", "nothing-cures"],
+                      help="the leaker's app fails after its reboot: watch the escalation ladder")
     demo.add_argument("--logs", type=Path, default=Path("out/demo-logs.jsonl"),
                       help="where the steps' JSON log lines go (default out/demo-logs.jsonl)")
     demo.add_argument("--timeline", type=Path, default=Path("out/demo-timeline.svg"),
@@ -112,7 +115,8 @@ def _demo(args: argparse.Namespace) -> int:
     args.logs.parent.mkdir(parents=True, exist_ok=True)
     options = DemoOptions(size=args.size, delay=args.delay, inflight_seconds=args.inflight,
                           signal=args.signal, boot_signal=args.boot_signal, dry_run=args.dry_run,
-                          log_path=args.logs, trigger=args.trigger, timeline_path=args.timeline)
+                          log_path=args.logs, trigger=args.trigger, timeline_path=args.timeline,
+                          auto_scaling=args.asg, broken_app=args.broken_app)
     progress = None if args.json else print
     if progress:
         print(f"Healing a simulated fleet of {args.size} instances (trigger {args.trigger}, drain signal "

@@ -20,7 +20,7 @@ from typing import IO, Any
 from nightshift.progress import describe as _describe
 from nightshift.progress import seconds_since as _seconds
 from nightshift.runtime.runner import LocalRuntime
-from nightshift.sim import FleetSpec, InstanceSpec
+from nightshift.sim import AutoScalingSpec, FleetSpec, InstanceSpec
 
 Progress = Callable[[str], None]
 LEAKING_INDEX = 5
@@ -37,6 +37,10 @@ class DemoOptions:
     log_path: Path | None = None
     trigger: str = "manual"  # manual | alarm | schedule | replay
     timeline_path: Path | None = None  # where to draw the run (.svg, or .html embedding it)
+    auto_scaling: bool = False  # the fleet is an Auto Scaling group (Standby around the reboot)
+    # The leaker's app fails after its reboot: "new-host-cures" (stop/start heals it) or "nothing-cures"
+    # (the ladder goes on: ASG replace with --asg, else leave out). None: the reboot heals.
+    broken_app: str | None = None
 
 
 def group_declaration(built: Any, options: DemoOptions) -> dict[str, Any]:
@@ -53,10 +57,13 @@ def group_declaration(built: Any, options: DemoOptions) -> dict[str, Any]:
 
 
 def fleet_spec(options: DemoOptions) -> FleetSpec:
-    leaking = InstanceSpec(leak_to_percent=85.0, inflight_seconds=options.inflight_seconds)
+    leaking = InstanceSpec(leak_to_percent=85.0, inflight_seconds=options.inflight_seconds,
+                           app_fails=options.broken_app is not None,
+                           new_host_cures=options.broken_app == "new-host-cures")
     return FleetSpec(name="web", size=options.size, deregistration_delay=options.delay,
                      default=InstanceSpec(inflight_seconds=options.inflight_seconds),
-                     leaking={LEAKING_INDEX: leaking})
+                     leaking={LEAKING_INDEX: leaking},
+                     auto_scaling=AutoScalingSpec(min_size=max(1, options.size // 2)) if options.auto_scaling else None)
 
 
 def step_timeline(history: list[dict[str, Any]], origin: float) -> list[dict[str, Any]]:
@@ -221,6 +228,8 @@ def run_demo(options: DemoOptions, progress: Progress | None = None) -> dict[str
                 "aws_state_unchanged": before == after,
                 "plan": next((r for r in records if r["event"] == "DRY_RUN"), None),
                 "prelude": prelude,
+                "outcome": (json.loads(description["output"]).get("outcome") if description.get("output")
+                            else None),
                 "error": description.get("error"),
                 "cause": description.get("cause"),
             }
@@ -250,6 +259,10 @@ def summary(result: dict[str, Any]) -> str:
     lines.append(f"  time       {result['simulated_seconds']:.0f} s simulated in {result['wall_seconds']:.1f} s "
                  f"of wall time; {result['lambda_seconds']:.2f} s of Lambda handler time over "
                  f"{result['lambda_invocations']} invocations; {result['state_transitions']} states entered")
+    outcome = result.get("outcome") or {}
+    if outcome.get("status"):
+        extra = {k: v for k, v in outcome.items() if k in ("code", "replacement", "tried")}
+        lines.append(f"  outcome    {outcome['status']}" + (f" {extra}" if extra else ""))
     lines.append(f"  lock       {'released' if result['lock_released'] else 'STILL HELD'}")
     if result.get("timeline"):
         lines.append(f"  timeline   {result['timeline']} (target groups, capacity and key events over time)")

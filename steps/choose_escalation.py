@@ -9,6 +9,7 @@ which puts the instance back and fails the execution (the failed-executions alar
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from steps import guards
@@ -28,7 +29,11 @@ def _why(ctx: StepContext) -> str:
     if ctx.state.escalation is None and error is None:
         return "rebooted too often today: escalating instead of rebooting again"
     if error is not None:
-        return f"{error.Error}: {error.Cause[:300]}"
+        try:  # a Lambda error's Cause is the JSON of {errorType, errorMessage}
+            message = str(json.loads(error.Cause).get("errorMessage", error.Cause))
+        except (ValueError, AttributeError):
+            message = error.Cause
+        return f"{error.Error}: {message[:300]}"
     return "escalation requested"
 
 

@@ -64,3 +64,15 @@ def test_every_audit_record_of_a_demo_has_a_documented_code_and_its_numbers(tmp_
         assert record["event"] in codes, f"{record['event']} is not in the README's reason-code table"
         assert record["details"], f"{record['event']} has no numbers behind it"
         assert record["reason"]
+
+
+def test_demo_shows_the_escalation_ladder_in_an_auto_scaling_group(tmp_path: Path) -> None:
+    # GIVEN a leaker whose app fails after the reboot and on a new host too, in an ASG
+    code, result = run_json("--asg", "--broken-app", "nothing-cures", tmp_path=tmp_path)
+    # THEN the ladder stop/starts it, then has the ASG replace it; the run succeeds and the lock is free
+    assert code == 0 and result["lock_released"] is True
+    assert result["outcome"]["status"] == "replaced"  # type: ignore[index]
+    events = [r["event"] for r in result["audit"]]  # type: ignore[union-attr]
+    ladder = {"STANDBY_ENTERED", "HEALTH_TIMED_OUT", "ESCALATING", "STOP_STARTED", "REPLACED"}
+    assert [e for e in events if e in ladder] == ["STANDBY_ENTERED", "HEALTH_TIMED_OUT", "ESCALATING", "STOP_STARTED",
+                                                  "HEALTH_TIMED_OUT", "ESCALATING", "REPLACED"]
