@@ -33,9 +33,13 @@ METRICS_OF: dict[str, list[tuple[str, MetricUnit, float | str]]] = {
                 ("InstancesOutOfService", MetricUnit.Count, 0)],
     "RESTORED": [("InstancesOutOfService", MetricUnit.Count, 0)],
     "FAILED": [("RemediationsFailed", MetricUnit.Count, 1)],
+    "ESCALATING": [("Escalations", MetricUnit.Count, 1)],
+    "REPLACED": [("InstancesReplaced", MetricUnit.Count, 1)],
+    "LEFT_OUT_OF_SERVICE": [("InstancesLeftOutOfService", MetricUnit.Count, 1)],
 }
 SKIPS = frozenset({"SKIPPED_LOCKED", "SKIPPED_CAPACITY", "SKIPPED_PAUSED", "SKIPPED_EXCLUDED", "SKIPPED_ALARM",
-                   "SKIPPED_WINDOW", "SKIPPED_COOLDOWN", "STORM_BREAKER", "NOTHING_TO_DO"})
+                   "SKIPPED_WINDOW", "SKIPPED_COOLDOWN", "SKIPPED_ASG_ACTIVITY", "STORM_BREAKER",
+                   "NOTHING_TO_DO"})
 
 
 def use_sink(sink: Callable[[str], None] | None) -> None:

@@ -13,6 +13,8 @@ from steps.store import audit
 # remediate's outcome.status -> the sweep's verdict
 VERDICTS = {
     "remediated": "remediated",
+    "replaced": "escalated",
+    "left_out": "escalated",
     "nothing_to_do": "healthy",
     "already_done": "healthy",
     "dry_run": "dry_run",

@@ -76,6 +76,8 @@ def test_outside_an_asg_the_ladder_skips_replace_and_leaves_it_out_for_a_person(
     assert skipped["details"]["rung"] == "replace" and "not in an Auto Scaling group" in skipped["reason"]
     assert "LEFT_OUT_OF_SERVICE" in h.audit_events()
     assert all(h.sim.target_state(h.leaker, tg) in (None, "draining") for tg in h.built.target_group_arns)
+    emitted = [m["Name"] for blob in h.rt.metrics for m in blob["_aws"]["CloudWatchMetrics"][0]["Metrics"]]
+    assert emitted.count("Escalations") == 2 and emitted.count("InstancesLeftOutOfService") == 1
     assert_capacity_kept(h)
     # AND the sweep's reconciler respects the decision: it does not put it back
     from steps import reconcile
@@ -135,3 +137,28 @@ def test_a_dry_run_says_it_would_escalate(harness: Any) -> None:
     dry = next(r for r in h.audit_records() if r["event"] == "DRY_RUN")
     assert "escalate" in dry["reason"] and dry["details"]["plan"] == "escalate"
     assert not h.sim.stop_start_requests(h.leaker)
+
+
+def test_leave_out_without_capacity_to_spare_puts_it_back_and_pages(harness: Any) -> None:
+    # GIVEN a ladder of only leave_out, and two other instances leaving service (someone else deregisters
+    # them) just before that rung: the group can no longer spare the broken instance
+    h = harness(broken_app(new_host_cures=False), health={"deadline_seconds": 120}, min_healthy=10,
+                escalation={"rungs": [{"action": "leave_out"}]})
+    others = [i for i in h.built.instance_ids if i != h.leaker][:2]
+
+    def others_leave(name: str, _event: Any) -> None:
+        if name == "nightshift-leave-out-instance" and not taken:
+            taken.append(name)
+            for tg in h.built.target_group_arns:
+                h.rt.client("elbv2").deregister_targets(TargetGroupArn=tg, Targets=[{"Id": i} for i in others])
+
+    taken: list[str] = []
+    h.rt.router.before.append(others_leave)
+    result = h.run()
+    # THEN the broken instance is put back (serving something beats a hole), the execution fails (pages)
+    assert result["status"] == "FAILED"
+    events = h.audit_events()
+    assert "LEFT_OUT_OF_SERVICE" not in events and "SKIPPED_CAPACITY" in events
+    assert h.audit_records()[-1]["details"]["error"] == "CapacityLost"
+    assert all(h.sim.target_state(h.leaker, tg) not in (None, "draining") for tg in h.built.target_group_arns)
+    assert not h.lock_held()

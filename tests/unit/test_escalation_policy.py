@@ -1,0 +1,99 @@
+"""The pure parts of Auto Scaling awareness and the escalation ladder: config, lifecycle, Standby policy,
+blockers. The workflow tests run the same code end to end."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from steps.aws.autoscaling import GroupSize
+from steps.config import GuardSpec, parse_groups
+from steps.domain.blockers import Facts, asg_busy, asg_not_in_service, blocking
+from steps.domain.lifecycle import Lifecycle, MachineError
+from steps.exceptions import ConfigurationError
+from steps.put_back import should_decrement
+
+TG = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web-https/0123456789abcdef"
+
+
+def group(**fields: Any) -> dict[str, Any]:
+    return {"groups": [{"name": "web", "target_group_arns": [TG], **fields}]}
+
+
+def test_the_default_ladder_is_stop_start_then_replace_then_leave_out() -> None:
+    rungs = parse_groups(group()).group("web").escalation.rungs
+    assert [(r.action, r.deadline_seconds) for r in rungs] == [("stop_start", 900), ("replace", 1200),
+                                                               ("leave_out", 300)]
+
+
+@pytest.mark.parametrize(("rungs", "message"), [
+    ([{"action": "stop_start"}, {"action": "stop_start"}], "each rung action may appear once; repeated: stop_start"),
+    ([{"action": "leave_out"}, {"action": "replace"}], "leave_out ends the ladder: put it last"),
+    ([{"action": "reboot"}], "escalation.rungs.0.action"),
+    ([{"action": "replace", "deadline_seconds": 10}], "escalation.rungs.0.deadline_seconds"),
+])
+def test_a_bad_ladder_names_the_field_and_the_fix(rungs: list[dict[str, Any]], message: str) -> None:
+    with pytest.raises(ConfigurationError, match=re.escape(message)):
+        parse_groups(group(escalation={"rungs": rungs}))
+
+
+def test_max_reboots_per_day_must_be_positive() -> None:
+    with pytest.raises(ConfigurationError, match=re.escape("escalation.max_reboots_per_day")):
+        parse_groups(group(escalation={"max_reboots_per_day": 0}))
+
+
+@pytest.mark.parametrize("source", ["draining", "rebooting", "booting", "verifying", "escalating"])
+def test_the_ladder_starts_from_a_failed_boot_or_verification_or_right_after_the_drain(source: str) -> None:
+    assert Lifecycle(source).fire("escalate") == "escalating"
+
+
+@pytest.mark.parametrize("source", ["requested", "selected", "healthy", "restored", "replaced", "left_out"])
+def test_nothing_escalates_before_it_left_service_or_after_it_ended(source: str) -> None:
+    with pytest.raises(MachineError):
+        Lifecycle(source).fire("escalate")
+
+
+def test_stop_start_rejoins_registration_and_the_other_rungs_end() -> None:
+    assert Lifecycle("escalating").fire("restart") == "registering"
+    assert Lifecycle("escalating").fire("replace") == "replaced"
+    assert Lifecycle("escalating").fire("leave_out") == "left_out"
+    assert Lifecycle("escalating").fire("restore") == "restored"
+    for ended in ("replaced", "left_out"):
+        for trigger in ("restore", "restart", "leave_out", "replace"):
+            with pytest.raises(MachineError):
+                Lifecycle(ended).fire(trigger)
+
+
+@given(min_size=st.integers(0, 50), extra=st.integers(-3, 50))
+def test_standby_decrements_only_when_min_size_allows(min_size: int, extra: int) -> None:
+    desired = max(0, min_size + extra)
+    decrement = should_decrement(GroupSize("asg", min_size, 100, desired, ()))
+    assert decrement == (desired - 1 >= min_size)
+
+
+def facts(**fields: Any) -> Facts:
+    return Facts(now=datetime(2026, 11, 23, 3, 0, tzinfo=UTC), **fields)
+
+
+@pytest.mark.parametrize("state", ["Standby", "EnteringStandby", "Pending", "Terminating", "Terminating:Wait"])
+def test_an_instance_not_in_service_in_its_asg_is_blocked(state: str) -> None:
+    block = asg_not_in_service(GuardSpec(), facts(asg_group="web-asg", asg_lifecycle=state))
+    assert block is not None and block.code == "SKIPPED_ASG_STATE" and state in block.reason
+
+
+def test_in_service_or_outside_any_asg_is_not_blocked() -> None:
+    assert asg_not_in_service(GuardSpec(), facts(asg_group="web-asg", asg_lifecycle="InService")) is None
+    assert asg_not_in_service(GuardSpec(), facts()) is None
+    assert asg_busy(GuardSpec(), facts(asg_group="web-asg")) is None
+
+
+def test_asg_activity_blocks_with_every_activity_named() -> None:
+    busy = ["scaling activity: Launching a new EC2 instance (InProgress)", "instance refresh r-1 (InProgress)"]
+    found = blocking(GuardSpec(), facts(asg_group="web-asg", asg_lifecycle="InService", asg_activity=busy))
+    assert [b.code for b in found] == ["SKIPPED_ASG_ACTIVITY"]
+    assert all(text in found[0].reason for text in busy)
