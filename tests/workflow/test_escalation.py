@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from nightshift.sim import AutoScalingSpec, FleetSpec, InstanceSpec
-from steps.store import audit
+from steps.store import audit, lock
 from tests.harness import LEAKER
 
 pytestmark = pytest.mark.workflow
@@ -38,8 +38,18 @@ def assert_capacity_kept(h: Any) -> None:
 
 
 def test_a_reboot_that_does_not_heal_escalates_to_stop_start_which_does(harness: Any) -> None:
-    h = harness(broken_app(new_host_cures=True), health={"deadline_seconds": 120})
+    h = harness(broken_app(new_host_cures=True), health={"deadline_seconds": 120}, lock_lease_seconds=300)
+    leases: list[float] = []
+
+    def lease_after_choosing(name: str, *_: Any) -> None:
+        if name == "nightshift-choose-escalation":
+            holder = lock.holder("web")
+            leases.append(float(holder.expires_at) - h.rt.clock.now() if holder else 0.0)
+
+    h.rt.router.after.append(lease_after_choosing)
     result = h.run()
+    # the lease (300 s at the start) was renewed to cover the rung, a boot and the health checks
+    assert leases and leases[0] >= 900 + 120
     assert result["status"] == "SUCCEEDED"
     assert outcome(result)["status"] == "remediated"
     events = h.audit_events()
