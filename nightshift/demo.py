@@ -146,20 +146,25 @@ def start_by_trigger(rt: LocalRuntime, simulator: Any, options: DemoOptions, pro
     return rt.start(request, name=f"demo-{int(rt.clock.now())}"), {}
 
 
-MUTATING_CALLS = ("elbv2.DeregisterTargets", "elbv2.RegisterTargets", "ec2.RebootInstances", "ssm.SendCommand")
+MUTATING_CALLS = ("elbv2.DeregisterTargets", "elbv2.RegisterTargets", "ec2.RebootInstances", "ec2.StopInstances",
+                  "ec2.StartInstances", "ssm.SendCommand", "autoscaling.EnterStandby", "autoscaling.ExitStandby",
+                  "autoscaling.SetInstanceHealth")
 
 
 def aws_state(rt: LocalRuntime, simulator: Any, built: Any) -> str:
     """What AWS would show of the fleet, canonically serialised: target health in every target group,
-    every instance's state, and how many mutating calls it has received."""
+    every instance's state (and Auto Scaling lifecycle), and how many mutating calls it has received."""
     elbv2 = rt.client("elbv2")
     ec2 = rt.client("ec2")
     health = {arn: sorted((d["Target"]["Id"], d["Target"].get("Port"), d["TargetHealth"]["State"])
                           for d in elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"])
               for arn in built.target_group_arns}
-    instances = sorted((i["InstanceId"], i["State"]["Name"])
-                       for r in ec2.describe_instances(InstanceIds=built.instance_ids)["Reservations"]
-                       for i in r["Instances"])
+    # DescribeInstanceStatus, not DescribeInstances: the simulator (not moto) knows stopped instances.
+    instances = sorted((s["InstanceId"], s["InstanceState"]["Name"]) for s in ec2.describe_instance_status(
+        InstanceIds=built.instance_ids, IncludeAllInstances=True)["InstanceStatuses"])
+    if built.auto_scaling_group:
+        members = rt.client("autoscaling").describe_auto_scaling_instances(InstanceIds=built.instance_ids)
+        instances += sorted((m["InstanceId"], m["LifecycleState"]) for m in members["AutoScalingInstances"])
     calls = {name: simulator.api_calls().get(name, 0) for name in MUTATING_CALLS}
     return json.dumps({"target_health": health, "instances": instances, "mutating_calls": calls}, sort_keys=True)
 

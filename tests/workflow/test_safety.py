@@ -134,10 +134,11 @@ def test_capacity_lost_while_draining_puts_the_instance_back_instead_of_rebootin
     assert not h.lock_held()
 
 
-def test_demo_dry_run_changes_nothing_in_aws(tmp_path: Path) -> None:
+@pytest.mark.parametrize("fleet", [[], ["--asg"]], ids=["plain", "auto-scaling-group"])
+def test_demo_dry_run_changes_nothing_in_aws(tmp_path: Path, fleet: list[str]) -> None:
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        code = main(["demo", "--dry-run", "--json", "--logs", str(tmp_path / "l.jsonl")])
+        code = main(["demo", "--dry-run", "--json", "--logs", str(tmp_path / "l.jsonl"), *fleet])
     result = json.loads(out.getvalue())
     assert code == 0 and result["status"] == "SUCCEEDED"
     assert result["aws_state_unchanged"] is True and result["aws_state_before"] == result["aws_state_after"]
