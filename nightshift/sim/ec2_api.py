@@ -98,19 +98,20 @@ def _moto_transitions(sim: FleetSimulator, ids: list[str], start: bool) -> list[
              "PreviousState": {"Code": previous[0], "Name": previous[1]}} for i, current, previous in changed]
 
 
-def stop_instances(sim: FleetSimulator, params: dict[str, Any]) -> dict[str, Any] | None:
+def _stop_or_start(sim: FleetSimulator, params: dict[str, Any], start: bool) -> dict[str, Any] | None:
+    operation, verb = ("StartInstances", "started") if start else ("StopInstances", "stopped")
+    refused = (STOPPING, *_GONE) if start else (PENDING, *_GONE)
     with sim.lock:
-        resolved = _resolve(sim, params, "ec2.StopInstances")
+        resolved = _resolve(sim, params, f"ec2.{operation}")
         if resolved is None:
             return None
         ids, owners = resolved
         now = sim.now()
         for instance_id, (_, instance) in owners.items():
-            state = instance.ec2_state(now)
-            if state in (PENDING, *_GONE):
+            if instance.ec2_state(now) in refused:
                 raise AwsError("IncorrectInstanceState",
-                               f"The instance '{instance_id}' is not in a state from which it can be stopped.")
-            if params.get("Hibernate"):
+                               f"The instance '{instance_id}' is not in a state from which it can be {verb}.")
+            if not start and params.get("Hibernate"):
                 # Hibernation must be enabled at launch; the fleet's instances never are.
                 raise AwsError("UnsupportedHibernationConfiguration",
                                f"The instance '{instance_id}' does not have hibernation configured.")
@@ -121,38 +122,20 @@ def stop_instances(sim: FleetSimulator, params: dict[str, Any]) -> dict[str, Any
                 continue
             instance = owners[instance_id][1]
             previous = instance.ec2_state(now)
-            # Stopping a stopping or stopped instance is a successful no-op, as on AWS.
-            instance.power.request_stop(now)
+            # Stopping a stopped (or starting a running) instance is a successful no-op, as on AWS.
+            (instance.power.request_start if start else instance.power.request_stop)(now)
             changes.append({"InstanceId": instance_id, "CurrentState": _state(instance.ec2_state(now)),
                             "PreviousState": _state(previous)})
-        changes += _moto_transitions(sim, [i for i in ids if i not in owners], start=False)
-    return {"StoppingInstances": changes}
+        changes += _moto_transitions(sim, [i for i in ids if i not in owners], start=start)
+    return {"StartingInstances" if start else "StoppingInstances": changes}
+
+
+def stop_instances(sim: FleetSimulator, params: dict[str, Any]) -> dict[str, Any] | None:
+    return _stop_or_start(sim, params, start=False)
 
 
 def start_instances(sim: FleetSimulator, params: dict[str, Any]) -> dict[str, Any] | None:
-    with sim.lock:
-        resolved = _resolve(sim, params, "ec2.StartInstances")
-        if resolved is None:
-            return None
-        ids, owners = resolved
-        now = sim.now()
-        for instance_id, (_, instance) in owners.items():
-            if instance.ec2_state(now) in (STOPPING, *_GONE):
-                raise AwsError("IncorrectInstanceState",
-                               f"The instance '{instance_id}' is not in a state from which it can be started.")
-        _dry_run(params)
-        changes = []
-        for instance_id in ids:
-            if instance_id not in owners:
-                continue
-            instance = owners[instance_id][1]
-            previous = instance.ec2_state(now)
-            # Starting a running or pending instance is a successful no-op, as on AWS.
-            instance.power.request_start(now)
-            changes.append({"InstanceId": instance_id, "CurrentState": _state(instance.ec2_state(now)),
-                            "PreviousState": _state(previous)})
-        changes += _moto_transitions(sim, [i for i in ids if i not in owners], start=True)
-    return {"StartingInstances": changes}
+    return _stop_or_start(sim, params, start=True)
 
 
 def describe_instance_status(sim: FleetSimulator, params: dict[str, Any]) -> dict[str, Any] | None:
