@@ -11,8 +11,6 @@ from steps import guards
 from steps.entrypoint import StepContext, step
 from steps.store import lifecycle
 
-DAY_SECONDS = 86400
-
 
 @step
 def check_capacity(ctx: StepContext) -> dict[str, Any]:
@@ -21,11 +19,12 @@ def check_capacity(ctx: StepContext) -> dict[str, Any]:
     group = ctx.group
     capacity = guards.capacity_now(group, instance_id)
     decision = capacity.decision
-    found = guards.blocks(group, instance_id)
+    facts = guards.gather(group, instance_id)
+    found = guards.blocks(group, facts)
     numbers: dict[str, Any] = {"checks": decision.numbers(), "min_healthy": group.min_healthy,
                                "min_healthy_percent": group.min_healthy_percent, "per_az": group.per_az,
                                "blockers": [{"code": b.code, "reason": b.reason, **b.numbers} for b in found]}
-    reboots_today = guards.reboots_in(instance_id, DAY_SECONDS)
+    reboots_today = guards.reboots_in(facts, guards.DAY_SECONDS)
     limit = group.escalation.max_reboots_per_day
     # Rebooted too often today: a reboot is not curing it. Drain, then go straight to the escalation ladder.
     plan = "escalate" if reboots_today >= limit and group.escalation.rungs else "reboot"

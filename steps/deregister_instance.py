@@ -24,6 +24,7 @@ def deregister_instance(ctx: StepContext) -> dict[str, Any]:
     planned = lifecycle.recorded(record, "deregister")
     if planned is not None and record.state != "draining":
         return planned  # already drained and beyond: never deregister again
+    fresh = planned is None
     if planned is None:
         if record.state != "selected":
             raise LifecycleConflict(f"cannot deregister {instance_id} in lifecycle state {record.state}")
@@ -46,7 +47,7 @@ def deregister_instance(ctx: StepContext) -> dict[str, Any]:
     standby = planned.get("standby")
     # Standby first: the ASG must neither replace it (failed health checks while it reboots) nor register
     # it again behind our back. It deregisters it from the ASG's own target groups; we do all of them.
-    if standby and put_back.send_standby(instance_id, standby):
+    if standby and put_back.send_standby(instance_id, standby, fresh):
         ctx.audit("STANDBY_ENTERED",
                   f"{instance_id} entered Standby in {standby['group']} "
                   + ("decrementing the desired capacity" if standby["decrement"] else

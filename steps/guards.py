@@ -15,6 +15,7 @@ from steps.store import audit, pause
 REMEDIATION_EVENTS = {"REBOOT_REQUESTED"}
 # A remediation that ended without healing counts towards the storm breaker's failure limit.
 FAILURE_EVENTS = {"FAILED", "LEFT_OUT_OF_SERVICE"}
+DAY_SECONDS = 86400
 
 
 def gather(group: GroupConfig, instance_id: str) -> Facts:
@@ -22,8 +23,9 @@ def gather(group: GroupConfig, instance_id: str) -> Facts:
     now = clock.now()
     window = max(guards.storm.window_seconds, guards.group_min_gap_seconds)
     group_records = list(audit.for_group(group.name, since=now - window))
-    instance_records = [r for r in audit.for_instance(instance_id)
-                        if now - float(r.at) < guards.instance_cooldown_seconds]
+    # One query serves both the cooldown blocker and the reboots-per-day count.
+    instance_window = max(guards.instance_cooldown_seconds, DAY_SECONDS)
+    instance_records = [r for r in audit.for_instance(instance_id) if now - float(r.at) < instance_window]
     flag = pause.paused(group.name)
     member = autoscaling.membership(instance_id) if group.auto_scaling.enabled else None
     activity = (autoscaling.activity_in_progress(member.group)
@@ -42,14 +44,14 @@ def gather(group: GroupConfig, instance_id: str) -> Facts:
     )
 
 
-def reboots_in(instance_id: str, seconds: float) -> int:
-    """How many reboots of this instance Nightshift requested in the last ``seconds``."""
-    now = clock.now()
-    return len([t for t in audit.times_of(audit.for_instance(instance_id), REMEDIATION_EVENTS) if now - t < seconds])
+def reboots_in(facts: Facts, seconds: float) -> int:
+    """How many reboots of the instance Nightshift requested in the last ``seconds`` (at most a day)."""
+    now = facts.now.timestamp()
+    return len([t for t in facts.instance_reboots_at if now - t < seconds])
 
 
-def blocks(group: GroupConfig, instance_id: str) -> list[Block]:
-    found = blocking(group.guards, gather(group, instance_id))
+def blocks(group: GroupConfig, facts: Facts) -> list[Block]:
+    found = blocking(group.guards, facts)
     tripped = next((b for b in found if b.trips_storm_breaker), None)
     if tripped:
         pause.pause(group.name, tripped.reason, clock.now(), "storm breaker")

@@ -50,10 +50,14 @@ def enter_standby(instance_id: str) -> dict[str, Any] | None:
             "min_size": size.min_size, "lifecycle_before": membership.lifecycle_state}
 
 
-def send_standby(instance_id: str, plan: dict[str, Any]) -> bool:
-    """EnterStandby unless a Retry already did (the instance is no longer InService). True when sent."""
-    membership = autoscaling.membership(instance_id)
-    if membership is None or membership.lifecycle_state != autoscaling.IN_SERVICE:
+def send_standby(instance_id: str, plan: dict[str, Any], fresh: bool) -> bool:
+    """EnterStandby unless a Retry already did (the instance is no longer InService). True when sent.
+    ``fresh``: the plan was read just now, so its lifecycle state needs no second lookup."""
+    lifecycle_state = plan["lifecycle_before"]
+    if not fresh:
+        membership = autoscaling.membership(instance_id)
+        lifecycle_state = membership.lifecycle_state if membership else None
+    if lifecycle_state != autoscaling.IN_SERVICE:
         return False
     autoscaling.enter_standby(plan["group"], instance_id, bool(plan["decrement"]))
     return True
