@@ -22,7 +22,7 @@ _lock = threading.Lock()
 def client(service: str) -> Any:
     with _lock:
         if service not in _clients:
-            _clients[service] = boto3.client(service, config=_CONFIG)  # type: ignore[call-overload]
+            _clients[service] = boto3.client(service, config=_CONFIG)
         return _clients[service]
 
 
