@@ -32,6 +32,12 @@ PLATFORM_GRANTS = {
     # Publishing to the KMS-encrypted topic: SNS encrypts with the publisher's key permissions.
     "NotifyFunction": {Call("kms:GenerateDataKey"), Call("kms:Decrypt")},
 }
+# StartInstances on an instance with customer-managed-key EBS volumes: EC2 uses the key on the caller's
+# behalf (only when the EbsKmsKeyArns parameter is set).
+EBS_KMS = {Call("kms:CreateGrant"), Call("kms:Decrypt"), Call("kms:DescribeKey")}
+for _starter in ("StopStartInstanceFunction", "RestoreServiceFunction", "ResumeRemediationFunction",
+                 "ReconcileFunction"):
+    PLATFORM_GRANTS[_starter] = PLATFORM_GRANTS.get(_starter, set()) | EBS_KMS
 TABLES = {"LockTable", "AuditTable", "LifecycleTable"}
 
 
@@ -44,7 +50,15 @@ def properties(name: str) -> dict[str, Any]:
 
 
 def statements(function: str) -> list[dict[str, Any]]:
-    return [s for policy in properties(function).get("Policies", []) for s in policy["Statement"]]
+    """The function's statements, a conditional one (!If [Cond, statement, NoValue]) as when Cond is true."""
+    found = []
+    for policy in properties(function).get("Policies", []):
+        for statement in policy["Statement"]:
+            if "Fn::If" in statement:
+                _, statement, otherwise = statement["Fn::If"]
+                assert otherwise == {"Ref": "AWS::NoValue"}
+            found.append(statement)
+    return found
 
 
 def as_list(value: Any) -> list[Any]:
@@ -365,3 +379,31 @@ def test_samconfig_defaults() -> None:
     deploy = config["deploy"]["parameters"]
     assert deploy["capabilities"] == "CAPABILITY_IAM CAPABILITY_AUTO_EXPAND"
     assert deploy["resolve_s3"] is True and deploy["confirm_changeset"] is True
+
+
+def test_only_the_functions_that_start_instances_may_use_the_ebs_keys_and_only_when_given() -> None:
+    assert TEMPLATE["Parameters"]["EbsKmsKeyArns"]["Default"] == ""
+    starters, users = set(), set()
+    for name, resource in RESOURCES.items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        for policy in resource["Properties"].get("Policies", []):
+            for statement in policy["Statement"]:
+                if "Fn::If" in statement:
+                    condition, grant, _ = statement["Fn::If"]
+                    assert condition == "HasEbsKmsKeys" and grant["Resource"] == {"Ref": "EbsKmsKeyArns"}
+                    assert all(a.startswith("kms:") for a in as_list(grant["Action"]))
+                    assert grant["Condition"]["StringEquals"]["kms:ViaService"] == {
+                        "Fn::Sub": "ec2.${AWS::Region}.amazonaws.com"}
+                    if "kms:CreateGrant" in as_list(grant["Action"]):
+                        assert grant["Condition"]["Bool"] == {"kms:GrantIsForAWSResource": "true"}
+                    users.add(name)
+                elif "ec2:StartInstances" in as_list(statement["Action"]):
+                    starters.add(name)
+    assert starters and users == starters
+
+
+def test_blocking_alarms_are_read_with_a_star_so_composite_alarms_are_returned() -> None:
+    # AWS: DescribeAlarms returns composite alarms only with cloudwatch:DescribeAlarms scoped to *
+    found = [s for _, s in _function_statements() if "cloudwatch:DescribeAlarms" in as_list(s["Action"])]
+    assert found and all(s["Resource"] == "*" for s in found)
