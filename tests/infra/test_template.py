@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
 import sys
 import tomllib
 from pathlib import Path
@@ -111,7 +112,7 @@ def test_function_settings_shared_by_every_step() -> None:
     assert GLOBALS["MemorySize"] == 256
     assert GLOBALS["Timeout"] <= 30
     assert GLOBALS["Tracing"] == "Active"
-    assert GLOBALS["CodeUri"] == "function/"
+    assert GLOBALS["CodeUri"] == "../"
     python = GLOBALS["Runtime"].removeprefix("python").replace(".", "")
     assert GLOBALS["Layers"] == [{"Fn::Sub": "arn:aws:lambda:${AWS::Region}:017000801446:layer:"
                                          f"AWSLambdaPowertoolsPythonV3-python{python}-arm64:${{PowertoolsLayerVersion}}"}]
@@ -134,9 +135,21 @@ def test_a_lambda_timeout_is_shorter_than_every_task_timeout() -> None:
 
 
 def test_the_code_uri_packages_the_steps_package() -> None:
-    code = infra_check.TEMPLATE.parent / GLOBALS["CodeUri"]
-    assert (code / "steps").resolve() == (ROOT / "steps").resolve()
-    pins = dict(line.split("==") for line in (code / "requirements.txt").read_text().splitlines()
+    code = (infra_check.TEMPLATE.parent / GLOBALS["CodeUri"]).resolve()
+    assert code == ROOT
+    # no symlink anywhere in the build input: `sam build --use-container` would not follow it
+    for folder in (ROOT / "infra", ROOT / "steps"):
+        assert [p for p in folder.rglob("*") if p.is_symlink()] == []
+    # every function is built by the Makefile at the CodeUri, which copies steps/ and the requirements
+    functions = [n for n, r in RESOURCES.items() if r["Type"] == "AWS::Serverless::Function"]
+    assert functions and all(RESOURCES[n].get("Metadata") == {"BuildMethod": "makefile"} for n in functions)
+    for name in functions:
+        dry = subprocess.run(["make", "-n", "-C", str(code), f"build-{name}", "ARTIFACTS_DIR=/artifacts"],
+                             capture_output=True, text=True, check=True).stdout
+        assert 'cp -R steps "/artifacts/steps"' in dry, name
+        assert '-r infra/function/requirements.txt -t "/artifacts"' in dry, name
+    assert (code / "steps" / "__init__.py").is_file()
+    pins = dict(line.split("==") for line in (ROOT / "infra" / "function" / "requirements.txt").read_text().splitlines()
                 if line and not line.startswith("#"))
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     for package in ("transitions", "pynamodb"):
