@@ -11,10 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from botocore.exceptions import ConnectionError, ReadTimeoutError
 from pynamodb.exceptions import PynamoDBException
 
-from steps.aws.errors import THROTTLING_CODES, UNAVAILABLE_CODES
+from steps.aws.errors import THROTTLING_CODES, UNAVAILABLE_CODES, unreachable
 from steps.exceptions import AwsThrottled, AwsUnavailable, NightshiftError
 
 # DynamoDB's own names for "slow down" and "try again" (besides the generic ones in steps/aws/errors.py).
@@ -32,7 +31,7 @@ def retryable(exc: PynamoDBException) -> NightshiftError | None:
         return AwsThrottled(message)
     if code in UNAVAILABLE_CODES or code in DYNAMODB_UNAVAILABLE:
         return AwsUnavailable(message)
-    if isinstance(cause, ConnectionError | ReadTimeoutError):  # incl. EndpointConnectionError, ConnectTimeout
+    if unreachable(cause):
         return AwsUnavailable(message)
     return None
 

@@ -54,11 +54,12 @@ def statements(function: str) -> list[dict[str, Any]]:
     """The function's statements, a conditional one (!If [Cond, statement, NoValue]) as when Cond is true."""
     found = []
     for policy in properties(function).get("Policies", []):
-        for statement in policy["Statement"]:
-            if "Fn::If" in statement:
-                _, statement, otherwise = statement["Fn::If"]
+        for item in policy["Statement"]:
+            if "Fn::If" in item:
+                _, granted_when, otherwise = item["Fn::If"]
                 assert otherwise == {"Ref": "AWS::NoValue"}
-            found.append(statement)
+                item = granted_when  # noqa: PLW2901
+            found.append(item)
     return found
 
 
