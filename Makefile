@@ -45,3 +45,11 @@ pr: lint types test infra-check
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache out .venv-infra .tools build
+
+# `sam build` (infra/template.yaml: CodeUri ../, Metadata BuildMethod: makefile) runs `make build-<LogicalId>`
+# here for every function: it gets the steps package and infra/function/requirements.txt, nothing else.
+build-%Function:
+	mkdir -p "$(ARTIFACTS_DIR)"
+	cp -R steps "$(ARTIFACTS_DIR)/steps"
+	find "$(ARTIFACTS_DIR)/steps" -name __pycache__ -prune -exec rm -rf {} +
+	python3 -m pip install --quiet --disable-pip-version-check -r infra/function/requirements.txt -t "$(ARTIFACTS_DIR)"

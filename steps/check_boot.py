@@ -57,7 +57,9 @@ def check_boot(ctx: StepContext) -> dict[str, Any]:
                   f"status checks {elapsed:.0f} s after the request", instance_id=instance_id,
                   confirmed_by=decision.confirmed_by, boot_seconds=round(elapsed, 3), boot_time=boot_time)
     elif spec.signal == "ssm" and not decision.confirmed_by and command_id is None:
-        command_id = ssm.send(instance_id, ssm.BOOT_TIME, ssm.BOOT_TIME_SCRIPT)
+        # While it reboots the agent is not running and SSM may answer InvalidInstanceId: that is "not yet",
+        # asked again at the next poll; the boot deadline still ends the wait (BOOT_TIMED_OUT).
+        command_id = ssm.send_if_online(instance_id, ssm.BOOT_TIME, ssm.BOOT_TIME_SCRIPT)
     return {"done": decision.phase == boot.DONE, "phase": decision.phase, "confirmed_by": decision.confirmed_by,
             "boot_time": boot_time, "command_id": command_id, "wait_seconds": decision.wait_seconds,
             "checks": progress.checks + 1, "boot_seconds": round(elapsed, 3), "status": status_seen}

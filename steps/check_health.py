@@ -7,6 +7,7 @@ from typing import Any
 
 from steps import put_back
 from steps.aws import elbv2
+from steps.domain.history import STANDBY_POLL_SECONDS
 from steps.entrypoint import StepContext, step
 from steps.events import HealthProgress
 from steps.exceptions import HealthNotRestored
@@ -28,9 +29,11 @@ def check_health(ctx: StepContext) -> dict[str, Any]:
         record = lifecycle.load(ctx.state.request.remediation_id)
         standby = put_back.leave_standby(instance_id, ((record.facts or {}).get("deregister") or {}).get("standby"))
         if standby == put_back.WAITING:
-            # Serving again, but ExitStandby waits for the ASG to finish EnteringStandby (its delay).
-            return {"done": False, "states": states, "checks": progress.checks + 1, "wait_seconds": spec.poll_seconds,
-                    "standby": standby}
+            # Serving again, but ExitStandby waits for the ASG to finish EnteringStandby (up to the
+            # deregistration delay, 3600 s at most). No deadline applies here, so poll slowly: each turn
+            # writes history events (steps/domain/history.py bounds them).
+            return {"done": False, "states": states, "checks": progress.checks + 1,
+                    "wait_seconds": max(spec.poll_seconds, STANDBY_POLL_SECONDS), "standby": standby}
         if standby == put_back.EXITED:
             ctx.audit("STANDBY_EXITED", f"{instance_id} left Auto Scaling Standby", instance_id=instance_id)
         if record.state == "verifying":

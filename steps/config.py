@@ -199,6 +199,21 @@ class GroupConfig(_Strict):
             raise ValueError("target_group_arns lists the same target group twice")
         return value
 
+    @model_validator(mode="after")
+    def _history_fits(self) -> GroupConfig:
+        """Step Functions fails an execution at 25,000 history events, with no Catch: refuse a group whose
+        poll intervals and deadlines could get there (steps/domain/history.py counts the worst case)."""
+        from steps.domain.history import worst_case_events
+
+        bound = worst_case_events(self)
+        if not bound.ok:
+            raise ValueError(
+                f"group {self.name!r}: a remediation could write {bound.events} Step Functions history events, "
+                f"over the budget of {bound.budget} ({bound.budget * 100 // bound.limit} % of the {bound.limit} "
+                f"quota) by {bound.over_by}; the {bound.loops[0][0]} dominates ({bound.loops[0][1]} events): "
+                f"{bound.fix}")
+        return self
+
 
 class GroupsDocument(_Strict):
     groups: Annotated[list[GroupConfig], Field(min_length=1)]

@@ -19,6 +19,7 @@ from steps.events import StepEvent, WorkflowState
 from steps.exceptions import InvalidRequest
 from steps.observability import logger, record_metrics, tracer
 from steps.store import audit
+from steps.store import errors as store_errors
 
 
 @dataclass
@@ -74,7 +75,9 @@ def step(body: Callable[[StepContext], dict[str, Any]]) -> Callable[[dict[str, A
         if ctx.instance_id:
             logger.append_keys(instance_id=ctx.instance_id)
         try:
-            return body(ctx)
+            # A throttled or unreachable table is transient: named as the ASL's Retry expects.
+            with store_errors.translated():
+                return body(ctx)
         except Exception:
             logger.exception(f"{body.__name__} failed")
             raise

@@ -28,6 +28,11 @@ class AwsCallFailed(NightshiftError):
     """AWS refused the call for a reason retrying won't change (access denied, not found...)."""
 
 
+class AgentNotOnline(NightshiftError):
+    """SSM answered SendCommand with InvalidInstanceId: the SSM Agent is not running or not registered (e.g.
+    the OS is down during a reboot or a stop). For a boot check that means "not yet"."""
+
+
 class LifecycleConflict(NightshiftError):
     """The remediation record moved under us (another execution, or an illegal transition)."""
 

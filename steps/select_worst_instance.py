@@ -15,7 +15,7 @@ from steps.entrypoint import StepContext, step
 from steps.store import lifecycle
 
 # Targets in these states are already on their way out: never pick them.
-LEAVING = frozenset({"draining"})
+LEAVING = frozenset({"draining", "unhealthy.draining"})  # ELBv2 TargetHealth State: both are leaving
 
 
 def _not_in_service_in_asg(ctx: StepContext, instance_id: str | None) -> str | None:

@@ -15,11 +15,17 @@ from steps.entrypoint import validation_message
 from steps.events import StartInput, ValidateEvent
 from steps.exceptions import ConfigurationError, InvalidRequest
 from steps.observability import logger, tracer
+from steps.store import errors as store_errors
 from steps.store import lifecycle
 
 
 @tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    with store_errors.translated():  # a throttled table is retried, not an unknown failure
+        return _validate(event)
+
+
+def _validate(event: dict[str, Any]) -> dict[str, Any]:
     try:
         envelope = ValidateEvent.model_validate(event)
         start = StartInput.model_validate(envelope.input)

@@ -221,6 +221,10 @@ def policy_statements(template: dict[str, Any]) -> Iterator[Statement]:
             statements = value.get("Statement")
             if isinstance(statements, dict):
                 statements = [statements]
+            if isinstance(statements, list):  # a conditional statement: !If [Cond, statement, AWS::NoValue]
+                statements = [branch for s in statements
+                              for branch in (s["Fn::If"][1:] if isinstance(s, dict) and "Fn::If" in s else [s])
+                              if branch != {"Ref": "AWS::NoValue"}]
             if isinstance(statements, list) and statements and all(
                     isinstance(s, dict) and "Effect" in s for s in statements):
                 for index, statement in enumerate(statements):

@@ -42,13 +42,19 @@ def _measure(sim: FleetSimulator, instance: SimulatedInstance, comment: str) -> 
     return measure
 
 
+def _agent_online(instance: SimulatedInstance, at: float) -> bool:
+    if instance.ec2_state(at) in (SHUTTING_DOWN, TERMINATED):
+        return False
+    return instance.spec.ssm_online and instance.power.is_up(at)
+
+
 def _delivery(instance: SimulatedInstance, sent_at: float, timeout: float) -> Callable[[], float | None]:
     def delivery() -> float | None:
         if not instance.spec.ssm_online:
             return None
-        # The agent is offline while the OS is down (rebooting, stopped, booting) and picks the command up
-        # when it is back, if that is within the delivery timeout. A stopped instance is back only once
-        # started, which a later call decides: hence asked at each read, never fixed at send time.
+        # SendCommand is refused while the agent is offline (above), so a command is sent while the OS is up
+        # and delivered at once; kept general: were it sent just as the OS goes down, the agent would pick it
+        # up when back, if within the delivery timeout (a later call, a start, decides when: asked lazily).
         delivered = instance.power.next_up(sent_at)
         return delivered if delivered < sent_at + timeout else None
     return delivery
@@ -70,12 +76,15 @@ def send_command(sim: FleetSimulator, params: dict[str, Any]) -> dict[str, Any] 
                                               "satisfy constraint: Member must have value between 30 and 2592000")
     with sim.lock:
         now = sim.now()
-        # SSM refuses instances that are shutting down or gone (its InvalidInstanceId); a stopped one is
-        # accepted and the command waits for the agent.
-        gone = [i for i, owner in zip(ids, owners, strict=True)
-                if owner is not None and owner[1].ec2_state(now) in (SHUTTING_DOWN, TERMINATED)]
-        if gone:
-            raise AwsError("InvalidInstanceId", f"Instances {gone} not in a valid state for account "
+        # SSM refuses (InvalidInstanceId) a node that is shutting down or gone, and one whose SSM Agent isn't
+        # running or isn't registered: the agent is offline while the OS is down (rebooting, booting,
+        # stopping, stopped), and never online on an instance without it (spec.ssm_online False).
+        # https://docs.aws.amazon.com/botocore/latest/reference/services/ssm/client/exceptions/InvalidInstanceId.html
+        # https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_SendCommand.html (Errors)
+        refused = [i for i, owner in zip(ids, owners, strict=True)
+                   if owner is not None and not _agent_online(owner[1], now)]
+        if refused:
+            raise AwsError("InvalidInstanceId", f"Instances {refused} not in a valid state for account "
                                                 f"{sim.account_id}")
         command_id = str(uuid.uuid4())
         invocations = {}

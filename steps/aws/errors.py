@@ -49,3 +49,8 @@ def aws_call(what: str) -> Iterator[None]:
         raise AwsUnavailable(f"{what}: {exc}") from exc
     except BotoCoreError as exc:
         raise AwsCallFailed(f"{what}: {exc}") from exc
+
+
+def unreachable(exc: BaseException | None) -> bool:
+    """A connection that failed or timed out (incl. EndpointConnectionError, ConnectTimeoutError)."""
+    return isinstance(exc, ConnectionError | ReadTimeoutError)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from steps.aws.clients import client
 from steps.aws.errors import aws_call, error_code
+from steps.exceptions import AgentNotOnline
 
 BOOT_TIME = "nightshift:boot-time"
 CONNECTIONS = "nightshift:connections"
@@ -24,8 +25,19 @@ def connections_script(ports: list[int]) -> list[str]:
     return [f"ss -Htn state established '( {filter_expr} )' | wc -l"]
 
 
+# SendCommand's InvalidInstanceId covers "SSM Agent isn't running", "SSM Agent isn't registered with the SSM
+# endpoint" and a node not in a valid state (shutting-down, terminated): while an instance reboots or is
+# stopped its agent is not running, so SSM may refuse the command instead of queueing it.
+# https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_SendCommand.html (Errors), worded as in
+# https://docs.aws.amazon.com/botocore/latest/reference/services/ssm/client/exceptions/InvalidInstanceId.html
+AGENT_NOT_ONLINE_CODES = frozenset({"InvalidInstanceId"})
+
+
 def send(instance_id: str, comment: str, commands: list[str]) -> str:
-    with aws_call(f"SendCommand {comment} to {instance_id}"):
+    """SendCommand; raises ``AgentNotOnline`` when SSM says the agent cannot take it (see above)."""
+    from botocore.exceptions import ClientError
+
+    try:
         response = client("ssm").send_command(
             InstanceIds=[instance_id],
             DocumentName="AWS-RunShellScript",
@@ -33,7 +45,21 @@ def send(instance_id: str, comment: str, commands: list[str]) -> str:
             Parameters={"commands": commands},
             TimeoutSeconds=30,
         )
+    except ClientError as exc:
+        if error_code(exc) in AGENT_NOT_ONLINE_CODES:
+            message = exc.response.get("Error", {}).get("Message", "")
+            raise AgentNotOnline(f"SendCommand {comment} to {instance_id}: {error_code(exc)}: {message}") from exc
+        with aws_call(f"SendCommand {comment} to {instance_id}"):
+            raise
     return str(response["Command"]["CommandId"])
+
+
+def send_if_online(instance_id: str, comment: str, commands: list[str]) -> str | None:
+    """SendCommand, or None when the agent is not online (yet): the caller asks again at its next poll."""
+    try:
+        return send(instance_id, comment, commands)
+    except AgentNotOnline:
+        return None
 
 
 @dataclass(frozen=True)

@@ -241,3 +241,21 @@ def test_the_command_exits_non_zero_and_names_each_problem(copy: Copy) -> None:
     assert result.returncode == 1
     assert "state 'Check target health': Task without Retry" in result.stderr
     assert result.stderr.rstrip().endswith("infra-check: 1 problem(s)")
+
+
+def test_statements_of_a_policy_with_a_conditional_statement_are_checked(copy: Copy) -> None:
+    # GIVEN a wildcard next to an !If [HasEbsKmsKeys, statement, AWS::NoValue] (the KMS grant) in one policy
+    copy.edit_template("              Action: [ec2:StopInstances, ec2:StartInstances]\n",
+                       '              Action: "ec2:*"\n')
+    found = messages(copy.check())
+    # THEN it is found all the same: a conditional entry must not hide the policy's other statements
+    assert len(found) == 1 and "StopStartInstanceFunction" in found[0] and "'ec2:*'" in found[0], found
+
+
+def test_conditional_statements_are_checked_as_statements() -> None:
+    from nightshift.infra_check import TEMPLATE
+    from nightshift.infra_check.cfn_yaml import load
+    from nightshift.infra_check.checks import policy_statements
+
+    sids = [s.where for s in policy_statements(load(TEMPLATE)) if "LetEc2UseTheVolumeKeysOnStart" in s.where]
+    assert len(sids) == 4

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
 import sys
 import tomllib
 from pathlib import Path
@@ -32,6 +33,12 @@ PLATFORM_GRANTS = {
     # Publishing to the KMS-encrypted topic: SNS encrypts with the publisher's key permissions.
     "NotifyFunction": {Call("kms:GenerateDataKey"), Call("kms:Decrypt")},
 }
+# StartInstances on an instance with customer-managed-key EBS volumes: EC2 uses the key on the caller's
+# behalf (only when the EbsKmsKeyArns parameter is set).
+EBS_KMS = {Call("kms:CreateGrant"), Call("kms:Decrypt"), Call("kms:DescribeKey")}
+for _starter in ("StopStartInstanceFunction", "RestoreServiceFunction", "ResumeRemediationFunction",
+                 "ReconcileFunction"):
+    PLATFORM_GRANTS[_starter] = PLATFORM_GRANTS.get(_starter, set()) | EBS_KMS
 TABLES = {"LockTable", "AuditTable", "LifecycleTable"}
 
 
@@ -44,7 +51,16 @@ def properties(name: str) -> dict[str, Any]:
 
 
 def statements(function: str) -> list[dict[str, Any]]:
-    return [s for policy in properties(function).get("Policies", []) for s in policy["Statement"]]
+    """The function's statements, a conditional one (!If [Cond, statement, NoValue]) as when Cond is true."""
+    found = []
+    for policy in properties(function).get("Policies", []):
+        for item in policy["Statement"]:
+            if "Fn::If" in item:
+                _, granted_when, otherwise = item["Fn::If"]
+                assert otherwise == {"Ref": "AWS::NoValue"}
+                item = granted_when  # noqa: PLW2901
+            found.append(item)
+    return found
 
 
 def as_list(value: Any) -> list[Any]:
@@ -97,7 +113,7 @@ def test_function_settings_shared_by_every_step() -> None:
     assert GLOBALS["MemorySize"] == 256
     assert GLOBALS["Timeout"] <= 30
     assert GLOBALS["Tracing"] == "Active"
-    assert GLOBALS["CodeUri"] == "function/"
+    assert GLOBALS["CodeUri"] == "../"
     python = GLOBALS["Runtime"].removeprefix("python").replace(".", "")
     assert GLOBALS["Layers"] == [{"Fn::Sub": "arn:aws:lambda:${AWS::Region}:017000801446:layer:"
                                          f"AWSLambdaPowertoolsPythonV3-python{python}-arm64:${{PowertoolsLayerVersion}}"}]
@@ -120,9 +136,21 @@ def test_a_lambda_timeout_is_shorter_than_every_task_timeout() -> None:
 
 
 def test_the_code_uri_packages_the_steps_package() -> None:
-    code = infra_check.TEMPLATE.parent / GLOBALS["CodeUri"]
-    assert (code / "steps").resolve() == (ROOT / "steps").resolve()
-    pins = dict(line.split("==") for line in (code / "requirements.txt").read_text().splitlines()
+    code = (infra_check.TEMPLATE.parent / GLOBALS["CodeUri"]).resolve()
+    assert code == ROOT
+    # no symlink anywhere in the build input: `sam build --use-container` would not follow it
+    for folder in (ROOT / "infra", ROOT / "steps"):
+        assert [p for p in folder.rglob("*") if p.is_symlink()] == []
+    # every function is built by the Makefile at the CodeUri, which copies steps/ and the requirements
+    functions = [n for n, r in RESOURCES.items() if r["Type"] == "AWS::Serverless::Function"]
+    assert functions and all(RESOURCES[n].get("Metadata") == {"BuildMethod": "makefile"} for n in functions)
+    for name in functions:
+        dry = subprocess.run(["make", "-n", "-C", str(code), f"build-{name}", "ARTIFACTS_DIR=/artifacts"],
+                             capture_output=True, text=True, check=True).stdout
+        assert 'cp -R steps "/artifacts/steps"' in dry, name
+        assert '-r infra/function/requirements.txt -t "/artifacts"' in dry, name
+    assert (code / "steps" / "__init__.py").is_file()
+    pins = dict(line.split("==") for line in (ROOT / "infra" / "function" / "requirements.txt").read_text().splitlines()
                 if line and not line.startswith("#"))
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     for package in ("transitions", "pynamodb"):
@@ -365,3 +393,31 @@ def test_samconfig_defaults() -> None:
     deploy = config["deploy"]["parameters"]
     assert deploy["capabilities"] == "CAPABILITY_IAM CAPABILITY_AUTO_EXPAND"
     assert deploy["resolve_s3"] is True and deploy["confirm_changeset"] is True
+
+
+def test_only_the_functions_that_start_instances_may_use_the_ebs_keys_and_only_when_given() -> None:
+    assert TEMPLATE["Parameters"]["EbsKmsKeyArns"]["Default"] == ""
+    starters, users = set(), set()
+    for name, resource in RESOURCES.items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        for policy in resource["Properties"].get("Policies", []):
+            for statement in policy["Statement"]:
+                if "Fn::If" in statement:
+                    condition, grant, _ = statement["Fn::If"]
+                    assert condition == "HasEbsKmsKeys" and grant["Resource"] == {"Ref": "EbsKmsKeyArns"}
+                    assert all(a.startswith("kms:") for a in as_list(grant["Action"]))
+                    assert grant["Condition"]["StringEquals"]["kms:ViaService"] == {
+                        "Fn::Sub": "ec2.${AWS::Region}.amazonaws.com"}
+                    if "kms:CreateGrant" in as_list(grant["Action"]):
+                        assert grant["Condition"]["Bool"] == {"kms:GrantIsForAWSResource": "true"}
+                    users.add(name)
+                elif "ec2:StartInstances" in as_list(statement["Action"]):
+                    starters.add(name)
+    assert starters and users == starters
+
+
+def test_blocking_alarms_are_read_with_a_star_so_composite_alarms_are_returned() -> None:
+    # AWS: DescribeAlarms returns composite alarms only with cloudwatch:DescribeAlarms scoped to *
+    found = [s for _, s in _function_statements() if "cloudwatch:DescribeAlarms" in as_list(s["Action"])]
+    assert found and all(s["Resource"] == "*" for s in found)

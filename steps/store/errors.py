@@ -1,0 +1,48 @@
+"""PynamoDB failures as the error names the state machine retries.
+
+PynamoDB wraps every botocore failure in its own exception (``PutError``, ``GetError``, ``QueryError``...,
+with the botocore error as ``cause``). A throttled, failed-over or unreachable table is transient: it
+must reach Step Functions as ``AwsThrottled`` / ``AwsUnavailable`` (retried with back-off by every Task)
+rather than as an unknown exception that goes straight to the restore path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from pynamodb.exceptions import PynamoDBException
+
+from steps.aws.errors import THROTTLING_CODES, UNAVAILABLE_CODES, unreachable
+from steps.exceptions import AwsThrottled, AwsUnavailable, NightshiftError
+
+# DynamoDB's own names for "slow down" and "try again" (besides the generic ones in steps/aws/errors.py).
+DYNAMODB_THROTTLING = frozenset({"ProvisionedThroughputExceededException", "ThrottlingException",
+                                 "RequestLimitExceeded"})
+DYNAMODB_UNAVAILABLE = frozenset({"InternalServerError", "ServiceUnavailable"})
+
+
+def retryable(exc: PynamoDBException) -> NightshiftError | None:
+    """The retryable error ``exc`` stands for, or None when retrying would not help (e.g. a failed condition)."""
+    cause = exc.cause
+    code = exc.cause_response_code or ""
+    message = f"DynamoDB: {exc.msg}: {code} {exc.cause_response_message or cause or ''}".strip()
+    if code in THROTTLING_CODES or code in DYNAMODB_THROTTLING:
+        return AwsThrottled(message)
+    if code in UNAVAILABLE_CODES or code in DYNAMODB_UNAVAILABLE:
+        return AwsUnavailable(message)
+    if unreachable(cause):
+        return AwsUnavailable(message)
+    return None
+
+
+@contextmanager
+def translated() -> Iterator[None]:
+    """Re-raise a transient PynamoDB failure as ``AwsThrottled`` / ``AwsUnavailable`` (the cause kept)."""
+    try:
+        yield
+    except PynamoDBException as exc:
+        error = retryable(exc)
+        if error is None:
+            raise
+        raise error from exc
