@@ -110,7 +110,10 @@ def status_report(sfn: Any, machine_arn: str, lock_table: Any, since: timedelta)
     paused = [{"group": p.group.removeprefix(PREFIX), "reason": p.reason, "by": p.paused_by,
                "since": datetime.fromtimestamp(float(p.paused_at), UTC).isoformat()}
               for p in GroupPause.scan(GroupPause.group.startswith(PREFIX))]
-    for item in lock_table.scan(~lock_table.group.startswith(PREFIX)):
+    from steps.store.reconcile_progress import PREFIX as RECONCILE_PREFIX
+
+    # The lock table also holds pause flags and the reconciler's progress: only the leases are locks.
+    for item in lock_table.scan(~lock_table.group.startswith(PREFIX) & ~lock_table.group.startswith(RECONCILE_PREFIX)):
         try:
             owner_status = sfn.describe_execution(executionArn=item.owner)["status"]
         except Exception:  # the owner is unknown to Step Functions: the lock is stale

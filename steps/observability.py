@@ -36,6 +36,9 @@ METRICS_OF: dict[str, list[tuple[str, MetricUnit, float | str]]] = {
     "ESCALATING": [("Escalations", MetricUnit.Count, 1)],
     "REPLACED": [("InstancesReplaced", MetricUnit.Count, 1)],
     "LEFT_OUT_OF_SERVICE": [("InstancesLeftOutOfService", MetricUnit.Count, 1)],
+    # The sweep's reconciler: cut short by its time budget (the next sweep continues), or failed.
+    "RECONCILE_INCOMPLETE": [("ReconcileIncomplete", MetricUnit.Count, 1)],
+    "RECONCILE_FAILED": [("ReconcileFailed", MetricUnit.Count, 1)],
 }
 SKIPS = frozenset({"SKIPPED_LOCKED", "SKIPPED_CAPACITY", "SKIPPED_PAUSED", "SKIPPED_EXCLUDED", "SKIPPED_ALARM",
                    "SKIPPED_WINDOW", "SKIPPED_COOLDOWN", "SKIPPED_ASG_ACTIVITY", "STORM_BREAKER",

@@ -5,10 +5,21 @@ later RESTORED/HEALTHY, whose remediation has no live execution, is registered b
 its lifecycle record lists (started first if an escalation left it stopped, out of Auto Scaling Standby);
 an instance put in Standby (STANDBY_ENTERED) whose ExitStandby never happened is taken out of Standby; a
 lock whose owner execution is no longer running is released (conditionally on that owner). So a crash in
-the worst place heals itself on the next sweep."""
+the worst place heals itself on the next sweep.
+
+Bounded: each sweep reads each group's audit trail once, only after the group's cursor (by key
+condition, a page at a time), folding it into the group's set of open remediations (steps/store/
+reconcile_progress.py), which is saved after every page. It stops when the Lambda's remaining time runs
+low, audits RECONCILE_INCOMPLETE with what remains, and the next sweep continues from the cursor. Complete:
+a remediation leaves the open set only on a closing event or when its lifecycle record shows nothing left
+for the reconciler to do, so one opened long before the cursor is still found. Records from the last
+SETTLE_SECONDS are read every sweep but not folded into the saved set (a step may write a record up to a
+Lambda lifetime after its timestamp, so the cursor never passes a time someone may still write at)."""
 
 from __future__ import annotations
 
+import copy
+import time
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -16,13 +27,22 @@ from pydantic import BaseModel, ConfigDict
 from steps import clock, groups, put_back
 from steps.aws.stepfunctions import execution_status
 from steps.domain.lifecycle import OUT_OF_SERVICE
-from steps.exceptions import AwsUnavailable
-from steps.observability import logger, tracer
-from steps.store import audit, lifecycle, lock
+from steps.exceptions import AwsUnavailable, LifecycleConflict
+from steps.observability import logger, record_metrics, tracer
+from steps.store import audit, lifecycle, lock, reconcile_progress
 from steps.store.lock import LIVE_EXECUTION_STATES
 
-LOOKBACK_SECONDS = 14 * 86400  # Step Functions keeps redrivable history this long
-BACK_IN_SERVICE = {"RESTORED", "HEALTHY"}
+LOOKBACK_SECONDS = 14 * 86400  # a group with no progress yet starts this far back (redrivable history)
+BACK_IN_SERVICE = {"RESTORED", "HEALTHY", "RECONCILED"}
+# opening event -> the events that close it
+OPENS = {"DEREGISTERED": BACK_IN_SERVICE, "STANDBY_ENTERED": {"STANDBY_EXITED"}}
+PAGE_SIZE = 200  # audit records per Query page
+# No Lambda runs longer than 15 minutes, so no step writes a record later than that after its timestamp.
+SETTLE_SECONDS = 900
+RESERVE_MS = 20_000  # stop reading and acting with this much time left: save progress, audit, answer
+DEFAULT_BUDGET_MS = 90_000  # with no Lambda context (called directly): the function's timeout less the reserve
+PUT_BACK_STATES = [*OUT_OF_SERVICE, "verifying"]
+NEVER_BACK = ("left_out", "replaced")  # deliberately out, or gone
 
 
 class ReconcileEvent(BaseModel):
@@ -31,19 +51,153 @@ class ReconcileEvent(BaseModel):
     execution_id: str
 
 
+class Budget:
+    """The time left: the Lambda context's when there is one, else DEFAULT_BUDGET_MS from the start."""
+
+    def __init__(self, context: Any) -> None:
+        remaining = getattr(context, "get_remaining_time_in_millis", None)
+        self._remaining = remaining if callable(remaining) else None
+        self._deadline = time.monotonic() + DEFAULT_BUDGET_MS / 1000
+
+    def remaining_ms(self) -> float:
+        if self._remaining is not None:
+            return float(self._remaining())
+        return (self._deadline - time.monotonic()) * 1000
+
+    def low(self) -> bool:
+        return self.remaining_ms() < RESERVE_MS
+
+
+class Stopped(Exception):
+    """The time budget ran low: save what we know and say what remains."""
+
+
 def _alive(executions: list[str]) -> bool:
     return any(execution_status(arn) in LIVE_EXECUTION_STATES for arn in executions)
 
 
-def _open(group: str, now: float, opened: str, closed: set[str]) -> list[str]:
-    """Remediation ids with an ``opened`` event and no later ``closed`` one."""
-    open_ids: dict[str, bool] = {}
-    for record in audit.for_group(group, since=now - LOOKBACK_SECONDS):
-        if record.event == opened and record.remediation_id:
-            open_ids[record.remediation_id] = True
-        elif record.event in closed and record.remediation_id in open_ids:
-            open_ids[record.remediation_id] = False
-    return [rid for rid, still_open in open_ids.items() if still_open]
+def fold(items: dict[str, dict[str, float]], record: audit.AuditRecord) -> None:
+    """One audit record into the open set: an opening event opens its remediation, a closing one closes it."""
+    rid = record.remediation_id
+    if not rid:
+        return
+    for opened, closing in OPENS.items():
+        if record.event == opened:
+            items.setdefault(opened, {})[rid] = float(record.at)
+        elif record.event in closing:
+            items.get(opened, {}).pop(rid, None)
+
+
+class GroupRun:
+    """One group's reconcile in one sweep: read after the cursor, act on what is open, release a stale lock."""
+
+    def __init__(self, group: str, sweep_execution: str, budget: Budget) -> None:
+        self.group = group
+        self.sweep_execution = sweep_execution
+        self.budget = budget
+        self.now = clock.now()
+        self.progress = reconcile_progress.load(group)
+        self.saved = reconcile_progress.open_items(self.progress)  # as of the cursor
+        self.current = self.saved  # plus the unsettled tail, once one is read
+        self.records_read = 0
+        self.pages = 0
+        self.read_all = False
+        self.restored: list[str] = []
+        self.standby_exited: list[str] = []
+        self.released: str | None = None
+        self.lock_checked = False
+
+    def _save(self) -> None:
+        self.progress.open_items = self.saved
+        self.progress.updated_at = self.now
+        reconcile_progress.save(self.progress)
+
+    def read(self) -> None:
+        settled_before = self.now - SETTLE_SECONDS
+        after = self.progress.cursor or None
+        last_key: dict[str, Any] | None = None
+        while True:
+            if self.budget.low():
+                raise Stopped("time budget ran low while reading the audit trail")
+            page = audit.page_for_group(self.group, after, self.now - LOOKBACK_SECONDS, PAGE_SIZE, last_key)
+            advanced = 0
+            for record in page:
+                self.records_read += 1
+                if self.current is self.saved and float(record.at) < settled_before:
+                    fold(self.saved, record)
+                    self.progress.cursor = record.sk
+                    advanced += 1
+                else:
+                    if self.current is self.saved:
+                        self.current = copy.deepcopy(self.saved)
+                    fold(self.current, record)
+            self.pages += 1
+            if advanced:
+                self.progress.records_read = int(self.progress.records_read or 0) + advanced
+                self._save()
+            last_key = page.last_evaluated_key
+            if last_key is None:
+                self.read_all = True
+                return
+
+    def _drop(self, opened: str, rid: str) -> None:
+        for items in (self.saved, self.current):
+            items.get(opened, {}).pop(rid, None)
+
+    def act(self) -> None:
+        for rid in list(self.current.get("DEREGISTERED", {})):
+            if self.budget.low():
+                raise Stopped("time budget ran low while putting instances back")
+            try:
+                instance_id, done = _restore(self.group, rid, self.now, self.sweep_execution)
+            except AwsUnavailable as exc:  # e.g. still starting after a stop/start: the next sweep finishes
+                logger.warning(f"reconcile {rid}: {exc}")
+                continue
+            if instance_id is not None:
+                self.restored.append(instance_id)
+            if done:
+                self._drop("DEREGISTERED", rid)
+        for rid in list(self.current.get("STANDBY_ENTERED", {})):
+            if self.budget.low():
+                raise Stopped("time budget ran low while ending Standby")
+            instance_id, done = _finish_standby(self.group, rid, self.now, self.sweep_execution)
+            if instance_id is not None:
+                self.standby_exited.append(instance_id)
+            if done:
+                self._drop("STANDBY_ENTERED", rid)
+        self._save()
+
+    def release_stale_lock(self) -> None:
+        if self.budget.low():
+            raise Stopped("time budget ran low before the stale lock check")
+        holder = lock.holder(self.group)
+        if holder and execution_status(holder.owner) not in LIVE_EXECUTION_STATES \
+                and lock.release(self.group, holder.owner):
+            self.released = holder.owner
+            audit.record(audit.AuditEntry(
+                group=self.group, event="LOCK_RELEASED_STALE", at=self.now, execution_id=self.sweep_execution,
+                trigger="schedule", reason=f"released the lock held by {holder.owner}, which is no longer running",
+                details={"owner": holder.owner, "expires_at": float(holder.expires_at)}))
+        self.lock_checked = True
+
+    def result(self) -> dict[str, Any]:
+        return {"restored": self.restored, "standby_exited": self.standby_exited,
+                "stale_lock_released": self.released}
+
+    def remains(self) -> dict[str, Any]:
+        """What a cut-short run leaves for the next sweep."""
+        return {"audit_read_all": self.read_all, "cursor": self.progress.cursor or None,
+                "records_read": self.records_read, "pages": self.pages,
+                "open_remediations": sorted({rid for ids in self.current.values() for rid in ids}),
+                "stale_lock_checked": self.lock_checked}
+
+
+def _audit_and_measure(group: str, event: str, now: float, execution: str, reason: str,
+                       details: dict[str, Any]) -> None:
+    audit.record(audit.AuditEntry(group=group, event=event, at=now, execution_id=execution, trigger="schedule",
+                                  reason=reason, details=details))
+    logger.warning(reason, extra={"audit_event": event, "details": details})
+    record_metrics(group, event, details)
 
 
 def _record(group: str, event: str, now: float, execution: str, remediation_id: str, instance_id: str | None,
@@ -52,13 +206,19 @@ def _record(group: str, event: str, now: float, execution: str, remediation_id: 
                                   remediation_id=remediation_id, trigger="schedule", reason=reason, details=details))
 
 
-def _restore(group: str, remediation_id: str, now: float, sweep_execution: str) -> str | None:
-    record = lifecycle.load(remediation_id)
-    if record.state not in [*OUT_OF_SERVICE, "verifying"] or _alive(record.executions):
-        return None
+def _restore(group: str, remediation_id: str, now: float, sweep_execution: str) -> tuple[str | None, bool]:
+    """(the instance put back or None, whether the remediation needs nothing more from the reconciler)."""
+    try:
+        record = lifecycle.load(remediation_id)
+    except LifecycleConflict:  # no record (expired): nothing the reconciler could put back
+        return None, True
+    if _alive(record.executions):
+        return None, False  # its own execution puts it back
+    if record.state not in PUT_BACK_STATES:
+        return None, True  # back in service, failed after its restore, or deliberately out: a reopen audits anew
     result = put_back.put_back(record.facts or {})
     if result.instance_id is None:
-        return None
+        return None, True  # the record holds no deregistration to undo
     lifecycle.advance(record, "restore", {"error": "reconciled", **result.numbers()}, now, sweep_execution)
     _record(group, "RECONCILED", now, sweep_execution, remediation_id, result.instance_id,
             f"{result.instance_id} was left out of service by {record.executions[-1]} (no longer running): "
@@ -67,51 +227,62 @@ def _restore(group: str, remediation_id: str, now: float, sweep_execution: str) 
     if result.standby == put_back.EXITED:
         _record(group, "STANDBY_EXITED", now, sweep_execution, remediation_id, result.instance_id,
                 f"{result.instance_id} left Auto Scaling Standby")
-    return result.instance_id
+    return result.instance_id, True
 
 
-def _finish_standby(group: str, remediation_id: str, now: float, sweep_execution: str) -> str | None:
+def _finish_standby(group: str, remediation_id: str, now: float, sweep_execution: str) -> tuple[str | None, bool]:
     """A restore that found the instance still EnteringStandby left ExitStandby for later: now."""
-    record = lifecycle.load(remediation_id)
+    try:
+        record = lifecycle.load(remediation_id)
+    except LifecycleConflict:
+        return None, True
+    if _alive(record.executions):
+        return None, False  # running: its own execution ends the Standby
+    if record.state in NEVER_BACK:
+        return None, True  # deliberately out / gone
     deregistration = (record.facts or {}).get("deregister") or {}
-    if _alive(record.executions) or record.state in ("left_out", "replaced"):
-        return None  # running, or deliberately out / gone
     instance_id = deregistration.get("instance_id")
-    if instance_id and put_back.leave_standby(instance_id, deregistration.get("standby")) == put_back.EXITED:
+    if not instance_id:
+        return None, True
+    outcome = put_back.leave_standby(instance_id, deregistration.get("standby"))
+    if outcome == put_back.WAITING:
+        return None, False  # still EnteringStandby: the next sweep
+    if outcome == put_back.EXITED:
         _record(group, "STANDBY_EXITED", now, sweep_execution, remediation_id, instance_id,
                 f"{instance_id} left Auto Scaling Standby that {record.executions[-1]} could not end")
-        return str(instance_id)
-    return None
+        return str(instance_id), True
+    return None, True  # in service, or the ASG owns it now
 
 
-def reconcile_group(group: str, sweep_execution: str) -> dict[str, Any]:
-    now = clock.now()
-    restored: list[str] = []
-    standby_exited: list[str] = []
-    for remediation_id in _open(group, now, "DEREGISTERED", BACK_IN_SERVICE):
-        try:
-            if (instance_id := _restore(group, remediation_id, now, sweep_execution)) is not None:
-                restored.append(instance_id)
-        except AwsUnavailable as exc:  # e.g. still starting after a stop/start: the next sweep finishes
-            logger.warning(f"reconcile {remediation_id}: {exc}")
-    for remediation_id in _open(group, now, "STANDBY_ENTERED", {"STANDBY_EXITED"}):
-        if (instance_id := _finish_standby(group, remediation_id, now, sweep_execution)) is not None:
-            standby_exited.append(instance_id)
-    released = None
-    holder = lock.holder(group)
-    if holder and execution_status(holder.owner) not in LIVE_EXECUTION_STATES and lock.release(group, holder.owner):
-        released = holder.owner
-        audit.record(audit.AuditEntry(
-            group=group, event="LOCK_RELEASED_STALE", at=now, execution_id=sweep_execution, trigger="schedule",
-            reason=f"released the lock held by {holder.owner}, which is no longer running",
-            details={"owner": holder.owner, "expires_at": float(holder.expires_at)}))
-    return {"restored": restored, "standby_exited": standby_exited, "stale_lock_released": released}
+def reconcile_group(group: str, sweep_execution: str, budget: Budget | None = None) -> dict[str, Any]:
+    """The group's result; with ``incomplete`` (cut short, audited RECONCILE_INCOMPLETE) or ``failed``
+    (raised, audited RECONCILE_FAILED) only when it did not finish."""
+    run = GroupRun(group, sweep_execution, budget or Budget(None))
+    try:
+        run.read()
+        run.act()
+        run.release_stale_lock()
+    except (Stopped, reconcile_progress.ProgressConflict) as exc:
+        remains = {"cause": str(exc), **run.remains()}
+        _audit_and_measure(group, "RECONCILE_INCOMPLETE", run.now, sweep_execution,
+                           f"reconcile of {group} cut short ({exc}): {len(remains['open_remediations'])} open "
+                           f"remediation(s) and {'no' if run.read_all else 'more'} unread audit left for the next "
+                           "sweep", remains)
+        return {**run.result(), "incomplete": remains}
+    except Exception as exc:  # one group's failure must not hide the others': audited, and the sweep says so
+        failure = {"error": type(exc).__name__, "cause": str(exc)[:1000], **run.remains()}
+        _audit_and_measure(group, "RECONCILE_FAILED", run.now, sweep_execution,
+                           f"reconcile of {group} failed: {type(exc).__name__}: {exc}", failure)
+        return {**run.result(), "failed": failure}
+    logger.info("reconciled group", extra={"group": group, "records_read": run.records_read, "pages": run.pages})
+    return run.result()
 
 
 @tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     parsed = ReconcileEvent.model_validate(event)
     logger.set_correlation_id(parsed.execution_id)
-    results = {g.name: reconcile_group(g.name, parsed.execution_id) for g in groups.load().groups}
+    budget = Budget(context)
+    results = {g.name: reconcile_group(g.name, parsed.execution_id, budget) for g in groups.load().groups}
     logger.info("reconciled", extra={"results": results})
     return {"groups": results}

@@ -1,4 +1,5 @@
-"""Sweep step: what happened to each group, in the four words an operator wants."""
+"""Sweep step: what happened to each group, in the four words an operator wants, and whether the
+reconciler finished (``reconcile``: ok, incomplete or failed, with counts)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from steps import clock
-from steps.observability import logger, tracer
+from steps.observability import logger, record_metrics, tracer
 from steps.store import audit
 
 # remediate's outcome.status -> the sweep's verdict
@@ -37,6 +38,24 @@ class SummariseEvent(BaseModel):
 
     execution_id: str
     results: list[GroupResult]
+    # The reconciler's answer ({"groups": ...}), or {"failed": true, "error", "cause"} when its Task failed.
+    reconciled: dict[str, Any] | None = None
+
+
+def reconcile_summary(reconciled: dict[str, Any] | None) -> dict[str, Any]:
+    """ok | incomplete | failed, with what it put back and which groups it did not finish."""
+    if reconciled is None:
+        return {"status": "failed", "error": "NoResult", "cause": "the sweep passed no reconcile result"}
+    if reconciled.get("failed"):
+        return {"status": "failed", "error": reconciled.get("error"), "cause": reconciled.get("cause")}
+    per_group: dict[str, dict[str, Any]] = reconciled.get("groups") or {}
+    failed = sorted(g for g, r in per_group.items() if r.get("failed"))
+    incomplete = sorted(g for g, r in per_group.items() if r.get("incomplete"))
+    return {"status": "failed" if failed else "incomplete" if incomplete else "ok",
+            "restored": sum(len(r.get("restored") or []) for r in per_group.values()),
+            "standby_exited": sum(len(r.get("standby_exited") or []) for r in per_group.values()),
+            "stale_locks_released": sum(1 for r in per_group.values() if r.get("stale_lock_released")),
+            "failed_groups": failed, "incomplete_groups": incomplete}
 
 
 @tracer.capture_lambda_handler(capture_response=False)
@@ -53,8 +72,18 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
             group=item.group, event="SWEEP_RESULT", at=clock.now(), execution_id=parsed.execution_id,
             trigger="schedule", reason=f"scheduled sweep: {item.group} {verdict} ({outcome})",
             details=per_group[item.group]))
+    reconcile = reconcile_summary(parsed.reconciled)
+    if parsed.reconciled is None or parsed.reconciled.get("failed"):
+        # The reconciler's Task itself failed (timed out, crashed): it could not audit that, so we do.
+        details = {"error": reconcile["error"], "cause": str(reconcile["cause"] or "")[:1000]}
+        for group in per_group:
+            audit.record(audit.AuditEntry(
+                group=group, event="RECONCILE_FAILED", at=clock.now(), execution_id=parsed.execution_id,
+                trigger="schedule", reason=f"the sweep's reconciler failed ({details['error']}): nothing left "
+                f"out of service by a dead execution was put back in {group} this sweep", details=details))
+            record_metrics(group, "RECONCILE_FAILED", details)
     counts: dict[str, int] = {}
     for entry in per_group.values():
         counts[entry["verdict"]] = counts.get(entry["verdict"], 0) + 1
-    logger.info("sweep summary", extra={"counts": counts})
-    return {"groups": per_group, "counts": counts}
+    logger.info("sweep summary", extra={"counts": counts, "reconcile": reconcile})
+    return {"groups": per_group, "counts": counts, "reconcile": reconcile}

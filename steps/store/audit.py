@@ -15,6 +15,7 @@ from typing import Any
 from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
+from pynamodb.pagination import ResultIterator
 
 from steps.store.tables import AUDIT_TABLE, REGION, RETENTION_SECONDS
 
@@ -98,6 +99,22 @@ def for_group(group: str, since: float | None = None) -> Iterator[AuditRecord]:
     if since is not None:
         condition = AuditRecord.sk >= datetime.fromtimestamp(since, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
     return AuditRecord.query(group, range_key_condition=condition)
+
+
+def _iso(at: float) -> str:
+    return datetime.fromtimestamp(at, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def page_for_group(group: str, after: str | None, since: float, page_size: int,
+                   last_evaluated_key: dict[str, Any] | None = None) -> ResultIterator[AuditRecord]:
+    """One page (at most ``page_size`` records) of the group's trail, oldest first, by key condition:
+    records after the sort key ``after`` (a cursor), or, with no cursor or one older than ``since``, from
+    ``since`` on. Strongly consistent, so a record written before the call is never missed. Iterate it,
+    then pass its ``last_evaluated_key`` back for the next page (None: the trail is read to its end)."""
+    lower = _iso(since)
+    condition = AuditRecord.sk > after if after and after >= lower else AuditRecord.sk >= lower
+    return AuditRecord.query(group, range_key_condition=condition, limit=page_size, page_size=page_size,
+                             last_evaluated_key=last_evaluated_key, consistent_read=True)
 
 
 def for_instance(instance_id: str) -> Iterator[AuditRecord]:

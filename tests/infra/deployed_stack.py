@@ -5,7 +5,8 @@ moto creates the resources but enforces no IAM, and ignores DefinitionSubstituti
 2. resolves the template's intrinsic functions against the deployed stack (physical ids, parameters),
 3. evaluates, for a recorded AWS call, whether the caller's policy in the template allows it: action,
    resource ARN, and the tag conditions (aws:ResourceTag/..., ssm:resourceTag/...) against the real tags.
-The evaluator covers what this template uses (Allow statements, Resource patterns, StringEquals on tags);
+The evaluator covers what this template uses (Allow statements, Resource patterns, StringEquals on tags,
+ForAllValues:StringLike on dynamodb:LeadingKeys, the partition key values of the items a call touches);
 anything else it does not understand counts as not allowed, so it can only be too strict.
 """
 
@@ -160,16 +161,33 @@ class DeployedStack:
                 found.append(self.resolve(statement))
         return found
 
-    def denial(self, principal: str, action: str, resources: list[str]) -> str | None:
+    def request_context(self, action: str, params: dict[str, Any]) -> dict[str, list[str]]:
+        """Request condition keys: ``dynamodb:LeadingKeys``, the partition key value of the item a GetItem,
+        PutItem, UpdateItem or DeleteItem names (the table's HASH attribute in the template)."""
+        if not action.startswith("dynamodb:") or not isinstance(params.get("Key") or params.get("Item"), dict):
+            return {}
+        item = params.get("Key") or params.get("Item")
+        for logical, resource in self.template["Resources"].items():
+            if resource["Type"] == "AWS::DynamoDB::Table" and self.physical.get(logical) == params["TableName"]:
+                hash_key = next(k["AttributeName"] for k in resource["Properties"]["KeySchema"]
+                                if k["KeyType"] == "HASH")
+                value = (item or {}).get(hash_key)
+                return {"dynamodb:LeadingKeys": [str(next(iter(value.values())))]} if value else {}
+        return {}
+
+    def denial(self, principal: str, action: str, resources: list[str],
+               context: dict[str, list[str]] | None = None) -> str | None:
         """Why ``principal``'s policy does not allow ``action`` on every one of ``resources`` (an empty list:
-        an action without resource-level permissions, which needs Resource "*"); None when allowed."""
+        an action without resource-level permissions, which needs Resource "*"); None when allowed.
+        ``context``: the request's condition keys (``request_context``)."""
         statements = self.statements(principal)
         for resource in resources or [None]:
-            if not any(self._allows(s, action, resource) for s in statements):
+            if not any(self._allows(s, action, resource, context or {}) for s in statements):
                 return f"{principal} may not {action} on {resource or '*'}"
         return None
 
-    def _allows(self, statement: dict[str, Any], action: str, resource: str | None) -> bool:
+    def _allows(self, statement: dict[str, Any], action: str, resource: str | None,
+                context: dict[str, list[str]] | None = None) -> bool:
         if statement.get("Effect") != "Allow":
             return False
         actions = [a.lower() for a in _as_list(statement.get("Action", []))]
@@ -181,10 +199,20 @@ class DeployedStack:
                 return False
         elif not any(fnmatch.fnmatchcase(resource, pattern) for pattern in patterns):
             return False
-        return self._conditions_hold(statement.get("Condition", {}), resource)
+        return self._conditions_hold(statement.get("Condition", {}), resource, context or {})
 
-    def _conditions_hold(self, conditions: dict[str, Any], resource: str | None) -> bool:
+    def _conditions_hold(self, conditions: dict[str, Any], resource: str | None,
+                         context: dict[str, list[str]]) -> bool:
         for operator, tests in conditions.items():
+            if operator == "ForAllValues:StringLike":
+                # Every value of the request key matches a pattern. (IAM also holds it for a request without
+                # the key; stricter here: an absent key is not allowed.)
+                for key, patterns in tests.items():
+                    values = context.get(key)
+                    if not values or not all(any(fnmatch.fnmatchcase(v, p) for p in _as_list(patterns))
+                                             for v in values):
+                        return False
+                continue
             if operator != "StringEquals":
                 return False  # not modelled: be strict
             for key, expected in tests.items():

@@ -180,7 +180,9 @@ def recording(deployment: Deployment) -> Iterator[list[Recorded]]:
         if threading.current_thread() is not main:
             calls.append(Recorded(getattr(running, "name", None), f"dynamodb:{operation_name}",
                                   {"TableName": operation_kwargs.get("TableName"),
-                                   "IndexName": operation_kwargs.get("IndexName")}))
+                                   "IndexName": operation_kwargs.get("IndexName"),
+                                   # the item's key: dynamodb:LeadingKeys conditions need it
+                                   "Key": operation_kwargs.get("Key"), "Item": operation_kwargs.get("Item")}))
         return original_dispatch(self, operation_name, operation_kwargs)
 
     session = boto3.DEFAULT_SESSION
@@ -286,7 +288,8 @@ def _denials(deployment: Deployment, calls: list[Recorded], engine_principal: An
             assert entry is not None
             principal = "".join(p.capitalize() for p in entry.name.split("-")) + "Function"
         resources = call_resources(call.action, call.params, deployment.rt.region, ACCOUNT)
-        denial = deployment.stack.denial(principal, call.action, resources)
+        denial = deployment.stack.denial(principal, call.action, resources,
+                                         deployment.stack.request_context(call.action, call.params))
         if denial:
             problems.append(denial)
     return sorted(set(problems))

@@ -127,12 +127,33 @@ def test_function_settings_shared_by_every_step() -> None:
     assert variables["POWERTOOLS_LOG_LEVEL"] == {"Ref": "LogLevel"}
 
 
+def _function_timeout(resource: str) -> int:
+    """The timeout of the function a Task's ``${XFunctionArn}`` names: its own, else the global one."""
+    function = resource.removeprefix("${").removesuffix("Arn}")
+    return int(properties(function).get("Timeout", GLOBALS["Timeout"])) if function in RESOURCES \
+        else int(GLOBALS["Timeout"])
+
+
 def test_a_lambda_timeout_is_shorter_than_every_task_timeout() -> None:
     # A Task that times out first would retry a function that may still be running.
     for path in sorted(infra_check.STATEMACHINE_DIR.glob("*.asl.json")):
         for state in asl.states(asl.load(path)):
             if state.type == "Task" and "TimeoutSeconds" in state.definition:
-                assert state.definition["TimeoutSeconds"] > GLOBALS["Timeout"], (path.name, state.path)
+                timeout = _function_timeout(str(state.definition["Resource"]))
+                assert state.definition["TimeoutSeconds"] > timeout, (path.name, state.path, timeout)
+
+
+def test_the_reconciler_may_run_longer_than_other_steps_and_stops_itself_first() -> None:
+    # It pages through every group's audit trail: its own timeout, above the global one ...
+    from steps import reconcile
+
+    timeout = int(properties("ReconcileFunction")["Timeout"])
+    assert timeout > GLOBALS["Timeout"]
+    # ... with time left to save its cursor and audit when it stops itself (RESERVE_MS before the end)
+    assert 0 < reconcile.RESERVE_MS < timeout * 1000 / 2
+    assert timeout * 1000 >= reconcile.DEFAULT_BUDGET_MS + reconcile.RESERVE_MS
+    sweep = asl.load(infra_check.STATEMACHINE_DIR / "sweep.asl.json")
+    assert sweep["States"]["Put back what failed runs left out"]["TimeoutSeconds"] > timeout
 
 
 def test_the_code_uri_packages_the_steps_package() -> None:
@@ -193,6 +214,16 @@ def test_each_policy_grants_exactly_the_calls_its_step_makes(entry: StepFunction
     have = granted(logical_id(entry)) - PLATFORM_GRANTS.get(logical_id(entry), set())
     assert sorted(needed - have, key=str) == [], "calls the policy does not allow"
     assert sorted(have - needed, key=str) == [], "grants no code path uses"
+
+
+def test_the_reconciler_writes_only_its_progress_items_in_the_lock_table() -> None:
+    from steps.store import reconcile_progress
+
+    puts = [s for s in statements("ReconcileFunction") if "dynamodb:PutItem" in as_list(s["Action"])
+            and s["Resource"] == {"Fn::GetAtt": ["LockTable", "Arn"]}]
+    assert len(puts) == 1 and as_list(puts[0]["Action"]) == ["dynamodb:PutItem"]
+    assert puts[0]["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [
+        f"{reconcile_progress.PREFIX}*"]}}
 
 
 def test_pynamodb_needs_no_describe_table() -> None:

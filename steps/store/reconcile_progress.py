@@ -1,0 +1,59 @@
+"""The reconciler's progress per group, kept in the lock table under ``reconcile#<group>`` (like the pause
+flag, it lives with the group's other control data).
+
+``cursor`` is the sort key of the last audit record the reconciler has folded in; ``open_items`` is what
+that fold left open: per opening event (``DEREGISTERED``, ``STANDBY_ENTERED``), the remediation ids with no
+closing event yet, and when they opened. So the next sweep reads only the trail after the cursor and still
+knows every remediation opened before it. Saves are versioned: two sweeps cannot both advance one group.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute, VersionAttribute
+from pynamodb.exceptions import PutError
+from pynamodb.models import Model
+
+from steps.store.tables import LOCK_TABLE, REGION, conditional_check_failed
+
+PREFIX = "reconcile#"
+
+
+class ProgressConflict(Exception):
+    """Another sweep saved this group's progress after we read it."""
+
+
+class ReconcileProgress(Model):
+    class Meta:
+        table_name = LOCK_TABLE
+        region = REGION
+
+    group = UnicodeAttribute(hash_key=True)  # "reconcile#<group>"
+    cursor = UnicodeAttribute(default="")  # "" until the first record is folded in
+    open_items = JSONAttribute(default=dict)  # {opening event: {remediation id: opened at}}
+    records_read = NumberAttribute(default=0)  # in total, for operators
+    updated_at = NumberAttribute(default=0)
+    version = VersionAttribute()
+
+
+def load(group: str) -> ReconcileProgress:
+    try:
+        return ReconcileProgress.get(f"{PREFIX}{group}", consistent_read=True)
+    except ReconcileProgress.DoesNotExist:
+        return ReconcileProgress(f"{PREFIX}{group}", cursor="", open_items={}, records_read=0, updated_at=0)
+
+
+def save(progress: ReconcileProgress) -> None:
+    """Conditional on the version we read (PynamoDB's VersionAttribute adds the condition)."""
+    try:
+        progress.save()
+    except PutError as exc:
+        if conditional_check_failed(exc):
+            raise ProgressConflict(f"{progress.group} was saved by another sweep meanwhile") from exc
+        raise
+
+
+def open_items(progress: ReconcileProgress) -> dict[str, dict[str, float]]:
+    raw: dict[str, Any] = progress.open_items or {}
+    return {event: {str(rid): float(at) for rid, at in (ids or {}).items()} for event, ids in raw.items()}
