@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from steps import guards
+from steps import guards, put_back
 from steps.aws import elbv2
 from steps.entrypoint import StepContext, step
 from steps.exceptions import CapacityLost, LifecycleConflict
@@ -31,7 +31,7 @@ def leave_out_instance(ctx: StepContext) -> dict[str, Any]:
         return outcome
     if record.state != "escalating":
         raise LifecycleConflict(f"cannot leave {instance_id} out in lifecycle state {record.state}")
-    being_replaced = bool((facts.get("replace") or {}).get("marked_at"))
+    being_replaced = put_back.being_replaced(instance_id, facts)
     capacity = guards.capacity_now(ctx.group, instance_id).decision
     if not capacity.allowed and not being_replaced:
         ctx.audit("SKIPPED_CAPACITY", f"cannot leave {instance_id} out of service: {capacity.reason}",

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from steps.aws import autoscaling, ec2, elbv2
+from steps.domain import replacement
 from steps.exceptions import AwsUnavailable
 
 if TYPE_CHECKING:
@@ -81,8 +82,9 @@ def leave_standby(instance_id: str, standby: dict[str, Any] | None) -> str:
 def start_if_stopped(instance_id: str, facts: dict[str, Any]) -> None:
     """A stop/start rung may have stopped it. RegisterTargets refuses anything not running, so until it
     runs this raises a retryable error (the restore Task retries; the reconciler tries on the next sweep)."""
-    if not (facts.get("stop_start") or {}).get("stop_requested_at"):
-        return
+    progress = facts.get("stop_start") or {}
+    if not (progress.get("stop_intended_at") or progress.get("stop_sent_at")):
+        return  # the rung never got as far as asking EC2 to stop it
     state, _, seen = ec2.power(instance_id)
     if state == "stopped":
         ec2.start_instance(instance_id)
@@ -92,13 +94,23 @@ def start_if_stopped(instance_id: str, facts: dict[str, Any]) -> None:
         raise AwsUnavailable(f"{instance_id} is {state} ({seen}); it is registered once it is running")
 
 
+def being_replaced(instance_id: str, facts: dict[str, Any]) -> bool:
+    """The replace rung marked it Unhealthy (accepted, or proven by its ASG): its ASG is terminating it."""
+    progress = facts.get("replace") or {}
+    if progress.get("marked_sent_at"):
+        return True
+    if not progress.get("mark_intended_at"):
+        return False
+    return replacement.mark_in_effect(autoscaling.membership(instance_id), True)
+
+
 def put_back(facts: dict[str, Any]) -> PutBack:
     """Everything the lifecycle facts say was taken away, given back. The caller records the result."""
     deregistration = facts.get("deregister")
     if not deregistration:
         return PutBack(None)
     instance_id = deregistration["instance_id"]
-    if (facts.get("replace") or {}).get("marked_at"):
+    if being_replaced(instance_id, facts):
         # Its ASG is terminating it: registering a terminating instance is refused, and pointless.
         return PutBack(instance_id, being_replaced=True)
     start_if_stopped(instance_id, facts)

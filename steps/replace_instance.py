@@ -3,8 +3,11 @@ terminates and replaces it (the seed's approach: SetInstanceHealth Unhealthy).
 
 The instance leaves Standby first (the ASG ignores the health of instances on standby). The rung is done
 when the old instance is terminating or gone and a new instance is healthy in every target group of the
-group. Write-ahead: ``marked_at`` is recorded before the SetInstanceHealth call, and the restore path
-never registers an instance its ASG is terminating.
+group. ``mark_intended_at`` is written ahead of the SetInstanceHealth call (the restore path then checks
+whether the ASG is replacing it, and never registers an instance its ASG is terminating);
+``marked_sent_at`` only once Auto Scaling accepted the call, or once its own view proves it did (the
+instance is Unhealthy, Terminating or gone although the answer was lost). So a throttled call is sent again
+by the Retry, and an accepted one is never sent twice.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from steps.aws import autoscaling, elbv2
+from steps.domain import replacement
 from steps.entrypoint import StepContext, step
 from steps.exceptions import LifecycleConflict, RungTimedOut
 from steps.store import lifecycle
@@ -43,7 +47,11 @@ def replace_instance(ctx: StepContext) -> dict[str, Any]:
         _save(record, progress)
     member = autoscaling.membership(instance_id)
     phase = "waiting"
-    if not progress.get("marked_at"):
+    intended = bool(progress.get("mark_intended_at"))
+    if not progress.get("marked_sent_at") and replacement.mark_in_effect(member, intended):
+        progress["marked_sent_at"] = ctx.now  # accepted earlier; its answer was lost
+        _save(record, progress)
+    if not progress.get("marked_sent_at"):
         if member is None:
             raise RungTimedOut(f"{instance_id} is no longer in an Auto Scaling group: nothing will replace it")
         if member.lifecycle_state == autoscaling.STANDBY:
@@ -52,14 +60,16 @@ def replace_instance(ctx: StepContext) -> dict[str, Any]:
                       instance_id=instance_id)
             member = autoscaling.membership(instance_id)
         if member is not None and member.lifecycle_state == autoscaling.IN_SERVICE:
-            progress["marked_at"] = ctx.now
+            progress["mark_intended_at"] = progress.get("mark_intended_at") or ctx.now
             _save(record, progress)
-            autoscaling.mark_unhealthy(instance_id)
+            autoscaling.mark_unhealthy(instance_id)  # a throttle or failure raises: the Retry sends it again
+            progress["marked_sent_at"] = ctx.now
+            _save(record, progress)
             ctx.audit("MARKED_UNHEALTHY", f"marked {instance_id} Unhealthy in {member.group}: it terminates it "
                       "and launches a replacement", instance_id=instance_id, asg=member.group)
             member = autoscaling.membership(instance_id)
-        phase = "marked" if progress.get("marked_at") else "leaving standby"
-    if progress.get("marked_at"):
+        phase = "marked" if progress.get("marked_sent_at") else "leaving standby"
+    if progress.get("marked_sent_at"):
         known = set(progress["known"])
         healthy_everywhere = set.intersection(*({i for i, s in m.items() if s == "healthy"} for m in states.values()))
         new = sorted(healthy_everywhere - known)

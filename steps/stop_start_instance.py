@@ -4,8 +4,14 @@ a new host, then hands it to registration and the health checks again.
 Why no second drain: it is here because it failed its boot or health deadline, so the load balancer has
 not sent it new requests for minutes (it would only fail open if every target were unhealthy, which the
 capacity guard rules out). It is taken out of every target group first all the same, so nothing is sent
-to it while it stops. Write-ahead: each request is recorded before it is made; StopInstances and
-StartInstances are idempotent, so a Retry or replay repeats them harmlessly.
+to it while it stops.
+
+Each request is decided from what EC2 reports, never from an intention: ``stop_sent_at`` /
+``start_sent_at`` are recorded only once EC2 accepted the call, or once EC2's own state shows it was
+accepted (a crash or a lost answer right after a successful call: the instance is already ``stopping``,
+``stopped`` — or ``pending``/``running`` again after a stop). So a throttled or failed call is sent again
+by the Retry, and an accepted one is never sent twice (at most one StopInstances and one StartInstances
+per remediation, counted at the API).
 """
 
 from __future__ import annotations
@@ -13,11 +19,17 @@ from __future__ import annotations
 from typing import Any
 
 from steps.aws import ec2, elbv2
+from steps.domain import stop_start
 from steps.entrypoint import StepContext, step
 from steps.exceptions import LifecycleConflict, RungTimedOut
 from steps.store import lifecycle
 
 POLL_SECONDS = 10
+
+
+def _save(record: lifecycle.RemediationRecord, progress: dict[str, Any]) -> None:
+    record.facts = {**(record.facts or {}), "stop_start": progress}
+    lifecycle.save_facts(record)
 
 
 @step
@@ -33,27 +45,34 @@ def stop_start_instance(ctx: StepContext) -> dict[str, Any]:
         raise LifecycleConflict(f"cannot stop/start {instance_id} in lifecycle state {record.state}")
     progress: dict[str, Any] = dict((record.facts or {}).get("stop_start") or {})
     elapsed = ctx.now - escalation.started_at
-    if not progress.get("stop_requested_at"):
+    state, status_ok, seen = ec2.power(instance_id)
+    plan = stop_start.next_action(stop_start.Progress.of(progress), state)
+    if plan.record:
+        progress.update({key: ctx.now for key in plan.record})
+        _save(record, progress)
+    if plan.action == stop_start.STOP:
         for registration in deregistration.get("target_groups", []):
             elbv2.deregister(registration["arn"], instance_id)
-        progress["stop_requested_at"] = ctx.now
-        record.facts = {**(record.facts or {}), "stop_start": progress}
-        lifecycle.save_facts(record)
-        ec2.stop_instance(instance_id)
+        # Write-ahead for the restore path and the reconciler only (a stop may be in effect: start it again);
+        # it never decides whether to send.
+        progress["stop_intended_at"] = progress.get("stop_intended_at") or ctx.now
+        _save(record, progress)
+        ec2.stop_instance(instance_id)  # a throttle or failure raises: nothing recorded, the Retry sends it
+        progress["stop_sent_at"] = ctx.now
+        _save(record, progress)
         ctx.audit("STOP_REQUESTED", f"asked EC2 to stop {instance_id} (escalation: a new host after start)",
                   instance_id=instance_id)
-    state, status_ok, seen = ec2.power(instance_id)
-    if state == "stopped" and not progress.get("start_requested_at"):
-        progress["start_requested_at"] = ctx.now
-        record.facts = {**(record.facts or {}), "stop_start": progress}
-        lifecycle.save_facts(record)
+        status_ok, seen = False, "stop requested"
+    elif plan.action == stop_start.START:
         ec2.start_instance(instance_id)
-        ctx.audit("START_REQUESTED", f"{instance_id} stopped {ctx.now - progress['stop_requested_at']:.0f} s "
+        progress["start_sent_at"] = ctx.now
+        _save(record, progress)
+        ctx.audit("START_REQUESTED", f"{instance_id} stopped {ctx.now - progress['stop_sent_at']:.0f} s "
                   "after the request; asked EC2 to start it", instance_id=instance_id)
         status_ok, seen = False, "start requested"  # it boots for a while: the next poll looks
-    if progress.get("start_requested_at") and status_ok:
-        result = {"stop_requested_at": progress["stop_requested_at"],
-                  "start_requested_at": progress["start_requested_at"], "seconds": round(elapsed, 3)}
+    if progress.get("start_sent_at") and status_ok:
+        result = {"stop_sent_at": progress["stop_sent_at"], "start_sent_at": progress["start_sent_at"],
+                  "seconds": round(elapsed, 3)}
         lifecycle.advance(record, "restart", result, ctx.now, ctx.execution_id)
         ctx.audit("STOP_STARTED", f"{instance_id} stopped and started again ({seen}) {elapsed:.0f} s into the "
                   "rung; registering it", instance_id=instance_id, seconds=round(elapsed, 3))
@@ -64,7 +83,7 @@ def stop_start_instance(ctx: StepContext) -> dict[str, Any]:
                   elapsed_seconds=round(elapsed, 3), seen=seen)
         raise RungTimedOut(f"stop/start of {instance_id} not done after {elapsed:.0f} s: {seen}")
     remaining = int(escalation.deadline_seconds - elapsed + 0.999)
-    phase = "starting" if progress.get("start_requested_at") else "stopping"
+    phase = "starting" if progress.get("start_sent_at") else "stopping"
     return {"done": False, "phase": phase, "wait_seconds": max(1, min(POLL_SECONDS, remaining)), "seen": seen}
 
 

@@ -95,6 +95,28 @@ class Interceptor:
         self._events.register_first(event, fail, unique_id=unique)
         self._registered.append((event, fail, unique))
 
+    def inject_after(self, service_id: str, operation: str, make_error: Callable[[], Exception],
+                     times: int | None = None) -> None:
+        """Let the next ``times`` calls take effect, then raise ``make_error()`` to the caller.
+
+        What a caller sees when AWS did the work but the answer never arrived (a read timeout, a
+        connection reset, the Lambda killed right after the call): the effect happened, the caller cannot
+        know it. botocore emits ``after-call`` once the response (real or answered) is parsed.
+        """
+        remaining = {"n": times}
+
+        def lose_answer(**_: Any) -> None:
+            if remaining["n"] is not None:
+                if remaining["n"] <= 0:
+                    return
+                remaining["n"] -= 1
+            raise make_error()
+
+        event = f"after-call.{service_id}.{operation}"
+        unique = f"nightshift-lost-{service_id}-{operation}-{id(lose_answer)}"
+        self._events.register_first(event, lose_answer, unique_id=unique)
+        self._registered.append((event, lose_answer, unique))
+
     def uninstall(self) -> None:
         for event, handler, unique in self._registered:
             self._events.unregister(event, handler, unique_id=unique)

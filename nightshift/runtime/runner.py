@@ -205,6 +205,17 @@ class LocalRuntime:
         self.interceptor.inject(service_id, operation, AwsError(code, message, status), times)
         clients.reset()
 
+    def inject_after(self, service_id: str, operation: str, times: int | None = 1) -> None:
+        """Let an AWS operation take effect, then lose its answer (the caller sees a read timeout)."""
+        from botocore.exceptions import ReadTimeoutError
+
+        from steps.aws import clients
+
+        assert self.interceptor is not None
+        self.interceptor.inject_after(
+            service_id, operation, lambda: ReadTimeoutError(endpoint_url=f"https://{service_id}.local/"), times)
+        clients.reset()
+
     def declare_groups(self, groups: list[dict[str, Any]]) -> None:
         from steps import groups as step_groups
 
