@@ -197,7 +197,7 @@ class FleetSimulator:
         check = HealthCheck(spec.health_check_interval, spec.healthy_threshold, spec.unhealthy_threshold)
         tg_arns = []
         # (protocol, listener port, target port): the HTTP group's targets take traffic on the app's own port.
-        for protocol, listener_port, port in (("HTTPS", 443, 443), ("HTTP", 80, spec.http_target_port)):
+        for protocol, listener_port, port in (("HTTPS", 443, spec.target_ports[0]), ("HTTP", 80, spec.target_ports[1])):
             arn = elbv2.create_target_group(
                 Name=f"{base}-{protocol.lower()}", Protocol=protocol, Port=port, VpcId=vpc_id,
                 TargetType="instance", HealthCheckProtocol=protocol, HealthCheckPath="/healthz",

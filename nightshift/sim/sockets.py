@@ -77,11 +77,12 @@ class FilterError(ValueError):
 
 
 def _prefix(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
-    if ":" in text.strip("[]").replace("::", "") and not text.startswith("["):
-        # ss reads ADDRESS[:PORT]; an IPv6 address must be bracketed to be told from a port
-        raise FilterError(f"unbracketed IPv6 prefix or a port in a prefix is not modelled: {text!r}")
+    if not text.startswith("[") and ":" in text and "/" not in text:
+        # ss reads ADDRESS[:PORT]: a bare "::1" fails ("an inet prefix is expected rather than ':'"), so an
+        # IPv6 address is bracketed ([::1]) or given with a length (::1/128); a port in a prefix is not modelled
+        raise FilterError(f"ss cannot parse the dst/src address {text!r}: bracket an IPv6 address")
     address, _, bits = text.partition("/")
-    address = address.strip("[]")
+    address = address.removeprefix("[").removesuffix("]")
     try:
         return ipaddress.ip_network(f"{address}/{bits}" if bits else address, strict=False)
     except ValueError as exc:

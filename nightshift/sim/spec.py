@@ -124,9 +124,9 @@ class FleetSpec:
     size: int = 12
     azs: tuple[str, ...] = ("us-east-1a", "us-east-1b", "us-east-1c")
     deregistration_delay: int = 300
-    # The port the HTTP target group registers its targets on (the app's own port, not the listener's 80);
-    # the HTTPS target group registers them on 443.
-    http_target_port: int = 8080
+    # The ports the HTTPS and the HTTP target group register their targets on (listeners stay on 443 and
+    # 80): by default the app takes the HTTP group's traffic on its own port 8080, not on 80.
+    target_ports: tuple[int, int] = (443, 8080)
     health_check_interval: int = 10
     healthy_threshold: int = 3
     unhealthy_threshold: int = 2
@@ -152,8 +152,8 @@ class FleetSpec:
             problems.append(f"size must be >= 1, got {self.size}")
         if not self.azs:
             problems.append("azs must name at least one availability zone")
-        if not 1 <= self.http_target_port <= 65535:
-            problems.append(f"http_target_port must be 1-65535, got {self.http_target_port}")
+        if len(self.target_ports) != 2 or not all(1 <= p <= 65535 for p in self.target_ports):
+            problems.append(f"target_ports must be two ports 1-65535 (HTTPS, HTTP), got {self.target_ports}")
         if not 0 <= self.deregistration_delay <= DEREGISTRATION_DELAY_MAX:
             problems.append(f"deregistration_delay must be 0-{DEREGISTRATION_DELAY_MAX} (AWS's range)")
         low, high = HEALTH_CHECK_INTERVAL_RANGE

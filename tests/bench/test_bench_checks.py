@@ -8,7 +8,7 @@ from bench import checks
 from bench.run import plan
 
 
-def _nightshift(size: int, signal: str = "connections_metric", ratio: float = 1.1, lambda_s: float = 1.0,
+def _nightshift(size: int, signal: str = "ssm", ratio: float = 1.1, lambda_s: float = 1.0,
                 select_calls: dict[str, int] | None = None, delay: int = 300) -> dict[str, Any]:
     calls = select_calls or {"elbv2.DescribeTargetHealth": 2, "cloudwatch.GetMetricData": -(-size // 500),
                              "dynamodb.PutItem": 2, "dynamodb.GetItem": 1}

@@ -13,8 +13,8 @@ from moto import mock_aws
 
 from nightshift.runtime.clock import VirtualClock
 from nightshift.runtime.interceptor import Interceptor
-from steps.aws.ssm import connections_script
 from nightshift.sim import BuiltFleet, FleetSimulator, FleetSpec
+from steps.aws.ssm import connections_script
 
 # A round epoch (a multiple of 3600) so metric periods line up with build time in assertions.
 T0 = 1_700_002_800.0
