@@ -70,5 +70,5 @@ def test_quick_plan_is_small_and_full_plan_covers_the_matrix() -> None:
     full = plan(quick=False)
     timing = {(s.delay, s.inflight, s.signal if s.kind == "nightshift" else "seed")
               for s in full if s.size == 1000}
-    assert len(timing) == 3 * 2 * 4
+    assert len(timing) == 3 * 2 * 3  # delays x in flight x (ssm, target_state, the seed)
     assert {s.size for s in full} == {10, 100, 1000, 5000}

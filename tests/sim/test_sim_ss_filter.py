@@ -31,7 +31,8 @@ def test_the_background_of_a_host_never_counts_for_our_filter_but_does_for_naive
 def test_load_balancer_connections_count_on_their_port_only() -> None:
     table = [load_balancer(8080, 7), *background([443, 8080])]
     assert count([OURS], table) == 7
-    static = "ss -Htn state established '( sport = :443 or sport = :80 ) and not ( dst 127.0.0.0/8 or dst [::1] )' | wc -l"
+    static = ("ss -Htn state established '( sport = :443 or sport = :80 ) and not ( dst 127.0.0.0/8 or dst [::1] )'"
+              " | wc -l")
     assert count([static], table) == 0  # the old static port list reads 0 while 7 requests are in flight
 
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 
 import pytest
 
@@ -67,14 +66,13 @@ def _addresses() -> list[str]:
     return [a for a in out.split() if "." in a and not a.startswith("127.")]
 
 
-@contextmanager
-def _listener(stack: ExitStack) -> Iterator[tuple[socket.socket, int]]:
+def _listener(stack: ExitStack) -> tuple[socket.socket, int]:
     server = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    stack.callback(server.close)
     server.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)  # dual stack: v4 peers show as ::ffff:a.b.c.d
     server.bind(("::", 0))
     server.listen(16)
-    stack.callback(server.close)
-    yield server, server.getsockname()[1]
+    return server, int(server.getsockname()[1])
 
 
 def _connect(stack: ExitStack, server: socket.socket, address: str, port: int) -> None:
@@ -91,20 +89,23 @@ def _run(script: list[str]) -> int:
                               timeout=10).stdout.strip())
 
 
-@pytest.mark.skipif(shutil.which("ss") is None or not _addresses(), reason="needs iproute2 ss and a non-loopback address")
+NO_SS = shutil.which("ss") is None or not _addresses()
+
+
+@pytest.mark.skipif(NO_SS, reason="needs iproute2 ss and a non-loopback address")
 def test_the_script_on_a_real_host_skips_loopback_peers_and_other_ports() -> None:
     # GIVEN a dual-stack listener with two loopback peers (127.0.0.1, ::1) and one peer on this host's own
     # non-loopback address, and a second listener on another port with a non-loopback peer
     with ExitStack() as stack:
-        with _listener(stack) as (server, port), _listener(stack) as (other, other_port):
-            external = _addresses()[0]
-            for address in ("127.0.0.1", "::1", external):
-                _connect(stack, server, address, port)
-            _connect(stack, other, external, other_port)
-            # WHEN our script counts the first port
-            # THEN only the non-loopback peer counts (ss matches 127.0.0.0/8 against ::ffff:127.0.0.1 too)
-            assert _run(connections_script([port])) == 1
-            # AND a script without the loopback exclusion would have counted all three
-            assert _run([f"ss -Htn state established '( sport = :{port} )' | wc -l"]) == 3
-            # AND both ports together count both non-loopback peers
-            assert _run(connections_script([port, other_port])) == 2
+        (server, port), (other, other_port) = _listener(stack), _listener(stack)
+        external = _addresses()[0]
+        for address in ("127.0.0.1", "::1", external):
+            _connect(stack, server, address, port)
+        _connect(stack, other, external, other_port)
+        # WHEN our script counts the first port
+        # THEN only the non-loopback peer counts (ss matches 127.0.0.0/8 against ::ffff:127.0.0.1 too)
+        assert _run(connections_script([port])) == 1
+        # AND a script without the loopback exclusion would have counted all three
+        assert _run([f"ss -Htn state established '( sport = :{port} )' | wc -l"]) == 3
+        # AND both ports together count both non-loopback peers
+        assert _run(connections_script([port, other_port])) == 2
