@@ -5,7 +5,11 @@ CloudWatch agent keep outbound HTTPS connections to their endpoints, an operator
 open, the app keeps a database pool, and a local reverse proxy or sidecar talks to the app over
 loopback on the service port. None of them ever ends, so a host-wide count (the CloudWatch agent's
 ``netstat_tcp_established``) never reaches 0. The load balancer's own connections arrive on the port
-each target is registered on, from the load balancer's addresses in the VPC.
+each target is registered on, from the load balancer's addresses in the VPC ("If you specified a port
+override when you registered a target, you must specify both the target ID and the port when you
+deregister it": https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_DeregisterTargets.html;
+a deregistering target with "no in-flight requests and no active connections" is done at once:
+https://docs.aws.amazon.com/elasticloadbalancing/latest/application/edit-target-group-attributes.html#deregistration-delay).
 
 The simulated Run Command does not take our word for what a script counts: ``count`` parses the
 ``ss`` command line it is sent (iproute2 ss(8): ``state established``, ``sport``/``dport`` with
