@@ -7,7 +7,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-GATED_SIGNALS = ("connections_metric", "ssm")
+GATED_SIGNALS = ("ssm",)
 MAX_TIME_RATIO = 1.15
 MIN_BASELINE_TIME_RATIO = 2.0
 MIN_LAMBDA_RATIO = 50.0
@@ -82,7 +82,7 @@ def correctness(results: list[dict[str, Any]]) -> list[Check]:
 
 def selection_scaling(results: list[dict[str, Any]]) -> list[Check]:
     checks = []
-    for r in _find(results, "nightshift", delay=300, inflight=0.0, signal="connections_metric"):
+    for r in _find(results, "nightshift", delay=300, inflight=0.0, signal="ssm"):
         size = r["scenario"]["size"]
         calls = selection_reads(r)
         limit = allowed_selection_calls(size)

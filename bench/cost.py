@@ -38,8 +38,6 @@ PRICES: dict[str, Price] = {
                             "https://aws.amazon.com/dynamodb/pricing/on-demand/"),
     "dynamodb_read": Price(0.125 / 1_000_000, "DynamoDB on-demand read request unit (counted as 1 per read)",
                            "https://aws.amazon.com/dynamodb/pricing/on-demand/"),
-    "custom_metric_month": Price(0.30, "custom metric per month (first 10,000), e.g. netstat_tcp_established",
-                                 "https://aws.amazon.com/cloudwatch/pricing/"),
 }
 # EC2 (DescribeInstances, RebootInstances, DescribeInstanceStatus), ELBv2 API calls and SSM Run Command on
 # EC2 instances carry no per-request charge: https://aws.amazon.com/systems-manager/pricing/ ("Run Command":
@@ -114,11 +112,6 @@ def remediation_cost(approach: str, result: dict[str, Any], memory_mb: int, arch
     return RemediationCost(approach, arch, transitions, requests, round(billed, 4), memory_mb, round(gb_seconds, 4),
                            metrics, cw_requests, writes, reads, usd_sfn, usd_lambda, usd_cw, usd_ddb, total,
                            round(init_seconds, 3), total + usd_init)
-
-
-def standing_netstat_cost(instances: int) -> float:
-    """connections_metric needs a per-instance netstat metric: a custom metric each, every month."""
-    return instances * PRICES["custom_metric_month"].usd
 
 
 def usd(value: float) -> str:

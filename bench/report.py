@@ -13,7 +13,6 @@ from bench.cost import (
     NIGHTSHIFT_MEMORY_MB,
     PRICES,
     remediation_cost,
-    standing_netstat_cost,
     usd,
 )
 from bench.scenarios import Settings
@@ -71,7 +70,7 @@ def costs(document: dict[str, Any]) -> dict[str, Any]:
     results = document["results"]
     rows = []
     for size in sizes(results):
-        for signal in ("connections_metric", "ssm", "target_state"):
+        for signal in ("ssm", "target_state"):
             ns = find(results, "nightshift", size=size, delay=300, inflight=0.0, signal=signal)
             base = find(results, "baseline", size=size, delay=300, inflight=0.0)
             if ns is None or base is None:
@@ -80,13 +79,11 @@ def costs(document: dict[str, Any]) -> dict[str, Any]:
                                       init_seconds(document, ns))
             b_cost = remediation_cost("baseline", base, BASELINE_MEMORY_MB, BASELINE_ARCH,
                                       init_seconds(document, base))
-            rows.append({"size": size, "signal": signal, "nightshift": n_cost.as_dict(), "baseline": b_cost.as_dict(),
-                         "netstat_metric_usd_per_month": standing_netstat_cost(size)
-                         if signal == "connections_metric" else 0.0})
+            rows.append({"size": size, "signal": signal, "nightshift": n_cost.as_dict(), "baseline": b_cost.as_dict()})
     return {"rows": rows, "prices": {k: {"usd": p.usd, "unit": p.unit, "source": p.source} for k, p in PRICES.items()}}
 
 
-def _cost_table(document: dict[str, Any], signal: str = "connections_metric") -> list[str]:
+def _cost_table(document: dict[str, Any], signal: str = "ssm") -> list[str]:
     lines = [
         "| N | approach | state transitions | Lambda requests | Lambda GB-s (warm) | CloudWatch metrics / requests "
         "| DynamoDB W/R | Step Functions | Lambda | CloudWatch | DynamoDB | **total (warm)** "
@@ -124,7 +121,7 @@ def cost_markdown(document: dict[str, Any]) -> str:
     results = document["results"]
     rows = document["costs"]["rows"]
     at = {(r["size"], r["signal"]): r for r in rows}
-    k = at.get((1000, "connections_metric"))
+    k = at.get((1000, "ssm"))
     lines = [
         "# What a remediation costs",
         "",
@@ -152,14 +149,14 @@ def cost_markdown(document: dict[str, Any]) -> str:
         "",
         *_price_lines(),
         "",
-        "## Per remediation (deregistration delay 300 s, nothing in flight, drain signal connections_metric)",
+        "## Per remediation (deregistration delay 300 s, nothing in flight, drain signal ssm)",
         "",
         *_cost_table(document),
         "",
     ]
     if k is not None:
         n, b = k["nightshift"], k["baseline"]
-        small = at.get((min(r["size"] for r in rows), "connections_metric"))
+        small = at.get((min(r["size"] for r in rows), "ssm"))
         lines += [
             "## Reading it",
             "",
@@ -184,15 +181,6 @@ def cost_markdown(document: dict[str, Any]) -> str:
             f"{n['lambda_requests']} invocations. Cold starts (INIT billed since August 2025) add "
             f"{n['init_seconds']:.1f} s if every one of its functions starts cold: still under a thousandth of a cent.",
         ]
-    cm = at.get((1000, "connections_metric"))
-    if cm is not None:
-        lines += [
-            f"- Standing cost, not per remediation: the `connections_metric` drain signal needs a netstat metric per "
-            f"instance, a custom metric at $0.30/month each (plus the agent's PutMetricData requests): "
-            f"**{usd(cm['netstat_metric_usd_per_month'])}/month at N = 1,000**, far more than the remediations. "
-            "The `ssm` signal (a Run Command, no charge) gives the same drain time without it "
-            "(results.md, section 3): prefer `ssm` unless the metric is already collected.",
-        ]
     lines += ["", "Scenario keys and raw numbers: bench/results.json. Selection calls, times and transitions: "
               "bench/results.md.", ""]
     del results
@@ -204,9 +192,7 @@ def cost_markdown(document: dict[str, Any]) -> str:
 def _settings_table() -> list[str]:
     s = Settings()
     why = {
-        "netstat_interval_seconds": "CloudWatch agent `netstat` plugin interval (high-resolution custom metric); "
-                                    "the drain reads it with a 5 s period",
-        "drain_poll_seconds": "one drain check per metric datapoint; faster polling only re-reads the same datapoint",
+        "drain_poll_seconds": "one Run Command reading per check (sent in one check, read in the next)",
         "drain_floor_seconds": "no early end before 5 s: lets every load balancer node stop routing to the target",
         "drain_quiet_checks": "one zero reading taken >= floor after deregistration (2 costs one more resolution, "
                               "see section 4)",
@@ -228,7 +214,7 @@ def _selection_section(results: list[dict[str, Any]]) -> list[str]:
         "|---:|---:|---|---:|---:|---|---:|---:|---:|---:|---:|",
     ]
     for size in sizes(results):
-        ns = find(results, "nightshift", size=size, delay=300, inflight=0.0, signal="connections_metric")
+        ns = find(results, "nightshift", size=size, delay=300, inflight=0.0, signal="ssm")
         base = find(results, "baseline", size=size, delay=300, inflight=0.0)
         if ns is None or base is None:
             continue
@@ -249,7 +235,7 @@ def _lambda_section(document: dict[str, Any]) -> list[str]:
         "|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for size in sizes(results):
-        ns = find(results, "nightshift", size=size, delay=300, inflight=0.0, signal="connections_metric")
+        ns = find(results, "nightshift", size=size, delay=300, inflight=0.0, signal="ssm")
         base = find(results, "baseline", size=size, delay=300, inflight=0.0)
         if ns is None or base is None:
             continue
@@ -302,7 +288,7 @@ def _timing_section(results: list[dict[str, Any]], size: int) -> list[str]:
                     lines.append(f"| {delay} | {inflight:g} s | seed Lambda | {_n(base['remediation_seconds'])} | "
                                  f"{_n(base['physical_seconds'])} | {ratio} | sleep | {lost} | "
                                  f"{base['lambda_seconds']:.1f} | 0 |")
-            for signal in ("target_state", "connections_metric", "ssm"):
+            for signal in ("target_state", "ssm"):
                 ns = find(results, "nightshift", size=size, delay=delay, inflight=inflight, signal=signal)
                 if ns is None:
                     continue
@@ -350,7 +336,7 @@ def _checks_section(document: dict[str, Any]) -> list[str]:
         lines.append(f"| {c['name']} | {c['measured']} | {c['limit']} | {'pass' if c['passed'] else '**FAIL**'} |")
     passed = sum(1 for c in sanity if c["passed"])
     lines.append(f"| every run: Nightshift succeeded and healed the leaking instance, no request cut by its reboot "
-                 f"(connections_metric, ssm); the seed picked the leaking instance | {passed} of {len(sanity)} "
+                 f"(ssm); the seed picked the leaking instance | {passed} of {len(sanity)} "
                  f"| all | {'pass' if passed == len(sanity) else '**FAIL**'} |")
     return lines
 
@@ -418,9 +404,9 @@ def findings(document: dict[str, Any]) -> list[str]:
     """The headline numbers of this run, as sentences (full mode)."""
     results = document["results"]
     out: list[str] = []
-    ns = find(results, "nightshift", size=1000, delay=300, inflight=0.0, signal="connections_metric")
+    ns = find(results, "nightshift", size=1000, delay=300, inflight=0.0, signal="ssm")
     base = find(results, "baseline", size=1000, delay=300, inflight=0.0)
-    big = find(results, "nightshift", size=5000, delay=300, inflight=0.0, signal="connections_metric")
+    big = find(results, "nightshift", size=5000, delay=300, inflight=0.0, signal="ssm")
     if ns and base:
         out.append(f"- **Selection at N = 1,000**: {checks.selection_reads(ns)} AWS calls against the seed's "
                    f"{checks.selection_reads(base):,} ({_x(checks.selection_reads(base), checks.selection_reads(ns))})"
@@ -440,7 +426,7 @@ def findings(document: dict[str, Any]) -> list[str]:
         idle = [r for r in gated if r["scenario"]["inflight"] == 0.0]
         parts = {k: _mean([v for r in idle if (v := _loss(r)[k]) is not None])
                  for k in ("before deregistration", "drain detection", "boot proof", "health poll")}
-        out.append(f"- **Remediation time at N = 1,000** (connections_metric and ssm, every delay, 0 or 40 s in "
+        out.append(f"- **Remediation time at N = 1,000** (ssm, every delay, 0 or 40 s in "
                    f"flight): {min(ratios):.3f}-{max(ratios):.3f}{TIMES} the physical limit. With nothing in flight "
                    "the time above the limit is, on average: " + ", ".join(
                        f"{k} {v:.1f} s" for k, v in parts.items() if v is not None) + ".")
@@ -465,7 +451,7 @@ def findings(document: dict[str, Any]) -> list[str]:
                    f"({k2['ratio']:.3f}{TIMES}, above 1.15); a 3 s boot poll removes most of the boot proof lag "
                    f"({b3['ratio']:.3f}{TIMES}) for {b3['transitions']['billed']} transitions instead of "
                    f"{ns['transitions']['billed'] if ns else '?'}.")
-    row = next((r for r in document["costs"]["rows"] if r["size"] == 1000 and r["signal"] == "connections_metric"),
+    row = next((r for r in document["costs"]["rows"] if r["size"] == 1000 and r["signal"] == "ssm"),
                None)
     if row:
         n, b = row["nightshift"]["usd_total"], row["baseline"]["usd_total"]
@@ -513,7 +499,7 @@ def results_markdown(document: dict[str, Any]) -> str:
         "",
         "## 1. AWS API calls to select the instance",
         "",
-        "Deregistration delay 300 s, nothing in flight, drain signal `connections_metric`.",
+        "Deregistration delay 300 s, nothing in flight, drain signal `ssm`.",
         "",
         *_selection_section(results),
         "",
@@ -566,7 +552,7 @@ def summary_text(document: dict[str, Any]) -> str:
     lines = ["", "N      | selection calls NS / seed | Lambda s NS / seed (ratio) | transitions | sel. CPU | "
              "time/physical NS (cm) / seed"]
     for size in sizes(results):
-        ns = find(results, "nightshift", size=size, delay=300, inflight=0.0, signal="connections_metric")
+        ns = find(results, "nightshift", size=size, delay=300, inflight=0.0, signal="ssm")
         base = find(results, "baseline", size=size, delay=300, inflight=0.0)
         if ns is None or base is None:
             continue

@@ -31,7 +31,7 @@ SIZES = (10, 100, 1000, 5000)
 QUICK_SIZES = (10, 100)
 DELAYS = (30, 300, 3600)
 INFLIGHT = (0.0, 40.0)
-SIGNALS = ("target_state", "connections_metric", "ssm")
+SIGNALS = ("target_state", "ssm")
 TIMING_SIZE = 1000
 SWEEP_SIZE = 100
 
@@ -43,11 +43,10 @@ SWEEP: dict[str, dict[str, Any]] = {
     "boot poll 3 s": {"boot_poll_seconds": 3},
     "health poll 5 s": {"health_poll_seconds": 5},
     "drain poll 10 s": {"drain_poll_seconds": 10},
-    "10 s netstat, poll 10 s, quiet_checks=2 (the demo's)": {"netstat_interval_seconds": 10, "drain_poll_seconds": 10,
-                                                            "drain_quiet_checks": 2, "boot_poll_seconds": 10},
+    "poll 10 s, quiet_checks=2 (the demo's)": {"drain_poll_seconds": 10, "drain_quiet_checks": 2,
+                                               "boot_poll_seconds": 10},
     "economy: polls 10/15/15 s, quiet_checks=2": {"drain_poll_seconds": 10, "drain_quiet_checks": 2,
-                                                 "boot_poll_seconds": 15, "health_poll_seconds": 15,
-                                                 "netstat_interval_seconds": 10},
+                                                 "boot_poll_seconds": 15, "health_poll_seconds": 15},
 }
 
 
@@ -60,12 +59,12 @@ def plan(quick: bool) -> list[Scenario]:
     if quick:
         for size in QUICK_SIZES:
             add(Scenario("baseline", size, 300, 0.0))
-            for signal in ("connections_metric", "ssm"):
+            for signal in ("ssm", "target_state"):
                 add(Scenario("nightshift", size, 300, 0.0, signal))
         return list(scenarios.values())
     for size in SIZES:  # selection at scale, the default signal, AWS's default delay
         add(Scenario("baseline", size, 300, 0.0))
-        add(Scenario("nightshift", size, 300, 0.0, "connections_metric"))
+        add(Scenario("nightshift", size, 300, 0.0, "ssm"))
     for delay in DELAYS:  # remediation time vs the physical limit
         for inflight in INFLIGHT:
             add(Scenario("baseline", TIMING_SIZE, delay, inflight))
@@ -74,15 +73,13 @@ def plan(quick: bool) -> list[Scenario]:
     for label, changes in SWEEP.items():  # the trade-off between state transitions and time
         if changes:
             settings = replace(Settings(), **changes)
-            add(Scenario("nightshift", SWEEP_SIZE, 300, 0.0, "connections_metric", settings, label))
-    add(Scenario("nightshift", SWEEP_SIZE, 300, 0.0, "connections_metric"))
-    add(Scenario("nightshift", SWEEP_SIZE, 300, 0.0, "ssm", replace(Settings(), drain_quiet_checks=2),
-                 "ssm, quiet_checks=2"))
+            add(Scenario("nightshift", SWEEP_SIZE, 300, 0.0, "ssm", settings, label))
+    add(Scenario("nightshift", SWEEP_SIZE, 300, 0.0, "ssm"))
     # The simulator's 5 s queue + 60 s boot + 1 s command puts the boot proof at 66 s, which a 5 s and a 10 s
     # poll both first see at 70 s: a 57 s boot (proof at 63 s) shows what the slower poll costs otherwise.
-    add(Scenario("nightshift", SWEEP_SIZE, 300, 0.0, "connections_metric", Settings(), "bench settings, 57 s boot",
+    add(Scenario("nightshift", SWEEP_SIZE, 300, 0.0, "ssm", Settings(), "bench settings, 57 s boot",
                  boot_seconds=57.0))
-    add(Scenario("nightshift", SWEEP_SIZE, 300, 0.0, "connections_metric",
+    add(Scenario("nightshift", SWEEP_SIZE, 300, 0.0, "ssm",
                  replace(Settings(), boot_poll_seconds=10), "boot poll 10 s, 57 s boot", boot_seconds=57.0))
     return list(scenarios.values())
 

@@ -37,8 +37,6 @@ class Settings:
     trade-off (every poll-loop iteration is three state transitions: Task, Choice, Wait).
     """
 
-    # The CloudWatch agent's netstat plugin at 5 s (a high-resolution custom metric), read with a 5 s period.
-    netstat_interval_seconds: int = 5
     drain_poll_seconds: int = 5
     drain_floor_seconds: int = 5  # no early end before this: lets every ALB node stop routing to the target
     drain_quiet_checks: int = 1  # one zero reading taken >= floor after deregistration, see results.md
@@ -54,8 +52,7 @@ class Settings:
             "min_healthy_percent": 50,
             "drain": {"signal": signal, "poll_seconds": self.drain_poll_seconds,
                       "floor_seconds": self.drain_floor_seconds, "quiet_checks": self.drain_quiet_checks,
-                      "margin_seconds": self.drain_margin_seconds,
-                      "metric_period_seconds": self.netstat_interval_seconds},
+                      "margin_seconds": self.drain_margin_seconds},
             "boot": {"signal": "ssm", "poll_seconds": self.boot_poll_seconds},
             "health": {"poll_seconds": self.health_poll_seconds},
         }
@@ -67,7 +64,7 @@ class Scenario:
     size: int
     delay: int
     inflight: float  # seconds the in-flight requests take to finish after deregistration
-    signal: str = "connections_metric"  # nightshift only
+    signal: str = "ssm"  # nightshift only
     settings: Settings = field(default_factory=Settings)
     label: str = ""  # names a settings variant in the trade-off sweep
     boot_seconds: float = 60.0  # how long the OS takes to boot (the simulator's default)
@@ -87,8 +84,7 @@ def fleet_spec(scenario: Scenario) -> Any:
 
     behaviour = InstanceSpec(inflight_seconds=scenario.inflight, boot_seconds=scenario.boot_seconds)
     return FleetSpec(name=GROUP, size=scenario.size, deregistration_delay=scenario.delay, default=behaviour,
-                     leaking={LEAKER: replace(behaviour, leak_to_percent=85.0)},
-                     connections_sample_seconds=scenario.settings.netstat_interval_seconds)
+                     leaking={LEAKER: replace(behaviour, leak_to_percent=85.0)})
 
 
 # -- what the simulator knows -------------------------------------------------------------------------

@@ -46,8 +46,8 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--delay", type=int, default=300, help="deregistration delay in seconds (default 300)")
     demo.add_argument("--inflight", type=_inflight, default=0.0,
                       help="seconds until in-flight requests finish after deregistration, or 'never'")
-    demo.add_argument("--signal", choices=["connections_metric", "ssm", "target_state"],
-                      default="connections_metric", help="drain signal (default connections_metric)")
+    demo.add_argument("--signal", choices=["ssm", "target_state"], default="ssm",
+                      help="drain signal (default ssm: count the load balancer's connections on the registered ports)")
     demo.add_argument("--boot-signal", choices=["ssm", "none"], default="ssm")
     demo.add_argument("--trigger", choices=["manual", "alarm", "schedule", "replay"], default="manual",
                       help="how the remediation starts (replay: a first run fails, then is replayed)")

@@ -1,6 +1,7 @@
 """`nightshift demo`: heal the leaking instance of a simulated fleet with the real state machine.
 
-Builds a fleet like the seed's (two target groups, HTTPS 443 and HTTP 80, 12 instances over 3 AZs,
+Builds a fleet like the seed's (two target groups, HTTPS on 443 and HTTP on 80 forwarding to the app's
+port 8080, 12 instances over 3 AZs,
 one leaking to ~85 % memory, a 300 s deregistration delay), runs one remediation in moto with
 virtual time, shows progress, and reports what happened and how long it took.
 """
@@ -31,7 +32,7 @@ class DemoOptions:
     size: int = 12
     delay: int = 300
     inflight_seconds: float | None = 0.0  # None: in-flight requests never finish
-    signal: str = "connections_metric"
+    signal: str = "ssm"
     boot_signal: str = "ssm"
     dry_run: bool = False
     log_path: Path | None = None

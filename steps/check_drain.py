@@ -1,29 +1,19 @@
 """Step: one check of the drain poll loop (Wait -> check -> Choice); the state machine does the waiting.
 
 Target state cannot end the wait early (ELBv2 reports ``draining`` for the whole delay), so the
-configured drain signal decides: a per-instance connections metric, or an SSM command counting
-established connections. Each reading must be new (a later datapoint, a later command) to count.
+configured drain signal decides: with ``ssm`` a Run Command counts the established connections from
+non-loopback peers on the ports the instance is registered on (recorded by the deregistration step).
+Each reading must come from a new command to count.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
-from steps.aws import cloudwatch, elbv2, ssm
+from steps.aws import elbv2, ssm
 from steps.domain import drain
 from steps.entrypoint import StepContext, step
 from steps.events import DrainProgress
-
-
-def _metric_quiet(ctx: StepContext, instance_id: str, since: float) -> tuple[int, float | None]:
-    spec = ctx.group.drain
-    query = cloudwatch.MetricQuery(instance_id, spec.metric_namespace, spec.metric_name, "Maximum",
-                                   spec.metric_period_seconds)
-    start = datetime.fromtimestamp(since - spec.metric_period_seconds, UTC)
-    series = cloudwatch.instance_series([query], start, datetime.fromtimestamp(ctx.now, UTC))[instance_id]
-    latest = series[-1][1] if series else None
-    return drain.quiet_datapoints(series, since, spec.idle_at_most), latest
 
 
 def _ssm_reading(progress: DrainProgress, instance_id: str) -> tuple[int, float | None, bool]:
@@ -52,16 +42,18 @@ def check_drain(ctx: StepContext) -> dict[str, Any]:
     )
     quiet, in_flight, pending = progress.quiet, None, False
     command_id = progress.command_id
-    if spec.signal == "connections_metric":
-        quiet, in_flight = _metric_quiet(ctx, instance_id, deregistration.at)
-    elif spec.signal == "ssm":
+    # The ports the load balancer talks to this instance on: one per registration, usually one per group.
+    ports = sorted({r.port for r in deregistration.target_groups if r.port is not None})
+    if spec.signal == "ssm" and ports:
         quiet, in_flight, pending = _ssm_reading(progress, instance_id)
         command_id = progress.command_id if pending else None
-    policy = drain.DrainPolicy(spec.signal, deregistration.delay_seconds, spec.margin_seconds,
+    # Nothing to count (no port recorded): no early end, the wait is the deregistration delay's.
+    signal = spec.signal if ports else drain.TARGET_GONE
+    policy = drain.DrainPolicy(signal, deregistration.delay_seconds, spec.margin_seconds,
                                spec.floor_seconds, spec.poll_seconds, spec.quiet_checks)
     decision = drain.decide(policy, elapsed, gone, quiet)
-    if spec.signal == "ssm" and not decision.done and command_id is None:
-        command_id = ssm.send(instance_id, ssm.CONNECTIONS, ssm.connections_script(spec.ports))
+    if spec.signal == "ssm" and ports and not decision.done and command_id is None:
+        command_id = ssm.send(instance_id, ssm.CONNECTIONS, ssm.connections_script(ports))
     result: dict[str, Any] = {
         "done": decision.done, "ended_by": decision.ended_by, "wait_seconds": decision.wait_seconds,
         "quiet": quiet, "checks": progress.checks + 1, "command_id": command_id,

@@ -50,23 +50,46 @@ class MetricSpec(_Strict):
         return self
 
 
+# Settings a group declaration may still carry from an earlier release, and what to do instead.
+_REMOVED_DRAIN_FIELDS = {
+    "metric_namespace": "it belonged to the removed connections_metric signal; delete it",
+    "metric_name": "it belonged to the removed connections_metric signal; delete it",
+    "metric_period_seconds": "it belonged to the removed connections_metric signal; delete it",
+    "idle_at_most": "it belonged to the removed connections_metric signal; delete it",
+    "ports": "the ssm signal now counts connections on the ports each target is registered on "
+             "(recorded at deregistration from DescribeTargetHealth); delete drain.ports",
+}
+
+
 class DrainSpec(_Strict):
     """How the drain wait may end before the deregistration delay runs out."""
 
-    signal: Literal["target_state", "connections_metric", "ssm"] = "target_state"
+    # ssm: a Run Command counts established connections from non-loopback peers on the ports the instance
+    #   is registered on in its target groups; target_state: wait for the delay (nothing ends it early).
+    signal: Literal["target_state", "ssm"] = "target_state"
     poll_seconds: Annotated[int, Field(ge=1, le=300)] = 5
     # No early end before this many seconds, whatever the signal says.
     floor_seconds: Annotated[int, Field(ge=0, le=300)] = 5
-    # Consecutive idle readings (distinct datapoints or command outputs) that prove nothing is in flight.
+    # Consecutive idle readings (distinct command outputs) that prove nothing is in flight.
     quiet_checks: Annotated[int, Field(ge=1, le=20)] = 2
     margin_seconds: Annotated[int, Field(ge=0, le=600)] = 15
-    # connections_metric: the CloudWatch agent's netstat plugin, one datapoint per collection interval.
-    metric_namespace: str = "CWAgent"
-    metric_name: str = "netstat_tcp_established"
-    metric_period_seconds: Annotated[int, Field(ge=1)] = 10
-    idle_at_most: float = 0.0
-    # ssm: count established connections on these local ports with a Run Command.
-    ports: list[Annotated[int, Field(ge=1, le=65535)]] = Field(default_factory=lambda: [443, 80])
+
+    @model_validator(mode="before")
+    @classmethod
+    def _removed(cls, data: object) -> object:
+        if not isinstance(data, dict):
+            return data
+        if data.get("signal") == "connections_metric":
+            raise ValueError(
+                "drain.signal: 'connections_metric' was removed: the CloudWatch agent's netstat_tcp_established "
+                "counts every connection on the host (the SSM and CloudWatch agents, SSH, database pools), so it "
+                "never reaches 0 and could never end a drain; use 'ssm' (counts the load balancer's connections "
+                "on the registered ports) or 'target_state'"
+            )
+        stale = [f"drain.{key}: {why}" for key, why in _REMOVED_DRAIN_FIELDS.items() if key in data]
+        if stale:
+            raise ValueError("; ".join(stale))
+        return data
 
 
 class BootSpec(_Strict):

@@ -50,7 +50,7 @@ def group_for(built: Any, **overrides: Any) -> dict[str, Any]:
     group: dict[str, Any] = built.group_declaration()
     group.update({"metric": {"threshold": 65.0, "breaching_datapoints": 3, "evaluation_datapoints": 5},
                   "min_healthy": 2, "min_healthy_percent": 50,
-                  "drain": {"signal": "connections_metric", "poll_seconds": 10, "quiet_checks": 2},
+                  "drain": {"signal": "ssm", "poll_seconds": 10, "quiet_checks": 2},
                   "boot": {"signal": "ssm"}})
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(group.get(key), dict):

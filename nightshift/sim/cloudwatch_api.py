@@ -47,7 +47,7 @@ def _series(sim: FleetSimulator, instance: SimulatedInstance, metric_name: str) 
         return None if value is None else float(value)
 
     return Series(sim.spec.connections_sample_seconds, sim.history_start, connections,
-                  constant=float(instance.spec.connections) if quiet else None)
+                  constant=float(instance.constant_connections()) if quiet else None)
 
 
 def _owned(sim: FleetSimulator, query: dict[str, Any]) -> tuple[FleetSimulator, SimulatedInstance, str] | None:

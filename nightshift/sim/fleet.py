@@ -196,7 +196,8 @@ class FleetSimulator:
 
         check = HealthCheck(spec.health_check_interval, spec.healthy_threshold, spec.unhealthy_threshold)
         tg_arns = []
-        for protocol, port in (("HTTPS", 443), ("HTTP", 80)):
+        # (protocol, listener port, target port): the HTTP group's targets take traffic on the app's own port.
+        for protocol, listener_port, port in (("HTTPS", 443, spec.target_ports[0]), ("HTTP", 80, spec.target_ports[1])):
             arn = elbv2.create_target_group(
                 Name=f"{base}-{protocol.lower()}", Protocol=protocol, Port=port, VpcId=vpc_id,
                 TargetType="instance", HealthCheckProtocol=protocol, HealthCheckPath="/healthz",
@@ -210,7 +211,7 @@ class FleetSimulator:
             moto_backend.modify_target_group_attributes(
                 arn, {moto_backend.DEREGISTRATION_DELAY: str(spec.deregistration_delay)})
             # A target group no listener forwards to reports every target `unused` (Target.NotInUse) on AWS.
-            listener: dict[str, Any] = {"LoadBalancerArn": lb_arn, "Protocol": protocol, "Port": port,
+            listener: dict[str, Any] = {"LoadBalancerArn": lb_arn, "Protocol": protocol, "Port": listener_port,
                                         "DefaultActions": [{"Type": "forward", "TargetGroupArn": arn}]}
             if protocol == "HTTPS":
                 certificate = session.client("acm").request_certificate(
@@ -387,9 +388,15 @@ class FleetSimulator:
             return self._require(instance_id).memory_percent(self.now() if at is None else at)
 
     def connections(self, instance_id: str, at: float | None = None) -> int | None:
+        """The load balancer's established connections to the instance (requests in flight)."""
         with self.lock:
-            return self._require(instance_id).established_connections(
-                self.checks, self.now() if at is None else at)
+            return self._require(instance_id).lb_connections(self.checks, self.now() if at is None else at)
+
+    def host_connections(self, instance_id: str, at: float | None = None) -> int | None:
+        """Every established connection of the host (the agents', SSH, loopback...): netstat's count."""
+        with self.lock:
+            return self._require(instance_id).established_connections(self.checks,
+                                                                      self.now() if at is None else at)
 
     def reboots(self, instance_id: str) -> list[float]:
         """When reboots really happened (the kernel restarted), up to now."""

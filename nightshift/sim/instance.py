@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from nightshift.sim import sockets
 from nightshift.sim.power import REBOOT, STOP, PowerHistory
+from nightshift.sim.sockets import Socket
 from nightshift.sim.spec import InstanceSpec
 from nightshift.sim.target_health import DRAINING, HEALTHY, REASONS, UNHEALTHY, HealthCheck, Phase, TargetRecord
 
@@ -116,32 +118,71 @@ class SimulatedInstance:
         """Memory of a quiet instance: the leak level for a leaking one, else its steady level."""
         return self.spec.leak_to_percent if self.spec.leak_to_percent is not None else self.spec.memory_percent
 
-    def established_connections(self, checks: dict[str, HealthCheck], at: float) -> int | None:
-        """Established connections at ``at``; None while the OS is down.
+    def load_balancer_connections(self, checks: dict[str, HealthCheck], at: float) -> dict[int, int] | None:
+        """The load balancer's established connections at ``at`` per local port (the port each target is
+        registered on); None while the OS is down.
 
-        Each target group carries an equal share. A healthy target serves its share; a target that was
-        healthy when deregistered keeps its share in flight, decaying linearly over ``inflight_seconds``,
-        until the load balancer closes what is left when the delay ends; anything else carries nothing.
-        Connections die with the OS, so none survive a reboot.
+        The connections are split over the target groups in whole sockets. A healthy target serves its
+        share; a target that was healthy when deregistered keeps its share in flight, decaying linearly over
+        ``inflight_seconds``, until the load balancer closes what is left when the delay ends; anything else
+        carries nothing. Connections die with the OS, so none survive a reboot. What AWS documents about a
+        draining target's connections (docs/aws-behaviour.md, "Drain signal"):
+        https://docs.aws.amazon.com/elasticloadbalancing/latest/application/edit-target-group-attributes.html#deregistration-delay
         """
         if not self.power.is_up(at):
             return None
+        by_port: dict[int, int] = {}
         if not self.targets:
-            return 0
-        share = self.spec.connections / len(self.targets)
-        total = 0.0
-        for tg_arn, record in self.targets.items():
+            return by_port
+        base, extra = divmod(self.spec.connections, len(self.targets))
+        for position, (tg_arn, record) in enumerate(self.targets.items()):
+            share = base + (1 if position < extra else 0)
             phase, index = self.phase(tg_arn, checks[tg_arn], at)
+            open_now = 0.0
             if phase is None:
-                continue
-            if phase.state == HEALTHY:
-                total += share
+                pass
+            elif phase.state == HEALTHY:
+                open_now = float(share)
             elif phase.state == DRAINING and index > 0:
                 failures, version = self.failures()
                 _, phases = record.phases(failures, version, checks[tg_arn])
                 if phases[index - 1].state == HEALTHY and not self.power.lost_between(phase.at, at):
-                    total += share * self._still_in_flight(at - phase.at)
-        return math.ceil(total - _EPSILON) if total > _EPSILON else 0
+                    open_now = share * self._still_in_flight(at - phase.at)
+            port = record.port()
+            by_port[port] = by_port.get(port, 0) + (math.ceil(open_now - _EPSILON) if open_now > _EPSILON else 0)
+        return by_port
+
+    def lb_connections(self, checks: dict[str, HealthCheck], at: float) -> int | None:
+        """All the load balancer's connections to this instance (requests a reboot would cut)."""
+        by_port = self.load_balancer_connections(checks, at)
+        return None if by_port is None else sum(by_port.values())
+
+    def service_ports(self) -> list[int]:
+        """The ports the app listens on: every port it was ever registered on."""
+        return sorted({r.port for record in self.targets.values() for r in record.registrations})
+
+    def sockets(self, checks: dict[str, HealthCheck], at: float) -> list[Socket] | None:
+        """Every established TCP socket of the host at ``at`` (None while the OS is down): the load
+        balancer's on the registered ports, plus, with ``spec.background_connections``, the agents', SSH, a
+        database pool and loopback connections on the service ports, which never end."""
+        by_port = self.load_balancer_connections(checks, at)
+        if by_port is None:
+            return None
+        table = [sockets.load_balancer(port, n) for port, n in sorted(by_port.items()) if n > 0]
+        if self.spec.background_connections:
+            table += sockets.background(self.service_ports())
+        return table
+
+    def established_connections(self, checks: dict[str, HealthCheck], at: float) -> int | None:
+        """Every established TCP connection of the host, as the CloudWatch agent's ``netstat_tcp_established``
+        counts them (host-wide: it never reaches 0 on a host with background connections); None while down."""
+        table = self.sockets(checks, at)
+        return None if table is None else sum(s.count for s in table)
+
+    def constant_connections(self) -> int:
+        """The host-wide count of a quiet instance (every target healthy since build)."""
+        background = sockets.background(self.service_ports()) if self.spec.background_connections else []
+        return self.spec.connections + sum(s.count for s in background)
 
     def _still_in_flight(self, since_deregistration: float) -> float:
         inflight = self.spec.inflight_seconds

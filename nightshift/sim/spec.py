@@ -24,6 +24,7 @@ class InstanceSpec:
     leak_returns_after_seconds: float | None = None
     connections: int = 20
     # After deregistration connections decay linearly to 0 over this long; None = they never finish.
+    # (`connections` are the load balancer's; see sockets.py for everything else a host holds open.)
     inflight_seconds: float | None = 0.0
     # RebootInstances only queues the reboot: the OS goes down this long after the call.
     reboot_queue_seconds: float = 5.0
@@ -38,6 +39,9 @@ class InstanceSpec:
     # False: the fault travels with the instance (its volume, its config) and a stop/start changes nothing.
     new_host_cures: bool = True
     ssm_online: bool = True
+    # The SSM and CloudWatch agents, an SSH session, a database pool and loopback connections on the
+    # service ports (a local proxy, a sidecar): connections a real host holds that never end (sockets.py).
+    background_connections: bool = True
 
     def __post_init__(self) -> None:
         problems = []
@@ -120,6 +124,9 @@ class FleetSpec:
     size: int = 12
     azs: tuple[str, ...] = ("us-east-1a", "us-east-1b", "us-east-1c")
     deregistration_delay: int = 300
+    # The ports the HTTPS and the HTTP target group register their targets on (listeners stay on 443 and
+    # 80): by default the app takes the HTTP group's traffic on its own port 8080, not on 80.
+    target_ports: tuple[int, int] = (443, 8080)
     health_check_interval: int = 10
     healthy_threshold: int = 3
     unhealthy_threshold: int = 2
@@ -145,6 +152,8 @@ class FleetSpec:
             problems.append(f"size must be >= 1, got {self.size}")
         if not self.azs:
             problems.append("azs must name at least one availability zone")
+        if len(self.target_ports) != 2 or not all(1 <= p <= 65535 for p in self.target_ports):
+            problems.append(f"target_ports must be two ports 1-65535 (HTTPS, HTTP), got {self.target_ports}")
         if not 0 <= self.deregistration_delay <= DEREGISTRATION_DELAY_MAX:
             problems.append(f"deregistration_delay must be 0-{DEREGISTRATION_DELAY_MAX} (AWS's range)")
         low, high = HEALTH_CHECK_INTERVAL_RANGE

@@ -13,7 +13,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from nightshift.runtime.interceptor import AwsError, Interceptor
-from nightshift.sim import moto_backend
+from nightshift.sim import moto_backend, sockets
 from nightshift.sim.instance import SimulatedInstance
 from nightshift.sim.power import SHUTTING_DOWN, TERMINATED
 from nightshift.sim.run_command import BOOT_TIME, COMMENTS, DEFAULT_DELIVERY_TIMEOUT, DOCUMENT, Command, Invocation
@@ -30,7 +30,8 @@ def install(sim: FleetSimulator, interceptor: Interceptor) -> None:
     interceptor.answer(SERVICE, "GetCommandInvocation", partial(get_command_invocation, sim))
 
 
-def _measure(sim: FleetSimulator, instance: SimulatedInstance, comment: str) -> Callable[[float, float], int | None]:
+def _measure(sim: FleetSimulator, instance: SimulatedInstance, comment: str,
+             commands: list[str]) -> Callable[[float, float], int | None]:
     def measure(delivered_at: float, at: float) -> int | None:
         # A reboot while the command runs kills it: no output, the invocation fails.
         if instance.power.lost_between(delivered_at, at):
@@ -38,7 +39,7 @@ def _measure(sim: FleetSimulator, instance: SimulatedInstance, comment: str) -> 
         if comment == BOOT_TIME:
             # /proc/stat btime: whole epoch seconds of the running kernel's start.
             return int(instance.power.boot_time(at))
-        return instance.established_connections(sim.checks, at)
+        return _connections(sim, instance, commands, at)
     return measure
 
 
@@ -46,6 +47,19 @@ def _agent_online(instance: SimulatedInstance, at: float) -> bool:
     if instance.ec2_state(at) in (SHUTTING_DOWN, TERMINATED):
         return False
     return instance.spec.ssm_online and instance.power.is_up(at)
+
+
+def _connections(sim: FleetSimulator, instance: SimulatedInstance, commands: list[str], at: float) -> int | None:
+    """Run the ss pipeline we were sent against the host's sockets: the script's own filter decides what
+    it counts (wrong ports or loopback peers read a wrong number). A command the simulator cannot
+    evaluate fails, as a script with a syntax error would."""
+    table = instance.sockets(sim.checks, at)
+    if table is None:
+        return None
+    try:
+        return sockets.count(commands, table)
+    except sockets.FilterError:
+        return None
 
 
 def _delivery(instance: SimulatedInstance, sent_at: float, timeout: float) -> Callable[[], float | None]:
@@ -87,6 +101,7 @@ def send_command(sim: FleetSimulator, params: dict[str, Any]) -> dict[str, Any] 
             raise AwsError("InvalidInstanceId", f"Instances {refused} not in a valid state for account "
                                                 f"{sim.account_id}")
         command_id = str(uuid.uuid4())
+        commands = [str(c) for c in params.get("Parameters", {}).get("commands", [])]
         invocations = {}
         for instance_id, owner in zip(ids, owners, strict=True):
             assert owner is not None
@@ -94,10 +109,9 @@ def send_command(sim: FleetSimulator, params: dict[str, Any]) -> dict[str, Any] 
             invocations[instance_id] = Invocation(
                 command_id=command_id, instance_id=instance_id, comment=comment, sent_at=now,
                 delivery=_delivery(instance, now, timeout), delivery_timeout=timeout,
-                run_seconds=fleet.spec.command_run_seconds, measure=_measure(fleet, instance, comment),
+                run_seconds=fleet.spec.command_run_seconds, measure=_measure(fleet, instance, comment, commands),
             )
-        command = Command(command_id, comment, list(params.get("Parameters", {}).get("commands", [])), now,
-                          timeout, invocations)
+        command = Command(command_id, comment, commands, now, timeout, invocations)
         sim.commands[command_id] = command
         return command.send_response()
 

@@ -20,9 +20,22 @@ FINISHED_WITHOUT_OUTPUT = frozenset({"Cancelled", "TimedOut", "Failed", "Deliver
                                      "Undeliverable", "Terminated", "InvalidPlatform", "AccessDenied"})
 
 
+# Peers that are this host itself: a local reverse proxy or a sidecar, never the load balancer. iproute2's
+# ss matches an IPv4 prefix against IPv4-mapped IPv6 peers too ([::ffff:127.0.0.1] on a dual-stack socket).
+LOOPBACK_PEERS = ("127.0.0.0/8", "[::1]")
+
+
 def connections_script(ports: list[int]) -> list[str]:
-    filter_expr = " or ".join(f"sport = :{p}" for p in ports)
-    return [f"ss -Htn state established '( {filter_expr} )' | wc -l"]
+    """Count established TCP connections whose local port is one the target is registered on and whose
+    peer is not loopback: what the load balancer (or, through an NLB preserving client IPs, its clients)
+    still holds open. ``-H`` drops the header line so ``wc -l`` counts sockets only."""
+    if not ports:
+        raise ValueError("connections_script needs at least one registered port")
+    if any(not 1 <= p <= 65535 for p in ports):
+        raise ValueError(f"not a TCP port: {ports}")
+    local = " or ".join(f"sport = :{p}" for p in sorted(set(ports)))
+    loopback = " or ".join(f"dst {prefix}" for prefix in LOOPBACK_PEERS)
+    return [f"ss -Htn state established '( {local} ) and not ( {loopback} )' | wc -l"]
 
 
 # SendCommand's InvalidInstanceId covers "SSM Agent isn't running", "SSM Agent isn't registered with the SSM

@@ -16,7 +16,7 @@ DEADLINE = "deadline"
 
 @dataclass(frozen=True)
 class DrainPolicy:
-    signal: str  # target_state | connections_metric | ssm
+    signal: str  # target_state | ssm
     delay_seconds: int
     margin_seconds: int
     floor_seconds: int
@@ -51,15 +51,3 @@ def decide(policy: DrainPolicy, elapsed: float, gone_everywhere: bool, quiet_rea
     else:
         wait = policy.poll_seconds
     return DrainDecision(False, None, max(1, min(int(-(-wait // 1)), int(-(-to_deadline // 1)))))
-
-
-def quiet_datapoints(series: list[tuple[float, float]], since: float, idle_at_most: float) -> int:
-    """Trailing datapoints at or after ``since`` that show no in-flight work (distinct readings only)."""
-    count = 0
-    for timestamp, value in reversed(series):
-        if timestamp < since:
-            break
-        if value > idle_at_most:
-            break
-        count += 1
-    return count

@@ -8,7 +8,7 @@ from bench import checks
 from bench.run import plan
 
 
-def _nightshift(size: int, signal: str = "connections_metric", ratio: float = 1.1, lambda_s: float = 1.0,
+def _nightshift(size: int, signal: str = "ssm", ratio: float = 1.1, lambda_s: float = 1.0,
                 select_calls: dict[str, int] | None = None, delay: int = 300) -> dict[str, Any]:
     calls = select_calls or {"elbv2.DescribeTargetHealth": 2, "cloudwatch.GetMetricData": -(-size // 500),
                              "dynamodb.PutItem": 2, "dynamodb.GetItem": 1}
@@ -70,5 +70,5 @@ def test_quick_plan_is_small_and_full_plan_covers_the_matrix() -> None:
     full = plan(quick=False)
     timing = {(s.delay, s.inflight, s.signal if s.kind == "nightshift" else "seed")
               for s in full if s.size == 1000}
-    assert len(timing) == 3 * 2 * 4
+    assert len(timing) == 3 * 2 * 3  # delays x in flight x (ssm, target_state, the seed)
     assert {s.size for s in full} == {10, 100, 1000, 5000}

@@ -53,7 +53,7 @@ def run() -> Iterator[Run]:
         group = built.group_declaration()
         group.update({"metric": {"threshold": 65.0, "breaching_datapoints": 3, "evaluation_datapoints": 5},
                       "min_healthy": 2, "min_healthy_percent": 50,
-                      "drain": {"signal": "connections_metric", "poll_seconds": 10, "quiet_checks": 2},
+                      "drain": {"signal": "ssm", "poll_seconds": 10, "quiet_checks": 2},
                       "boot": {"signal": "ssm"}})
         rt.declare_groups([group])
         description = rt.run({"group": "web"})

@@ -14,6 +14,7 @@ from moto import mock_aws
 from nightshift.runtime.clock import VirtualClock
 from nightshift.runtime.interceptor import Interceptor
 from nightshift.sim import BuiltFleet, FleetSimulator, FleetSpec
+from steps.aws.ssm import connections_script
 
 # A round epoch (a multiple of 3600) so metric periods line up with build time in assertions.
 T0 = 1_700_002_800.0
@@ -65,8 +66,13 @@ class World:
             self.elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": instance_id}])
 
     def send(self, instance_id: str, comment: str, timeout: int | None = None) -> str:
+        commands = ["true"]
+        owner = self.sim.owner_of(instance_id)
+        if comment == "nightshift:connections" and owner is not None:
+            # the workflow's own script: the simulator evaluates its ss filter
+            commands = connections_script(owner[1].service_ports())
         kwargs: dict[str, Any] = {"InstanceIds": [instance_id], "DocumentName": "AWS-RunShellScript",
-                                  "Comment": comment, "Parameters": {"commands": ["true"]}}
+                                  "Comment": comment, "Parameters": {"commands": commands}}
         if timeout is not None:
             kwargs["TimeoutSeconds"] = timeout
         return str(self.ssm.send_command(**kwargs)["Command"]["CommandId"])

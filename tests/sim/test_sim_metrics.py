@@ -66,17 +66,21 @@ def test_in_flight_connections_decay_after_deregistration(make_world: MakeWorld)
     world.advance(40)
     finished = world.ask(target, "nightshift:connections")
     series = world.metric(target, CONNECTIONS, 120, 10)
-    # THEN the count falls linearly to 0 by 60 s, visible both to Run Command and to the metric
+    # THEN the load balancer's connections fall linearly to 0 by 60 s (Run Command counts them, 10 per group)
     assert in_service == 20
-    assert halfway == 10  # 20 x (1 - 31/60) = 9.67, counted as whole sockets still open
+    assert halfway == 10  # 10 x (1 - 31/60) = 4.83 per group, counted as whole sockets still open: 5 + 5
     assert finished == 0
     assert world.sim.inflight_end(target) == deregistered_at + 60
+    # AND the agent's host-wide netstat count follows them on top of 20 connections that never end
+    # (2 SSM Agent + 1 CloudWatch agent + 1 SSH + 4 database pool + 6 loopback sockets on each of 443 and
+    # 8080): it never reaches 0, which is why it cannot end a drain
     by_time = dict(series)
-    assert by_time[T0] == 20.0  # before the deregistration at T0 + 1
-    assert by_time[T0 + 10] == 17.0  # 20 x (1 - 9/60)
-    assert by_time[T0 + 40] == 7.0  # 20 x (1 - 39/60)
-    assert by_time[T0 + 60] == 1.0
-    assert by_time[T0 + 70] == 0.0
+    assert by_time[T0] == 40.0  # before the deregistration at T0 + 1
+    assert by_time[T0 + 10] == 38.0  # 20 + 2 x ceil(10 x (1 - 9/60))
+    assert by_time[T0 + 40] == 28.0  # 20 + 2 x ceil(10 x (1 - 39/60))
+    assert by_time[T0 + 60] == 22.0
+    assert by_time[T0 + 70] == 20.0
+    assert world.sim.host_connections(target) == 20
 
 
 def test_connections_that_never_finish_are_cut_when_the_delay_ends(make_world: MakeWorld) -> None:
@@ -115,7 +119,7 @@ def test_no_datapoints_while_down_and_none_from_the_future(world: World) -> None
 def test_statistics_periods_and_scan_order(world: World) -> None:
     # GIVEN a healthy instance with constant connections, observed for 10 minutes
     target = world.instance(1)
-    count = world.sim.connections(target)
+    count = world.sim.host_connections(target)  # netstat counts the whole host
     assert count is not None
     world.advance(600)
     # WHEN five-minute periods are read with several statistics, newest first (AWS's default order)

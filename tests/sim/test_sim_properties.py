@@ -120,7 +120,7 @@ def test_model_never_reports_an_impossible_state(spec: InstanceSpec, actions: li
             state = instance.target_view(arn, check, now).state
             assert state in shadow.allowed(tg, now), (action, now - T0, tg, state, shadow)
         assert instance.power.is_up(now) == (shadow.down_since(now) is None)
-        connections = instance.established_connections(dict.fromkeys(arns, check), now)
+        connections = instance.lb_connections(dict.fromkeys(arns, check), now)
         if shadow.down_since(now) is not None:
             assert connections is None
         else:

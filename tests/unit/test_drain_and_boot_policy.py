@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from steps.domain import boot, drain
 
-METRIC = drain.DrainPolicy("connections_metric", delay_seconds=300, margin_seconds=15, floor_seconds=5,
+METRIC = drain.DrainPolicy("ssm", delay_seconds=300, margin_seconds=15, floor_seconds=5,
                            poll_seconds=10, quiet_checks=2)
 TARGET = drain.DrainPolicy("target_state", 300, 15, 5, 10, 2)
 
@@ -23,7 +23,7 @@ def test_signal_ends_the_drain_after_k_quiet_readings_but_not_before_the_floor()
     early = drain.decide(METRIC, 2, False, 2)
     assert not early.done and early.wait_seconds == 3  # held back only by the 5 s floor
     done = drain.decide(METRIC, 20, False, 2)
-    assert done.done and done.ended_by == "connections_metric"
+    assert done.done and done.ended_by == "ssm"
 
 
 def test_deadline_is_delay_plus_margin() -> None:
@@ -32,16 +32,8 @@ def test_deadline_is_delay_plus_margin() -> None:
     assert drain.decide(METRIC, 315, False, 0).ended_by == "deadline"
 
 
-def test_quiet_datapoints_counts_trailing_idle_readings_after_deregistration() -> None:
-    points = [(90.0, 0.0), (100.0, 3.0), (110.0, 0.0), (120.0, 0.0)]
-    assert drain.quiet_datapoints(points, since=100, idle_at_most=0) == 2
-    # a reading from before the deregistration proves nothing
-    assert drain.quiet_datapoints([(90.0, 0.0), (100.0, 0.0)], since=95, idle_at_most=0) == 1
-    assert drain.quiet_datapoints([(100.0, 0.0), (110.0, 1.0)], since=95, idle_at_most=0) == 0
-
-
 @given(st.floats(0, 4000), st.booleans(), st.integers(0, 10),
-       st.sampled_from(["target_state", "connections_metric", "ssm"]), st.integers(0, 3600))
+       st.sampled_from(["target_state", "ssm"]), st.integers(0, 3600))
 def test_drain_never_ends_early_without_evidence_and_always_ends_by_the_deadline(
         elapsed: float, gone: bool, quiet: int, signal: str, delay: int) -> None:
     policy = drain.DrainPolicy(signal, delay, 15, 5, 10, 2)

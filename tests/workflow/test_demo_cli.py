@@ -30,10 +30,10 @@ def test_demo_heals_the_leaking_instance_fast(tmp_path: Path) -> None:
     assert result["lock_released"] is True
     events = [r["event"] for r in result["audit"]]  # type: ignore[union-attr]
     assert events[events.index("SELECTED"):][-1] == "HEALTHY"
-    # nothing in flight + connections_metric: a small fraction of the 300 s delay
+    # nothing in flight + ssm (despite agent, SSH and loopback connections): a small fraction of the 300 s delay
     assert result["deregistration_delay"] == 300
     assert float(result["drain_seconds"]) <= 0.15 * 300  # type: ignore[arg-type]
-    assert result["drain_ended_by"] == "connections_metric"
+    assert result["drain_ended_by"] == "ssm"
     assert float(result["lambda_seconds"]) < 5  # type: ignore[arg-type]
     assert {"name", "start", "end"} <= set(result["steps"][0])  # type: ignore[index]
     # every log line carries the execution id

@@ -82,7 +82,7 @@ def test_target_state_signal_waits_the_whole_delay(harness: MakeHarness) -> None
 
 
 @pytest.mark.parametrize(("inflight", "low", "high"), [(40.0, 40, 70), (None, 300, 315)])
-def test_connections_metric_ends_the_drain_when_in_flight_work_ends(
+def test_ssm_ends_the_drain_when_in_flight_work_ends(
         harness: MakeHarness, inflight: float | None, low: float, high: float) -> None:
     spec = FleetSpec(leaking={LEAKER: InstanceSpec(leak_to_percent=85.0, inflight_seconds=inflight)})
     h = harness(spec)
@@ -92,15 +92,47 @@ def test_connections_metric_ends_the_drain_when_in_flight_work_ends(
     if inflight is None:
         assert details["ended_by"] in {"target_state", "deadline"}
     else:
-        assert details["ended_by"] == "connections_metric"
+        assert details["ended_by"] == "ssm"
 
 
 def test_nothing_in_flight_ends_the_drain_in_a_small_fraction_of_the_delay(harness: MakeHarness) -> None:
+    # GIVEN instances that, like real hosts, hold SSM/CloudWatch agent, SSH, database and loopback connections
+    # (on the service ports too) that never end, and nothing in flight from the load balancer
     h = harness()
+    assert (h.sim.host_connections(h.leaker) or 0) > 0
     assert h.run()["status"] == "SUCCEEDED"
     details = drained(h.audit_records())
-    assert details["ended_by"] == "connections_metric"
+    # THEN the drain still ends early: only the load balancer's connections count
+    assert details["ended_by"] == "ssm"
     assert float(details["drain_seconds"]) <= 40
+
+
+def _connection_commands(h: Any) -> list[str]:
+    return [line for command in h.sim.commands.values() if command.comment == "nightshift:connections"
+            for line in command.commands]
+
+
+def test_ssm_drain_counts_the_ports_the_target_is_registered_on(harness: MakeHarness) -> None:
+    # GIVEN an app registered on 8443 (HTTPS group) and 8080 (HTTP group), never on 443 or 80, whose
+    # in-flight requests take 40 s to finish after deregistration
+    spec = FleetSpec(target_ports=(8443, 8080),
+                     leaking={LEAKER: InstanceSpec(leak_to_percent=85.0, inflight_seconds=40.0)})
+    h = harness(spec)
+    # WHEN it is remediated with the ssm drain signal
+    assert h.run()["status"] == "SUCCEEDED"
+    details = drained(h.audit_records())
+    # THEN the drain waits for those requests (a static 443/80 script would read 0 at once and end it at the
+    # floor, cutting them) and ends as soon as they are done, long before the 300 s delay
+    assert details["ended_by"] == "ssm"
+    assert 40 <= float(details["drain_seconds"]) <= 70
+    # AND no request was in flight when the OS went down
+    stops = h.sim.reboots(h.leaker)[0]
+    assert h.sim.connections(h.leaker, at=stops - 1e-6) == 0
+    # AND the commands sent count exactly the registered ports, from non-loopback peers
+    commands = _connection_commands(h)
+    assert commands and set(commands) == {
+        "ss -Htn state established '( sport = :8080 or sport = :8443 ) and not ( dst 127.0.0.0/8 or dst [::1] )'"
+        " | wc -l"}
 
 
 def test_every_decision_emits_emf_metrics_by_group(harness: MakeHarness) -> None:
