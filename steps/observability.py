@@ -36,6 +36,7 @@ METRICS_OF: dict[str, list[tuple[str, MetricUnit, float | str]]] = {
     "ESCALATING": [("Escalations", MetricUnit.Count, 1)],
     "REPLACED": [("InstancesReplaced", MetricUnit.Count, 1)],
     "LEFT_OUT_OF_SERVICE": [("InstancesLeftOutOfService", MetricUnit.Count, 1)],
+    "NO_METRIC_DATA": [("NoMetricData", MetricUnit.Count, 1)],
 }
 SKIPS = frozenset({"SKIPPED_LOCKED", "SKIPPED_CAPACITY", "SKIPPED_PAUSED", "SKIPPED_EXCLUDED", "SKIPPED_ALARM",
                    "SKIPPED_WINDOW", "SKIPPED_COOLDOWN", "SKIPPED_ASG_ACTIVITY", "STORM_BREAKER",

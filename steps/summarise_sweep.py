@@ -1,4 +1,4 @@
-"""Sweep step: what happened to each group, in the four words an operator wants."""
+"""Sweep step: what happened to each group, in the few words an operator wants."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ VERDICTS = {
     "replaced": "escalated",
     "left_out": "escalated",
     "nothing_to_do": "healthy",
+    "no_metric_data": "no_data",  # none of its instances reported the metric: never "healthy"
     "already_done": "healthy",
     "dry_run": "dry_run",
     "skipped_locked": "skipped",
