@@ -172,10 +172,7 @@ class FleetSpec:
                 f"leaking names instance indexes {outside} outside a fleet of {self.size}; "
                 "pass leaking={} or indexes below size"
             )
-        if not self.instance_types or self.image_count < 1:
-            problems.append("instance_types must name at least one type and image_count must be >= 1")
-        if self.agent_dimensions not in ("wizard", "instance_id"):
-            problems.append(f"agent_dimensions must be 'wizard' or 'instance_id', got {self.agent_dimensions!r}")
+        problems += self._agent_problems()
         if self.memory_sample_seconds < 1 or self.connections_sample_seconds < 1:
             problems.append("metric sample intervals must be >= 1 s")
         if self.auto_scaling is not None:
@@ -187,6 +184,14 @@ class FleetSpec:
                                 f"{asg.min_size} and max size:{maximum} (auto_scaling against size)")
         if problems:
             raise ValueError("FleetSpec: " + "; ".join(problems))
+
+    def _agent_problems(self) -> list[str]:
+        problems = []
+        if not self.instance_types or self.image_count < 1:
+            problems.append("instance_types must name at least one type and image_count must be >= 1")
+        if self.agent_dimensions not in ("wizard", "instance_id"):
+            problems.append(f"agent_dimensions must be 'wizard' or 'instance_id', got {self.agent_dimensions!r}")
+        return problems
 
     @property
     def instance_type(self) -> str:

@@ -83,7 +83,8 @@ def discover_dimension_sets(namespace: str, metric_name: str,
     return found
 
 
-def dimension_names_seen(namespace: str, metric_name: str, limit: int = 10, max_pages: int = 2) -> list[tuple[str, ...]]:
+def dimension_names_seen(namespace: str, metric_name: str, limit: int = 10,
+                         max_pages: int = 2) -> list[tuple[str, ...]]:
     """The distinct dimension-name sets ``metric_name`` exists with (past two weeks), for a diagnosis when
     the group's instances have none: at most ``limit`` sets from at most ``max_pages`` ListMetrics pages."""
     seen: list[tuple[str, ...]] = []

@@ -61,8 +61,8 @@ def test_get_metric_data_matches_the_exact_dimension_set(world: World) -> None:
     exact = read(world, leaker, full)
     alone = read(world, leaker, [{"Name": "InstanceId", "Value": leaker}])
     extra = read(world, leaker, [*full, {"Name": "host", "Value": "ip-10-0-0-1"}])
-    wrong_type = read(world, leaker, [d if d["Name"] != "InstanceType" else {"Name": "InstanceType", "Value": "x1.32xlarge"}
-                                      for d in full])
+    retyped = [d if d["Name"] != "InstanceType" else {"Name": "InstanceType", "Value": "x1.32xlarge"} for d in full]
+    wrong_type = read(world, leaker, retyped)
     # THEN only the exact set finds datapoints, as CloudWatch matches
     assert exact == [85.0] * 3
     assert alone == [] and extra == [] and wrong_type == []
