@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bench import checks
+from bench import checks, discovery
 from bench.cost import (
     BASELINE_ARCH,
     FREE_OPERATIONS_NOTE,
@@ -345,6 +345,10 @@ LIMITS = """\
 - **GetMetricData**: at most 500 `MetricDataQueries` per call (and 100,800 datapoints per call, beyond which it
   pages with `NextToken`). Selection asks for `evaluation_datapoints + 1` = 6 one-minute periods per instance,
   3,000 datapoints per full call, so it never pages: **ceil(N / 500) calls**. Quota: 50 transactions/s.
+- **ListMetrics**: up to 500 results per call, then `NextToken`; filtered by namespace, metric name and the
+  `InstanceId` dimension name (any value, any other dimensions) and `RecentlyActive=PT3H`, it lists every series of
+  the metric: **ceil(series / 500) calls** (one per instance with the wizard's dimensions, two with
+  `aggregation_dimensions [["InstanceId"]]`).
 - **DescribeTargetHealth** does **not** paginate: the API has no `Marker`/`NextMarker` and botocore has no
   paginator for it (`can_paginate("describe_target_health")` is False); one call returns every target of one
   target group. So **one call per target group**, whatever N. Real target groups hold at most 1,000 targets
@@ -503,6 +507,15 @@ def results_markdown(document: dict[str, Any]) -> str:
         "",
         *_selection_section(results),
         "",
+        *(["### Finding each instance's series: discovery calls and cost per selection",
+           "",
+           "One selection's read alone (`discover_and_read`), counted by the simulator's own tally; the account "
+           "holds only this fleet. ListMetrics pages 500 series; GetMetricData reads one series per instance (the "
+           "InstanceId-only one when the agent aggregates). $ = ListMetrics x $0.00001 + metrics requested x "
+           "$0.00001 (bench/COST.md).",
+           "",
+           *discovery.section(document.get("discovery") or []),
+           ""] if document.get("discovery") else []),
         "Page and batch limits that shape these numbers:",
         "",
         LIMITS,

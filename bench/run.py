@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import checks, report
+from bench import checks, discovery, report
 from bench.scenarios import Scenario, Settings
 
 HERE = Path(__file__).resolve().parent
@@ -201,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.workers} worker(s)")
     results = run_scenarios(scenarios, args.workers, say)
     results.sort(key=lambda r: r["key"])
+    say("discovery: ListMetrics + GetMetricData per selection vs N (simulator's tally)")
+    discovered = discovery.measure(QUICK_SIZES if args.quick else SIZES)
     say("cold imports (fresh interpreter per handler module)")
     imports = cold_imports(1 if args.quick else 3)
     gates = checks.quick(results) if args.quick else checks.full(results)
@@ -213,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         "group_declaration": Settings().group("<signal>"),
         "results": results,
         "cold_imports": imports,
+        "discovery": discovered,
         "checks": [c.as_dict() for c in gates],
         "passed": all(c.passed for c in gates),
     }

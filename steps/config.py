@@ -32,7 +32,9 @@ class MetricSpec(_Strict):
     name: str = "mem_used_percent"
     stat: str = "Average"
     period_seconds: Annotated[int, Field(ge=1)] = 60
-    # Extra dimensions besides InstanceId, exactly as the agent publishes them.
+    # Optional filter on each instance's discovered dimension sets (ListMetrics): only series carrying every
+    # one of these Name/Value pairs are read, e.g. {"AutoScalingGroupName": "web-asg"}. Empty: every series
+    # of the instance. Never a complete set: the agent appends InstanceId, ImageId, InstanceType... itself.
     dimensions: dict[str, str] = Field(default_factory=dict)
     threshold: float = 65.0
     # Hysteresis: a candidate must breach in at least `breaching_datapoints` of the last

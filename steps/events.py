@@ -34,7 +34,7 @@ class TargetRegistration(_Loose):
 
 
 class SelectionResult(_Loose):
-    action: Literal["remediate", "nothing_to_do"]
+    action: Literal["remediate", "nothing_to_do", "no_metric_data"]
     instance_id: str | None = None
     value: float | None = None
     threshold: float | None = None

@@ -50,9 +50,15 @@ def notify(ctx: StepContext) -> dict[str, Any]:
     outcome = ctx.state.outcome or {}
     phase = "ended" if outcome else "started"  # called after deregistration, and again after release
     text, detail = message(phase, ctx, outcome)
-    sent: list[str] = []
     if detail["status"] not in NOTABLE and detail["code"] not in NOTABLE:
-        return {"sent": sent, "text": text}
+        return {"sent": [], "text": text}
+    sent = send(text, detail)
+    return {"sent": sent, "text": text}
+
+
+def send(text: str, detail: dict[str, Any]) -> list[str]:
+    """Publish to NIGHTSHIFT_TOPIC_ARN (SNS) and NIGHTSHIFT_EVENT_BUS (EventBridge), each when set."""
+    sent: list[str] = []
     topic, bus = os.environ.get("NIGHTSHIFT_TOPIC_ARN"), os.environ.get("NIGHTSHIFT_EVENT_BUS")
     if topic:
         notifications.publish(topic, f"Nightshift: {text}", text, detail)
@@ -61,7 +67,7 @@ def notify(ctx: StepContext) -> dict[str, Any]:
         notifications.put_event(bus, detail)
         sent.append("eventbridge")
     logger.info(text, extra={"notification": detail, "sent": sent})
-    return {"sent": sent, "text": text}
+    return sent
 
 
 handler = notify

@@ -39,6 +39,7 @@ METRICS_OF: dict[str, list[tuple[str, MetricUnit, float | str]]] = {
     # The sweep's reconciler: cut short by its time budget (the next sweep continues), or failed.
     "RECONCILE_INCOMPLETE": [("ReconcileIncomplete", MetricUnit.Count, 1)],
     "RECONCILE_FAILED": [("ReconcileFailed", MetricUnit.Count, 1)],
+    "NO_METRIC_DATA": [("NoMetricData", MetricUnit.Count, 1)],
 }
 SKIPS = frozenset({"SKIPPED_LOCKED", "SKIPPED_CAPACITY", "SKIPPED_PAUSED", "SKIPPED_EXCLUDED", "SKIPPED_ALARM",
                    "SKIPPED_WINDOW", "SKIPPED_COOLDOWN", "SKIPPED_ASG_ACTIVITY", "STORM_BREAKER",

@@ -17,7 +17,7 @@ from steps.store import lifecycle
 from steps.store.lifecycle import RemediationRecord
 
 # Ended: nothing to replay. (Replaced by its ASG, or deliberately left out for a person.)
-ENDED = frozenset({"healthy", "nothing_to_do", "planned", "replaced", "left_out"})
+ENDED = frozenset({"healthy", "nothing_to_do", "no_metric_data", "planned", "replaced", "left_out"})
 
 
 def _put_back(ctx: StepContext, record: RemediationRecord) -> list[str]:

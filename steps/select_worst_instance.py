@@ -1,7 +1,10 @@
-"""Step: pick the worst instance of the group, or decide there is nothing to do.
+"""Step: pick the worst instance of the group, decide there is nothing to do, or say there is no data.
 
-One DescribeTargetHealth per target group and one GetMetricData per 500 instances: the cost does
-not grow with one call per instance, as the seed's did.
+One DescribeTargetHealth per target group, one ListMetrics per 500 series of the metric (each instance's
+exact dimension sets, whatever the CloudWatch agent appends) and one GetMetricData per 500 series: the
+cost does not grow with one call per instance, as the seed's did. When none of the group's instances has a
+datapoint, that is never "healthy": the step audits NO_METRIC_DATA with the dimension sets the metric does
+exist with, and notifies once per group per UTC day.
 """
 
 from __future__ import annotations
@@ -9,10 +12,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from steps import notify
 from steps.aws import autoscaling, cloudwatch, elbv2
+from steps.config import MetricSpec
 from steps.domain.selection import evaluate_named, select_worst
 from steps.entrypoint import StepContext, step
-from steps.store import lifecycle
+from steps.observability import logger
+from steps.store import lifecycle, notices
+from steps.store.lifecycle import RemediationRecord
 
 # Targets in these states are already on their way out: never pick them.
 LEAVING = frozenset({"draining", "unhealthy.draining"})  # ELBv2 TargetHealth State: both are leaving
@@ -53,8 +60,11 @@ def select_worst_instance(ctx: StepContext) -> dict[str, Any]:
                                tuple(sorted(metric.dimensions.items())))
         for i in instances
     ]
-    series = cloudwatch.instance_series(queries, datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(end, UTC))
+    series, read = cloudwatch.discover_and_read(queries, datetime.fromtimestamp(start, UTC),
+                                                datetime.fromtimestamp(end, UTC))
     label = f"{metric.namespace}/{metric.name} ({metric.stat})"
+    if instances and not any(series.values()):
+        return _no_metric_data(ctx, record, metric, label, instances, read)
     while True:
         if named and instances:
             selection = evaluate_named(named, series[named], metric.threshold, metric.breaching_datapoints,
@@ -84,6 +94,37 @@ def select_worst_instance(ctx: StepContext) -> dict[str, Any]:
     result = {"action": "remediate", "instance_id": selection.instance_id, "value": selection.value,
               "threshold": metric.threshold, "reason": selection.reason}
     lifecycle.advance(record, "select", result, ctx.now, ctx.execution_id, instance_id=selection.instance_id)
+    return result
+
+
+def _no_metric_data(ctx: StepContext, record: RemediationRecord, metric: MetricSpec, label: str,
+                    instances: list[str], read: dict[str, list[cloudwatch.DimensionSet]]) -> dict[str, Any]:
+    """None of the group's instances has a datapoint: audit what exists instead, notify once a day."""
+    seen = [",".join(names) for names in cloudwatch.dimension_names_seen(metric.namespace, metric.name)]
+    with_series = sum(1 for sets in read.values() if sets)
+    wanted = dict(metric.dimensions)
+    if with_series:
+        reason = (f"{label}: {with_series} of {len(instances)} instances have a series but none reported a "
+                  "datapoint in the evaluation window (is the CloudWatch agent running?)")
+    else:
+        reason = (f"{label}: none of the {len(instances)} instances has this metric "
+                  + (f"with dimensions including {wanted} " if wanted else "")
+                  + f"(dimension sets that exist for it: {'; '.join(seen) or 'none at all'})")
+    ctx.audit("NO_METRIC_DATA", reason, metric=label, instances_evaluated=len(instances),
+              instances_with_series=with_series, dimension_filter=wanted or None, dimension_sets_seen=seen)
+    sent: list[str] = []
+    if notices.claim_daily("no-metric-data", ctx.group.name, ctx.now, ctx.execution_id):
+        detail = {"group": ctx.group.name, "status": "no_metric_data", "code": "NO_METRIC_DATA",
+                  "execution_id": ctx.execution_id, "remediation_id": ctx.state.request.remediation_id,
+                  "metric": label, "instances_evaluated": len(instances), "instances_with_series": with_series,
+                  "dimension_sets_seen": seen, "reason": reason}
+        try:
+            sent = notify.send(f"{ctx.group.name} reports no {metric.name} data: nothing can be judged", detail)
+        except Exception as exc:  # a notice that cannot be sent never fails the selection
+            logger.warning("no-metric-data notice not sent", extra={"error": repr(exc)})
+    result = {"action": "no_metric_data", "value": None, "threshold": metric.threshold, "reason": reason,
+              "notified": sent}
+    lifecycle.advance(record, "find_no_data", result, ctx.now, ctx.execution_id)
     return result
 
 

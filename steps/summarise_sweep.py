@@ -1,4 +1,4 @@
-"""Sweep step: what happened to each group, in the four words an operator wants, and whether the
+"""Sweep step: what happened to each group, in the few words an operator wants, and whether the
 reconciler finished (``reconcile``: ok, incomplete or failed, with counts)."""
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ VERDICTS = {
     "replaced": "escalated",
     "left_out": "escalated",
     "nothing_to_do": "healthy",
+    "no_metric_data": "no_data",  # none of its instances reported the metric: never "healthy"
     "already_done": "healthy",
     "dry_run": "dry_run",
     "skipped_locked": "skipped",

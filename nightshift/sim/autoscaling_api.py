@@ -66,7 +66,7 @@ def _moto_has_groups(sim: FleetSimulator) -> bool:
 def _instance_fields(sim: FleetSimulator, group: AutoScalingGroup, member: Member, state: str) -> dict[str, Any]:
     instance = sim.instance(member.instance_id)
     assert instance is not None
-    return {"InstanceId": member.instance_id, "InstanceType": sim.spec.instance_type,
+    return {"InstanceId": member.instance_id, "InstanceType": instance.instance_type,
             "AvailabilityZone": instance.availability_zone, "LifecycleState": state,
             "HealthStatus": member.health, "ProtectedFromScaleIn": False}
 

@@ -1,8 +1,10 @@
 """CloudWatch GetMetricData for the CloudWatch agent metrics of the simulated instances.
 
 The simulator owns ``CWAgent`` ``mem_used_percent`` (one datapoint a minute) and
-``netstat_tcp_established`` (one every 10 s) per fleet instance, matched on the InstanceId dimension
-(other dimensions in the query are ignored). A batch that touches none of them passes through to moto.
+``netstat_tcp_established`` (one every 10 s) per fleet instance. A query about a fleet instance (its
+InstanceId dimension) reads a series only when its dimensions are exactly a set the instance's agent publishes
+(agent_dimensions.py), as CloudWatch matches; otherwise it finds no datapoints. A batch that touches no fleet
+instance passes through to moto.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from nightshift.runtime.interceptor import AwsError, Interceptor
+from nightshift.sim import agent_dimensions
 from nightshift.sim.instance import SimulatedInstance
 from nightshift.sim.metric_data import (
     Series,
@@ -33,6 +36,7 @@ _SUB_MINUTE_PERIODS = (1, 5, 10, 20, 30)
 
 def install(sim: FleetSimulator, interceptor: Interceptor) -> None:
     interceptor.answer(SERVICE, "GetMetricData", partial(get_metric_data, sim))
+    agent_dimensions.install(sim, interceptor)
 
 
 def _series(sim: FleetSimulator, instance: SimulatedInstance, metric_name: str) -> Series:
@@ -58,6 +62,11 @@ def _owned(sim: FleetSimulator, query: dict[str, Any]) -> tuple[FleetSimulator, 
     instance_id = instance_dimension(metric)
     owner = sim.owner_of(instance_id) if instance_id else None
     return (owner[0], owner[1], str(metric["MetricName"])) if owner is not None else None
+
+
+def _published(match: tuple[FleetSimulator, SimulatedInstance, str], query: dict[str, Any]) -> bool:
+    """CloudWatch matches the exact dimension set: InstanceId alone finds nothing for a four-dimension series."""
+    return agent_dimensions.published(match[0], match[1], query["MetricStat"]["Metric"].get("Dimensions") or [])
 
 
 def _period(query: dict[str, Any]) -> int:
@@ -91,7 +100,7 @@ def get_metric_data(sim: FleetSimulator, params: dict[str, Any]) -> dict[str, An
             validate_stat(stat)
             period = _period(query)
             # A metric nobody publishes has no datapoints: an empty, complete result, as on AWS.
-            series = _series(*match) if match is not None else None
+            series = _series(*match) if match is not None and _published(match, query) else None
             label = query.get("Label") or query["MetricStat"]["Metric"].get("MetricName", query["Id"])
             results.append(metric_data_result(str(query["Id"]), str(label), series, stat, period, start, end, now,
                                               descending))

@@ -101,6 +101,7 @@ class FleetSimulator:
         # Every simulator installed on the same interceptor, this one included (see install()).
         self._peers: list[FleetSimulator] = [self]
         self.auto_scaling: AutoScalingGroup | None = None
+        self.image_ids: list[str] = []  # the fleet's AMIs (FleetSpec.image_count), launch template's first
 
     # -- what the answerers use ------------------------------------------------------------------------
 
@@ -230,9 +231,11 @@ class FleetSimulator:
         specs = spec.instance_specs()
         for index, instance_id in enumerate(instance_ids):
             lane = index % len(subnet_ids)
+            instance_type, image = spec.type_and_image_index(index)
             instance = SimulatedInstance(
                 index=index, instance_id=instance_id, availability_zone=spec.azs[lane],
                 subnet_id=subnet_ids[lane], spec=specs[index], power=PowerHistory(specs[index], self.build_time),
+                instance_type=instance_type, image_id=self.image_ids[image],
             )
             for arn, group in self._groups.items():
                 instance.targets[arn] = TargetRecord(group.port, self.build_time, starts_healthy=True)
@@ -269,18 +272,23 @@ class FleetSimulator:
         return {"Name": f"{self.spec.name}-{index:0{width}d}"}
 
     def _launch(self, subnet_ids: list[str], asg_name: str | None) -> list[str]:
-        """Launch ``size`` instances round-robin over the subnets; returns ids in index order."""
+        """Launch ``size`` instances round-robin over the subnets, each with its type and AMI (FleetSpec
+        .instance_types, .image_count); returns ids in index order. One backend call per (subnet, type, AMI)."""
         spec = self.spec
         lanes = len(subnet_ids)
-        image_id = moto_backend.default_image_id(self.account_id, spec.region)
-        per_lane = [
-            moto_backend.launch_instances(
-                self.account_id, spec.region, image_id, subnet_id, len(range(lane, spec.size, lanes)),
-                spec.instance_type, self._tags(asg_name),
-            ) if lane < spec.size else []
-            for lane, subnet_id in enumerate(subnet_ids)
-        ]
-        instance_ids = [per_lane[index % lanes][index // lanes] for index in range(spec.size)]
+        self.image_ids = moto_backend.image_ids(self.account_id, spec.region, spec.image_count)
+        batches: dict[tuple[int, str, int], list[int]] = {}
+        for index in range(spec.size):
+            instance_type, image = spec.type_and_image_index(index)
+            batches.setdefault((index % lanes, instance_type, image), []).append(index)
+        instance_ids = [""] * spec.size
+        for (lane, instance_type, image), indexes in batches.items():
+            launched = moto_backend.launch_instances(
+                self.account_id, spec.region, self.image_ids[image], subnet_ids[lane], len(indexes),
+                instance_type, self._tags(asg_name),
+            )
+            for index, instance_id in zip(indexes, launched, strict=True):
+                instance_ids[index] = instance_id
         for index, instance_id in enumerate(instance_ids):
             moto_backend.tag_resources(self.account_id, spec.region, [instance_id], self._name_tag(index))
         return instance_ids
@@ -309,7 +317,7 @@ class FleetSimulator:
     def asg_launch(self, like_instance_id: str, at: float, in_service_at: float, tg_arns: list[str]) -> str:
         like = self._require(like_instance_id)
         spec = self.spec
-        image_id = moto_backend.default_image_id(self.account_id, spec.region)
+        image_id = self.image_ids[0]  # the launch template's AMI and type
         asg_name = self.auto_scaling.name if self.auto_scaling is not None else None
         [instance_id] = moto_backend.launch_instances(self.account_id, spec.region, image_id, like.subnet_id, 1,
                                                       spec.instance_type, self._tags(asg_name))
@@ -320,6 +328,7 @@ class FleetSimulator:
             index=index, instance_id=instance_id, availability_zone=like.availability_zone,
             subnet_id=like.subnet_id, spec=spec.default,
             power=PowerHistory(spec.default, first_boot=at, launched_at=at),
+            instance_type=spec.instance_type, image_id=image_id,
         )
         for arn in tg_arns:
             group = self._groups[arn]
@@ -382,6 +391,16 @@ class FleetSimulator:
     def boot_time(self, instance_id: str, at: float | None = None) -> float:
         with self.lock:
             return self._require(instance_id).power.boot_time(self.now() if at is None else at)
+
+    def agent_dimensions(self, instance_id: str) -> list[dict[str, str]]:
+        """The full dimension set the instance's CloudWatch agent publishes with, as GetMetricData takes it."""
+        from nightshift.sim.agent_dimensions import dimension_sets
+
+        with self.lock:
+            owner = self.owner_of(instance_id)
+            if owner is None:
+                raise KeyError(f"{instance_id} is not a simulated instance")
+            return [{"Name": k, "Value": v} for k, v in dimension_sets(owner[0], owner[1])[0]]
 
     def memory_percent(self, instance_id: str, at: float | None = None) -> float | None:
         with self.lock:

@@ -47,6 +47,9 @@ class SimulatedInstance:
     power: PowerHistory
     # target group ARN -> this instance's target in it
     targets: dict[str, TargetRecord] = field(default_factory=dict)
+    # What DescribeInstances says, and what the CloudWatch agent appends as ImageId / InstanceType.
+    instance_type: str = ""
+    image_id: str = ""
 
     def failures(self) -> tuple[list[tuple[float, float]], int]:
         """Intervals where health checks fail (sorted, disjoint), and a version that changes whenever they do."""

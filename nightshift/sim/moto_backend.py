@@ -48,9 +48,11 @@ def _only_ami(backend: Any, image_id: str) -> Iterator[None]:
         saved.update(added)
 
 
-def default_image_id(account_id: str, region: str) -> str:
-    """Any AMI moto knows (it loads ~1300 by default); an unknown id works too, AMI validation is off."""
-    return next(iter(ec2_backends[account_id][region].amis), "ami-0abcdef1234567890")
+def image_ids(account_id: str, region: str, count: int) -> list[str]:
+    """``count`` distinct AMI ids: moto's first ones, padded with made-up ids (AMI validation is off)."""
+    known = list(ec2_backends[account_id][region].amis)[:count]
+    made_up = [f"ami-0abcdef12345678{k:02d}" for k in range(90, 90 + count)]
+    return known + [i for i in made_up if i not in known][:count - len(known)]
 
 
 def launch_instances(account_id: str, region: str, image_id: str, subnet_id: str, count: int,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass, field, replace
+from typing import Literal
 
 # The documented bounds AWS enforces on an ALB target group; the simulator refuses what AWS would refuse
 # so a scenario cannot depend on a configuration that could never exist.
@@ -135,7 +136,18 @@ class FleetSpec:
     default: InstanceSpec = field(default_factory=InstanceSpec)
     seed: int = 7
     region: str = "us-east-1"
-    instance_type: str = "t3.micro"
+    # Instance types and AMIs, assigned by index (instance i: instance_types[i % len], and the AMI
+    # (i // len(instance_types)) % image_count), so the default fleet mixes types and AMIs as real fleets do.
+    # An Auto Scaling replacement gets the first of each (its launch template).
+    instance_types: tuple[str, ...] = ("t3.micro", "t3.small", "m5.large")
+    image_count: int = 2
+    # The CloudWatch agent's dimensions on every metric it publishes: "wizard" is the configuration wizard's
+    # append_dimensions (InstanceId, ImageId, InstanceType, and AutoScalingGroupName in an Auto Scaling group);
+    # "instance_id" is InstanceId alone (append_dimensions {"InstanceId": "${aws:InstanceId}"}).
+    agent_dimensions: Literal["wizard", "instance_id"] = "wizard"
+    # The agent's aggregation_dimensions [["InstanceId"]]: each metric is published a second time, rolled up
+    # to InstanceId alone, next to the full dimension set.
+    aggregate_by_instance_id: bool = False
     # Metrics exist this far back before build(), so a workflow can judge the fleet the moment it starts.
     metric_history_seconds: float = 3600.0
     # The CloudWatch agent's collection intervals for the two metrics the simulator publishes.
@@ -169,6 +181,7 @@ class FleetSpec:
                 f"leaking names instance indexes {outside} outside a fleet of {self.size}; "
                 "pass leaking={} or indexes below size"
             )
+        problems += self._agent_problems()
         if self.memory_sample_seconds < 1 or self.connections_sample_seconds < 1:
             problems.append("metric sample intervals must be >= 1 s")
         if self.auto_scaling is not None:
@@ -180,6 +193,24 @@ class FleetSpec:
                                 f"{asg.min_size} and max size:{maximum} (auto_scaling against size)")
         if problems:
             raise ValueError("FleetSpec: " + "; ".join(problems))
+
+    def _agent_problems(self) -> list[str]:
+        problems = []
+        if not self.instance_types or self.image_count < 1:
+            problems.append("instance_types must name at least one type and image_count must be >= 1")
+        if self.agent_dimensions not in ("wizard", "instance_id"):
+            problems.append(f"agent_dimensions must be 'wizard' or 'instance_id', got {self.agent_dimensions!r}")
+        return problems
+
+    @property
+    def instance_type(self) -> str:
+        """The launch template's type (what an Auto Scaling replacement gets)."""
+        return self.instance_types[0]
+
+    def type_and_image_index(self, index: int) -> tuple[str, int]:
+        """Instance ``index``'s type and the index of its AMI (see instance_types)."""
+        return self.instance_types[index % len(self.instance_types)], (index // len(self.instance_types)) % \
+            self.image_count
 
     def instance_specs(self) -> list[InstanceSpec]:
         """Every instance's effective behaviour, index order; the same seed always gives the same fleet."""

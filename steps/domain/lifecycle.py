@@ -14,13 +14,15 @@ from transitions import Machine, MachineError
 HAPPY_PATH = ["requested", "selected", "draining", "rebooting", "booting", "registering", "verifying", "healthy"]
 # The escalation ladder: rungs run from `escalating`; stop/start rejoins the happy path at `registering`.
 ESCALATION = ["escalating"]
-TERMINAL = ["nothing_to_do", "skipped", "planned", "restored", "failed", "replaced", "left_out"]
+TERMINAL = ["nothing_to_do", "no_metric_data", "skipped", "planned", "restored", "failed", "replaced", "left_out"]
 STATES = HAPPY_PATH + ESCALATION + TERMINAL
 OUT_OF_SERVICE = ["draining", "rebooting", "booting", "registering", "escalating"]
 
 TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "select", "source": "requested", "dest": "selected"},
     {"trigger": "find_nothing", "source": "requested", "dest": "nothing_to_do"},
+    # None of the group's instances reported the metric: never "healthy", and never a reason to act.
+    {"trigger": "find_no_data", "source": "requested", "dest": "no_metric_data"},
     {"trigger": "skip", "source": ["requested", "selected"], "dest": "skipped"},
     {"trigger": "plan", "source": "selected", "dest": "planned"},
     {"trigger": "deregister", "source": "selected", "dest": "draining"},

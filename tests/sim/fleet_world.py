@@ -94,7 +94,8 @@ class World:
         """(epoch, value) datapoints of one agent metric in [now - seconds_back, now], in ``scan_by`` order."""
         end = datetime.fromtimestamp(self.clock.now() + 1, tz=UTC)
         response = self.cloudwatch.get_metric_data(
-            MetricDataQueries=[metric_query("q", instance_id, name, period, stat)],
+            MetricDataQueries=[metric_query("q", instance_id, name, period, stat,
+                                            self.sim.agent_dimensions(instance_id))],
             StartTime=end - timedelta(seconds=seconds_back + 1), EndTime=end, ScanBy=scan_by,
         )
         result = response["MetricDataResults"][0]
@@ -102,9 +103,10 @@ class World:
 
 
 def metric_query(query_id: str, instance_id: str, name: str, period: int, stat: str = "Average",
-                 extra_dimensions: dict[str, str] | None = None) -> dict[str, Any]:
-    dimensions = [{"Name": "InstanceId", "Value": instance_id}]
-    dimensions += [{"Name": k, "Value": v} for k, v in (extra_dimensions or {}).items()]
+                 dimensions: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    """One agent-metric query; ``dimensions`` is the complete set (default: InstanceId alone). CloudWatch
+    matches the exact set, so pass ``sim.agent_dimensions(instance_id)`` to read what the agent publishes."""
+    dimensions = dimensions if dimensions is not None else [{"Name": "InstanceId", "Value": instance_id}]
     return {"Id": query_id, "MetricStat": {
         "Metric": {"Namespace": "CWAgent", "MetricName": name, "Dimensions": dimensions},
         "Period": period, "Stat": stat}}

@@ -91,8 +91,10 @@ def test_two_fleets_on_one_interceptor_answer_as_one_world(world: World) -> None
     world.advance(1)
     end = datetime.fromtimestamp(world.clock.now(), tz=UTC)
     results = cloudwatch.get_metric_data(
-        MetricDataQueries=[metric_query("web", web_id, "mem_used_percent", 60),
-                           metric_query("api", api_id, "mem_used_percent", 60)],
+        MetricDataQueries=[metric_query("web", web_id, "mem_used_percent", 60, "Average",
+                                        world.sim.agent_dimensions(web_id)),
+                           metric_query("api", api_id, "mem_used_percent", 60, "Average",
+                                        api.agent_dimensions(api_id))],
         StartTime=end - timedelta(minutes=2), EndTime=end)["MetricDataResults"]
     invocation = ssm.get_command_invocation(CommandId=command_id, InstanceId=api_id)
     # THEN each fleet recorded its own reboot, and answers came from the fleet that owns the instance

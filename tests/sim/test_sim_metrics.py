@@ -107,7 +107,8 @@ def test_no_datapoints_while_down_and_none_from_the_future(world: World) -> None
     # WHEN its connections are read for a window that reaches into the future
     end = datetime.fromtimestamp(world.clock.now() + 3600, tz=UTC)
     result = world.cloudwatch.get_metric_data(
-        MetricDataQueries=[metric_query("c", target, CONNECTIONS, 10, "SampleCount")],
+        MetricDataQueries=[metric_query("c", target, CONNECTIONS, 10, "SampleCount",
+                                        world.sim.agent_dimensions(target))],
         StartTime=datetime.fromtimestamp(T0, tz=UTC), EndTime=end, ScanBy="TimestampAscending",
     )["MetricDataResults"][0]
     stamps = [ts.timestamp() for ts in result["Timestamps"]]
@@ -124,7 +125,7 @@ def test_statistics_periods_and_scan_order(world: World) -> None:
     world.advance(600)
     # WHEN five-minute periods are read with several statistics, newest first (AWS's default order)
     end = datetime.fromtimestamp(T0 + 600, tz=UTC)
-    queries = [metric_query(f"q{i}", target, CONNECTIONS, 300, stat)
+    queries = [metric_query(f"q{i}", target, CONNECTIONS, 300, stat, world.sim.agent_dimensions(target))
                for i, stat in enumerate(("Sum", "SampleCount", "Maximum", "p99"))]
     results = world.cloudwatch.get_metric_data(MetricDataQueries=queries, StartTime=end - timedelta(minutes=10),
                                                EndTime=end)["MetricDataResults"]
@@ -137,11 +138,12 @@ def test_statistics_periods_and_scan_order(world: World) -> None:
     assert {r["StatusCode"] for r in results} == {"Complete"}
 
 
-def test_extra_dimensions_are_ignored_and_foreign_metrics_have_no_data(world: World) -> None:
-    # GIVEN one query with an extra dimension and one for a metric nobody publishes
+def test_foreign_metrics_have_no_data(world: World) -> None:
+    # GIVEN one query for the agent's memory (its exact dimensions) and one for a metric nobody publishes
     end = datetime.fromtimestamp(T0, tz=UTC)
-    queries = [metric_query("mem", world.instance(5), MEMORY, 60, extra_dimensions={"ImageId": "ami-1"}),
-               metric_query("other", world.instance(5), "disk_used_percent", 60)]
+    leaker = world.instance(5)
+    queries = [metric_query("mem", leaker, MEMORY, 60, "Average", world.sim.agent_dimensions(leaker)),
+               metric_query("other", leaker, "disk_used_percent", 60)]
     # WHEN both are read in one call
     results = world.cloudwatch.get_metric_data(MetricDataQueries=queries, StartTime=end - timedelta(minutes=3),
                                                EndTime=end)["MetricDataResults"]
@@ -181,7 +183,8 @@ def test_a_whole_fleet_in_one_call_of_500_queries(make_world: MakeWorld) -> None
     world = make_world(FleetSpec(size=500, leaking={123: InstanceSpec(leak_to_percent=90.0)}))
     world.advance(300)
     end = datetime.fromtimestamp(world.clock.now(), tz=UTC)
-    queries = [metric_query(f"m{i}", iid, MEMORY, 60) for i, iid in enumerate(world.fleet.instance_ids)]
+    queries = [metric_query(f"m{i}", iid, MEMORY, 60, "Average", world.sim.agent_dimensions(iid))
+               for i, iid in enumerate(world.fleet.instance_ids)]
     # WHEN all are read in one call, naive datetimes (UTC) as boto3 allows
     results = world.cloudwatch.get_metric_data(
         MetricDataQueries=queries, StartTime=(end - timedelta(minutes=5)).replace(tzinfo=None),

@@ -1,0 +1,44 @@
+"""Once-a-day notices (e.g. "this group reports no metric data"), claimed in the lock table under
+``notice#<kind>#<group>#<UTC day>`` with a conditional put, so two selections racing on the same day send
+one message between them. The item claims the day before the message is sent: at most once, not at least."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.exceptions import PutError
+from pynamodb.models import Model
+
+from steps.store.tables import LOCK_TABLE, REGION, conditional_check_failed
+
+PREFIX = "notice#"
+KEEP_SECONDS = 3 * 86400  # DynamoDB TTL housekeeping; the day in the key is what dedupes
+
+
+class DailyNotice(Model):
+    class Meta:
+        table_name = LOCK_TABLE
+        region = REGION
+
+    group = UnicodeAttribute(hash_key=True)  # "notice#<kind>#<group>#<YYYY-MM-DD>"
+    sent_at = NumberAttribute()
+    execution_id = UnicodeAttribute()
+    purge_at = NumberAttribute()  # DynamoDB TTL attribute
+
+
+def key(kind: str, group: str, now: float) -> str:
+    return f"{PREFIX}{kind}#{group}#{datetime.fromtimestamp(now, UTC).strftime('%Y-%m-%d')}"
+
+
+def claim_daily(kind: str, group: str, now: float, execution_id: str) -> bool:
+    """True for the first claim of ``kind`` for ``group`` this UTC day; False for every later one."""
+    item = DailyNotice(key(kind, group, now), sent_at=now, execution_id=execution_id,
+                       purge_at=int(now + KEEP_SECONDS))
+    try:
+        item.save(condition=DailyNotice.group.does_not_exist())
+    except PutError as exc:
+        if conditional_check_failed(exc):
+            return False
+        raise
+    return True
