@@ -42,7 +42,7 @@ def runtime() -> Iterator[LocalRuntime]:
 
 def fleet(rt: LocalRuntime, spec: FleetSpec, **metric: Any) -> tuple[Any, Select]:
     """Build the fleet, declare it with ``metric``, and return (the built fleet, a selection caller)."""
-    sim, built = rt.add_fleet(spec)
+    _sim, built = rt.add_fleet(spec)
     rt.declare_groups([built.group_declaration(metric=metric)])
     runs = iter(range(1, 100))
 
