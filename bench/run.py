@@ -50,6 +50,22 @@ SWEEP: dict[str, dict[str, Any]] = {
 }
 
 
+# Metric timing (labels start with TIMING): the agent's memory interval and CloudWatch's ingestion delay,
+# each under both metric-free (ssm) and metric-based (connections_metric) drain signals.
+TIMING = report.TIMING_LABEL
+TIMING_VARIANTS: dict[str, dict[str, Any]] = {
+    "memory 60 s standard, ingestion 0 s": {"ingestion_delay_seconds": 0},
+    "memory 60 s standard, ingestion 60 s": {},
+    "memory 60 s standard, ingestion 120 s": {"ingestion_delay_seconds": 120},
+    "memory 10 s high-resolution, ingestion 60 s": {"memory_interval_seconds": 10},
+}
+
+
+def timing_scenarios() -> list[Scenario]:
+    return [Scenario("nightshift", SWEEP_SIZE, 300, 0.0, signal, replace(Settings(), **changes), TIMING + label)
+            for label, changes in TIMING_VARIANTS.items() for signal in ("connections_metric", "ssm")]
+
+
 def plan(quick: bool) -> list[Scenario]:
     scenarios: dict[str, Scenario] = {}
 
@@ -81,6 +97,8 @@ def plan(quick: bool) -> list[Scenario]:
                  boot_seconds=57.0))
     add(Scenario("nightshift", SWEEP_SIZE, 300, 0.0, "ssm",
                  replace(Settings(), boot_poll_seconds=10), "boot poll 10 s, 57 s boot", boot_seconds=57.0))
+    for scenario in timing_scenarios():
+        add(scenario)
     return list(scenarios.values())
 
 

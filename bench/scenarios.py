@@ -37,6 +37,12 @@ class Settings:
     trade-off (every poll-loop iteration is three state transitions: Task, Choice, Wait).
     """
 
+    # The agent's memory interval: 60 s is its default metrics_collection_interval (standard resolution, a
+    # 60 s period); below 60 s the agent publishes high resolution and selection reads that interval as period.
+    memory_interval_seconds: int = 60
+    # How long after collection a sample is readable in CloudWatch (the simulator's knob and the group's
+    # metric.ingestion_delay_seconds). AWS documents no number: 60 s is our assumption.
+    ingestion_delay_seconds: int = 60
     drain_poll_seconds: int = 5
     drain_floor_seconds: int = 5  # no early end before this: lets every ALB node stop routing to the target
     drain_quiet_checks: int = 1  # one zero reading taken >= floor after deregistration, see results.md
@@ -44,10 +50,16 @@ class Settings:
     boot_poll_seconds: int = 5
     health_poll_seconds: int = 10  # = the target groups' HealthCheckIntervalSeconds: state can't change faster
 
+    def memory_period(self) -> dict[str, int]:
+        """The memory metric's period and resolution as the agent publishes it at this interval."""
+        high = self.memory_interval_seconds < 60
+        return {"period_seconds": self.memory_interval_seconds if high else 60,
+                "resolution_seconds": 1 if high else 60, "ingestion_delay_seconds": self.ingestion_delay_seconds}
+
     def group(self, signal: str) -> dict[str, Any]:
         return {
             "metric": {"namespace": "CWAgent", "name": "mem_used_percent", "threshold": 65.0,
-                       "breaching_datapoints": 3, "evaluation_datapoints": 5},
+                       "breaching_datapoints": 3, "evaluation_datapoints": 5, **self.memory_period()},
             "min_healthy": 5,
             "min_healthy_percent": 50,
             "drain": {"signal": signal, "poll_seconds": self.drain_poll_seconds,
@@ -84,7 +96,9 @@ def fleet_spec(scenario: Scenario) -> Any:
 
     behaviour = InstanceSpec(inflight_seconds=scenario.inflight, boot_seconds=scenario.boot_seconds)
     return FleetSpec(name=GROUP, size=scenario.size, deregistration_delay=scenario.delay, default=behaviour,
-                     leaking={LEAKER: replace(behaviour, leak_to_percent=85.0)})
+                     leaking={LEAKER: replace(behaviour, leak_to_percent=85.0)},
+                     memory_sample_seconds=scenario.settings.memory_interval_seconds,
+                     metric_ingestion_delay_seconds=scenario.settings.ingestion_delay_seconds)
 
 
 # -- what the simulator knows -------------------------------------------------------------------------

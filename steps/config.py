@@ -19,6 +19,8 @@ from steps.exceptions import ConfigurationError
 
 TARGET_GROUP_ARN = re.compile(r"^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:\d{12}:targetgroup/[\w-]+/\w+$")
 GROUP_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+# GetMetricData periods below a minute, for high-resolution metrics only (MetricStat, Period).
+SUB_MINUTE_PERIODS = (1, 5, 10, 20, 30)
 
 
 class _Strict(BaseModel):
@@ -32,6 +34,14 @@ class MetricSpec(_Strict):
     name: str = "mem_used_percent"
     stat: str = "Average"
     period_seconds: Annotated[int, Field(ge=1)] = 60
+    # The metric's storage resolution, as it is published: 60 (standard, one-minute granularity; the
+    # CloudWatch agent at its default metrics_collection_interval of 60 s) or 1 (high resolution, published
+    # with StorageResolution 1; the agent does so when its interval is below 60 s).
+    # https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/publishingMetrics.html#high-resolution-metrics
+    resolution_seconds: Literal[1, 60] = 60
+    # How long after a period ends its datapoint is complete and readable. AWS documents no number;
+    # 60 s is our assumption. Selection reads only periods that ended at least this long ago.
+    ingestion_delay_seconds: Annotated[int, Field(ge=0, le=900)] = 60
     # Optional filter on each instance's discovered dimension sets (ListMetrics): only series carrying every
     # one of these Name/Value pairs are read, e.g. {"AutoScalingGroupName": "web-asg"}. Empty: every series
     # of the instance. Never a complete set: the agent appends InstanceId, ImageId, InstanceType... itself.
@@ -49,6 +59,30 @@ class MetricSpec(_Strict):
                 "metric.breaching_datapoints must be <= metric.evaluation_datapoints "
                 f"(got {self.breaching_datapoints} of {self.evaluation_datapoints})"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _period_fits_resolution(self) -> MetricSpec:
+        """Only the periods GetMetricData can serve for this metric (MetricStat, Period): for standard
+        resolution a multiple of 60; for high resolution also 1, 5, 10, 20 or 30.
+        https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_MetricStat.html
+        """
+        period = self.period_seconds
+        if period >= 60:
+            if period % 60:
+                raise ValueError(f"metric.period_seconds {period} is not a multiple of 60: GetMetricData "
+                                 "periods of a minute or more must be; use e.g. "
+                                 f"{max(60, period // 60 * 60)}")
+        elif self.resolution_seconds == 60:
+            raise ValueError(
+                f"metric.period_seconds {period} is below 60 s, but metric.resolution_seconds is 60 (standard "
+                "resolution: one datapoint a minute, so most periods would be empty); set metric.period_seconds "
+                "to 60 or a multiple of 60, or publish the metric at high resolution (CloudWatch agent "
+                "metrics_collection_interval below 60) and set metric.resolution_seconds to 1"
+            )
+        elif period not in SUB_MINUTE_PERIODS:
+            raise ValueError(f"metric.period_seconds {period} is not a period GetMetricData serves: below 60 s "
+                             f"it must be one of {', '.join(map(str, SUB_MINUTE_PERIODS))}")
         return self
 
 

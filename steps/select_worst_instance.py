@@ -15,7 +15,7 @@ from typing import Any
 from steps import notify
 from steps.aws import autoscaling, cloudwatch, elbv2
 from steps.config import MetricSpec
-from steps.domain.selection import evaluate_named, select_worst
+from steps.domain.selection import evaluate_named, evaluation_window, select_worst
 from steps.entrypoint import StepContext, step
 from steps.observability import logger
 from steps.store import lifecycle, notices
@@ -53,8 +53,10 @@ def select_worst_instance(ctx: StepContext) -> dict[str, Any]:
         named = (record.facts or {}).get("select", {}).get("instance_id")
     if named:
         instances = [named] if named in instances else []
-    end = ctx.now
-    start = end - (metric.evaluation_datapoints + 1) * metric.period_seconds
+    # Only the last N periods whose datapoints are complete and readable despite the ingestion delay:
+    # the newest period(s) are not readable yet, so reading up to now would count them as missing.
+    start, end = evaluation_window(ctx.now, metric.period_seconds, metric.evaluation_datapoints,
+                                   metric.ingestion_delay_seconds)
     queries = [
         cloudwatch.MetricQuery(i, metric.namespace, metric.name, metric.stat, metric.period_seconds,
                                tuple(sorted(metric.dimensions.items())))

@@ -5,6 +5,9 @@ The simulator owns ``CWAgent`` ``mem_used_percent`` (one datapoint a minute) and
 InstanceId dimension) reads a series only when its dimensions are exactly a set the instance's agent publishes
 (agent_dimensions.py), as CloudWatch matches; otherwise it finds no datapoints. A batch that touches no fleet
 instance passes through to moto.
+Each metric's storage resolution follows from its collection interval (below 60 s: high resolution, as
+the agent publishes it) and every sample is readable only ``FleetSpec.metric_ingestion_delay_seconds``
+after it was collected (see nightshift/sim/metric_data.py).
 """
 
 from __future__ import annotations
@@ -43,7 +46,8 @@ def _series(sim: FleetSimulator, instance: SimulatedInstance, metric_name: str) 
     quiet = instance.quiet()
     if metric_name == MEMORY:
         return Series(sim.spec.memory_sample_seconds, sim.history_start, instance.memory_percent,
-                      constant=instance.constant_memory() if quiet else None)
+                      constant=instance.constant_memory() if quiet else None,
+                      ingestion_delay_seconds=sim.spec.metric_ingestion_delay_seconds)
     checks = sim.checks
 
     def connections(at: float) -> float | None:
@@ -51,7 +55,8 @@ def _series(sim: FleetSimulator, instance: SimulatedInstance, metric_name: str) 
         return None if value is None else float(value)
 
     return Series(sim.spec.connections_sample_seconds, sim.history_start, connections,
-                  constant=float(instance.constant_connections()) if quiet else None)
+                  constant=float(instance.constant_connections()) if quiet else None,
+                  ingestion_delay_seconds=sim.spec.metric_ingestion_delay_seconds)
 
 
 def _owned(sim: FleetSimulator, query: dict[str, Any]) -> tuple[FleetSimulator, SimulatedInstance, str] | None:

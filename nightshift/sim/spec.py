@@ -150,9 +150,15 @@ class FleetSpec:
     aggregate_by_instance_id: bool = False
     # Metrics exist this far back before build(), so a workflow can judge the fleet the moment it starts.
     metric_history_seconds: float = 3600.0
-    # The CloudWatch agent's collection intervals for the two metrics the simulator publishes.
+    # The CloudWatch agent's collection intervals (metrics_collection_interval; the agent's default is 60 s)
+    # for the two metrics the simulator publishes. Below 60 s the agent publishes the metric at high
+    # resolution (StorageResolution 1); at 60 s or more it is standard resolution, one datapoint a minute.
+    # https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch-Agent-Configuration-File-Details.html
     memory_sample_seconds: int = 60
     connections_sample_seconds: int = 10
+    # How long after the agent collects a sample GetMetricData can read it (agent buffering + CloudWatch
+    # ingestion). AWS documents no number: 60 s is our assumption of a realistic value, not AWS's.
+    metric_ingestion_delay_seconds: float = 60.0
     # How long a delivered Run Command takes to produce its output.
     command_run_seconds: float = 1.0
     # The fleet as an Auto Scaling group (None: plain instances, as before).
@@ -184,6 +190,9 @@ class FleetSpec:
         problems += self._agent_problems()
         if self.memory_sample_seconds < 1 or self.connections_sample_seconds < 1:
             problems.append("metric sample intervals must be >= 1 s")
+        if not (self.metric_ingestion_delay_seconds >= 0 and math.isfinite(self.metric_ingestion_delay_seconds)):
+            problems.append(f"metric_ingestion_delay_seconds must be a finite number >= 0, "
+                            f"got {self.metric_ingestion_delay_seconds}")
         if self.auto_scaling is not None:
             asg = self.auto_scaling
             maximum = asg.max_for(self.size)

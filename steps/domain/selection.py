@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -28,6 +29,19 @@ class Selection:
     evaluated: int
     with_data: int
     candidates: int
+
+
+def evaluation_window(now: float, period: int, datapoints: int, ingestion_delay: float) -> tuple[float, float]:
+    """[start, end) holding exactly the last ``datapoints`` periods that are complete and readable at ``now``.
+
+    A period's datapoint is complete only once the period has ended and its last sample has been
+    ingested, ``ingestion_delay`` seconds later; a period younger than that would be read partly (or
+    not at all) and count as missing or wrong. So the window ends at the end of the newest period that
+    ended at least ``ingestion_delay`` ago, aligned to the period as GetMetricData aligns its periods
+    (to the period below a minute; to the minute, which every multiple of 60 is, above).
+    """
+    end = math.floor((now - ingestion_delay) / period) * period
+    return end - datapoints * period, end
 
 
 def evaluate(instance_id: str, series: Series, threshold: float, last_n: int) -> Evaluation:

@@ -101,9 +101,10 @@ def test_two_fleets_on_one_interceptor_answer_as_one_world(world: World) -> None
     assert world.sim.reboot_requests(web_id) == [T0]
     assert api.reboot_requests(api_id) == [T0]
     assert (invocation["Status"], invocation["StandardOutputContent"]) == ("Success", f"{int(T0)}\n")
-    # (StartTime T0 - 119 s rounds down to the minute: three one-minute periods)
-    assert results[1]["Values"] == [90.0, 90.0, 90.0]
-    assert len(results[0]["Values"]) == 3 and max(results[0]["Values"]) <= 55
+    # (StartTime T0 - 119 s rounds down to the minute: three one-minute periods, of which the newest,
+    # sampled at T0, is not readable yet: the 60 s ingestion delay)
+    assert results[1]["Values"] == [90.0, 90.0]
+    assert len(results[0]["Values"]) == 2 and max(results[0]["Values"]) <= 55
     # AND each fleet counts the calls that concern it
     assert (world.sim.api_calls()["ec2.RebootInstances"], api.api_calls()["ec2.RebootInstances"]) == (1, 1)
     assert (world.sim.api_calls()["ssm.SendCommand"], api.api_calls()["ssm.SendCommand"]) == (0, 1)

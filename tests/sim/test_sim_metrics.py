@@ -25,16 +25,18 @@ def test_the_leaking_instance_reads_85_percent_until_a_real_reboot_resets_it(wor
     # WHEN the last five minutes (and now) are read, one datapoint a minute
     history = world.metric(leaker, MEMORY, 300, 60)
     others = [values(world.metric(world.instance(i), MEMORY, 300, 60)) for i in (0, 1, 2)]
-    # THEN it reads 85 every minute, and the others sit at their steady 30-55 %
-    assert history == [(T0 - 300 + 60 * k, 85.0) for k in range(6)]
-    assert all(len(v) == 6 and len(set(v)) == 1 and 30 <= v[0] <= 55 for v in others)
+    # THEN it reads 85 every minute, and the others sit at their steady 30-55 %; the sample taken now
+    # is not readable yet (the 60 s ingestion delay)
+    assert history == [(T0 - 300 + 60 * k, 85.0) for k in range(5)]
+    assert all(len(v) == 5 and len(set(v)) == 1 and 30 <= v[0] <= 55 for v in others)
     # WHEN it reboots (down from +5 s to +65 s) and ten minutes pass
     world.ec2.reboot_instances(InstanceIds=[leaker])
     world.advance(600)
     after = world.metric(leaker, MEMORY, 660, 60)
     # THEN the minute it was down has no datapoint, and after the reboot it reads its steady 40 %
+    # (up to the sample taken a minute ago: the last one is still being ingested)
     assert T0 + 60 not in [t for t, _ in after]
-    assert [v for t, v in after if t >= T0 + 120] == [40.0] * 9
+    assert [v for t, v in after if t >= T0 + 120] == [40.0] * 8
 
 
 def test_a_leak_a_reboot_does_not_cure_climbs_back(make_world: MakeWorld) -> None:
@@ -42,8 +44,8 @@ def test_a_leak_a_reboot_does_not_cure_climbs_back(make_world: MakeWorld) -> Non
     world = make_world(FleetSpec(leaking={5: InstanceSpec(leak_to_percent=85.0, leak_returns_after_seconds=600)}))
     leaker = world.instance(5)
     world.ec2.reboot_instances(InstanceIds=[leaker])  # up again at +65 s
-    # WHEN 20 minutes pass
-    world.advance(1200)
+    # WHEN 20 minutes pass (and the ingestion delay, so the sample at +20 min is readable)
+    world.advance(1200 + world.sim.spec.metric_ingestion_delay_seconds)
     points = dict(world.metric(leaker, MEMORY, 1200, 60))
     # THEN memory climbs linearly from 40 % at boot back to 85 % ten minutes later, and stays there
     assert points[T0 + 120] == pytest.approx(40 + 45 * 55 / 600)
@@ -65,7 +67,8 @@ def test_in_flight_connections_decay_after_deregistration(make_world: MakeWorld)
     halfway = world.ask(target, "nightshift:connections")
     world.advance(40)
     finished = world.ask(target, "nightshift:connections")
-    series = world.metric(target, CONNECTIONS, 120, 10)
+    world.advance(world.sim.spec.metric_ingestion_delay_seconds)  # the samples so far become readable
+    series = world.metric(target, CONNECTIONS, 180, 10)
     # THEN the load balancer's connections fall linearly to 0 by 60 s (Run Command counts them, 10 per group)
     assert in_service == 20
     assert halfway == 10  # 10 x (1 - 31/60) = 4.83 per group, counted as whole sockets still open: 5 + 5
@@ -103,7 +106,7 @@ def test_no_datapoints_while_down_and_none_from_the_future(world: World) -> None
     # GIVEN an instance that reboots now (down from +5 s to +65 s)
     target = world.instance(0)
     world.ec2.reboot_instances(InstanceIds=[target])
-    world.advance(100)
+    world.advance(160)
     # WHEN its connections are read for a window that reaches into the future
     end = datetime.fromtimestamp(world.clock.now() + 3600, tz=UTC)
     result = world.cloudwatch.get_metric_data(
@@ -112,7 +115,7 @@ def test_no_datapoints_while_down_and_none_from_the_future(world: World) -> None
         StartTime=datetime.fromtimestamp(T0, tz=UTC), EndTime=end, ScanBy="TimestampAscending",
     )["MetricDataResults"][0]
     stamps = [ts.timestamp() for ts in result["Timestamps"]]
-    # THEN periods while the OS was down are missing, and nothing is later than now
+    # THEN periods while the OS was down are missing, and nothing is later than the ingestion delay ago
     assert stamps == [T0, T0 + 70, T0 + 80, T0 + 90, T0 + 100]
     assert result["Values"] == [1.0] * 5
 
@@ -122,7 +125,7 @@ def test_statistics_periods_and_scan_order(world: World) -> None:
     target = world.instance(1)
     count = world.sim.host_connections(target)  # netstat counts the whole host
     assert count is not None
-    world.advance(600)
+    world.advance(600 + world.sim.spec.metric_ingestion_delay_seconds)
     # WHEN five-minute periods are read with several statistics, newest first (AWS's default order)
     end = datetime.fromtimestamp(T0 + 600, tz=UTC)
     queries = [metric_query(f"q{i}", target, CONNECTIONS, 300, stat, world.sim.agent_dimensions(target))
