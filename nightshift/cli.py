@@ -5,6 +5,7 @@
   nightshift replay EXECUTION | --failed --since 24h         replay failed executions safely
   nightshift status                                           running/failed executions and held locks
   nightshift audit --group G | --instance I [--since 24h]     the audit trail (--json for machines)
+  nightshift doctor [--group G] [--json] [--simulated]        preflight: what would make a remediation fail
 
 start/replay/status/audit talk to AWS with your usual credentials; name the state machine with
 --state-machine-arn, --stack (a deployed stack's outputs) or NIGHTSHIFT_REMEDIATE_STATE_MACHINE_ARN.
@@ -97,6 +98,7 @@ def _parser() -> argparse.ArgumentParser:
                                                "(default out/<execution name>.svg)")
     _target(show)
 
+    _doctor_parser(commands)
     audit = commands.add_parser("audit", help="the audit trail of a group or an instance")
     which = audit.add_mutually_exclusive_group(required=True)
     which.add_argument("--group")
@@ -104,6 +106,18 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--since", help="e.g. 24h, 7d")
     audit.add_argument("--json", action="store_true")
     return parser
+
+
+def _doctor_parser(commands: Any) -> None:
+    doctor = commands.add_parser("doctor", help="preflight: find what would make a remediation fail or do nothing")
+    doctor.add_argument("--group", help="check only this group")
+    doctor.add_argument("--json", action="store_true", help="one JSON object for scripts")
+    source = doctor.add_mutually_exclusive_group()
+    source.add_argument("--groups-file", type=Path, help="a groups declaration (JSON) to check")
+    source.add_argument("--groups-parameter", help="the SSM parameter holding the groups declaration "
+                                                   "(default: $NIGHTSHIFT_GROUPS_PARAMETER)")
+    source.add_argument("--simulated", action="store_true",
+                        help="check the demo's simulated fleet and group locally (no AWS account)")
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -280,16 +294,72 @@ def _resume(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"demo": _demo, "start": _start, "replay": _replay, "status": _status, "audit": _audit,
+def _groups_source(args: argparse.Namespace) -> str | None:
+    import os
+
+    if args.groups_file:
+        try:
+            return str(args.groups_file.read_text())
+        except OSError as exc:
+            raise OperatorError(f"--groups-file {args.groups_file}: {exc.strerror}") from exc
+    name = args.groups_parameter or os.environ.get("NIGHTSHIFT_GROUPS_PARAMETER")
+    if name:
+        import boto3
+        from botocore.exceptions import ClientError
+
+        try:
+            return str(boto3.client("ssm").get_parameter(Name=name)["Parameter"]["Value"])
+        except ClientError as exc:
+            raise OperatorError(f"groups parameter {name}: {exc.response['Error'].get('Code')}: "
+                                f"{exc.response['Error'].get('Message')}") from exc
+    return os.environ.get("NIGHTSHIFT_GROUPS") or None
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from nightshift import doctor
+
+    if args.simulated:
+        from nightshift.demo import simulated_doctor
+
+        report = simulated_doctor(args.group)
+    else:
+        import boto3
+        from botocore.exceptions import ClientError
+
+        session = boto3.session.Session()
+        if not session.region_name:
+            raise OperatorError("no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION, or a profile's region)")
+        raw = _groups_source(args)
+        try:
+            account = session.client("sts").get_caller_identity()["Account"]
+        except ClientError as exc:
+            raise OperatorError(f"credentials refused: {exc.response['Error'].get('Message')}") from exc
+        report = doctor.diagnose(raw, session.client, session.region_name, account, args.group)
+    doctor.print_report(report, args.json)
+    return 1 if report.failed else 0
+
+
+COMMANDS = {"doctor": _doctor, "demo": _demo, "start": _start, "replay": _replay, "status": _status, "audit": _audit,
             "pause": _pause, "resume": _resume, "show": _show}
 
 
 def main(argv: list[str] | None = None) -> int:
+    from botocore.exceptions import NoCredentialsError, NoRegionError
+
+    from steps.exceptions import ConfigurationError
+
     args = _parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except OperatorError as exc:
+    except (OperatorError, ConfigurationError) as exc:
         print(f"nightshift {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except NoRegionError:
+        print(f"nightshift {args.command}: no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION)", file=sys.stderr)
+        return 2
+    except NoCredentialsError:
+        print(f"nightshift {args.command}: no AWS credentials: configure a profile, or set AWS_PROFILE / "
+              "AWS_ACCESS_KEY_ID (`aws configure`)", file=sys.stderr)
         return 2
 
 

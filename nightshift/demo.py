@@ -9,6 +9,7 @@ virtual time, shows progress, and reports what happened and how long it took.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import time
 import uuid
@@ -281,3 +282,16 @@ def summary(result: dict[str, Any]) -> str:
     if result.get("error"):
         lines.append(f"  error      {result['error']}: {result['cause']}")
     return "\n".join(lines)
+
+
+def simulated_doctor(only_group: str | None = None, options: DemoOptions | None = None) -> Any:
+    """`nightshift doctor --simulated`: the preflight against the demo's fleet and group, locally."""
+    from nightshift import doctor
+    from nightshift.runtime.runner import ACCOUNT, GROUPS_PARAMETER
+
+    options = options or DemoOptions()
+    with LocalRuntime(log_stream=io.StringIO()) as rt:
+        _simulator, built = rt.add_fleet(fleet_spec(options))
+        rt.declare_groups([group_declaration(built, options)])
+        raw = rt.client("ssm").get_parameter(Name=GROUPS_PARAMETER)["Parameter"]["Value"]
+        return doctor.diagnose(raw, rt.client, rt.region, ACCOUNT, only_group)

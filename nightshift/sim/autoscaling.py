@@ -123,6 +123,7 @@ class AutoScalingGroup:
     members: dict[str, Member] = field(default_factory=dict)
     activities: list[Activity] = field(default_factory=list)
     replacements: list[str] = field(default_factory=list)
+    tags: dict[str, str] = field(default_factory=dict)
     # Fault injection windows, in absolute virtual time (id, start, end).
     injected_activity: tuple[str, float, float] | None = None
     injected_refresh: tuple[str, float, float] | None = None

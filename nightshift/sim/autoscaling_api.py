@@ -119,7 +119,8 @@ def _group_description(fleet: FleetSimulator, group: AutoScalingGroup, now: floa
         "SuspendedProcesses": [],
         "VPCZoneIdentifier": ",".join(group.subnet_ids),
         "EnabledMetrics": [],
-        "Tags": [],
+        "Tags": [{"ResourceId": group.name, "ResourceType": "auto-scaling-group", "Key": key, "Value": value,
+                  "PropagateAtLaunch": True} for key, value in group.tags.items()],
         "TerminationPolicies": ["NewestInstance"],
         "NewInstancesProtectedFromScaleIn": False,
     }

@@ -39,6 +39,7 @@ __all__ = ["AutoScalingSpec", "BuiltFleet", "CapacityPoint", "FleetSimulator", "
 
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9-]")
 GROUP_TAG = "nightshift:group"
+MANAGED_TAG = "nightshift:managed"
 
 
 @dataclass
@@ -179,6 +180,8 @@ class FleetSimulator:
         elbv2 = session.client("elbv2")
         base = _NAME_UNSAFE.sub("-", spec.name)[:26].strip("-") or "fleet"
         tags = [{"Key": GROUP_TAG, "Value": spec.name}]
+        if spec.managed_tag:
+            tags.append({"Key": MANAGED_TAG, "Value": "true"})
 
         vpc_id = ec2.create_vpc(CidrBlock="10.0.0.0/16", TagSpecifications=[
             {"ResourceType": "vpc", "Tags": [{"Key": "Name", "Value": spec.name}, *tags]}])["Vpc"]["VpcId"]
@@ -252,6 +255,8 @@ class FleetSimulator:
             self.auto_scaling = AutoScalingGroup.create(
                 asg_name, arn, spec.auto_scaling, instance_ids, tg_arns, list(spec.azs[:len(subnet_ids)]),
                 subnet_ids, self.build_time, self)
+            if spec.managed_tag:
+                self.auto_scaling.tags[MANAGED_TAG] = "true"
 
         self._built = BuiltFleet(
             name=spec.name, vpc_id=vpc_id, subnet_ids=subnet_ids, instance_ids=instance_ids,
@@ -263,6 +268,8 @@ class FleetSimulator:
 
     def _tags(self, asg_name: str | None) -> dict[str, str]:
         tags = {GROUP_TAG: self.spec.name}
+        if self.spec.managed_tag:
+            tags[MANAGED_TAG] = "true"
         if asg_name is not None:
             tags[GROUP_NAME_TAG] = asg_name  # AWS tags every group member with it
         return tags

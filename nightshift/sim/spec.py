@@ -163,6 +163,9 @@ class FleetSpec:
     command_run_seconds: float = 1.0
     # The fleet as an Auto Scaling group (None: plain instances, as before).
     auto_scaling: AutoScalingSpec | None = None
+    # Tag the target groups, instances and Auto Scaling group nightshift:managed=true, as docs/deploy.md
+    # asks operators to (Nightshift's IAM policies allow mutating calls only on tagged resources).
+    managed_tag: bool = True
 
     def __post_init__(self) -> None:
         problems = []

@@ -28,6 +28,7 @@ _NO_INVOCATION = "No invocation exists for this CommandId and InstanceId"
 def install(sim: FleetSimulator, interceptor: Interceptor) -> None:
     interceptor.answer(SERVICE, "SendCommand", partial(send_command, sim))
     interceptor.answer(SERVICE, "GetCommandInvocation", partial(get_command_invocation, sim))
+    interceptor.answer(SERVICE, "DescribeInstanceInformation", partial(describe_instance_information, sim))
 
 
 def _measure(sim: FleetSimulator, instance: SimulatedInstance, comment: str,
@@ -132,3 +133,34 @@ def get_command_invocation(sim: FleetSimulator, params: dict[str, Any]) -> dict[
         if invocation is None or (plugin is not None and plugin != "aws:runShellScript"):
             raise AwsError("InvocationDoesNotExist", _NO_INVOCATION)
         return invocation.response(sim.now())
+
+
+def describe_instance_information(sim: FleetSimulator, params: dict[str, Any]) -> dict[str, Any] | None:
+    """The managed nodes among the fleet's instances (moto does not implement this call).
+
+    An instance whose agent is not registered (``ssm_online`` False) is not a managed node and is absent, as
+    on AWS; a registered agent reports ``Online`` while the OS is up and ``ConnectionLost`` while it is down
+    (the PingStatus values of InstanceInformation:
+    https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_InstanceInformation.html).
+    """
+    wanted: list[str] | None = None
+    for item in list(params.get("Filters") or []) + list(params.get("InstanceInformationFilterList") or []):
+        key = item.get("Key") or item.get("key")
+        if key in ("InstanceIds", "instanceIds"):
+            wanted = [str(v) for v in item.get("Values") or item.get("valueSet") or []]
+    with sim.lock:
+        now = sim.now()
+        owned = [(i, f) for f in sim.peers for i in f.instances if i.ec2_state(now) != TERMINATED]
+        if wanted is not None:
+            owned = [(i, f) for i, f in owned if i.instance_id in wanted]
+            if not owned:
+                return None
+        sim.tally("ssm.DescribeInstanceInformation", [f for _, f in owned[:1]])
+        listed = [{
+            "InstanceId": instance.instance_id,
+            "PingStatus": "Online" if instance.power.is_up(now) else "ConnectionLost",
+            "PlatformType": "Linux",
+            "ResourceType": "EC2Instance",
+            "AgentVersion": "3.3.0.0",
+        } for instance, _ in owned if instance.spec.ssm_online]
+        return {"InstanceInformationList": listed}

@@ -19,9 +19,15 @@ class Window:
     start_minute: int
     end_minute: int
 
+    def minutes_per_day(self) -> int:
+        if self.start_minute < self.end_minute:
+            return self.end_minute - self.start_minute
+        return max(0, 1440 - self.start_minute) + min(self.end_minute, 1440)
+
     def contains(self, moment: datetime) -> bool:
-        minute = moment.hour * 60 + moment.minute
-        day = moment.weekday()
+        return self.contains_minute(moment.weekday(), moment.hour * 60 + moment.minute)
+
+    def contains_minute(self, day: int, minute: int) -> bool:
         if self.start_minute < self.end_minute:
             return day in self.days and self.start_minute <= minute < self.end_minute
         # wraps midnight: the late part belongs to the listed day, the early part to the day after
@@ -61,8 +67,19 @@ def parse_window(text: str) -> Window:
         raise ValueError(f"maintenance window {text!r}: write it like 'Mon-Fri 01:00-05:00' (UTC)")
     window = Window(_days(match["days"]), _minute(match["start"]), _minute(match["end"]))
     if window.start_minute == window.end_minute:
-        raise ValueError(f"maintenance window {text!r} is empty")
+        raise ValueError(f"maintenance window {text!r} is empty (it starts when it ends)")
+    if window.minutes_per_day() == 0:
+        # e.g. "daily 24:00-00:00": it wraps past midnight, but there is no minute between the two.
+        raise ValueError(f"maintenance window {text!r} is open zero minutes; write e.g. 'daily 00:00-24:00' "
+                         "for always, or 'daily 22:00-02:00' for a window past midnight")
     return window
+
+
+def open_minutes_per_week(windows: list[str]) -> int:
+    """How many distinct minutes of a week the windows leave open (overlaps counted once)."""
+    parsed = [parse_window(w) for w in windows]
+    return sum(1 for day in range(7) for minute in range(1440)
+               if any(w.contains_minute(day, minute) for w in parsed))
 
 
 def inside_any(windows: list[str], moment: datetime) -> bool:

@@ -1,0 +1,382 @@
+"""`nightshift doctor`: find, before a remediation does, what would make one fail or do nothing.
+
+Runs against AWS with the operator's credentials (read-only calls only: Describe*, List*, Get*), or
+locally against the fleet simulator (``--simulated``). Each finding names what was checked, what was
+found, and the fix. ``fail`` means a remediation of that group would fail or never happen; ``warn``
+means it would work but not as well as it could; ``ok`` says what was verified.
+
+What it checks, per group:
+
+* the groups declaration parses (every validation rule of steps/config.py, incl. the history bound);
+* every target group exists in this account and region, targets instances, and is tagged
+  ``nightshift:managed=true`` (the IAM policies allow Deregister/RegisterTargets only on those); its port,
+  protocol, deregistration delay and health check settings are shown;
+* registered instances exist, are tagged ``nightshift:managed=true`` (reboot, stop/start and Run Command
+  are tag-scoped), and the capacity floor lets at least one of them out (else it never remediates);
+* the selection metric exists for each registered instance, and with which dimension sets (the CloudWatch
+  agent appends dimensions; selection discovers them the same way);
+* the drain and boot signals can work: the SSM agent is online and managed for each instance when a signal
+  uses Run Command; the ports the drain signal will count (each target's registered port);
+* the Auto Scaling groups the instances belong to, their health check type, and their tags;
+* the maintenance windows are open at some minute of the week;
+* the worst-case Step Functions history of a remediation against the 25,000-event limit.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from steps.config import GroupConfig, GroupsDocument, parse_groups
+from steps.domain.capacity import required_healthy
+from steps.exceptions import ConfigurationError
+
+OK, WARN, FAIL = "ok", "warn", "fail"
+MANAGED_TAG = "nightshift:managed"
+Client = Callable[[str], Any]
+
+
+@dataclass(frozen=True)
+class Finding:
+    check: str
+    status: str  # ok | warn | fail
+    group: str | None
+    subject: str
+    message: str
+    fix: str = ""
+
+    def line(self) -> str:
+        mark = {OK: "ok  ", WARN: "WARN", FAIL: "FAIL"}[self.status]
+        text = f"{mark} {self.group or '-'} {self.check}: {self.subject}: {self.message}"
+        return text + (f"\n       fix: {self.fix}" if self.fix and self.status != OK else "")
+
+
+@dataclass(frozen=True)
+class Report:
+    findings: list[Finding]
+
+    @property
+    def failed(self) -> bool:
+        return any(f.status == FAIL for f in self.findings)
+
+    def as_json(self) -> dict[str, Any]:
+        counts = {s: sum(1 for f in self.findings if f.status == s) for s in (OK, WARN, FAIL)}
+        return {"ok": not self.failed, "counts": counts, "findings": [asdict(f) for f in self.findings]}
+
+    def text(self) -> str:
+        counts = self.as_json()["counts"]
+        lines = [f.line() for f in self.findings]
+        verdict = "a remediation would fail or do nothing" if self.failed else "no blocking problem found"
+        lines.append(f"{counts[FAIL]} fail, {counts[WARN]} warn, {counts[OK]} ok: {verdict}")
+        return "\n".join(lines)
+
+
+def _tags_of(response_tags: Iterable[dict[str, Any]]) -> dict[str, str]:
+    return {str(t.get("Key")): str(t.get("Value")) for t in response_tags}
+
+
+def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
+    for offset in range(0, len(items), size):
+        yield items[offset:offset + size]
+
+
+class _Group:
+    """The checks of one group; each appends findings and returns what later checks need."""
+
+    def __init__(self, group: GroupConfig, client: Client, region: str, account: str | None) -> None:
+        self.group = group
+        self.client = client
+        self.region = region
+        self.account = account
+        self.findings: list[Finding] = []
+
+    def add(self, check: str, status: str, subject: str, message: str, fix: str = "") -> None:
+        self.findings.append(Finding(check, status, self.group.name, subject, message, fix))
+
+    # -- target groups -----------------------------------------------------------------------------
+    def target_groups(self) -> dict[str, dict[str, Any]]:
+        """arn -> the target group's description, for those that exist and can be used."""
+        elbv2 = self.client("elbv2")
+        found: dict[str, dict[str, Any]] = {}
+        for arn in self.group.target_group_arns:
+            parts = arn.split(":")
+            if parts[3] != self.region or (self.account and parts[4] != self.account):
+                self.add("target_group", FAIL, arn,
+                         f"in region {parts[3]} / account {parts[4]}, but these credentials are for "
+                         f"{self.region} / {self.account or '?'}",
+                         "deploy Nightshift in the target group's region and account, or fix the ARN")
+                continue
+            try:
+                described = elbv2.describe_target_groups(TargetGroupArns=[arn])["TargetGroups"][0]
+            except Exception as exc:  # TargetGroupNotFound, AccessDenied: both stop a remediation
+                self.add("target_group", FAIL, arn, f"cannot be described: {_why(exc)}",
+                         "fix target_group_arns in the groups declaration (or the credentials)")
+                continue
+            if described.get("TargetType", "instance") != "instance":
+                self.add("target_group", FAIL, arn,
+                         f"targets are of type {described.get('TargetType')!r}; Nightshift registers instances",
+                         "use target groups of TargetType instance")
+                continue
+            attributes = {a["Key"]: a["Value"] for a in elbv2.describe_target_group_attributes(
+                TargetGroupArn=arn)["Attributes"]}
+            delay = attributes.get("deregistration_delay.timeout_seconds", "300")
+            tags = _tags_of(elbv2.describe_tags(ResourceArns=[arn])["TagDescriptions"][0].get("Tags", []))
+            self.add("target_group", OK, arn,
+                     f"{described.get('Protocol')} port {described.get('Port')}, deregistration delay {delay} s, "
+                     f"health check {described.get('HealthCheckProtocol')} {described.get('HealthCheckPath') or ''}"
+                     f" every {described.get('HealthCheckIntervalSeconds')} s, healthy after "
+                     f"{described.get('HealthyThresholdCount')}, unhealthy after "
+                     f"{described.get('UnhealthyThresholdCount')}")
+            if tags.get(MANAGED_TAG) != "true":
+                self.add("tags", FAIL, arn, f"not tagged {MANAGED_TAG}=true: DeregisterTargets and RegisterTargets "
+                         "will be denied by Nightshift's IAM policy",
+                         f"tag the target group {MANAGED_TAG}=true (see docs/deploy.md)")
+            found[arn] = {**described, "deregistration_delay": int(delay)}
+        return found
+
+    def targets(self, groups: dict[str, dict[str, Any]]) -> dict[str, dict[str, str]]:
+        """arn -> {instance id: state}, and the ports each instance is registered on."""
+        elbv2 = self.client("elbv2")
+        members: dict[str, dict[str, str]] = {}
+        self.ports: dict[str, set[int]] = defaultdict(set)
+        for arn, described in groups.items():
+            descriptions = elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
+            members[arn] = {}
+            for d in descriptions:
+                instance_id = str(d["Target"]["Id"])
+                members[arn][instance_id] = str(d["TargetHealth"]["State"])
+                self.ports[instance_id].add(int(d["Target"].get("Port") or described.get("Port") or 0))
+            if not descriptions:
+                self.add("capacity", FAIL, arn, "no registered targets: there is nothing to remediate",
+                         "register the group's instances, or remove the target group from the group")
+        return members
+
+    # -- capacity floor ----------------------------------------------------------------------------
+    def capacity(self, members: dict[str, dict[str, str]]) -> None:
+        g = self.group
+        if g.min_healthy == 0 and g.min_healthy_percent == 0:
+            self.add("capacity", WARN, "min_healthy", "min_healthy 0 and min_healthy_percent 0: a remediation may "
+                     "take out the last healthy target", "set min_healthy to at least 1")
+        for arn, states in members.items():
+            registered = len(states)
+            if not registered:
+                continue
+            needed = required_healthy(registered, g.min_healthy, g.min_healthy_percent)
+            healthy = sum(1 for s in states.values() if s == "healthy")
+            name = arn.split("/")[-2] if "/" in arn else arn
+            if registered - 1 < needed:
+                self.add("capacity", FAIL, name,
+                         f"{registered} registered but {needed} must stay healthy: no instance can ever be taken out",
+                         f"lower min_healthy (now {g.min_healthy}) / min_healthy_percent (now "
+                         f"{g.min_healthy_percent:g}), or add instances")
+            elif healthy - 1 < needed:
+                self.add("capacity", WARN, name,
+                         f"{healthy} of {registered} healthy now, {needed} must stay healthy: no room today",
+                         "heal or add instances; Nightshift will wait (SKIPPED_CAPACITY)")
+            else:
+                self.add("capacity", OK, name, f"{healthy} of {registered} healthy, {needed} must stay healthy")
+
+    # -- instances: existence, tags, SSM -------------------------------------------------------------
+    def instances(self, instance_ids: list[str]) -> None:
+        if not instance_ids:
+            return
+        ec2 = self.client("ec2")
+        seen: dict[str, dict[str, str]] = {}
+        for chunk in _chunks(instance_ids, 100):
+            try:
+                pages = ec2.get_paginator("describe_instances").paginate(InstanceIds=chunk)
+                for page in pages:
+                    for reservation in page["Reservations"]:
+                        for instance in reservation["Instances"]:
+                            seen[instance["InstanceId"]] = _tags_of(instance.get("Tags", []))
+            except Exception as exc:
+                self.add("instances", FAIL, ", ".join(chunk[:3]), f"cannot be described: {_why(exc)}",
+                         "check the credentials allow ec2:DescribeInstances")
+                return
+        untagged = sorted(i for i in instance_ids if seen.get(i, {}).get(MANAGED_TAG) != "true")
+        missing = sorted(set(instance_ids) - set(seen))
+        if missing:
+            self.add("instances", FAIL, ", ".join(missing), "registered but not found in EC2",
+                     "deregister the stale targets")
+        if untagged:
+            self.add("tags", FAIL, _few(untagged),
+                     f"{len(untagged)} instance(s) not tagged {MANAGED_TAG}=true: reboot, stop/start and Run "
+                     "Command will be denied by Nightshift's IAM policy",
+                     f"tag the instances {MANAGED_TAG}=true (in the launch template for an ASG)")
+        else:
+            self.add("tags", OK, f"{len(instance_ids)} instance(s)", f"all tagged {MANAGED_TAG}=true")
+
+    def ssm_signals(self, instance_ids: list[str]) -> None:
+        uses_ssm = [what for what, signal in (("drain", self.group.drain.signal), ("boot", self.group.boot.signal))
+                    if signal == "ssm"]
+        if not uses_ssm:
+            return
+        online = self._ssm_online(instance_ids)
+        offline = sorted(i for i in instance_ids if online.get(i) != "Online")
+        signals = " and ".join(f"{w} signal" for w in uses_ssm)
+        if offline:
+            shown = ", ".join(f"{i} ({online.get(i, 'not managed')})" for i in offline[:5])
+            self.add("ssm", FAIL, _few(offline),
+                     f"the {signals} use Run Command, but {len(offline)} instance(s) have no online SSM agent: "
+                     f"{shown}" + (" ..." if len(offline) > 5 else ""),
+                     "install/start the SSM agent and attach an instance profile with AmazonSSMManagedInstanceCore"
+                     ", or set drain.signal target_state / boot.signal none")
+        else:
+            self.add("ssm", OK, f"{len(instance_ids)} instance(s)", f"SSM agent online for the {signals}")
+        if self.group.drain.signal == "ssm":
+            ports = sorted({p for i in instance_ids for p in self.ports.get(i, set())})
+            self.add("drain", OK, "ports", f"the drain counts established connections from non-loopback peers on "
+                     f"the registered port(s) {', '.join(map(str, ports))}")
+
+    def _ssm_online(self, instance_ids: list[str]) -> dict[str, str]:
+        ssm = self.client("ssm")
+        status: dict[str, str] = {}
+        for chunk in _chunks(instance_ids, 50):
+            kwargs: dict[str, Any] = {"Filters": [{"Key": "InstanceIds", "Values": chunk}]}
+            while True:
+                page = ssm.describe_instance_information(**kwargs)
+                for info in page.get("InstanceInformationList", []):
+                    status[str(info["InstanceId"])] = str(info.get("PingStatus", "Unknown"))
+                if not page.get("NextToken"):
+                    break
+                kwargs["NextToken"] = page["NextToken"]
+        return status
+
+    # -- the metric ----------------------------------------------------------------------------------
+    def metric(self, instance_ids: list[str]) -> None:
+        from steps.aws import cloudwatch
+
+        m = self.group.metric
+        label = f"{m.namespace}/{m.name}"
+        if not instance_ids:
+            return
+        found = cloudwatch.discover_dimension_sets(m.namespace, m.name, instance_ids)
+        without = sorted(i for i, sets in found.items() if not sets)
+        if len(without) == len(instance_ids):
+            seen = cloudwatch.dimension_names_seen(m.namespace, m.name)
+            shown = "; ".join("{" + ", ".join(s) + "}" for s in seen[:5]) or "none at all"
+            self.add("metric", FAIL, label,
+                     f"no series for any of the {len(instance_ids)} registered instance(s); dimension sets that "
+                     f"exist for this metric: {shown}",
+                     "install the CloudWatch agent with InstanceId among its dimensions (append_dimensions or "
+                     "aggregation_dimensions [[\"InstanceId\"]]), or fix metric.namespace / metric.name")
+            return
+        if without:
+            self.add("metric", WARN, _few(without),
+                     f"{len(without)} of {len(instance_ids)} instance(s) publish no {label}: they can never be "
+                     "selected", "check the CloudWatch agent on those instances")
+        shapes = sorted({tuple(name for name, _ in s) for sets in found.values() for s in sets})
+        self.add("metric", OK, label,
+                 f"{len(instance_ids) - len(without)} of {len(instance_ids)} instance(s) report it; dimension sets: "
+                 + "; ".join("{" + ", ".join(s) + "}" for s in shapes))
+
+    # -- Auto Scaling --------------------------------------------------------------------------------
+    def auto_scaling(self, instance_ids: list[str], target_groups: list[str]) -> None:
+        if not instance_ids:
+            return
+        asg = self.client("autoscaling")
+        membership: dict[str, list[str]] = defaultdict(list)
+        for chunk in _chunks(instance_ids, 50):
+            for entry in asg.describe_auto_scaling_instances(InstanceIds=chunk).get("AutoScalingInstances", []):
+                membership[str(entry["AutoScalingGroupName"])].append(str(entry["InstanceId"]))
+        if not membership:
+            self.add("auto_scaling", OK, "-", "no instance belongs to an Auto Scaling group")
+            return
+        if not self.group.auto_scaling.enabled:
+            self.add("auto_scaling", FAIL, ", ".join(sorted(membership)),
+                     "instances belong to Auto Scaling groups but auto_scaling.enabled is false: the ASG may "
+                     "replace an instance while it reboots (failed status checks) or re-register it",
+                     "set auto_scaling.enabled true (the default)")
+            return
+        described = asg.describe_auto_scaling_groups(AutoScalingGroupNames=sorted(membership))["AutoScalingGroups"]
+        for g in described:
+            name = str(g["AutoScalingGroupName"])
+            tags = {str(t["Key"]): str(t["Value"]) for t in g.get("Tags", [])}
+            attached = set(g.get("TargetGroupARNs", []))
+            self.add("auto_scaling", OK, name,
+                     f"{len(membership[name])} member(s) in this group; health check {g.get('HealthCheckType')}, "
+                     f"grace {g.get('HealthCheckGracePeriod')} s, size {g.get('MinSize')}-{g.get('MaxSize')} "
+                     f"(desired {g.get('DesiredCapacity')})")
+            if tags.get(MANAGED_TAG) != "true":
+                self.add("tags", FAIL, name, f"Auto Scaling group not tagged {MANAGED_TAG}=true: EnterStandby, "
+                         "ExitStandby and SetInstanceHealth will be denied by Nightshift's IAM policy",
+                         f"tag the Auto Scaling group {MANAGED_TAG}=true")
+            rungs = [r.action for r in self.group.escalation.rungs]
+            if "replace" in rungs and not set(target_groups) <= attached:
+                self.add("auto_scaling", WARN, name, "not attached to every target group of the group: the "
+                         "'replace' rung will be skipped for its members",
+                         "attach the target groups to the Auto Scaling group, or drop the replace rung")
+
+    # -- configuration that can never act, and the history bound ----------------------------------
+    def settings(self) -> None:
+        from steps.domain.window import open_minutes_per_week
+
+        windows = self.group.guards.maintenance_windows
+        if windows:
+            minutes = open_minutes_per_week(windows)
+            if minutes == 0:
+                self.add("windows", FAIL, ", ".join(windows), "open zero minutes a week: nothing is ever remediated",
+                         "fix guards.maintenance_windows (e.g. 'daily 01:00-05:00', UTC)")
+            else:
+                self.add("windows", OK, ", ".join(windows), f"open {minutes / 60:g} h a week (UTC)")
+        from steps.domain.history import worst_case_events
+
+        bound = worst_case_events(self.group)
+        self.add("history", OK if bound.ok else FAIL, "worst case",
+                 f"{bound.events:,} history events at most, budget {bound.budget:,} of AWS's {bound.limit:,}: "
+                 f"{bound.detail}", "raise the poll intervals or lower the deadlines")
+
+
+def _few(ids: list[str]) -> str:
+    return ", ".join(ids[:3]) + (f" (+{len(ids) - 3} more)" if len(ids) > 3 else "")
+
+
+def _why(exc: Exception) -> str:
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        error = response.get("Error", {})
+        return f"{error.get('Code')}: {error.get('Message')}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def diagnose_group(group: GroupConfig, client: Client, region: str, account: str | None) -> list[Finding]:
+    checks = _Group(group, client, region, account)
+    found = checks.target_groups()
+    members = checks.targets(found)
+    instance_ids = sorted({i for states in members.values() for i in states})
+    checks.capacity(members)
+    checks.instances(instance_ids)
+    if instance_ids:
+        checks.ssm_signals(instance_ids)
+    checks.metric(instance_ids)
+    checks.auto_scaling(instance_ids, list(found))
+    checks.settings()
+    return checks.findings
+
+
+def diagnose(raw: str | None, client: Client, region: str, account: str | None,
+             only_group: str | None = None) -> Report:
+    """Every finding for the declared groups (or one), read-only."""
+    if raw is None:
+        return Report([Finding("config", FAIL, None, "groups declaration", "none found",
+                               "pass --groups-file, --groups-parameter, or set NIGHTSHIFT_GROUPS_PARAMETER")])
+    try:
+        document: GroupsDocument = parse_groups(raw)
+    except ConfigurationError as exc:
+        return Report([Finding("config", FAIL, None, "groups declaration", str(exc),
+                               "fix the field the message names; nothing runs until it parses")])
+    findings = [Finding("config", OK, None, "groups declaration",
+                        f"parses: {len(document.groups)} group(s): {', '.join(g.name for g in document.groups)}")]
+    groups = document.groups
+    if only_group is not None:
+        groups = [document.group(only_group)]
+    for group in groups:
+        findings.extend(diagnose_group(group, client, region, account))
+    return Report(findings)
+
+
+def print_report(report: Report, as_json: bool) -> None:
+    print(json.dumps(report.as_json(), indent=2) if as_json else report.text())
