@@ -191,11 +191,6 @@ class FleetSpec:
                 "pass leaking={} or indexes below size"
             )
         problems += self._agent_problems()
-        if self.memory_sample_seconds < 1 or self.connections_sample_seconds < 1:
-            problems.append("metric sample intervals must be >= 1 s")
-        if not (self.metric_ingestion_delay_seconds >= 0 and math.isfinite(self.metric_ingestion_delay_seconds)):
-            problems.append(f"metric_ingestion_delay_seconds must be a finite number >= 0, "
-                            f"got {self.metric_ingestion_delay_seconds}")
         if self.auto_scaling is not None:
             asg = self.auto_scaling
             maximum = asg.max_for(self.size)
@@ -212,6 +207,11 @@ class FleetSpec:
             problems.append("instance_types must name at least one type and image_count must be >= 1")
         if self.agent_dimensions not in ("wizard", "instance_id"):
             problems.append(f"agent_dimensions must be 'wizard' or 'instance_id', got {self.agent_dimensions!r}")
+        if self.memory_sample_seconds < 1 or self.connections_sample_seconds < 1:
+            problems.append("metric sample intervals must be >= 1 s")
+        if not (self.metric_ingestion_delay_seconds >= 0 and math.isfinite(self.metric_ingestion_delay_seconds)):
+            problems.append(f"metric_ingestion_delay_seconds must be a finite number >= 0, "
+                            f"got {self.metric_ingestion_delay_seconds}")
         return problems
 
     @property
