@@ -326,7 +326,8 @@ def _doctor(args: argparse.Namespace) -> int:
         import boto3
         from botocore.exceptions import ClientError
 
-        session = boto3.session.Session()
+        # The default session: what boto3.client() uses (and where the local runtime installs its answerers).
+        session = boto3.DEFAULT_SESSION if boto3.DEFAULT_SESSION is not None else boto3.session.Session()
         if not session.region_name:
             raise OperatorError("no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION, or a profile's region)")
         raw = _groups_source(args)

@@ -143,5 +143,8 @@ def test_the_cli_without_a_region_says_so(monkeypatch: pytest.MonkeyPatch) -> No
     for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_CONFIG_FILE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    import boto3
+
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
     code, _, err = cli("doctor")
     assert code == 2 and "no AWS region" in err
