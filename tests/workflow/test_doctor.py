@@ -148,3 +148,20 @@ def test_the_cli_without_a_region_says_so(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
     code, _, err = cli("doctor")
     assert code == 2 and "no AWS region" in err
+
+
+def test_a_group_whose_worst_case_passes_the_history_budget_is_refused(harness: Any) -> None:
+    h = harness()
+    report = run_doctor(h, {**h.group, "drain": {"signal": "ssm", "poll_seconds": 1}})
+    assert report.failed and report.findings[0].check == "config"
+    assert "raise drain.poll_seconds" in report.findings[0].message
+    fine = run_doctor(h)
+    history = [f for f in fine.findings if f.check == "history"]
+    assert len(history) == 1 and history[0].status == doctor.OK and "25,000" in history[0].message
+
+
+def test_the_metric_finding_names_the_dimension_sets_the_agent_publishes(harness: Any) -> None:
+    h = harness()
+    metric = [f for f in run_doctor(h).findings if f.check == "metric" and f.status == doctor.OK]
+    assert len(metric) == 1 and "12 of 12" in metric[0].message
+    assert "ImageId" in metric[0].message and "InstanceType" in metric[0].message
