@@ -145,29 +145,28 @@ def test_describe_instance_status_lists_only_running_instances_unless_asked_for_
                           stopped: ("stopped", 80, "not-applicable", "not-applicable")}
 
 
-def test_a_command_sent_to_a_stopped_instance_waits_for_the_start(small: World) -> None:
+def test_a_command_sent_to_a_stopped_instance_is_refused_until_it_is_back(small: World) -> None:
     world, target = small, small.instance(0)
     world.ec2.stop_instances(InstanceIds=[target])
     world.advance(30)
-    # WHEN a boot-time command is sent while it is stopped, and the instance is started 100 s later
-    command_id = world.send(target, BOOT)
+    # WHEN a boot-time command is sent while it is stopped (its SSM Agent isn't running)
+    with pytest.raises(ClientError) as refused:
+        world.send(target, BOOT)
+    # THEN SSM answers InvalidInstanceId, as it documents
+    assert refused.value.response["Error"]["Code"] == "InvalidInstanceId"
+    # AND once it is started and booted, a command runs and reports the new boot
     world.advance(100)
-    pending = world.invocation(command_id, target)
     world.ec2.start_instances(InstanceIds=[target])
     started_at = world.clock.now()
     world.advance(60 + 1)
-    done = world.invocation(command_id, target)
-    # THEN it is Pending while stopped, and delivered once the agent is back, reporting the new boot
-    assert pending["Status"] == "Pending"
-    assert (done["Status"], done["StandardOutputContent"]) == ("Success", f"{int(started_at)}\n")
+    assert world.ask(target, BOOT) == int(started_at)
 
 
-def test_a_stop_that_never_gets_started_times_the_command_out(small: World) -> None:
+def test_a_stopped_instance_never_started_keeps_refusing_commands(small: World) -> None:
     world, target = small, small.instance(0)
     world.ec2.stop_instances(InstanceIds=[target])
-    # WHEN a command is sent with a 60 s delivery timeout and nobody starts the instance
-    command_id = world.send(target, BOOT, timeout=60)
-    world.advance(60)
-    # THEN it times out undelivered
-    result = world.invocation(command_id, target)
-    assert (result["Status"], result["StatusDetails"]) == ("TimedOut", "DeliveryTimedOut")
+    for _ in range(3):
+        world.advance(600)
+        with pytest.raises(ClientError) as refused:
+            world.send(target, BOOT, timeout=60)
+        assert refused.value.response["Error"]["Code"] == "InvalidInstanceId"
