@@ -345,7 +345,7 @@ COMMANDS = {"doctor": _doctor, "demo": _demo, "start": _start, "replay": _replay
 
 
 def main(argv: list[str] | None = None) -> int:
-    from botocore.exceptions import NoCredentialsError, NoRegionError
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
     from steps.exceptions import ConfigurationError
 
@@ -361,6 +361,14 @@ def main(argv: list[str] | None = None) -> int:
     except NoCredentialsError:
         print(f"nightshift {args.command}: no AWS credentials: configure a profile, or set AWS_PROFILE / "
               "AWS_ACCESS_KEY_ID (`aws configure`)", file=sys.stderr)
+        return 2
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        print(f"nightshift {args.command}: AWS refused {exc.operation_name}: {error.get('Code')}: "
+              f"{error.get('Message')}", file=sys.stderr)
+        return 2
+    except BotoCoreError as exc:
+        print(f"nightshift {args.command}: {exc}", file=sys.stderr)
         return 2
 
 

@@ -92,6 +92,7 @@ class _Group:
         self.region = region
         self.account = account
         self.findings: list[Finding] = []
+        self.ports: dict[str, set[int]] = defaultdict(set)  # instance id -> the ports it is registered on
 
     def add(self, check: str, status: str, subject: str, message: str, fix: str = "") -> None:
         self.findings.append(Finding(check, status, self.group.name, subject, message, fix))
@@ -111,19 +112,20 @@ class _Group:
                 continue
             try:
                 described = elbv2.describe_target_groups(TargetGroupArns=[arn])["TargetGroups"][0]
+                attributes = {a["Key"]: a["Value"] for a in elbv2.describe_target_group_attributes(
+                    TargetGroupArn=arn)["Attributes"]}
+                tags = _tags_of(elbv2.describe_tags(ResourceArns=[arn])["TagDescriptions"][0].get("Tags", []))
             except Exception as exc:  # TargetGroupNotFound, AccessDenied: both stop a remediation
                 self.add("target_group", FAIL, arn, f"cannot be described: {_why(exc)}",
-                         "fix target_group_arns in the groups declaration (or the credentials)")
+                         "fix target_group_arns in the groups declaration (or allow elasticloadbalancing:Describe* "
+                         "to these credentials)")
                 continue
             if described.get("TargetType", "instance") != "instance":
                 self.add("target_group", FAIL, arn,
                          f"targets are of type {described.get('TargetType')!r}; Nightshift registers instances",
                          "use target groups of TargetType instance")
                 continue
-            attributes = {a["Key"]: a["Value"] for a in elbv2.describe_target_group_attributes(
-                TargetGroupArn=arn)["Attributes"]}
             delay = attributes.get("deregistration_delay.timeout_seconds", "300")
-            tags = _tags_of(elbv2.describe_tags(ResourceArns=[arn])["TagDescriptions"][0].get("Tags", []))
             self.add("target_group", OK, arn,
                      f"{described.get('Protocol')} port {described.get('Port')}, deregistration delay {delay} s, "
                      f"health check {described.get('HealthCheckProtocol')} {described.get('HealthCheckPath') or ''}"
@@ -141,7 +143,6 @@ class _Group:
         """arn -> {instance id: state}, and the ports each instance is registered on."""
         elbv2 = self.client("elbv2")
         members: dict[str, dict[str, str]] = {}
-        self.ports: dict[str, set[int]] = defaultdict(set)
         for arn, described in groups.items():
             descriptions = elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
             members[arn] = {}
@@ -187,7 +188,9 @@ class _Group:
         seen: dict[str, dict[str, str]] = {}
         for chunk in _chunks(instance_ids, 100):
             try:
-                pages = ec2.get_paginator("describe_instances").paginate(InstanceIds=chunk)
+                # A filter, not InstanceIds: one unknown id would fail the whole call (InvalidInstanceID.NotFound).
+                pages = ec2.get_paginator("describe_instances").paginate(
+                    Filters=[{"Name": "instance-id", "Values": chunk}])
                 for page in pages:
                     for reservation in page["Reservations"]:
                         for instance in reservation["Instances"]:
@@ -247,31 +250,44 @@ class _Group:
 
     # -- the metric ----------------------------------------------------------------------------------
     def metric(self, instance_ids: list[str]) -> None:
+        """Read the metric exactly as selection will: discovered sets, the group's filter, its window."""
+        from datetime import UTC, datetime
+
+        from steps import clock
         from steps.aws import cloudwatch
+        from steps.domain.selection import evaluation_window
 
         m = self.group.metric
-        label = f"{m.namespace}/{m.name}"
-        if not instance_ids:
-            return
-        found = cloudwatch.discover_dimension_sets(m.namespace, m.name, instance_ids)
-        without = sorted(i for i, sets in found.items() if not sets)
-        if len(without) == len(instance_ids):
+        label = f"{m.namespace}/{m.name} ({m.stat}, {m.period_seconds} s)"
+        wanted = tuple(sorted(m.dimensions.items()))
+        queries = [cloudwatch.MetricQuery(i, m.namespace, m.name, m.stat, m.period_seconds, wanted)
+                   for i in instance_ids]
+        start, end = evaluation_window(clock.now(), m.period_seconds, m.evaluation_datapoints,
+                                       m.ingestion_delay_seconds)
+        series, read = cloudwatch.discover_and_read(queries, datetime.fromtimestamp(start, UTC),
+                                                    datetime.fromtimestamp(end, UTC))
+        with_data = sorted(i for i in instance_ids if series.get(i))
+        without = sorted(set(instance_ids) - set(with_data))
+        shapes = sorted({tuple(name for name, _ in s) for sets in read.values() for s in sets})
+        shown_sets = "; ".join("{" + ", ".join(s) + "}" for s in shapes)
+        if not with_data:
             seen = cloudwatch.dimension_names_seen(m.namespace, m.name)
-            shown = "; ".join("{" + ", ".join(s) + "}" for s in seen[:5]) or "none at all"
+            exists = "; ".join("{" + ", ".join(s) + "}" for s in seen[:5]) or "none at all"
+            filtered = f" matching metric.dimensions {dict(m.dimensions)}" if m.dimensions else ""
             self.add("metric", FAIL, label,
-                     f"no series for any of the {len(instance_ids)} registered instance(s); dimension sets that "
-                     f"exist for this metric: {shown}",
+                     f"no datapoint in the last {m.evaluation_datapoints} readable periods for any of the "
+                     f"{len(instance_ids)} registered instance(s){filtered}: selection would audit NO_METRIC_DATA; "
+                     f"dimension sets read: {shown_sets or 'none'}; sets that exist for this metric: {exists}",
                      "install the CloudWatch agent with InstanceId among its dimensions (append_dimensions or "
-                     "aggregation_dimensions [[\"InstanceId\"]]), or fix metric.namespace / metric.name")
+                     "aggregation_dimensions [[\"InstanceId\"]]), or fix metric.namespace / metric.name / "
+                     "metric.dimensions / metric.stat")
             return
         if without:
             self.add("metric", WARN, _few(without),
-                     f"{len(without)} of {len(instance_ids)} instance(s) publish no {label}: they can never be "
-                     "selected", "check the CloudWatch agent on those instances")
-        shapes = sorted({tuple(name for name, _ in s) for sets in found.values() for s in sets})
-        self.add("metric", OK, label,
-                 f"{len(instance_ids) - len(without)} of {len(instance_ids)} instance(s) report it; dimension sets: "
-                 + "; ".join("{" + ", ".join(s) + "}" for s in shapes))
+                     f"{len(without)} of {len(instance_ids)} instance(s) have no datapoint of {label} in the "
+                     "evaluation window: they can never be selected", "check the CloudWatch agent on those instances")
+        self.add("metric", OK, label, f"{len(with_data)} of {len(instance_ids)} instance(s) report it in the last "
+                 f"{m.evaluation_datapoints} readable periods; dimension sets: {shown_sets}")
 
     # -- Auto Scaling --------------------------------------------------------------------------------
     def auto_scaling(self, instance_ids: list[str], target_groups: list[str]) -> None:
@@ -342,17 +358,34 @@ def _why(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def _guarded(checks: _Group, name: str, run: Callable[[], Any], default: Any = None) -> Any:
+    """Run one check; an AWS error (a missing permission, a throttle) becomes a finding, not a traceback."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from steps.exceptions import AwsCallFailed, AwsThrottled, AwsUnavailable
+
+    try:
+        return run()
+    except ClientError as exc:
+        operation = exc.operation_name or "the call"
+        checks.add(name, FAIL, operation, f"could not be checked: {_why(exc)}",
+                   f"allow {operation} to the credentials you run doctor with, then run it again")
+    except (BotoCoreError, AwsCallFailed, AwsThrottled, AwsUnavailable) as exc:
+        checks.add(name, FAIL, "-", f"could not be checked: {exc}", "check the credentials and network, then run again")
+    return default
+
+
 def diagnose_group(group: GroupConfig, client: Client, region: str, account: str | None) -> list[Finding]:
     checks = _Group(group, client, region, account)
-    found = checks.target_groups()
-    members = checks.targets(found)
+    found: dict[str, dict[str, Any]] = _guarded(checks, "target_group", checks.target_groups, {})
+    members: dict[str, dict[str, str]] = _guarded(checks, "capacity", lambda: checks.targets(found), {})
     instance_ids = sorted({i for states in members.values() for i in states})
     checks.capacity(members)
-    checks.instances(instance_ids)
     if instance_ids:
-        checks.ssm_signals(instance_ids)
-    checks.metric(instance_ids)
-    checks.auto_scaling(instance_ids, list(found))
+        _guarded(checks, "instances", lambda: checks.instances(instance_ids))
+        _guarded(checks, "ssm", lambda: checks.ssm_signals(instance_ids))
+        _guarded(checks, "metric", lambda: checks.metric(instance_ids))
+        _guarded(checks, "auto_scaling", lambda: checks.auto_scaling(instance_ids, list(found)))
     checks.settings()
     return checks.findings
 

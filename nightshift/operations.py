@@ -110,10 +110,10 @@ def status_report(sfn: Any, machine_arn: str, lock_table: Any, since: timedelta)
     paused = [{"group": p.group.removeprefix(PREFIX), "reason": p.reason, "by": p.paused_by,
                "since": datetime.fromtimestamp(float(p.paused_at), UTC).isoformat()}
               for p in GroupPause.scan(GroupPause.group.startswith(PREFIX))]
-    from steps.store.reconcile_progress import PREFIX as RECONCILE_PREFIX
-
-    # The lock table also holds pause flags and the reconciler's progress: only the leases are locks.
-    for item in lock_table.scan(~lock_table.group.startswith(PREFIX) & ~lock_table.group.startswith(RECONCILE_PREFIX)):
+    # The lock table also holds pause flags, the reconciler's progress and daily notices: a lease is an item
+    # with an owner execution and an expiry; everything else is skipped (listed by what it is, not excluded
+    # by prefix, so a new kind of item can never be mistaken for a lock).
+    for item in lock_table.scan(lock_table.owner.exists() & lock_table.expires_at.exists()):
         try:
             owner_status = sfn.describe_execution(executionArn=item.owner)["status"]
         except Exception:  # the owner is unknown to Step Functions: the lock is stale

@@ -52,12 +52,21 @@ def check_drain(ctx: StepContext) -> dict[str, Any]:
     policy = drain.DrainPolicy(signal, deregistration.delay_seconds, spec.margin_seconds,
                                spec.floor_seconds, spec.poll_seconds, spec.quiet_checks)
     decision = drain.decide(policy, elapsed, gone, quiet)
+    agent_offline = progress.agent_offline
     if spec.signal == "ssm" and ports and not decision.done and command_id is None:
-        command_id = ssm.send(instance_id, ssm.CONNECTIONS, ssm.connections_script(ports))
+        # SSM refuses a node whose agent is not online (InvalidInstanceId): no reading this turn, so no early
+        # end; the drain runs to the deadline unless the agent answers at a later poll.
+        command_id = ssm.send_if_online(instance_id, ssm.CONNECTIONS, ssm.connections_script(ports))
+        if command_id is None and not agent_offline:
+            ctx.audit("DRAIN_SIGNAL_UNAVAILABLE",
+                      f"SSM refused a command to {instance_id} (its agent is not online): the drain cannot end "
+                      f"early and waits for the deregistration delay ({deregistration.delay_seconds} s)",
+                      instance_id=instance_id, signal=spec.signal, ports=ports)
+        agent_offline = agent_offline or command_id is None
     result: dict[str, Any] = {
         "done": decision.done, "ended_by": decision.ended_by, "wait_seconds": decision.wait_seconds,
         "quiet": quiet, "checks": progress.checks + 1, "command_id": command_id,
-        "drain_seconds": round(elapsed, 3), "in_flight": in_flight,
+        "drain_seconds": round(elapsed, 3), "in_flight": in_flight, "agent_offline": agent_offline,
     }
     if decision.done:
         saved = max(0.0, deregistration.delay_seconds - elapsed)

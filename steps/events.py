@@ -55,6 +55,7 @@ class DrainProgress(_Loose):
     checks: int = 0
     command_id: str | None = None
     ended_by: str | None = None
+    agent_offline: bool = False  # SSM refused a command once: audited once
 
 
 class RebootResult(_Loose):

@@ -24,7 +24,7 @@ wait, so a loop ends when its elapsed time passes its deadline):
   the deadline, >= 1 s) and, for boot without a signal, one wait for the rest of the minimum boot time:
   ``ceil(deadline / poll) + 2`` waits at most.
 - drain, signal ``target_state``: one wait to the end of the deregistration delay, then polls through
-  the margin: ``ceil(margin / poll) + 2``. Signals ``ssm`` / ``connections_metric`` poll through the
+  the margin: ``ceil(margin / poll) + 2``. The ``ssm`` signal polls through the
   whole delay, which is a target group attribute (0-3600 s), so it is counted at 3600 s; one extra
   short wait may hold a proven-idle drain to its floor: ``ceil((3600 + margin) / poll) + 2``.
 - health: also, while Auto Scaling still says EnteringStandby (it lasts at most the deregistration
@@ -101,7 +101,7 @@ class HistoryBound:
 
 
 FIXES = {
-    "drain": "raise drain.poll_seconds (or lower drain.margin_seconds; with signal ssm or connections_metric "
+    "drain": "raise drain.poll_seconds (or lower drain.margin_seconds; with signal ssm "
              "the drain polls through a deregistration delay of up to 3600 s)",
     "boot": "raise boot.poll_seconds or lower boot.deadline_seconds",
     "health": "raise health.poll_seconds or lower health.deadline_seconds",

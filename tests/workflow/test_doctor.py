@@ -87,7 +87,8 @@ def test_a_metric_nobody_publishes_is_a_failure_not_health(harness: Any) -> None
     h = harness()
     report = run_doctor(h, {**h.group, "metric": {**h.group["metric"], "name": "mem_used"}})
     metric = failures(report, "metric")
-    assert len(metric) == 1 and "no series for any of the 12" in metric[0].message
+    assert len(metric) == 1 and "for any of the 12 registered instance(s)" in metric[0].message
+    assert "NO_METRIC_DATA" in metric[0].message
     assert "aggregation_dimensions" in metric[0].fix
 
 
@@ -165,3 +166,26 @@ def test_the_metric_finding_names_the_dimension_sets_the_agent_publishes(harness
     metric = [f for f in run_doctor(h).findings if f.check == "metric" and f.status == doctor.OK]
     assert len(metric) == 1 and "12 of 12" in metric[0].message
     assert "ImageId" in metric[0].message and "InstanceType" in metric[0].message
+
+
+def test_a_dimension_filter_that_matches_nothing_fails_as_selection_would(harness: Any) -> None:
+    h = harness()
+    group = {**h.group, "metric": {**h.group["metric"], "dimensions": {"InstanceType": "x1.32xlarge"}}}
+    metric = failures(run_doctor(h, group), "metric")
+    assert len(metric) == 1 and "matching metric.dimensions" in metric[0].message
+    # and selection agrees: it finds no data either
+    h.rt.declare_groups([group])
+    import json as _json
+
+    assert _json.loads(h.run()["output"])["outcome"]["status"] == "no_metric_data"
+
+
+def test_a_missing_permission_is_a_finding_not_a_traceback(harness: Any) -> None:
+    h = harness()
+    h.rt.inject("ssm", "DescribeInstanceInformation", "AccessDeniedException", "not authorized")
+    report = run_doctor(h, {**h.group, "drain": {"signal": "ssm"}})
+    ssm = failures(report, "ssm")
+    assert len(ssm) == 1 and ssm[0].subject == "DescribeInstanceInformation"
+    assert "AccessDeniedException" in ssm[0].message and "allow DescribeInstanceInformation" in ssm[0].fix
+    # the other checks still ran
+    assert any(f.check == "metric" and f.status == doctor.OK for f in report.findings)

@@ -107,3 +107,14 @@ def test_show_of_an_unknown_execution_is_explained(harness: Any) -> None:
     harness()
     code, _, err = cli("show", "no-such-execution")
     assert code == 2 and "no-such-execution" in err
+
+
+def test_status_lists_only_leases_not_the_other_items_of_the_lock_table(harness: Any) -> None:
+    # A group whose metric nobody publishes writes a daily notice; a pause writes a flag: neither is a lock.
+    h = harness(metric={"name": "mem_used"})
+    assert json.loads(h.run()["output"])["outcome"]["status"] == "no_metric_data"
+    cli("pause", "web", "--reason", "maintenance")
+    code, out, err = cli("status", "--json")
+    report = json.loads(out)
+    assert code == 0, err
+    assert report["locks"] == [] and [p["group"] for p in report["paused"]] == ["web"]
