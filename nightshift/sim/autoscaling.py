@@ -19,6 +19,10 @@ Balancing"):
 
 Every transition is recorded when the call is made, with its future already known (when a drain ends), so
 any instant can be answered from the record, like the rest of the simulator.
+
+AWS's documentation of what is modelled here (docs/aws-behaviour.md lists each behaviour):
+https://docs.aws.amazon.com/autoscaling/ec2/userguide/as-enter-exit-standby.html and
+https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-health-checks.html
 """
 
 from __future__ import annotations

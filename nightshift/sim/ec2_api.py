@@ -6,6 +6,9 @@ a reboot is queued: the OS goes down a little later (a hung OS only at the hard 
 boots. A stop shuts the OS down and is ``stopping`` for a while before ``stopped``; a start is ``pending``
 while it boots on a new host. Status checks can keep reading ``ok`` across a quick reboot, which is exactly
 why the workflow needs a boot signal; the simulator reports them ``ok`` whenever the instance is running.
+
+AWS's documentation of what is modelled here (docs/aws-behaviour.md lists each behaviour):
+https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/Stop_Start.html
 """
 
 from __future__ import annotations

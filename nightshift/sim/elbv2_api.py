@@ -4,6 +4,9 @@ moto removes a deregistered target at once and reports every registered target `
 deregistered target ``draining`` for the whole delay and makes a registered one pass health checks
 first. The simulator records each (de)registration, keeps moto's own target list in step, and answers
 DescribeTargetHealth itself. Calls about other target groups pass through to moto untouched.
+
+AWS's documentation of what is modelled here (docs/aws-behaviour.md lists each behaviour):
+https://docs.aws.amazon.com/elasticloadbalancing/latest/application/edit-target-group-attributes.html#deregistration-delay
 """
 
 from __future__ import annotations

@@ -9,6 +9,10 @@ only at that reset, which is why the workflow proves a reboot by the boot time a
 new host, so the boot time becomes the start. An Auto Scaling termination stops the OS for good, and a
 replacement instance begins life booting. Each of these is one ``Outage``: a span where the OS does not
 serve, possibly open-ended (``inf``) until a later event (a start) closes it.
+
+AWS's documentation of what is modelled here (docs/aws-behaviour.md lists each behaviour):
+https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_RebootInstances.html and
+https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/ec2-instance-lifecycle.html
 """
 
 from __future__ import annotations

@@ -5,6 +5,9 @@ otherwise when it is back, as long as that happens within the delivery timeout (
 AWS's default is 3600 s); past it the invocation ends ``TimedOut`` with StatusDetails
 ``DeliveryTimedOut``. Output is measured on the instance when the command runs, so a boot-time command
 sent during a reboot reports the new boot.
+
+AWS's documentation of what is modelled here (docs/aws-behaviour.md lists each behaviour):
+https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_GetCommandInvocation.html
 """
 
 from __future__ import annotations

@@ -11,6 +11,9 @@ Checks run every HealthCheckIntervalSeconds; the simulator treats a pass or fail
 so a target turns healthy ``threshold * interval`` after it starts passing and unhealthy
 ``unhealthy_threshold * interval`` after it starts failing. Everything here is pure and deterministic:
 the whole future of a target follows from the events recorded so far.
+
+AWS's documentation of what is modelled here (docs/aws-behaviour.md lists each behaviour):
+https://docs.aws.amazon.com/elasticloadbalancing/latest/application/target-group-health-checks.html
 """
 
 from __future__ import annotations
