@@ -497,8 +497,9 @@ def results_markdown(document: dict[str, Any]) -> str:
     results = document["results"]
     quick = document["mode"] == "quick"
     failed = [c for c in document["checks"] if not c["passed"]]
-    code = f"commit {m['commit']}" + (" + uncommitted changes in steps/, statemachine/ or nightshift/"
-                                      if m["uncommitted_changes_in_code"] else "")
+    code = (f"commit {m['commit']}, clean tree" if not m["uncommitted_changes_in_code"] else
+            f"**DIRTY TREE: commit {m['commit']} PLUS UNCOMMITTED CHANGES: these numbers are not reproducible "
+            "from any commit**")
     command = "python -m bench.run --quick" if quick else "python -m bench.run"
     verdict = f"all {len(document['checks'])} passed" if not failed else f"{len(failed)} FAILED"
     lines = [

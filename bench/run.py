@@ -167,10 +167,19 @@ def machine() -> dict[str, Any]:
     except OSError:
         pass
     commit = _git("rev-parse", "--short", "HEAD")
-    dirty = _git("status", "--porcelain", "--", "steps", "statemachine", "nightshift")
     return {"nproc": os.cpu_count(), "cpu": cpu, "python": platform.python_version(),
             "platform": platform.platform(), "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-            "commit": commit, "uncommitted_changes_in_code": bool(dirty)}
+            "commit": commit, "uncommitted_changes_in_code": bool(uncommitted())}
+
+
+# The bench's own outputs may differ from the commit: they are what it writes.
+OUTPUTS = (":!bench/results.json", ":!bench/results.md", ":!bench/COST.md", ":!bench/results-quick.*")
+
+
+def uncommitted() -> list[str]:
+    """Paths that differ from HEAD (untracked files included, ignored ones not), outside the bench's outputs."""
+    listing = _git("status", "--porcelain", "--untracked-files=all", "--", ".", *OUTPUTS)
+    return [line[3:] for line in listing.splitlines() if line.strip()]
 
 
 def _git(*args: str) -> str:
@@ -208,9 +217,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=HERE, help="where the results files go (default: bench/)")
     parser.add_argument("--render", type=Path, metavar="RESULTS_JSON",
                         help="rewrite the markdown (and COST.md) from an earlier run's JSON, without running")
+    parser.add_argument("--allow-dirty", action="store_true",
+                        help="write results from a tree with uncommitted changes (marked as such in big letters)")
     args = parser.parse_args(argv)
     if args.render:
         return render(args.render, args.out)
+    changed = uncommitted()
+    if changed and not args.quick and not args.allow_dirty:
+        print("bench: refusing to write results from a tree with uncommitted changes (results must name the "
+              "commit they measured): " + ", ".join(changed[:8]) + (" ..." if len(changed) > 8 else "")
+              + "\ncommit or stash them, or pass --allow-dirty to write results marked DIRTY", file=sys.stderr)
+        return 2
 
     started = time.perf_counter()
     say = print
