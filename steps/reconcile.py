@@ -103,6 +103,7 @@ class GroupRun:
         self.pages = 0
         self.read_all = False
         self.restored: list[str] = []
+        self.item_failures: list[dict[str, Any]] = []
         self.standby_exited: list[str] = []
         self.released: str | None = None
         self.lock_checked = False
@@ -153,6 +154,10 @@ class GroupRun:
             except AwsUnavailable as exc:  # e.g. still starting after a stop/start: the next sweep finishes
                 logger.warning(f"reconcile {rid}: {exc}")
                 continue
+            except Exception as exc:  # one bad item (e.g. InvalidTarget) must not stop the others: kept open
+                self.item_failures.append({"remediation_id": rid, "error": type(exc).__name__,
+                                           "cause": str(exc)[:300]})
+                continue
             if instance_id is not None:
                 self.restored.append(instance_id)
             if done:
@@ -160,12 +165,24 @@ class GroupRun:
         for rid in list(self.current.get("STANDBY_ENTERED", {})):
             if self.budget.low():
                 raise Stopped("time budget ran low while ending Standby")
-            instance_id, done = _finish_standby(self.group, rid, self.now, self.sweep_execution)
+            try:
+                instance_id, done = _finish_standby(self.group, rid, self.now, self.sweep_execution)
+            except Exception as exc:  # kept open for the next sweep, reported below
+                self.item_failures.append({"remediation_id": rid, "error": type(exc).__name__,
+                                           "cause": str(exc)[:300]})
+                continue
             if instance_id is not None:
                 self.standby_exited.append(instance_id)
             if done:
                 self._drop("STANDBY_ENTERED", rid)
         self._save()
+
+    def item_failure(self) -> dict[str, Any] | None:
+        if not self.item_failures:
+            return None
+        return {"error": "ItemsFailed", "cause": "; ".join(f"{f['remediation_id']}: {f['error']}: {f['cause']}"
+                                                           for f in self.item_failures)[:1000],
+                "items": self.item_failures, **self.remains()}
 
     def release_stale_lock(self) -> None:
         if self.budget.low():
@@ -261,7 +278,13 @@ def reconcile_group(group: str, sweep_execution: str, budget: Budget | None = No
     try:
         run.read()
         run.act()
-        run.release_stale_lock()
+        run.release_stale_lock()  # whatever the items did
+        failure = run.item_failure()
+        if failure is not None:
+            _audit_and_measure(group, "RECONCILE_FAILED", run.now, sweep_execution,
+                               f"reconcile of {group}: {len(run.item_failures)} remediation(s) could not be put "
+                               f"back and stay open for the next sweep: {failure['cause']}", failure)
+            return {**run.result(), "failed": failure}
     except (Stopped, reconcile_progress.ProgressConflict) as exc:
         remains = {"cause": str(exc), **run.remains()}
         _audit_and_measure(group, "RECONCILE_INCOMPLETE", run.now, sweep_execution,

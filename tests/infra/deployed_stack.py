@@ -158,7 +158,9 @@ class DeployedStack:
         for policy in role.get("Policies", []):
             statements = policy["PolicyDocument"]["Statement"]
             for statement in statements if isinstance(statements, list) else [statements]:
-                found.append(self.resolve(statement))
+                resolved = self.resolve(statement)
+                if resolved is not NO_VALUE:  # a statement under a false condition (!If with AWS::NoValue)
+                    found.append(resolved)
         return found
 
     def request_context(self, action: str, params: dict[str, Any]) -> dict[str, list[str]]:

@@ -221,7 +221,7 @@ def deploy(tagged: bool = True) -> Iterator[Deployment]:
     template = with_substitutions_inlined(translate(infra_check.TEMPLATE, code_uri=f"s3://{CODE_BUCKET}/{CODE_KEY}"))
     with LocalRuntime(provision=False) as rt:
         # AND a simulated fleet whose instances and target groups are tagged as docs/deploy.md asks
-        sim, built = rt.add_fleet(fleet.FleetSpec())
+        sim, built = rt.add_fleet(fleet.FleetSpec(managed_tag=tagged))
         if tagged:
             rt.client("ec2").create_tags(Resources=list(built.instance_ids), Tags=MANAGED)
             rt.client("elbv2").add_tags(ResourceArns=list(built.target_group_arns), Tags=MANAGED)

@@ -24,13 +24,13 @@ Select = Callable[..., dict[str, Any]]
 def windows(monkeypatch: pytest.MonkeyPatch) -> list[tuple[float, float]]:
     """(StartTime, EndTime) of every GetMetricData window selection asks for, in order."""
     seen: list[tuple[float, float]] = []
-    real = cloudwatch.instance_series
+    real = cloudwatch.discover_and_read
 
     def recording(queries: Any, start: datetime, end: datetime) -> Any:
         seen.append((start.timestamp(), end.timestamp()))
         return real(queries, start, end)
 
-    monkeypatch.setattr(cloudwatch, "instance_series", recording)
+    monkeypatch.setattr(cloudwatch, "discover_and_read", recording)
     return seen
 
 

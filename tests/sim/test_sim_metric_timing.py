@@ -21,7 +21,8 @@ MEMORY = "mem_used_percent"
 def read(world: World, instance_id: str, period: int, start: float, end: float,
          stat: str = "Average") -> list[tuple[float, float]]:
     result = world.cloudwatch.get_metric_data(
-        MetricDataQueries=[metric_query("q", instance_id, MEMORY, period, stat)],
+        MetricDataQueries=[metric_query("q", instance_id, MEMORY, period, stat,
+                                        world.sim.agent_dimensions(instance_id))],
         StartTime=datetime.fromtimestamp(start, tz=UTC), EndTime=datetime.fromtimestamp(end, tz=UTC),
         ScanBy="TimestampAscending")["MetricDataResults"][0]
     assert result["StatusCode"] == "Complete"

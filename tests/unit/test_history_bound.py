@@ -143,7 +143,7 @@ def independent(group: GroupConfig) -> int:
 
 FITTING: list[dict[str, Any]] = [
     {},
-    {"drain": {"signal": "connections_metric", "poll_seconds": 10, "quiet_checks": 2}, "boot": {"signal": "ssm"}},
+    {"drain": {"signal": "ssm", "poll_seconds": 10, "quiet_checks": 2}, "boot": {"signal": "ssm"}},
     {"drain": {"signal": "ssm", "poll_seconds": 5}, "boot": {"signal": "none", "poll_seconds": 5}},
     {"drain": {"signal": "target_state", "poll_seconds": 1, "margin_seconds": 600},
      "boot": {"poll_seconds": 2, "deadline_seconds": 1800}, "auto_scaling": {"enabled": False},
@@ -153,7 +153,7 @@ FITTING: list[dict[str, Any]] = [
 ]
 OVER: list[dict[str, Any]] = [
     {"drain": {"signal": "ssm", "poll_seconds": 1}},
-    {"drain": {"signal": "connections_metric", "poll_seconds": 2, "margin_seconds": 600}},
+    {"drain": {"signal": "ssm", "poll_seconds": 2, "margin_seconds": 600}},
     {"boot": {"poll_seconds": 1, "deadline_seconds": 3600}},
     {"health": {"poll_seconds": 1, "deadline_seconds": 3600}},
     {"health": {"poll_seconds": 2, "deadline_seconds": 1800},
@@ -249,7 +249,7 @@ def test_the_demo_tests_and_bench_declarations_fit() -> None:
     from tests.harness import group_for
 
     declarations = [group_for(_Built()), group_declaration(_Built(), DemoOptions())]
-    for signal in ("connections_metric", "ssm", "target_state"):
+    for signal in ("ssm", "target_state"):
         declarations.append(group_declaration(_Built(), DemoOptions(signal=signal, boot_signal="none")))
         for changes in SWEEP.values():
             from dataclasses import replace

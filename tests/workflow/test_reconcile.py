@@ -58,3 +58,26 @@ def test_a_running_remediation_is_left_alone(harness: Any) -> None:
     assert h.run()["status"] == "SUCCEEDED"
     assert seen == [{"groups": {"web": {"restored": [], "standby_exited": [], "stale_lock_released": None}}}]
     assert "RECONCILED" not in h.audit_events()
+
+
+def test_an_item_that_cannot_be_put_back_does_not_stop_the_rest(harness: Any) -> None:
+    from steps import reconcile
+
+    h = harness()
+    # GIVEN a dead execution that left the leaker out and the lock held
+    state: dict[str, Any] = BY_NAME["nightshift-validate-request"].handler()(
+        {"execution_id": CRASHED, "execution_name": "crashed-mid-drain", "input": {"group": "web"}}, None)
+    state["lock"] = call("acquire-group-lock", state)
+    state["selection"] = call("select-worst-instance", state)
+    call("deregister-instance", state)
+    # AND RegisterTargets refuses it (e.g. the instance was terminated since): not a transient error
+    h.rt.inject("elastic-load-balancing-v2", "RegisterTargets", "InvalidTarget", "The following targets are not "
+                "in a running state and cannot be registered", times=None)
+    # WHEN the reconciler runs
+    out = reconcile.handler({"execution_id": "arn:aws:states:us-east-1:123456789012:execution:sweep:s1"}, None)
+    web = out["groups"]["web"]
+    # THEN the failure is reported and audited, the item stays open, and the stale lock is released anyway
+    assert web["failed"]["error"] == "ItemsFailed" and "InvalidTarget" in web["failed"]["cause"]
+    assert web["stale_lock_released"] == CRASHED and not h.lock_held()
+    assert "RECONCILE_FAILED" in h.audit_events()
+    assert "crashed-mid-drain" in web["failed"]["open_remediations"]
