@@ -32,7 +32,7 @@ from typing import Any
 
 from steps.config import GroupConfig, GroupsDocument, parse_groups
 from steps.domain.capacity import required_healthy
-from steps.exceptions import ConfigurationError
+from steps.exceptions import ConfigurationError, MetricListingTooLarge
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 MANAGED_TAG = "nightshift:managed"
@@ -253,7 +253,13 @@ class _Group:
         label = f"{m.namespace}/{m.name}"
         if not instance_ids:
             return
-        found = cloudwatch.discover_dimension_sets(m.namespace, m.name, instance_ids)
+        try:
+            found = cloudwatch.discover_dimension_sets(m.namespace, m.name, instance_ids)
+        except MetricListingTooLarge as exc:  # selection would fail the same way: say so, keep diagnosing
+            self.add("metric", FAIL, label, str(exc).split("; nothing was selected")[0],
+                     "publish this fleet's metric under a namespace of its own, or split the group into "
+                     f"groups of at most {cloudwatch.SMALL_GROUP} instances")
+            return
         without = sorted(i for i, sets in found.items() if not sets)
         if len(without) == len(instance_ids):
             seen = cloudwatch.dimension_names_seen(m.namespace, m.name)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -58,7 +58,7 @@ class _Budget:
 
     namespace: str
     metric_name: str
-    started: float = field(default_factory=lambda: _clock())
+    started: float
     pages: int = 0
     series: int = 0
 
@@ -114,7 +114,7 @@ def discover_dimension_sets(namespace: str, metric_name: str,
     if not wanted:
         return found
     base = {"Namespace": namespace, "MetricName": metric_name, "RecentlyActive": RECENTLY_ACTIVE}
-    budget = _Budget(namespace, metric_name)
+    budget = _Budget(namespace, metric_name, _clock())
     if len(wanted) <= SMALL_GROUP:
         requests = [{**base, "Dimensions": [{"Name": INSTANCE_ID, "Value": i}]} for i in sorted(wanted)]
     else:

@@ -73,8 +73,8 @@ def at(offset: float) -> datetime:
 
 
 class FakeCloudWatch:
-    """ListMetrics answers ``listed`` (instance id -> sets) in ``pages`` pages; GetMetricData answers ``data`` (set -> points)
-    with ``status`` (set -> StatusCode). Every request is kept."""
+    """ListMetrics answers ``listed`` (instance id -> sets) in ``pages`` pages; GetMetricData answers ``data``
+    (set -> points) with ``status`` (set -> StatusCode). Every request is kept."""
 
     def __init__(self, listed: dict[str, list[DimensionSet]], data: dict[DimensionSet, list[tuple[float, float]]],
                  status: dict[DimensionSet, str] | None = None, pages: int = 1) -> None:
