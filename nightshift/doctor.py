@@ -32,7 +32,7 @@ from typing import Any
 
 from steps.config import GroupConfig, GroupsDocument, parse_groups
 from steps.domain.capacity import required_healthy
-from steps.exceptions import ConfigurationError
+from steps.exceptions import ConfigurationError, MetricListingTooLarge
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 MANAGED_TAG = "nightshift:managed"
@@ -264,8 +264,14 @@ class _Group:
                    for i in instance_ids]
         start, end = evaluation_window(clock.now(), m.period_seconds, m.evaluation_datapoints,
                                        m.ingestion_delay_seconds)
-        series, read = cloudwatch.discover_and_read(queries, datetime.fromtimestamp(start, UTC),
-                                                    datetime.fromtimestamp(end, UTC))
+        try:
+            series, read = cloudwatch.discover_and_read(queries, datetime.fromtimestamp(start, UTC),
+                                                        datetime.fromtimestamp(end, UTC))
+        except MetricListingTooLarge as exc:  # selection would fail the same way: say so, keep diagnosing
+            self.add("metric", FAIL, label, str(exc).split("; nothing was selected")[0],
+                     "publish this fleet's metric under a namespace of its own, or split the group into "
+                     f"groups of at most {cloudwatch.SMALL_GROUP} instances")
+            return
         with_data = sorted(i for i in instance_ids if series.get(i))
         without = sorted(set(instance_ids) - set(with_data))
         shapes = sorted({tuple(name for name, _ in s) for sets in read.values() for s in sets})

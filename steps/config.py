@@ -21,6 +21,15 @@ TARGET_GROUP_ARN = re.compile(r"^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:
 GROUP_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 # GetMetricData periods below a minute, for high-resolution metrics only (MetricStat, Period).
 SUB_MINUTE_PERIODS = (1, 5, 10, 20, 30)
+# The statistics GetMetricData takes as MetricStat.Stat (case-sensitive): the five plain ones, and the
+# extended ones (percentile pNN.NN, tmNN / TM(a:b), wmNN / WM(a:b), tcNN / TC(a:b), tsNN / TS(a:b),
+# PR(a:b), IQM; bounds are numbers or percentages, up to 10 decimals).
+# https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/Statistics-definitions.html
+PLAIN_STATISTICS = ("SampleCount", "Average", "Sum", "Minimum", "Maximum")
+_PERCENT = r"(?:100(?:\.0{1,10})?|\d{1,2}(?:\.\d{1,10})?)"
+_BOUND = r"(?:\d+(?:\.\d{1,10})?%?)"
+_EXTENDED_STATISTIC = re.compile(
+    rf"(?:p|tm|wm|tc|ts){_PERCENT}|(?:TM|WM|TC|TS|PR)\((?:{_BOUND}:{_BOUND}?|:{_BOUND})\)|IQM")
 
 
 class _Strict(BaseModel):
@@ -51,6 +60,29 @@ class MetricSpec(_Strict):
     # `evaluation_datapoints` periods. Missing datapoints never count as a breach.
     breaching_datapoints: Annotated[int, Field(ge=1)] = 3
     evaluation_datapoints: Annotated[int, Field(ge=1, le=60)] = 5
+
+    @field_validator("dimensions")
+    @classmethod
+    def _no_instance_id(cls, dimensions: dict[str, str]) -> dict[str, str]:
+        if "InstanceId" in dimensions:
+            raise ValueError(
+                "metric.dimensions must not name InstanceId: each instance's own InstanceId is found by "
+                "discovery, and a fixed one would pin the selection to that instance (or find nothing); "
+                "remove InstanceId from metric.dimensions")
+        return dimensions
+
+    @field_validator("stat")
+    @classmethod
+    def _statistic(cls, stat: str) -> str:
+        if stat not in PLAIN_STATISTICS and not _EXTENDED_STATISTIC.fullmatch(stat):
+            raise ValueError(
+                f"metric.stat {stat!r} is not a statistic GetMetricData accepts (case-sensitive): use one of "
+                f"{', '.join(PLAIN_STATISTICS)}, a percentile such as p99 or p99.9, or an extended statistic "
+                "(tm90, TM(10%:90%), wm90, tc90, ts90, PR(:300), IQM)")
+        for bound in re.findall(r"(\d+(?:\.\d+)?)%", stat):
+            if float(bound) > 100:
+                raise ValueError(f"metric.stat {stat!r}: a percentage bound must be at most 100%")
+        return stat
 
     @model_validator(mode="after")
     def _m_of_n(self) -> MetricSpec:

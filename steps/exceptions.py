@@ -28,6 +28,12 @@ class AwsCallFailed(NightshiftError):
     """AWS refused the call for a reason retrying won't change (access denied, not found...)."""
 
 
+class MetricListingTooLarge(NightshiftError):
+    """Listing a metric's series (ListMetrics) reached its page cap or time budget before the end: the
+    selection stops rather than judge a truncated group. Not retried (the listing would be as long again);
+    audited as FAILED, nothing touched. The message names the metric, the pages read and the fix."""
+
+
 class AgentNotOnline(NightshiftError):
     """SSM answered SendCommand with InvalidInstanceId: the SSM Agent is not running or not registered (e.g.
     the OS is down during a reboot or a stop). For a boot check that means "not yet"."""

@@ -1,8 +1,9 @@
 """Step: pick the worst instance of the group, decide there is nothing to do, or say there is no data.
 
-One DescribeTargetHealth per target group, one ListMetrics per 500 series of the metric (each instance's
-exact dimension sets, whatever the CloudWatch agent appends) and one GetMetricData per 500 series: the
-cost does not grow with one call per instance, as the seed's did. When none of the group's instances has a
+One DescribeTargetHealth per target group; each instance's exact dimension sets, whatever the CloudWatch
+agent appends, from ListMetrics (one call per instance up to 20 instances, else one per 500 series of the
+metric, within a page cap and time budget: MetricListingTooLarge past them); one GetMetricData per 500
+series. When none of the group's instances has a
 datapoint, that is never "healthy": the step audits NO_METRIC_DATA with the dimension sets the metric does
 exist with, and notifies once per group per UTC day.
 """

@@ -9,17 +9,31 @@ change (a stop, modify, start changes InstanceType). Nothing here assumes a set:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from steps.aws.clients import client
 from steps.aws.errors import aws_call
+from steps.exceptions import AwsCallFailed, AwsUnavailable, MetricListingTooLarge
 
 MAX_QUERIES_PER_CALL = 500  # GetMetricData's documented limit
 INSTANCE_ID = "InstanceId"
 RECENTLY_ACTIVE = "PT3H"  # ListMetrics: only metrics with data in the past three hours (its only valid value)
+LIST_PAGE_SIZE = 500  # ListMetrics: up to 500 results a call
+# Up to this many instances are looked up one ListMetrics each (by InstanceId value): at most 20 calls, a
+# fixed cost whatever else the account publishes. Listing the whole metric costs ceil(series / 500) calls
+# and only wins once the group is larger than the account's series of that metric / 500; above 20 instances
+# per-instance calls would grow with the group (and its time with them), so the group lists instead.
+SMALL_GROUP = 20
+# The most ListMetrics pages one discovery reads (40 x 500 = 20,000 series), and the time it may take (the
+# select function's timeout is 30 s; this leaves the rest for GetMetricData and the audit): past either, it
+# fails with MetricListingTooLarge rather than judge a group from a truncated listing.
+LIST_PAGE_CAP = 40
+LIST_TIME_BUDGET_SECONDS = 12.0
+_clock: Callable[[], float] = time.monotonic  # swapped by tests
 
 DimensionSet = tuple[tuple[str, str], ...]  # (Name, Value) pairs sorted by Name, InstanceId included
 
@@ -38,13 +52,43 @@ class MetricQuery:
 Series = list[tuple[float, float]]  # (epoch seconds, value), oldest first
 
 
-def _list_metrics(request: dict[str, Any]) -> Iterable[dict[str, Any]]:
-    """Every metric ListMetrics returns for ``request``, following NextToken (up to 500 a page)."""
+@dataclass
+class _Budget:
+    """The page cap and time budget shared by every ListMetrics of one discovery."""
+
+    namespace: str
+    metric_name: str
+    started: float
+    pages: int = 0
+    series: int = 0
+
+    def check(self) -> None:
+        elapsed = _clock() - self.started
+        if self.pages < LIST_PAGE_CAP and elapsed < LIST_TIME_BUDGET_SECONDS:
+            return
+        limit = (f"the cap of {LIST_PAGE_CAP} pages" if self.pages >= LIST_PAGE_CAP
+                 else f"the time budget of {LIST_TIME_BUDGET_SECONDS:g} s")
+        raise MetricListingTooLarge(
+            f"ListMetrics {self.namespace}/{self.metric_name}: stopped at {limit} after {self.pages} pages "
+            f"({self.series} series, {elapsed:.1f} s) with more to list; nothing was selected (a truncated "
+            "listing would silently leave instances out). This account and Region publish more series of this "
+            "metric than one selection lists. Fix: publish this fleet's metric under a namespace of its own "
+            "(the CloudWatch agent's \"namespace\", and metric.namespace), or split the group into groups of "
+            f"at most {SMALL_GROUP} instances (looked up one call each, without listing the metric)")
+
+
+def _list_metrics(request: dict[str, Any], budget: _Budget) -> Iterable[dict[str, Any]]:
+    """Every metric ListMetrics returns for ``request``, following NextToken (up to 500 a page), within the
+    budget's page cap and time: past either, MetricListingTooLarge (never a silent truncation)."""
     request = dict(request)
     while True:
+        budget.check()
         with aws_call("ListMetrics"):
             response = client("cloudwatch").list_metrics(**request)
-        yield from response.get("Metrics", [])
+        budget.pages += 1
+        metrics = response.get("Metrics", [])
+        budget.series += len(metrics)
+        yield from metrics
         token = response.get("NextToken")
         if not token:
             return
@@ -59,25 +103,28 @@ def discover_dimension_sets(namespace: str, metric_name: str,
                             instance_ids: Sequence[str]) -> dict[str, list[DimensionSet]]:
     """instance id -> every dimension set its ``metric_name`` was published with in the past three hours.
 
-    One instance: ListMetrics filtered by its InstanceId value (one call). Several: one listing of the metric
-    filtered by the InstanceId dimension name, paged 500 at a time, kept for the instances asked about; it
-    costs ceil(series of that metric in the account and Region / 500) calls, whatever the group's size.
+    Up to SMALL_GROUP instances: ListMetrics filtered by each one's InstanceId value (one call each). More:
+    one listing of the metric filtered by the InstanceId dimension name, paged 500 at a time, kept for the
+    instances asked about; it costs ceil(series of that metric in the account and Region / 500) calls. Both
+    stop at LIST_PAGE_CAP pages or LIST_TIME_BUDGET_SECONDS with MetricListingTooLarge.
     Instances with nothing found map to [].
     """
     wanted = set(instance_ids)
     found: dict[str, list[DimensionSet]] = {i: [] for i in instance_ids}
     if not wanted:
         return found
-    dimension: dict[str, str] = {"Name": INSTANCE_ID}
-    if len(wanted) == 1:
-        dimension["Value"] = next(iter(wanted))
-    request = {"Namespace": namespace, "MetricName": metric_name, "Dimensions": [dimension],
-               "RecentlyActive": RECENTLY_ACTIVE}
-    for metric in _list_metrics(request):
-        dims = _dimension_set(metric)
-        instance_id = dict(dims).get(INSTANCE_ID)
-        if instance_id in wanted and dims not in found[instance_id]:
-            found[instance_id].append(dims)
+    base = {"Namespace": namespace, "MetricName": metric_name, "RecentlyActive": RECENTLY_ACTIVE}
+    budget = _Budget(namespace, metric_name, _clock())
+    if len(wanted) <= SMALL_GROUP:
+        requests = [{**base, "Dimensions": [{"Name": INSTANCE_ID, "Value": i}]} for i in sorted(wanted)]
+    else:
+        requests = [{**base, "Dimensions": [{"Name": INSTANCE_ID}]}]
+    for request in requests:
+        for metric in _list_metrics(request, budget):
+            dims = _dimension_set(metric)
+            instance_id = dict(dims).get(INSTANCE_ID)
+            if instance_id in wanted and dims not in found[instance_id]:
+                found[instance_id].append(dims)
     for sets in found.values():
         sets.sort()
     return found
@@ -106,20 +153,31 @@ def dimension_names_seen(namespace: str, metric_name: str, limit: int = 10,
 
 def series_to_read(sets: Sequence[DimensionSet], instance_id: str,
                    wanted: tuple[tuple[str, str], ...] = ()) -> list[DimensionSet]:
-    """Which of an instance's discovered sets to read, after the optional ``wanted`` filter.
+    """Which of an instance's discovered sets to read, after the optional ``wanted`` filter: all of them.
 
-    The InstanceId-only set, when it exists (the agent's aggregation_dimensions [["InstanceId"]]), already
-    rolls up every series of the instance: read it alone. Otherwise read them all and combine them
-    (several sets: the instance's type or AMI changed within the window, or the agent's config did).
+    The InstanceId-only set (the agent's aggregation_dimensions [["InstanceId"]]) rolls up every series of
+    the instance, but ListMetrics keeps listing it for hours after its last datapoint (RecentlyActive=PT3H),
+    e.g. once aggregation_dimensions is removed from the agent's config; so the other sets are read too, in
+    the same GetMetricData calls, and ``merge`` prefers the rollup only where it has datapoints.
     """
-    kept = [s for s in sets if set(wanted) <= set(s)]
+    return [s for s in sets if set(wanted) <= set(s)]
+
+
+def merge(stat: str, instance_id: str, parts: Sequence[tuple[DimensionSet, Series]]) -> Series:
+    """One instance's series read under several sets, as one: the InstanceId-only rollup's datapoints where
+    it has them, and at every other timestamp the other sets combined (``combine``)."""
     exact = ((INSTANCE_ID, instance_id),)
-    return [exact] if exact in kept else kept
+    rollup = [points for dims, points in parts if dims == exact]
+    others = [points for dims, points in parts if dims != exact]
+    if not rollup:
+        return others[0] if len(others) == 1 else combine(stat, others)
+    have = {at for at, _ in rollup[0]}
+    return sorted(rollup[0] + [(at, v) for at, v in combine(stat, others) if at not in have])
 
 
 def combine(stat: str, parts: Sequence[Series]) -> Series:
     """Several series of one instance as one: per timestamp the maximum for Maximum, minimum for Minimum,
-    the sum for Sum and SampleCount, the mean otherwise (Average, percentiles)."""
+    the sum for Sum, SampleCount and the trimmed count and sum, the mean otherwise (Average, percentiles)."""
     by_time: dict[float, list[float]] = {}
     for part in parts:
         for at, value in part:
@@ -131,7 +189,7 @@ def combine(stat: str, parts: Sequence[Series]) -> Series:
             out.append((at, max(values)))
         elif stat == "Minimum":
             out.append((at, min(values)))
-        elif stat in ("Sum", "SampleCount"):
+        elif stat in ("Sum", "SampleCount") or stat.startswith(("tc", "ts", "TC(", "TS(")):
             out.append((at, sum(values)))
         else:
             out.append((at, sum(values) / len(values)))
@@ -149,6 +207,24 @@ def _query(query_id: str, q: MetricQuery, dims: DimensionSet) -> dict[str, Any]:
         },
         "ReturnData": True,
     }
+
+
+def _check_status(result: dict[str, Any], q: MetricQuery, more: bool) -> None:
+    """A MetricDataResult's StatusCode: Complete, or PartialData with a NextToken to follow, are data;
+    InternalError is retried (AwsUnavailable); Forbidden, AwsCallFailed naming the metric.
+    https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_MetricDataResult.html
+    """
+    status = result.get("StatusCode", "Complete")
+    if status == "Complete" or (status == "PartialData" and more):
+        return
+    messages = "; ".join(f"{m.get('Code', '')}: {m.get('Value', '')}" for m in result.get("Messages") or [])
+    what = (f"GetMetricData {q.namespace}/{q.name} ({q.stat}) of {q.instance_id}: StatusCode {status}"
+            + (f" ({messages})" if messages else ""))
+    if status == "Forbidden":
+        raise AwsCallFailed(f"{what}: the select function may not read this metric; grant it "
+                            "cloudwatch:GetMetricData on it (or fix metric.namespace / metric.name)")
+    # InternalError, or PartialData with no NextToken to continue with: retried, never read as no data
+    raise AwsUnavailable(f"{what}: CloudWatch did not return the datapoints; retried")
 
 
 def instance_series(queries: Sequence[MetricQuery], start: datetime, end: datetime) -> dict[str, Series]:
@@ -173,7 +249,7 @@ def discover_and_read(queries: Sequence[MetricQuery], start: datetime,
             sets_of[(namespace, name, instance_id)] = sets
     reads = [(q, dims) for q in queries
              for dims in series_to_read(sets_of[(q.namespace, q.name, q.instance_id)], q.instance_id, q.dimensions)]
-    parts: dict[int, list[Series]] = {i: [] for i in range(len(queries))}
+    parts: dict[int, list[tuple[DimensionSet, Series]]] = {i: [] for i in range(len(queries))}
     index_of = {id(q): i for i, q in enumerate(queries)}
     for offset in range(0, len(reads), MAX_QUERIES_PER_CALL):
         batch = reads[offset:offset + MAX_QUERIES_PER_CALL]
@@ -191,6 +267,7 @@ def discover_and_read(queries: Sequence[MetricQuery], start: datetime,
             for result in response.get("MetricDataResults", []):
                 if result["Id"] not in collected:
                     continue
+                _check_status(result, by_id[result["Id"]][0], bool(response.get("NextToken")))
                 pairs = zip(result.get("Timestamps", []), result.get("Values", []), strict=False)
                 collected[result["Id"]].extend((ts.timestamp(), float(v)) for ts, v in pairs)
             token = response.get("NextToken")
@@ -198,12 +275,12 @@ def discover_and_read(queries: Sequence[MetricQuery], start: datetime,
                 break
             request["NextToken"] = token
         for qid, points in collected.items():
-            parts[index_of[id(by_id[qid][0])]].append(sorted(points))
+            q, dims = by_id[qid]
+            parts[index_of[id(q)]].append((dims, sorted(points)))
     series: dict[str, Series] = {q.instance_id: [] for q in queries}
     read: dict[str, list[DimensionSet]] = {q.instance_id: [] for q in queries}
     for i, q in enumerate(queries):
-        found = parts[i]
-        series[q.instance_id] = found[0] if len(found) == 1 else combine(q.stat, found)
+        series[q.instance_id] = merge(q.stat, q.instance_id, parts[i])
     for q, dims in reads:
         read[q.instance_id].append(dims)
     return series, read

@@ -228,6 +228,16 @@ def test_the_reconciler_writes_only_its_progress_items_in_the_lock_table() -> No
         f"{reconcile_progress.PREFIX}*"]}}
 
 
+def test_the_selection_writes_only_its_daily_notices_in_the_lock_table() -> None:
+    from steps.store import notices
+
+    puts = [s for s in statements("SelectWorstInstanceFunction") if "dynamodb:PutItem" in as_list(s["Action"])
+            and s["Resource"] == {"Fn::GetAtt": ["LockTable", "Arn"]}]
+    assert len(puts) == 1 and as_list(puts[0]["Action"]) == ["dynamodb:PutItem"]
+    assert puts[0]["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [
+        f"{notices.PREFIX}*"]}}
+
+
 def test_pynamodb_needs_no_describe_table() -> None:
     # PynamoDB 6 builds table metadata from the model; only Model.exists() would call DescribeTable.
     assert not any(c.action == "dynamodb:DescribeTable" for e in STEP_FUNCTIONS for c in calls_of_step(e.module))

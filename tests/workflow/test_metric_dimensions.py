@@ -129,3 +129,25 @@ def test_a_metric_nobody_publishes_reports_no_data_and_the_sweep_says_no_data(ha
     assert "none at all" in audited["reason"]
     sweep = [r for r in audit.for_group("web") if r.event == "SWEEP_RESULT"]
     assert sweep and "web no_data" in sweep[0].reason
+
+
+def test_a_listing_cut_short_fails_the_selection_audited_and_touches_nothing(
+        harness: MakeHarness, monkeypatch: pytest.MonkeyPatch) -> None:
+    from nightshift.sim import agent_dimensions
+    from steps.aws import cloudwatch
+
+    # GIVEN a group larger than the per-instance lookup and a listing cap of one page below what the
+    # account holds (the simulator's 12 instances, two sets each: 24 series, on pages of 10)
+    h = harness(FleetSpec(leaking={LEAKER: InstanceSpec(leak_to_percent=85.0)}, aggregate_by_instance_id=True))
+    monkeypatch.setattr(cloudwatch, "SMALL_GROUP", 0)
+    monkeypatch.setattr(cloudwatch, "LIST_PAGE_CAP", 1)
+    monkeypatch.setattr(agent_dimensions, "PAGE_SIZE", 10)
+    # WHEN a remediation runs
+    result = h.run()
+    # THEN it fails, audited as FAILED with the error naming the metric, and nothing was touched
+    assert result["status"] == "FAILED"
+    assert h.sim.reboots(h.leaker) == [] and h.in_service_everywhere(h.leaker) and not h.lock_held()
+    assert "SELECTED" not in h.audit_events() and "NO_METRIC_DATA" not in h.audit_events()
+    failed = h.audit_records()[-1]
+    assert failed["event"] == "FAILED" and failed["details"]["error"] == "MetricListingTooLarge"
+    assert "CWAgent/mem_used_percent" in failed["reason"] and "after 1 pages" in failed["reason"]
