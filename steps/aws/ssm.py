@@ -50,19 +50,22 @@ def send(instance_id: str, comment: str, commands: list[str]) -> str:
     """SendCommand; raises ``AgentNotOnline`` when SSM says the agent cannot take it (see above)."""
     from botocore.exceptions import ClientError
 
-    try:
-        response = client("ssm").send_command(
-            InstanceIds=[instance_id],
-            DocumentName="AWS-RunShellScript",
-            Comment=comment,
-            Parameters={"commands": commands},
-            TimeoutSeconds=30,
-        )
-    except ClientError as exc:
-        if error_code(exc) in AGENT_NOT_ONLINE_CODES:
-            message = exc.response.get("Error", {}).get("Message", "")
-            raise AgentNotOnline(f"SendCommand {comment} to {instance_id}: {error_code(exc)}: {message}") from exc
-        with aws_call(f"SendCommand {comment} to {instance_id}"):
+    # The call runs inside aws_call so a network error (read timeout, endpoint unreachable) becomes
+    # AwsUnavailable, which the state machine retries; only the agent-offline code is ours to read.
+    with aws_call(f"SendCommand {comment} to {instance_id}"):
+        try:
+            response = client("ssm").send_command(
+                InstanceIds=[instance_id],
+                DocumentName="AWS-RunShellScript",
+                Comment=comment,
+                Parameters={"commands": commands},
+                TimeoutSeconds=30,
+            )
+        except ClientError as exc:
+            if error_code(exc) in AGENT_NOT_ONLINE_CODES:
+                message = exc.response.get("Error", {}).get("Message", "")
+                raise AgentNotOnline(
+                    f"SendCommand {comment} to {instance_id}: {error_code(exc)}: {message}") from exc
             raise
     return str(response["Command"]["CommandId"])
 
@@ -97,12 +100,12 @@ class Invocation:
 def invocation(command_id: str, instance_id: str) -> Invocation:
     from botocore.exceptions import ClientError
 
-    try:
-        response = client("ssm").get_command_invocation(CommandId=command_id, InstanceId=instance_id)
-    except ClientError as exc:
-        # Right after SendCommand the invocation may not exist yet: that is "pending", not a failure.
-        if error_code(exc) == "InvocationDoesNotExist":
-            return Invocation("Pending", "")
-        with aws_call(f"GetCommandInvocation {command_id}"):
+    with aws_call(f"GetCommandInvocation {command_id}"):
+        try:
+            response = client("ssm").get_command_invocation(CommandId=command_id, InstanceId=instance_id)
+        except ClientError as exc:
+            # Right after SendCommand the invocation may not exist yet: that is "pending", not a failure.
+            if error_code(exc) == "InvocationDoesNotExist":
+                return Invocation("Pending", "")
             raise
     return Invocation(str(response.get("Status", "Pending")), str(response.get("StandardOutputContent", "")))
