@@ -43,6 +43,14 @@ class InstanceSpec:
     # The SSM and CloudWatch agents, an SSH session, a database pool and loopback connections on the
     # service ports (a local proxy, a sidecar): connections a real host holds that never end (sockets.py).
     background_connections: bool = True
+    # Of the load balancer's connections still open on each port of a draining target, up to this many are
+    # half-closed by the client (it sent its request, then its FIN; possible through an NLB passing client
+    # connections through): CLOSE-WAIT on this host, the response still owed. ss's 'state established'
+    # misses them.
+    close_wait_connections: int = 0
+    # ss fails on this host (missing, an iproute2 too old for -H, out of memory): it prints nothing on stdout
+    # and exits non-zero, so the drain script's exit status decides what Run Command reports (sockets.count).
+    ss_fails: bool = False
 
     def __post_init__(self) -> None:
         problems = []
@@ -57,6 +65,8 @@ class InstanceSpec:
                 problems.append("leak_returns_after_seconds must be > 0")
         if self.connections < 0:
             problems.append(f"connections must be >= 0, got {self.connections}")
+        if self.close_wait_connections < 0:
+            problems.append(f"close_wait_connections must be >= 0, got {self.close_wait_connections}")
         if self.inflight_seconds is not None and self.inflight_seconds < 0:
             problems.append(f"inflight_seconds must be >= 0 or None, got {self.inflight_seconds}")
         if self.reboot_queue_seconds < 0 or self.boot_seconds < 0 or self.stop_seconds < 0:

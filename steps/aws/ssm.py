@@ -25,17 +25,31 @@ FINISHED_WITHOUT_OUTPUT = frozenset({"Cancelled", "TimedOut", "Failed", "Deliver
 LOOPBACK_PEERS = ("127.0.0.0/8", "[::1]")
 
 
+# The TCP states that still carry a request: ESTABLISHED, and CLOSE-WAIT, where the peer has half-closed
+# (sent its FIN after its request, possible through an NLB passing the client's connection through) while
+# this host still owes the response. ss(8): "state STATE-FILTER": a sequence of ``state NAME`` keywords.
+IN_FLIGHT_STATES = ("established", "close-wait")
+
+
 def connections_script(ports: list[int]) -> list[str]:
-    """Count established TCP connections whose local port is one the target is registered on and whose
-    peer is not loopback: what the load balancer (or, through an NLB preserving client IPs, its clients)
-    still holds open. ``-H`` drops the header line so ``wc -l`` counts sockets only."""
+    """Count TCP connections still carrying a request (ESTABLISHED or CLOSE-WAIT) whose local port is one the
+    target is registered on and whose peer is not loopback: what the load balancer (or, through an NLB
+    preserving client IPs, its clients) still holds open. ``-H`` drops the header line so only sockets count.
+
+    A failing ``ss`` (missing, an iproute2 too old for ``-H``, out of memory on a leaking host) must not read as
+    0: in ``ss | wc -l`` the exit status is wc's, which prints 0. So ss's output is captured first and a
+    failure exits 1: the invocation fails, and a failed invocation proves nothing (``Invocation.integer``).
+    An empty output is 0 (``printf '%s\\n' ""`` would count one line)."""
     if not ports:
         raise ValueError("connections_script needs at least one registered port")
     if any(not 1 <= p <= 65535 for p in ports):
         raise ValueError(f"not a TCP port: {ports}")
     local = " or ".join(f"sport = :{p}" for p in sorted(set(ports)))
     loopback = " or ".join(f"dst {prefix}" for prefix in LOOPBACK_PEERS)
-    return [f"ss -Htn state established '( {local} ) and not ( {loopback} )' | wc -l"]
+    states = " ".join(f"state {name}" for name in IN_FLIGHT_STATES)
+    ss = f"ss -Htn {states} '( {local} ) and not ( {loopback} )'"
+    return [f"out=$({ss}) || exit 1; "
+            "if [ -z \"$out\" ]; then echo 0; else printf '%s\\n' \"$out\" | wc -l; fi"]
 
 
 # SendCommand's InvalidInstanceId covers "SSM Agent isn't running", "SSM Agent isn't registered with the SSM

@@ -26,3 +26,38 @@ def test_a_lost_ssm_answer_is_retried_and_the_instance_is_healed(harness: Any, o
     events = h.audit_events()
     assert "DRAINED" in events and "RESTORED" not in events and events[-1] == "HEALTHY"
     assert len(h.sim.reboot_requests(h.leaker)) == 1 and h.in_service_everywhere(h.leaker)
+
+
+def _drained(h: Any) -> dict[str, Any]:
+    return dict(next(r for r in h.audit_records() if r["event"] == "DRAINED")["details"])
+
+
+def test_a_failing_ss_never_ends_the_drain_early_and_the_instance_is_healed(harness: Any) -> None:
+    # GIVEN a leaking host whose ss fails (prints nothing, exits non-zero), nothing in flight
+    spec = FleetSpec(deregistration_delay=120, leaking={LEAKER: InstanceSpec(leak_to_percent=85.0, ss_fails=True)})
+    h = harness(spec, drain=DRAIN, boot={"signal": "none"})
+    result = h.run()
+    assert result["status"] == "SUCCEEDED", result.get("cause")
+    # THEN every reading failed ("proves nothing"): the drain waits for the deregistration delay
+    details = _drained(h)
+    assert details["ended_by"] in ("deadline", "target_state")
+    assert float(details["drain_seconds"]) >= 120
+    # AND the remediation still heals, with one reboot
+    events = h.audit_events()
+    assert "RESTORED" not in events and events[-1] == "HEALTHY"
+    assert len(h.sim.reboot_requests(h.leaker)) == 1 and h.in_service_everywhere(h.leaker)
+
+
+def test_half_closed_requests_in_flight_keep_the_drain_open(harness: Any) -> None:
+    # GIVEN a leaker whose draining connections are all half-closed by their clients (CLOSE-WAIT here) and
+    # whose requests take 60 s to finish after deregistration
+    leaker = InstanceSpec(leak_to_percent=85.0, inflight_seconds=60.0, close_wait_connections=1000)
+    h = harness(FleetSpec(deregistration_delay=300, leaking={LEAKER: leaker}), drain=DRAIN, boot={"signal": "none"})
+    assert h.run()["status"] == "SUCCEEDED"
+    # THEN the drain waits for them (a 'state established' count reads 0 at once) and ends when they are done
+    details = _drained(h)
+    assert details["ended_by"] == "ssm"
+    assert 60 <= float(details["drain_seconds"]) <= 100
+    # AND no request was in flight when the OS went down
+    stops = h.sim.reboots(h.leaker)[0]
+    assert h.sim.connections(h.leaker, at=stops - 1e-6) == 0
