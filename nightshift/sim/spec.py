@@ -138,6 +138,9 @@ class FleetSpec:
     # The ports the HTTPS and the HTTP target group register their targets on (listeners stay on 443 and
     # 80): by default the app takes the HTTP group's traffic on its own port 8080, not on 80.
     target_ports: tuple[int, int] = (443, 8080)
+    # The target groups' own Port (HTTPS, HTTP); None: the same as target_ports. Different: every fleet
+    # instance is registered with a port override (target_ports), which DeregisterTargets must then name.
+    target_group_ports: tuple[int, int] | None = None
     health_check_interval: int = 10
     healthy_threshold: int = 3
     unhealthy_threshold: int = 2
@@ -185,6 +188,10 @@ class FleetSpec:
             problems.append("azs must name at least one availability zone")
         if len(self.target_ports) != 2 or not all(1 <= p <= 65535 for p in self.target_ports):
             problems.append(f"target_ports must be two ports 1-65535 (HTTPS, HTTP), got {self.target_ports}")
+        if self.target_group_ports is not None and (
+                len(self.target_group_ports) != 2 or not all(1 <= p <= 65535 for p in self.target_group_ports)):
+            problems.append(f"target_group_ports must be None or two ports 1-65535 (HTTPS, HTTP), "
+                            f"got {self.target_group_ports}")
         if not 0 <= self.deregistration_delay <= DEREGISTRATION_DELAY_MAX:
             problems.append(f"deregistration_delay must be 0-{DEREGISTRATION_DELAY_MAX} (AWS's range)")
         low, high = HEALTH_CHECK_INTERVAL_RANGE

@@ -61,3 +61,26 @@ def test_half_closed_requests_in_flight_keep_the_drain_open(harness: Any) -> Non
     # AND no request was in flight when the OS went down
     stops = h.sim.reboots(h.leaker)[0]
     assert h.sim.connections(h.leaker, at=stops - 1e-6) == 0
+
+
+def test_targets_registered_with_a_port_override_are_deregistered_with_their_port(harness: Any) -> None:
+    # GIVEN an HTTP target group on port 80 whose targets are registered on 8080 (a port override), and
+    # requests that take 40 s to finish after deregistration
+    spec = FleetSpec(target_ports=(443, 8080), target_group_ports=(443, 80), deregistration_delay=120,
+                     leaking={LEAKER: InstanceSpec(leak_to_percent=85.0, inflight_seconds=40.0)})
+    h = harness(spec, drain=DRAIN, boot={"signal": "none"})
+    assert h.run()["status"] == "SUCCEEDED"
+    # THEN every DeregisterTargets names the port the target is registered on
+    http, https = h.built.target_group_arns[1], h.built.target_group_arns[0]
+    sent = [(arn, targets) for arn, targets in h.sim.deregister_requests]
+    assert (https, [{"Id": h.leaker, "Port": 443}]) in sent and (http, [{"Id": h.leaker, "Port": 8080}]) in sent
+    assert all("Port" in target for _, targets in sent for target in targets)
+    # AND the drain really drained both groups: nothing in flight when the OS went down
+    stops = h.sim.reboots(h.leaker)[0]
+    assert h.sim.connections(h.leaker, at=stops - 1e-6) == 0
+    assert _drained(h)["ended_by"] == "ssm"
+    # AND it is healed, back on 8080
+    assert len(h.sim.reboot_requests(h.leaker)) == 1 and h.in_service_everywhere(h.leaker)
+    ports = {d["Target"]["Port"] for d in h.rt.client("elbv2").describe_target_health(
+        TargetGroupArn=http, Targets=[{"Id": h.leaker}])["TargetHealthDescriptions"]}
+    assert ports == {8080}
