@@ -90,7 +90,8 @@ def _connect(stack: ExitStack, server: socket.socket, address: str, port: int) -
 def _sh(script: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run the script as AWS-RunShellScript does: with sh (dash on Debian/Ubuntu)."""
     assert len(script) == 1
-    return subprocess.run([shutil.which("sh") or "/bin/sh", "-c", script[0]], capture_output=True, text=True, timeout=10, env=env)
+    return subprocess.run([shutil.which("sh") or "/bin/sh", "-c", script[0]], check=False, capture_output=True,
+                          text=True, timeout=10, env=env)
 
 
 def _run(script: list[str]) -> int:
