@@ -55,7 +55,8 @@ def check_drain(ctx: StepContext) -> dict[str, Any]:
     agent_offline = progress.agent_offline
     if spec.signal == "ssm" and ports and not decision.done and command_id is None:
         # SSM refuses a node whose agent is not online (InvalidInstanceId): no reading this turn, so no early
-        # end; the drain runs to the deadline unless the agent answers at a later poll.
+        # end, and the quiet count starts again; the drain runs to the deadline unless the agent answers at a
+        # later poll and enough quiet readings follow.
         command_id = ssm.send_if_online(instance_id, ssm.CONNECTIONS, ssm.connections_script(ports))
         if command_id is None and not agent_offline:
             ctx.audit("DRAIN_SIGNAL_UNAVAILABLE",
@@ -63,6 +64,10 @@ def check_drain(ctx: StepContext) -> dict[str, Any]:
                       f"early and waits for the deregistration delay ({deregistration.delay_seconds} s)",
                       instance_id=instance_id, signal=spec.signal, ports=ports)
         agent_offline = agent_offline or command_id is None
+        if command_id is None:
+            # Only readings taken after the agent is back may end the drain early: the quiet ones before the
+            # gap say nothing about what arrived while no one could look.
+            quiet = 0
     result: dict[str, Any] = {
         "done": decision.done, "ended_by": decision.ended_by, "wait_seconds": decision.wait_seconds,
         "quiet": quiet, "checks": progress.checks + 1, "command_id": command_id,

@@ -54,7 +54,7 @@ def deregister_instance(ctx: StepContext) -> dict[str, Any]:
                      "without decrementing (MinSize forbids it): the ASG launches a replacement meanwhile"),
                   instance_id=instance_id, **standby)
     for registration in planned["target_groups"]:
-        elbv2.deregister(registration["arn"], instance_id)
+        elbv2.deregister(registration["arn"], instance_id, registration.get("port"))
     ctx.audit("DEREGISTERED",
               f"deregistered {instance_id} from {len(planned['target_groups'])} target group(s); "
               f"deregistration delay {planned['delay_seconds']} s",

@@ -38,7 +38,7 @@ def leave_out_instance(ctx: StepContext) -> dict[str, Any]:
                   instance_id=instance_id, checks=capacity.numbers())
         raise CapacityLost(f"leaving {instance_id} out would break the capacity guard: {capacity.reason}")
     for registration in deregistration.get("target_groups", []):
-        elbv2.deregister(registration["arn"], instance_id)
+        elbv2.deregister(registration["arn"], instance_id, registration.get("port"))
     lifecycle.advance(record, "leave_out", {"tried": escalation.tried, "reason": escalation.reason}, ctx.now,
                       ctx.execution_id)
     ctx.audit("LEFT_OUT_OF_SERVICE",

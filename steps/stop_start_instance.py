@@ -52,7 +52,7 @@ def stop_start_instance(ctx: StepContext) -> dict[str, Any]:
         _save(record, progress)
     if plan.action == stop_start.STOP:
         for registration in deregistration.get("target_groups", []):
-            elbv2.deregister(registration["arn"], instance_id)
+            elbv2.deregister(registration["arn"], instance_id, registration.get("port"))
         # Write-ahead for the restore path and the reconciler only (a stop may be in effect: start it again);
         # it never decides whether to send.
         progress["stop_intended_at"] = progress.get("stop_intended_at") or ctx.now

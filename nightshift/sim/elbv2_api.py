@@ -164,9 +164,21 @@ def deregister_targets(sim: FleetSimulator, params: dict[str, Any]) -> dict[str,
     if group is None:
         return None
     with sim.lock:
+        sim.deregister_requests.append((group.arn, [dict(t) for t in params.get("Targets") or []]))
         targets = _fleet_targets(sim, params)
-        deregister(group, [i for instance_id, _ in targets if (i := sim.instance(instance_id)) is not None],
-                   sim.now())
+        # A target is the pair (Id, Port); a Targets entry without Port names (Id, the group's Port). "If you
+        # specified a port override when you registered a target, you must specify both the target ID and the
+        # port when you deregister it", and "If the specified target does not exist, the action returns
+        # successfully": without the overriding Port nothing is deregistered, and the call succeeds.
+        # https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_DeregisterTargets.html
+        named = []
+        for instance_id, port in targets:
+            instance = sim.instance(instance_id)
+            record = instance.targets.get(group.arn) if instance is not None else None
+            if instance is not None and record is not None and record.port() == (port if port is not None
+                                                                                 else group.port):
+                named.append(instance)
+        deregister(group, named, sim.now())
     return {}
 
 

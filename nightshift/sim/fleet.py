@@ -47,10 +47,12 @@ class SimulatedTargetGroup:
     arn: str
     name: str
     protocol: str
-    port: int
+    port: int  # the target group's Port (a registration without a Port gets this one)
     check: HealthCheck
     # The true delay; moto may hold a clamped copy (see moto_backend).
     deregistration_delay: int
+    # The port the fleet's instances are registered on at build (a port override when it differs from port).
+    target_port: int = 0
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,8 @@ class FleetSimulator:
         self._groups: dict[str, SimulatedTargetGroup] = {}
         self._built: BuiltFleet | None = None
         self.commands: dict[str, Command] = {}
+        # Every DeregisterTargets this fleet answered: (target group ARN, the Targets as sent).
+        self.deregister_requests: list[tuple[str, list[dict[str, Any]]]] = []
         self._api_calls: Counter[str] = Counter()
         self.account_id = ""
         self.build_time = 0.0
@@ -201,9 +205,11 @@ class FleetSimulator:
         check = HealthCheck(spec.health_check_interval, spec.healthy_threshold, spec.unhealthy_threshold)
         tg_arns = []
         # (protocol, listener port, target port): the HTTP group's targets take traffic on the app's own port.
-        for protocol, listener_port, port in (("HTTPS", 443, spec.target_ports[0]), ("HTTP", 80, spec.target_ports[1])):
+        group_ports = spec.target_group_ports or spec.target_ports
+        for protocol, listener_port, port, group_port in (("HTTPS", 443, spec.target_ports[0], group_ports[0]),
+                                                          ("HTTP", 80, spec.target_ports[1], group_ports[1])):
             arn = elbv2.create_target_group(
-                Name=f"{base}-{protocol.lower()}", Protocol=protocol, Port=port, VpcId=vpc_id,
+                Name=f"{base}-{protocol.lower()}", Protocol=protocol, Port=group_port, VpcId=vpc_id,
                 TargetType="instance", HealthCheckProtocol=protocol, HealthCheckPath="/healthz",
                 HealthCheckIntervalSeconds=spec.health_check_interval,
                 # AWS requires the timeout to be shorter than the interval.
@@ -222,8 +228,8 @@ class FleetSimulator:
                     DomainName=f"{base.lower()}.nightshift.internal")["CertificateArn"]
                 listener["Certificates"] = [{"CertificateArn": certificate}]
             elbv2.create_listener(**listener)
-            self._groups[arn] = SimulatedTargetGroup(arn, f"{base}-{protocol.lower()}", protocol, port, check,
-                                                     spec.deregistration_delay)
+            self._groups[arn] = SimulatedTargetGroup(arn, f"{base}-{protocol.lower()}", protocol, group_port, check,
+                                                     spec.deregistration_delay, target_port=port)
             tg_arns.append(arn)
 
         asg_name = None
@@ -241,11 +247,11 @@ class FleetSimulator:
                 instance_type=instance_type, image_id=self.image_ids[image],
             )
             for arn, group in self._groups.items():
-                instance.targets[arn] = TargetRecord(group.port, self.build_time, starts_healthy=True)
+                instance.targets[arn] = TargetRecord(group.target_port, self.build_time, starts_healthy=True)
             self._instances.append(instance)
             self._by_id[instance_id] = instance
         for arn, group in self._groups.items():
-            moto_backend.register_known_targets(arn, [(i, group.port) for i in instance_ids])
+            moto_backend.register_known_targets(arn, [(i, group.target_port) for i in instance_ids])
 
         if spec.auto_scaling is not None and asg_name is not None:
             # Not created in moto (moto's group would launch instances of its own and model Standby

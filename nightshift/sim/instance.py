@@ -122,8 +122,13 @@ class SimulatedInstance:
         return self.spec.leak_to_percent if self.spec.leak_to_percent is not None else self.spec.memory_percent
 
     def load_balancer_connections(self, checks: dict[str, HealthCheck], at: float) -> dict[int, int] | None:
-        """The load balancer's established connections at ``at`` per local port (the port each target is
-        registered on); None while the OS is down.
+        split = self._load_balancer_connections(checks, at)
+        return None if split is None else split[0]
+
+    def _load_balancer_connections(self, checks: dict[str, HealthCheck],
+                                   at: float) -> tuple[dict[int, int], dict[int, int]] | None:
+        """The load balancer's open connections at ``at`` per local port (the port each target is
+        registered on), and how many of them belong to a draining target; None while the OS is down.
 
         The connections are split over the target groups in whole sockets. A healthy target serves its
         share; a target that was healthy when deregistered keeps its share in flight, decaying linearly over
@@ -135,8 +140,9 @@ class SimulatedInstance:
         if not self.power.is_up(at):
             return None
         by_port: dict[int, int] = {}
+        draining: dict[int, int] = {}
         if not self.targets:
-            return by_port
+            return by_port, draining
         base, extra = divmod(self.spec.connections, len(self.targets))
         for position, (tg_arn, record) in enumerate(self.targets.items()):
             share = base + (1 if position < extra else 0)
@@ -152,8 +158,11 @@ class SimulatedInstance:
                 if phases[index - 1].state == HEALTHY and not self.power.lost_between(phase.at, at):
                     open_now = share * self._still_in_flight(at - phase.at)
             port = record.port()
-            by_port[port] = by_port.get(port, 0) + (math.ceil(open_now - _EPSILON) if open_now > _EPSILON else 0)
-        return by_port
+            whole = math.ceil(open_now - _EPSILON) if open_now > _EPSILON else 0
+            by_port[port] = by_port.get(port, 0) + whole
+            if phase is not None and phase.state == DRAINING:
+                draining[port] = draining.get(port, 0) + whole
+        return by_port, draining
 
     def lb_connections(self, checks: dict[str, HealthCheck], at: float) -> int | None:
         """All the load balancer's connections to this instance (requests a reboot would cut)."""
@@ -166,12 +175,20 @@ class SimulatedInstance:
 
     def sockets(self, checks: dict[str, HealthCheck], at: float) -> list[Socket] | None:
         """Every established TCP socket of the host at ``at`` (None while the OS is down): the load
-        balancer's on the registered ports, plus, with ``spec.background_connections``, the agents', SSH, a
+        balancer's on the registered ports (``spec.close_wait_connections`` of a draining target's in CLOSE-WAIT
+        instead), plus, with ``spec.background_connections``, the agents', SSH, a
         database pool and loopback connections on the service ports, which never end."""
-        by_port = self.load_balancer_connections(checks, at)
-        if by_port is None:
+        split = self._load_balancer_connections(checks, at)
+        if split is None:
             return None
-        table = [sockets.load_balancer(port, n) for port, n in sorted(by_port.items()) if n > 0]
+        by_port, draining = split
+        table: list[Socket] = []
+        for port, n in sorted(by_port.items()):
+            half_closed = min(draining.get(port, 0), self.spec.close_wait_connections)
+            if n - half_closed > 0:
+                table.append(sockets.load_balancer(port, n - half_closed))
+            if half_closed > 0:
+                table.append(sockets.load_balancer(port, half_closed, "close-wait"))
         if self.spec.background_connections:
             table += sockets.background(self.service_ports())
         return table
@@ -180,7 +197,7 @@ class SimulatedInstance:
         """Every established TCP connection of the host, as the CloudWatch agent's ``netstat_tcp_established``
         counts them (host-wide: it never reaches 0 on a host with background connections); None while down."""
         table = self.sockets(checks, at)
-        return None if table is None else sum(s.count for s in table)
+        return None if table is None else sum(s.count for s in table if s.state == "established")
 
     def constant_connections(self) -> int:
         """The host-wide count of a quiet instance (every target healthy since build)."""

@@ -12,9 +12,10 @@ a deregistering target with "no in-flight requests and no active connections" is
 https://docs.aws.amazon.com/elasticloadbalancing/latest/application/edit-target-group-attributes.html#deregistration-delay).
 
 The simulated Run Command does not take our word for what a script counts: ``count`` parses the
-``ss`` command line it is sent (iproute2 ss(8): ``state established``, ``sport``/``dport`` with
+``ss`` command line it is sent (iproute2 ss(8): ``state established``/``state close-wait``, ``sport``/``dport`` with
 ``= :PORT``, ``src``/``dst`` with an address prefix, ``and``/``or``/``not`` and parentheses, ``-H``)
-and evaluates it against the socket table, so a script with the wrong ports, or one that counts
+and evaluates it against the socket table, wrapped either in ``| wc -l`` or in our script's capture (which
+exits 1 when ss fails: a host's ``ss`` can be made to fail), so a script with the wrong ports, or one that counts
 loopback peers, reads the wrong number. Syntax and matching follow iproute2's ss(8) man page
 (https://man7.org/linux/man-pages/man8/ss.8.html), including its rule that an IPv4 prefix also matches
 IPv4-mapped IPv6 addresses (``[::ffff:127.0.0.1]`` on a dual-stack listener).
@@ -23,6 +24,7 @@ IPv4-mapped IPv6 addresses (``[::ffff:127.0.0.1]`` on a dual-stack listener).
 from __future__ import annotations
 
 import ipaddress
+import re
 import shlex
 from dataclasses import dataclass
 
@@ -45,6 +47,9 @@ class Socket:
     peer_port: int
     count: int
     what: str
+    # The TCP state: "established", or "close-wait" once the peer has half-closed (sent its FIN after its
+    # request) while this host still owes the response.
+    state: str = "established"
 
 
 def background(service_ports: list[int]) -> list[Socket]:
@@ -72,8 +77,9 @@ def background(service_ports: list[int]) -> list[Socket]:
     return sockets
 
 
-def load_balancer(port: int, count: int) -> Socket:
-    return Socket(LOCAL, port, LB_PEER, 50000, count, f"load balancer on :{port}")
+def load_balancer(port: int, count: int, state: str = "established") -> Socket:
+    return Socket(LOCAL, port, LB_PEER, 50000 if state == "established" else 50001, count,
+                  f"load balancer on :{port} ({state})", state)
 
 
 class FilterError(ValueError):
@@ -167,15 +173,38 @@ def _tokens(words: list[str]) -> list[str]:
     return text.split()
 
 
-def count(commands: list[str], sockets: list[Socket]) -> int:
-    """What ``ss ... | wc -l`` prints on a host holding ``sockets`` (all of them established TCP)."""
+# ss(8) STATE-FILTER: "a sequence of keywords state and exclude followed by identifier of state"; the states
+# the simulated hosts have (listening sockets, TIME-WAIT and the rest are not modelled, so refused).
+MODELLED_STATES = frozenset({"established", "close-wait"})
+# Our script's shape (steps/aws/ssm.py connections_script): ss's output captured, a failing ss exits 1, an
+# empty output is 0, otherwise wc -l counts the lines. A script's exit code is its last command's, and a
+# non-zero one fails the invocation:
+# https://docs.aws.amazon.com/systems-manager/latest/userguide/run-command-handle-exit-status.html
+_CAPTURED = re.compile(r"""out=\$\((?P<ss>ss [^)]*(?:\([^)]*\)[^)]*)*)\) \|\| exit 1; """
+                       r"""if \[ -z "\$out" \]; then echo 0; else printf '%s\\n' "\$out" \| wc -l; fi""")
+
+
+def count(commands: list[str], sockets: list[Socket], ss_fails: bool = False) -> int | None:
+    """What the script prints on a host holding ``sockets``, or None when the script exits non-zero (the
+    invocation fails). Two shapes: ``ss ... | wc -l``, whose exit status is wc's, so a failing ss (``ss_fails``:
+    it prints nothing on stdout and exits non-zero) reads 0; and our captured form (above), which exits 1."""
     if len(commands) != 1:
         raise FilterError("expected one command line")
+    captured = _CAPTURED.fullmatch(commands[0].strip())
+    if captured is not None:
+        lines = _ss_lines(captured.group("ss"), sockets)
+        return None if ss_fails else lines
     pipeline = [part.strip() for part in commands[0].split("|")]
     if len(pipeline) != 2 or pipeline[1] != "wc -l":
-        raise FilterError("expected 'ss ... | wc -l'")
+        raise FilterError("expected 'ss ... | wc -l' or our captured form (steps/aws/ssm.py)")
+    lines = _ss_lines(pipeline[0], sockets)
+    return 0 if ss_fails else lines
+
+
+def _ss_lines(command: str, sockets: list[Socket]) -> int:
+    """The lines ``ss`` prints for ``command`` (header included without -H)."""
     try:
-        words = shlex.split(pipeline[0])
+        words = shlex.split(command)
     except ValueError as exc:
         raise FilterError(f"cannot split the ss command: {exc}") from exc
     if not words or words[0] != "ss":
@@ -191,15 +220,19 @@ def count(commands: list[str], sockets: list[Socket]) -> int:
         raise FilterError("without -t ss lists other socket types too: not modelled")
     header = 0 if "H" in flags else 1  # ss prints a header line unless -H
     tokens = _tokens(rest)
-    if tokens[:2] == ["state", "established"]:
+    states: set[str] = set()
+    while tokens[:1] == ["state"]:
+        if len(tokens) < 2 or tokens[1] not in MODELLED_STATES:
+            raise FilterError(f"state {tokens[1:2]}: only {sorted(MODELLED_STATES)} are modelled")
+        states.add(tokens[1])
         tokens = tokens[2:]
-    else:
-        raise FilterError("expected 'state established' (other states are not modelled)")
+    if not states:
+        raise FilterError("expected 'state established' and/or 'state close-wait' (ss's default is not modelled)")
     total = 0
     for socket in sockets:
         parser = _Parser(tokens, socket)
         matched = parser.expr() if tokens else True
         if parser.peek() is not None:
             raise FilterError(f"unexpected {parser.peek()!r} in the ss filter")
-        total += socket.count if matched else 0
+        total += socket.count if matched and socket.state in states else 0
     return total + header

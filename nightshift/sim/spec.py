@@ -43,6 +43,14 @@ class InstanceSpec:
     # The SSM and CloudWatch agents, an SSH session, a database pool and loopback connections on the
     # service ports (a local proxy, a sidecar): connections a real host holds that never end (sockets.py).
     background_connections: bool = True
+    # Of the load balancer's connections still open on each port of a draining target, up to this many are
+    # half-closed by the client (it sent its request, then its FIN; possible through an NLB passing client
+    # connections through): CLOSE-WAIT on this host, the response still owed. ss's 'state established'
+    # misses them.
+    close_wait_connections: int = 0
+    # ss fails on this host (missing, an iproute2 too old for -H, out of memory): it prints nothing on stdout
+    # and exits non-zero, so the drain script's exit status decides what Run Command reports (sockets.count).
+    ss_fails: bool = False
 
     def __post_init__(self) -> None:
         problems = []
@@ -57,6 +65,8 @@ class InstanceSpec:
                 problems.append("leak_returns_after_seconds must be > 0")
         if self.connections < 0:
             problems.append(f"connections must be >= 0, got {self.connections}")
+        if self.close_wait_connections < 0:
+            problems.append(f"close_wait_connections must be >= 0, got {self.close_wait_connections}")
         if self.inflight_seconds is not None and self.inflight_seconds < 0:
             problems.append(f"inflight_seconds must be >= 0 or None, got {self.inflight_seconds}")
         if self.reboot_queue_seconds < 0 or self.boot_seconds < 0 or self.stop_seconds < 0:
@@ -128,6 +138,9 @@ class FleetSpec:
     # The ports the HTTPS and the HTTP target group register their targets on (listeners stay on 443 and
     # 80): by default the app takes the HTTP group's traffic on its own port 8080, not on 80.
     target_ports: tuple[int, int] = (443, 8080)
+    # The target groups' own Port (HTTPS, HTTP); None: the same as target_ports. Different: every fleet
+    # instance is registered with a port override (target_ports), which DeregisterTargets must then name.
+    target_group_ports: tuple[int, int] | None = None
     health_check_interval: int = 10
     healthy_threshold: int = 3
     unhealthy_threshold: int = 2
@@ -175,6 +188,10 @@ class FleetSpec:
             problems.append("azs must name at least one availability zone")
         if len(self.target_ports) != 2 or not all(1 <= p <= 65535 for p in self.target_ports):
             problems.append(f"target_ports must be two ports 1-65535 (HTTPS, HTTP), got {self.target_ports}")
+        if self.target_group_ports is not None and (
+                len(self.target_group_ports) != 2 or not all(1 <= p <= 65535 for p in self.target_group_ports)):
+            problems.append(f"target_group_ports must be None or two ports 1-65535 (HTTPS, HTTP), "
+                            f"got {self.target_group_ports}")
         if not 0 <= self.deregistration_delay <= DEREGISTRATION_DELAY_MAX:
             problems.append(f"deregistration_delay must be 0-{DEREGISTRATION_DELAY_MAX} (AWS's range)")
         low, high = HEALTH_CHECK_INTERVAL_RANGE

@@ -58,7 +58,7 @@ def _connections(sim: FleetSimulator, instance: SimulatedInstance, commands: lis
     if table is None:
         return None
     try:
-        return sockets.count(commands, table)
+        return sockets.count(commands, table, ss_fails=instance.spec.ss_fails)
     except sockets.FilterError:
         return None
 

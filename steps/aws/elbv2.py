@@ -60,9 +60,17 @@ def deregistration_delay(target_group_arn: str) -> int:
     return 300  # AWS's documented default
 
 
-def deregister(target_group_arn: str, instance_id: str) -> None:
-    with aws_call(f"DeregisterTargets {instance_id} from {target_group_arn}"):
-        client("elbv2").deregister_targets(TargetGroupArn=target_group_arn, Targets=[{"Id": instance_id}])
+def deregister(target_group_arn: str, instance_id: str, port: int | None) -> None:
+    """DeregisterTargets naming the port the instance is registered on. A target registered with a port
+    override must be deregistered with that port, and a target that does not exist is "deregistered"
+    successfully, so without the port the call would succeed and change nothing.
+    https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_DeregisterTargets.html"""
+    target: dict[str, object] = {"Id": instance_id}
+    if port is not None:
+        target["Port"] = port
+    with aws_call(f"DeregisterTargets {instance_id}" + (f":{port}" if port is not None else "")
+                  + f" from {target_group_arn}"):
+        client("elbv2").deregister_targets(TargetGroupArn=target_group_arn, Targets=[target])
 
 
 def register(target_group_arn: str, instance_id: str, port: int | None = None) -> None:

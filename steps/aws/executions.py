@@ -26,12 +26,13 @@ def start(state_machine_arn: str, name: str, execution_input: dict[str, Any]) ->
     arn = execution_arn(state_machine_arn, name)
     if execution_status(arn) != "GONE":
         return arn, False
-    try:
-        response = client("stepfunctions").start_execution(
-            stateMachineArn=state_machine_arn, name=name, input=json.dumps(execution_input))
-    except ClientError as exc:
-        if error_code(exc) == "ExecutionAlreadyExists":
-            return arn, False
-        with aws_call(f"StartExecution {name}"):
+    # Inside aws_call so a network error becomes AwsUnavailable (retried), not a raw botocore exception.
+    with aws_call(f"StartExecution {name}"):
+        try:
+            response = client("stepfunctions").start_execution(
+                stateMachineArn=state_machine_arn, name=name, input=json.dumps(execution_input))
+        except ClientError as exc:
+            if error_code(exc) == "ExecutionAlreadyExists":
+                return arn, False
             raise
     return str(response["executionArn"]), True

@@ -25,17 +25,31 @@ FINISHED_WITHOUT_OUTPUT = frozenset({"Cancelled", "TimedOut", "Failed", "Deliver
 LOOPBACK_PEERS = ("127.0.0.0/8", "[::1]")
 
 
+# The TCP states that still carry a request: ESTABLISHED, and CLOSE-WAIT, where the peer has half-closed
+# (sent its FIN after its request, possible through an NLB passing the client's connection through) while
+# this host still owes the response. ss(8): "state STATE-FILTER": a sequence of ``state NAME`` keywords.
+IN_FLIGHT_STATES = ("established", "close-wait")
+
+
 def connections_script(ports: list[int]) -> list[str]:
-    """Count established TCP connections whose local port is one the target is registered on and whose
-    peer is not loopback: what the load balancer (or, through an NLB preserving client IPs, its clients)
-    still holds open. ``-H`` drops the header line so ``wc -l`` counts sockets only."""
+    """Count TCP connections still carrying a request (ESTABLISHED or CLOSE-WAIT) whose local port is one the
+    target is registered on and whose peer is not loopback: what the load balancer (or, through an NLB
+    preserving client IPs, its clients) still holds open. ``-H`` drops the header line so only sockets count.
+
+    A failing ``ss`` (missing, an iproute2 too old for ``-H``, out of memory on a leaking host) must not read as
+    0: in ``ss | wc -l`` the exit status is wc's, which prints 0. So ss's output is captured first and a
+    failure exits 1: the invocation fails, and a failed invocation proves nothing (``Invocation.integer``).
+    An empty output is 0 (``printf '%s\\n' ""`` would count one line)."""
     if not ports:
         raise ValueError("connections_script needs at least one registered port")
     if any(not 1 <= p <= 65535 for p in ports):
         raise ValueError(f"not a TCP port: {ports}")
     local = " or ".join(f"sport = :{p}" for p in sorted(set(ports)))
     loopback = " or ".join(f"dst {prefix}" for prefix in LOOPBACK_PEERS)
-    return [f"ss -Htn state established '( {local} ) and not ( {loopback} )' | wc -l"]
+    states = " ".join(f"state {name}" for name in IN_FLIGHT_STATES)
+    ss = f"ss -Htn {states} '( {local} ) and not ( {loopback} )'"
+    return [f"out=$({ss}) || exit 1; "
+            "if [ -z \"$out\" ]; then echo 0; else printf '%s\\n' \"$out\" | wc -l; fi"]
 
 
 # SendCommand's InvalidInstanceId covers "SSM Agent isn't running", "SSM Agent isn't registered with the SSM
@@ -50,19 +64,22 @@ def send(instance_id: str, comment: str, commands: list[str]) -> str:
     """SendCommand; raises ``AgentNotOnline`` when SSM says the agent cannot take it (see above)."""
     from botocore.exceptions import ClientError
 
-    try:
-        response = client("ssm").send_command(
-            InstanceIds=[instance_id],
-            DocumentName="AWS-RunShellScript",
-            Comment=comment,
-            Parameters={"commands": commands},
-            TimeoutSeconds=30,
-        )
-    except ClientError as exc:
-        if error_code(exc) in AGENT_NOT_ONLINE_CODES:
-            message = exc.response.get("Error", {}).get("Message", "")
-            raise AgentNotOnline(f"SendCommand {comment} to {instance_id}: {error_code(exc)}: {message}") from exc
-        with aws_call(f"SendCommand {comment} to {instance_id}"):
+    # The call runs inside aws_call so a network error (read timeout, endpoint unreachable) becomes
+    # AwsUnavailable, which the state machine retries; only the agent-offline code is ours to read.
+    with aws_call(f"SendCommand {comment} to {instance_id}"):
+        try:
+            response = client("ssm").send_command(
+                InstanceIds=[instance_id],
+                DocumentName="AWS-RunShellScript",
+                Comment=comment,
+                Parameters={"commands": commands},
+                TimeoutSeconds=30,
+            )
+        except ClientError as exc:
+            if error_code(exc) in AGENT_NOT_ONLINE_CODES:
+                message = exc.response.get("Error", {}).get("Message", "")
+                raise AgentNotOnline(
+                    f"SendCommand {comment} to {instance_id}: {error_code(exc)}: {message}") from exc
             raise
     return str(response["Command"]["CommandId"])
 
@@ -97,12 +114,12 @@ class Invocation:
 def invocation(command_id: str, instance_id: str) -> Invocation:
     from botocore.exceptions import ClientError
 
-    try:
-        response = client("ssm").get_command_invocation(CommandId=command_id, InstanceId=instance_id)
-    except ClientError as exc:
-        # Right after SendCommand the invocation may not exist yet: that is "pending", not a failure.
-        if error_code(exc) == "InvocationDoesNotExist":
-            return Invocation("Pending", "")
-        with aws_call(f"GetCommandInvocation {command_id}"):
+    with aws_call(f"GetCommandInvocation {command_id}"):
+        try:
+            response = client("ssm").get_command_invocation(CommandId=command_id, InstanceId=instance_id)
+        except ClientError as exc:
+            # Right after SendCommand the invocation may not exist yet: that is "pending", not a failure.
+            if error_code(exc) == "InvocationDoesNotExist":
+                return Invocation("Pending", "")
             raise
     return Invocation(str(response.get("Status", "Pending")), str(response.get("StandardOutputContent", "")))

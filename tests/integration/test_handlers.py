@@ -177,3 +177,26 @@ def test_an_instance_draining_from_any_target_group_is_never_selected(steps: Ste
     steps.validate()
     out = steps.call("select-worst-instance")
     assert out["action"] == "nothing_to_do"
+
+
+def test_a_refused_drain_command_resets_the_quiet_count(steps: Steps) -> None:
+    _through_deregistration(steps)
+    first = steps.call("check-drain", "drain")
+    assert first["command_id"]
+    steps.rt.clock.advance(5)
+    # GIVEN one quiet reading, then SSM refuses the next command (the agent is not online)
+    steps.rt.inject("ssm", "SendCommand", "InvalidInstanceId", "Instances not in a valid state", times=1)
+    second = steps.call("check-drain", "drain")
+    assert second["done"] is False and second["command_id"] is None and second["agent_offline"] is True
+    # THEN the quiet count starts again: the reading before the gap does not count towards the end
+    assert second["quiet"] == 0
+    assert "DRAIN_SIGNAL_UNAVAILABLE" in events()
+    steps.rt.clock.advance(5)
+    third = steps.call("check-drain", "drain")  # the agent answers again: a new command
+    assert third["command_id"] and third["done"] is False
+    steps.rt.clock.advance(5)
+    fourth = steps.call("check-drain", "drain")
+    assert fourth["quiet"] == 1 and fourth["done"] is False  # one reading after the gap is not enough
+    steps.rt.clock.advance(5)
+    fifth = steps.call("check-drain", "drain")
+    assert fifth["quiet"] == 2 and fifth["done"] is True and fifth["ended_by"] == "ssm"

@@ -9,6 +9,7 @@ from fleet_world import MakeWorld
 
 from nightshift.sim import FleetSpec, InstanceSpec
 from nightshift.sim.sockets import FilterError, Socket, background, count, load_balancer
+from steps.aws.ssm import connections_script
 
 OURS = "ss -Htn state established '( sport = :443 or sport = :8080 ) and not ( dst 127.0.0.0/8 or dst [::1] )' | wc -l"
 
@@ -84,3 +85,44 @@ def test_run_command_runs_the_filter_it_was_sent(make_world: MakeWorld) -> None:
     assert outputs["static"]["StandardOutputContent"] == "10\n"
     # AND a command the simulator cannot evaluate fails instead of inventing a number
     assert outputs["garbage"]["Status"] == "Failed"
+
+
+SCRIPT = connections_script([443, 8080])
+
+
+def test_our_script_reads_what_its_filter_selects_established_and_close_wait() -> None:
+    # GIVEN 3 load balancer connections on 443 still established and 2 on 8080 half-closed by their clients
+    table = [load_balancer(443, 3), load_balancer(8080, 2, "close-wait"), *background([443, 8080])]
+    # THEN our script counts all 5, a filter on 'state established' only the 3
+    assert count(SCRIPT, table) == 5
+    assert count([OURS], table) == 3
+    assert count(["ss -Htn state close-wait '( sport = :8080 )' | wc -l"], table) == 2
+    # AND on a host with only its background our script reads 0
+    assert count(SCRIPT, background([443, 8080])) == 0
+
+
+def test_a_failing_ss_fails_our_script_but_reads_0_through_a_bare_pipe() -> None:
+    table = [load_balancer(443, 3), *background([443, 8080])]
+    assert count(SCRIPT, table, ss_fails=True) is None  # exit 1: the invocation fails
+    assert count([OURS], table, ss_fails=True) == 0  # wc's exit status: Success, "0"
+
+
+@pytest.mark.parametrize("command", [
+    "ss -Htn state listening state established | wc -l",
+    "ss -Htn exclude established | wc -l",
+    "out=$(ss -Htn state established) || exit 1; echo \"$out\" | wc -l",
+])
+def test_other_states_and_script_shapes_are_refused(command: str) -> None:
+    with pytest.raises(FilterError):
+        count([command], background([443]))
+
+
+def test_run_command_fails_our_script_on_a_host_whose_ss_fails(make_world: MakeWorld) -> None:
+    world = make_world(FleetSpec(leaking={5: InstanceSpec(leak_to_percent=85.0, ss_fails=True)}))
+    target = world.instance(5)
+    ours = _send(world, target, SCRIPT[0])
+    bare = _send(world, target, OURS)
+    world.advance(world.sim.spec.command_run_seconds)
+    assert world.invocation(ours, target)["Status"] == "Failed"
+    bare_result = world.invocation(bare, target)
+    assert (bare_result["Status"], bare_result["StandardOutputContent"]) == ("Success", "0\n")

@@ -177,3 +177,31 @@ def test_modifying_the_delay_applies_to_later_drains(world: World) -> None:
             TargetGroupArn=world.https,
             Attributes=[{"Key": "deregistration_delay.timeout_seconds", "Value": "3601"}])
     assert raised.value.response["Error"]["Code"] == "ValidationError"
+
+
+def test_deregistering_a_port_override_needs_the_port_and_without_it_changes_nothing(
+        make_world: MakeWorld) -> None:
+    # GIVEN an HTTP target group on port 80 whose targets are registered with a port override, 8080
+    world = make_world(FleetSpec(target_ports=(443, 8080), target_group_ports=(443, 80)))
+    victim = world.instance(3)
+    described = world.elbv2.describe_target_health(TargetGroupArn=world.http)["TargetHealthDescriptions"]
+    assert {d["Target"]["Port"] for d in described} == {8080}
+    # WHEN it is deregistered without Port (the target (victim, 80) does not exist)
+    world.elbv2.deregister_targets(TargetGroupArn=world.http, Targets=[{"Id": victim}])
+    # THEN the call succeeds and nothing changes; with another port neither
+    assert world.state(world.http, victim) == "healthy"
+    world.elbv2.deregister_targets(TargetGroupArn=world.http, Targets=[{"Id": victim, "Port": 9090}])
+    assert world.state(world.http, victim) == "healthy"
+    # AND with the port it was registered on it drains
+    world.elbv2.deregister_targets(TargetGroupArn=world.http, Targets=[{"Id": victim, "Port": 8080}])
+    assert world.state(world.http, victim) == "draining"
+    # AND the simulator recorded the requests as sent
+    assert world.sim.deregister_requests[-3:] == [
+        (world.http, [{"Id": victim}]), (world.http, [{"Id": victim, "Port": 9090}]),
+        (world.http, [{"Id": victim, "Port": 8080}])]
+
+
+def test_deregistering_without_port_works_when_the_target_is_on_the_groups_port(world: World) -> None:
+    victim = world.instance(3)
+    world.elbv2.deregister_targets(TargetGroupArn=world.https, Targets=[{"Id": victim}])
+    assert world.state(world.https, victim) == "draining"

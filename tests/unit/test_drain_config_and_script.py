@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
 from contextlib import ExitStack
+from pathlib import Path
 
 import pytest
 
@@ -47,8 +49,9 @@ def test_ssm_and_target_state_still_validate() -> None:
 
 def test_the_script_counts_the_given_ports_from_non_loopback_peers() -> None:
     assert connections_script([8080, 443, 8080]) == [
-        "ss -Htn state established '( sport = :443 or sport = :8080 ) and not ( dst 127.0.0.0/8 or dst [::1] )'"
-        " | wc -l"]
+        "out=$(ss -Htn state established state close-wait '( sport = :443 or sport = :8080 ) and not "
+        "( dst 127.0.0.0/8 or dst [::1] )') || exit 1; "
+        "if [ -z \"$out\" ]; then echo 0; else printf '%s\\n' \"$out\" | wc -l; fi"]
     with pytest.raises(ValueError, match="at least one"):
         connections_script([])
     with pytest.raises(ValueError, match="not a TCP port"):
@@ -84,12 +87,20 @@ def _connect(stack: ExitStack, server: socket.socket, address: str, port: int) -
     stack.callback(accepted.close)
 
 
+def _sh(script: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the script as AWS-RunShellScript does: with sh (dash on Debian/Ubuntu)."""
+    assert len(script) == 1
+    return subprocess.run([shutil.which("sh") or "/bin/sh", "-c", script[0]], check=False, capture_output=True,
+                          text=True, timeout=10, env=env)
+
+
 def _run(script: list[str]) -> int:
-    return int(subprocess.run(script[0], shell=True, capture_output=True, text=True, check=True,
-                              timeout=10).stdout.strip())
+    done = _sh(script)
+    assert done.returncode == 0, done.stderr
+    return int(done.stdout.strip())
 
 
-NO_SS = shutil.which("ss") is None or not _addresses()
+NO_SS = shutil.which("ss") is None or shutil.which("sh") is None or not _addresses()
 
 
 @pytest.mark.skipif(NO_SS, reason="needs iproute2 ss and a non-loopback address")
@@ -109,3 +120,54 @@ def test_the_script_on_a_real_host_skips_loopback_peers_and_other_ports() -> Non
         assert _run([f"ss -Htn state established '( sport = :{port} )' | wc -l"]) == 3
         # AND both ports together count both non-loopback peers
         assert _run(connections_script([port, other_port])) == 2
+
+
+@pytest.mark.skipif(NO_SS, reason="needs iproute2 ss and a non-loopback address")
+def test_the_script_on_a_real_host_reads_0_when_nothing_is_open() -> None:
+    with ExitStack() as stack:
+        _, port = _listener(stack)
+        done = _sh(connections_script([port]))
+        assert (done.returncode, done.stdout) == (0, "0\n")
+
+
+@pytest.mark.skipif(NO_SS, reason="needs iproute2 ss and a non-loopback address")
+def test_the_script_on_a_real_host_counts_a_half_closed_peer_still_owed_a_response() -> None:
+    # GIVEN a peer that sent its request and half-closed (shutdown SHUT_WR): our side is in CLOSE-WAIT
+    with ExitStack() as stack:
+        server, port = _listener(stack)
+        client = socket.create_connection((_addresses()[0], port))
+        stack.callback(client.close)
+        accepted, _ = server.accept()
+        stack.callback(accepted.close)
+        client.shutdown(socket.SHUT_WR)
+        assert accepted.recv(1) == b""  # the FIN arrived: the accepted socket is now CLOSE-WAIT
+        # THEN our script counts it, where 'state established' alone would not
+        assert _run(connections_script([port])) == 1
+        assert _run([f"ss -Htn state established '( sport = :{port} )' | wc -l"]) == 0
+
+
+@pytest.mark.skipif(NO_SS, reason="needs iproute2 ss and a non-loopback address")
+@pytest.mark.parametrize("fake_ss", [
+    "echo 'ss: unknown option -- H' >&2; exit 255",  # an iproute2 too old for -H
+    "echo 'Cannot allocate memory' >&2; exit 1",  # out of memory on the leaking host
+])
+def test_a_failing_ss_fails_the_script_instead_of_reading_0(tmp_path: Path, fake_ss: str) -> None:
+    # GIVEN an ss on PATH that fails and prints nothing on stdout
+    fake = tmp_path / "ss"
+    fake.write_text(f"#!/bin/sh\n{fake_ss}\n")
+    fake.chmod(0o755)
+    env = {**os.environ, "PATH": f"{tmp_path}:{os.environ.get('PATH', '')}"}
+    # WHEN our script runs THEN it exits non-zero (Run Command reports Failed: the reading proves nothing)
+    done = _sh(connections_script([8080]), env)
+    assert done.returncode != 0 and done.stdout == ""
+    # AND the old pipeline would have succeeded with "0", read as "nothing in flight"
+    old = _sh(["ss -Htn state established '( sport = :8080 )' | wc -l"], env)
+    assert (old.returncode, old.stdout.strip()) == (0, "0")
+
+
+@pytest.mark.skipif(shutil.which("sh") is None, reason="needs sh")
+def test_a_missing_ss_fails_the_script(tmp_path: Path) -> None:
+    # GIVEN a PATH with wc but no ss
+    (tmp_path / "wc").symlink_to(shutil.which("wc") or "/usr/bin/wc")
+    done = _sh(connections_script([8080]), {"PATH": str(tmp_path)})
+    assert done.returncode != 0 and done.stdout == ""

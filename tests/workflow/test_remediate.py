@@ -131,8 +131,9 @@ def test_ssm_drain_counts_the_ports_the_target_is_registered_on(harness: MakeHar
     # AND the commands sent count exactly the registered ports, from non-loopback peers
     commands = _connection_commands(h)
     assert commands and set(commands) == {
-        "ss -Htn state established '( sport = :8080 or sport = :8443 ) and not ( dst 127.0.0.0/8 or dst [::1] )'"
-        " | wc -l"}
+        "out=$(ss -Htn state established state close-wait '( sport = :8080 or sport = :8443 ) and not "
+        "( dst 127.0.0.0/8 or dst [::1] )') || exit 1; "
+        "if [ -z \"$out\" ]; then echo 0; else printf '%s\\n' \"$out\" | wc -l; fi"}
 
 
 def test_every_decision_emits_emf_metrics_by_group(harness: MakeHarness) -> None:
