@@ -37,10 +37,14 @@ def selection_reads(result: dict[str, Any]) -> int:
 
 
 def allowed_selection_calls(size: int, target_groups: int = 2) -> int:
-    """One DescribeTargetHealth per target group (it does not paginate) + one ListMetrics page per 500 series
-    (the bench's agent publishes one series per instance) + one GetMetricData per 500 + one
-    DescribeAutoScalingInstances for the chosen candidate (is it InService in its ASG?)."""
-    return target_groups + 2 * math.ceil(size / GETMETRICDATA_BATCH) + 1
+    """One DescribeTargetHealth per target group (it does not paginate) + discovery (one ListMetrics per
+    instance up to steps.aws.cloudwatch.SMALL_GROUP instances, else one page per 500 series: the bench's
+    agent publishes one series per instance) + one GetMetricData per 500 + one DescribeAutoScalingInstances
+    for the chosen candidate (is it InService in its ASG?)."""
+    from steps.aws.cloudwatch import SMALL_GROUP
+
+    discovery = size if size <= SMALL_GROUP else math.ceil(size / GETMETRICDATA_BATCH)
+    return target_groups + discovery + math.ceil(size / GETMETRICDATA_BATCH) + 1
 
 
 def _find(results: list[dict[str, Any]], kind: str, **where: Any) -> list[dict[str, Any]]:

