@@ -49,7 +49,8 @@ def test_healthy_quick_run_passes() -> None:
 def test_a_regressed_ratio_fails_the_run() -> None:
     # GIVEN a run where Nightshift's drain got slow and its selection started calling per instance
     slow = _nightshift(100, ratio=1.3)
-    chatty = _nightshift(10, select_calls={"elbv2.DescribeTargetHealth": 2, "ec2.DescribeInstances": 10})
+    chatty = _nightshift(10, select_calls={"elbv2.DescribeTargetHealth": 2, "ec2.DescribeInstances": 10,
+                                          "cloudwatch.ListMetrics": 10, "cloudwatch.GetMetricData": 10})
     results = [slow, chatty, _baseline(10), _baseline(100)]
     # WHEN the quick checks run
     failed = {c.name for c in checks.quick(results) if not c.passed}
