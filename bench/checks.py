@@ -94,8 +94,11 @@ def selection_scaling(results: list[dict[str, Any]]) -> list[Check]:
         checks.append(Check(f"N={size}: Nightshift selection calls <= target groups + 2 x ceil(N/500) + 1",
                             str(calls), f"<= {limit}", calls <= limit))
         if size == 5000:
-            cpu = r["selection_cpu_seconds"]
-            checks.append(Check("N=5000: Nightshift selection CPU (handler thread)", f"{cpu:.3f} s",
+            # Its own CPU: the simulator and moto answer AWS calls on the same thread, and what they spend is
+            # AWS's servers' work, not the Lambda's.
+            cpu = r.get("selection_own_cpu_seconds", r["selection_cpu_seconds"])
+            checks.append(Check("N=5000: Nightshift selection CPU (handler thread, AWS answers excluded)",
+                                f"{cpu:.3f} s",
                                 f"< {MAX_SELECTION_CPU_5000} s", cpu < MAX_SELECTION_CPU_5000))
         for base in _find(results, "baseline", size=size, delay=300, inflight=0.0):
             ratio = _ratio(selection_reads(base), calls)

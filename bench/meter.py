@@ -52,6 +52,13 @@ class StepTiming:
     thread_cpu: float
     process_cpu: float
     in_aws_calls: float  # wall time spent inside AWS calls made by the step
+    # thread CPU spent inside AWS calls: moto and the simulator answering in-process, what AWS's servers do
+    cpu_in_aws_calls: float = 0.0
+
+    @property
+    def own_cpu(self) -> float:
+        """The step's own CPU: what its Lambda would spend (the in-process AWS answers excluded)."""
+        return max(0.0, self.thread_cpu - self.cpu_in_aws_calls)
 
 
 @dataclass
@@ -59,7 +66,9 @@ class _ThreadState:
     step: str | None = None
     started: tuple[float, float, float] | None = None
     aws_seconds: float = 0.0
+    aws_cpu: float = 0.0
     call_started: list[float] = field(default_factory=list)
+    call_cpu_started: list[float] = field(default_factory=list)
 
 
 class ApiMeter:
@@ -135,6 +144,7 @@ class ApiMeter:
         state = self._state()
         state.step = step
         state.aws_seconds = 0.0
+        state.aws_cpu = 0.0
         state.started = (time.perf_counter(), time.thread_time(), time.process_time())
 
     def _end(self, step: str) -> None:
@@ -142,7 +152,7 @@ class ApiMeter:
         if state.started is not None:
             wall0, thread0, process0 = state.started
             timing = StepTiming(step, time.perf_counter() - wall0, time.thread_time() - thread0,
-                                time.process_time() - process0, state.aws_seconds)
+                                time.process_time() - process0, state.aws_seconds, state.aws_cpu)
             with self._lock:
                 self.timings.append(timing)
         state.step = None
@@ -176,6 +186,7 @@ class ApiMeter:
         metrics = len(params.get("MetricDataQueries") or []) if model.name == "GetMetricData" else 0
         self._record(service, model.name, metrics)
         state.call_started.append(time.perf_counter())
+        state.call_cpu_started.append(time.thread_time())
         for hook in self.on_call:
             hook()
 
@@ -183,6 +194,8 @@ class ApiMeter:
         state = self._state()
         if state.call_started:
             state.aws_seconds += time.perf_counter() - state.call_started.pop()
+        if state.call_cpu_started:
+            state.aws_cpu += time.thread_time() - state.call_cpu_started.pop()
 
     # -- reading -------------------------------------------------------------------------------------
     def by_operation(self, step: str | None = None) -> Counter[str]:

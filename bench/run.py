@@ -50,8 +50,8 @@ SWEEP: dict[str, dict[str, Any]] = {
 }
 
 
-# Metric timing (labels start with TIMING): the agent's memory interval and CloudWatch's ingestion delay,
-# each under both metric-free (ssm) and metric-based (connections_metric) drain signals.
+# Metric timing (labels start with TIMING): the agent's memory interval and CloudWatch's ingestion delay, with the
+# ssm drain signal (no drain signal reads a metric any more: only selection does).
 TIMING = report.TIMING_LABEL
 TIMING_VARIANTS: dict[str, dict[str, Any]] = {
     "memory 60 s standard, ingestion 0 s": {"ingestion_delay_seconds": 0},
@@ -63,7 +63,7 @@ TIMING_VARIANTS: dict[str, dict[str, Any]] = {
 
 def timing_scenarios() -> list[Scenario]:
     return [Scenario("nightshift", SWEEP_SIZE, 300, 0.0, signal, replace(Settings(), **changes), TIMING + label)
-            for label, changes in TIMING_VARIANTS.items() for signal in ("connections_metric", "ssm")]
+            for label, changes in TIMING_VARIANTS.items() for signal in ("ssm",)]
 
 
 def plan(quick: bool) -> list[Scenario]:
