@@ -60,6 +60,29 @@ def group_for(built: Any, **overrides: Any) -> dict[str, Any]:
     return group
 
 
+CRASHED = "arn:aws:states:us-east-1:123456789012:execution:nightshift-remediate:crashed-mid-drain"
+
+
+def call_step(function: str, state: dict[str, Any], execution_id: str = CRASHED) -> dict[str, Any]:
+    """One step's handler, called directly with the state document (no state machine)."""
+    from nightshift.functions import BY_NAME
+
+    return dict(BY_NAME[f"nightshift-{function}"].handler()({"execution_id": execution_id, "state": state}, None))
+
+
+def crash_mid_drain(h: Harness) -> dict[str, Any]:
+    """An execution took the lock, deregistered the leaker, then vanished (never restored)."""
+    from nightshift.functions import BY_NAME
+
+    state: dict[str, Any] = BY_NAME["nightshift-validate-request"].handler()(
+        {"execution_id": CRASHED, "execution_name": "crashed-mid-drain", "input": {"group": "web"}}, None)
+    state["lock"] = call_step("acquire-group-lock", state)
+    state["selection"] = call_step("select-worst-instance", state)
+    call_step("deregister-instance", state)
+    assert all(h.sim.target_state(h.leaker, tg) == "draining" for tg in h.built.target_group_arns)
+    return state
+
+
 MakeHarness = Callable[..., Harness]
 
 

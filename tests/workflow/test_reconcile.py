@@ -10,24 +10,15 @@ import pytest
 
 from nightshift.functions import BY_NAME
 from steps.store import lifecycle, lock
+from tests.harness import CRASHED, crash_mid_drain
 
 pytestmark = pytest.mark.workflow
-CRASHED = "arn:aws:states:us-east-1:123456789012:execution:nightshift-remediate:crashed-mid-drain"
-
-
-def call(function: str, state: dict[str, Any], execution_id: str = CRASHED) -> dict[str, Any]:
-    return BY_NAME[f"nightshift-{function}"].handler()({"execution_id": execution_id, "state": state}, None)
 
 
 def test_the_sweep_puts_back_what_a_dead_execution_left_out(harness: Any) -> None:
     h = harness()
     # GIVEN an execution that took the lock, deregistered the leaker, then vanished (never restored)
-    state: dict[str, Any] = BY_NAME["nightshift-validate-request"].handler()(
-        {"execution_id": CRASHED, "execution_name": "crashed-mid-drain", "input": {"group": "web"}}, None)
-    state["lock"] = call("acquire-group-lock", state)
-    state["selection"] = call("select-worst-instance", state)
-    call("deregister-instance", state)
-    assert all(h.sim.target_state(h.leaker, tg) == "draining" for tg in h.built.target_group_arns)
+    crash_mid_drain(h)
     assert lock.holder("web").owner == CRASHED  # type: ignore[union-attr]
     # WHEN the scheduled sweep runs
     result = h.rt.wait(h.rt.start({}, machine="sweep"), timeout=300)
@@ -65,11 +56,7 @@ def test_an_item_that_cannot_be_put_back_does_not_stop_the_rest(harness: Any) ->
 
     h = harness()
     # GIVEN a dead execution that left the leaker out and the lock held
-    state: dict[str, Any] = BY_NAME["nightshift-validate-request"].handler()(
-        {"execution_id": CRASHED, "execution_name": "crashed-mid-drain", "input": {"group": "web"}}, None)
-    state["lock"] = call("acquire-group-lock", state)
-    state["selection"] = call("select-worst-instance", state)
-    call("deregister-instance", state)
+    crash_mid_drain(h)
     # AND RegisterTargets refuses it (e.g. the instance was terminated since): not a transient error
     h.rt.inject("elastic-load-balancing-v2", "RegisterTargets", "InvalidTarget", "The following targets are not "
                 "in a running state and cannot be registered", times=None)

@@ -9,28 +9,13 @@ from typing import Any
 
 import pytest
 
-from nightshift.functions import BY_NAME
 from steps import clock, reconcile, summarise_sweep
 from steps.store import audit, lifecycle, lock
+from tests.harness import CRASHED, crash_mid_drain
 
 pytestmark = pytest.mark.workflow
-CRASHED = "arn:aws:states:us-east-1:123456789012:execution:nightshift-remediate:crashed-mid-drain"
 SWEEP = "arn:aws:states:us-east-1:123456789012:execution:nightshift-sweep:s"
 FILLER = 2000  # audit records written after the crash: a busy group's fortnight
-
-
-def call(function: str, state: dict[str, Any]) -> dict[str, Any]:
-    return BY_NAME[f"nightshift-{function}"].handler()({"execution_id": CRASHED, "state": state}, None)
-
-
-def crash_mid_drain(h: Any) -> None:
-    """An execution took the lock, deregistered the leaker, then vanished (never restored)."""
-    state: dict[str, Any] = BY_NAME["nightshift-validate-request"].handler()(
-        {"execution_id": CRASHED, "execution_name": "crashed-mid-drain", "input": {"group": "web"}}, None)
-    state["lock"] = call("acquire-group-lock", state)
-    state["selection"] = call("select-worst-instance", state)
-    call("deregister-instance", state)
-    assert all(h.sim.target_state(h.leaker, tg) == "draining" for tg in h.built.target_group_arns)
 
 
 def bury_under_history(h: Any, records: int = FILLER) -> None:
