@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -146,36 +147,30 @@ class GroupRun:
             items.get(opened, {}).pop(rid, None)
 
     def act(self) -> None:
-        for rid in list(self.current.get("DEREGISTERED", {})):
+        self._each("DEREGISTERED", _restore, self.restored, "putting instances back")
+        self._each("STANDBY_ENTERED", _finish_standby, self.standby_exited, "ending Standby")
+        self._save()
+
+    def _each(self, opened: str, act: Callable[[str, str, float, str], tuple[str | None, bool]], done_ids: list[str],
+              doing: str) -> None:
+        """Act on every open remediation of one kind; a failing one stays open and is reported, never stops
+        the others (e.g. RegisterTargets refusing an instance terminated since: InvalidTarget)."""
+        for rid in list(self.current.get(opened, {})):
             if self.budget.low():
-                raise Stopped("time budget ran low while putting instances back")
+                raise Stopped(f"time budget ran low while {doing}")
             try:
-                instance_id, done = _restore(self.group, rid, self.now, self.sweep_execution)
+                instance_id, done = act(self.group, rid, self.now, self.sweep_execution)
             except AwsUnavailable as exc:  # e.g. still starting after a stop/start: the next sweep finishes
                 logger.warning(f"reconcile {rid}: {exc}")
                 continue
-            except Exception as exc:  # one bad item (e.g. InvalidTarget) must not stop the others: kept open
+            except Exception as exc:
                 self.item_failures.append({"remediation_id": rid, "error": type(exc).__name__,
                                            "cause": str(exc)[:300]})
                 continue
             if instance_id is not None:
-                self.restored.append(instance_id)
+                done_ids.append(instance_id)
             if done:
-                self._drop("DEREGISTERED", rid)
-        for rid in list(self.current.get("STANDBY_ENTERED", {})):
-            if self.budget.low():
-                raise Stopped("time budget ran low while ending Standby")
-            try:
-                instance_id, done = _finish_standby(self.group, rid, self.now, self.sweep_execution)
-            except Exception as exc:  # kept open for the next sweep, reported below
-                self.item_failures.append({"remediation_id": rid, "error": type(exc).__name__,
-                                           "cause": str(exc)[:300]})
-                continue
-            if instance_id is not None:
-                self.standby_exited.append(instance_id)
-            if done:
-                self._drop("STANDBY_ENTERED", rid)
-        self._save()
+                self._drop(opened, rid)
 
     def item_failure(self) -> dict[str, Any] | None:
         if not self.item_failures:
