@@ -17,8 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from steps.exceptions import ConfigurationError
 
-TARGET_GROUP_ARN = re.compile(r"^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:\d{12}:targetgroup/[\w-]+/\w+$")
-GROUP_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+# \Z, not $: "$" also matches before a trailing newline, which would let "web\n" through.
+TARGET_GROUP_ARN = re.compile(r"^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:\d{12}:targetgroup/[\w-]+/\w+\Z")
+GROUP_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}\Z")
 # GetMetricData periods below a minute, for high-resolution metrics only (MetricStat, Period).
 SUB_MINUTE_PERIODS = (1, 5, 10, 20, 30)
 # The statistics GetMetricData takes as MetricStat.Stat (case-sensitive): the five plain ones, and the
@@ -55,7 +56,9 @@ class MetricSpec(_Strict):
     # one of these Name/Value pairs are read, e.g. {"AutoScalingGroupName": "web-asg"}. Empty: every series
     # of the instance. Never a complete set: the agent appends InstanceId, ImageId, InstanceType... itself.
     dimensions: dict[str, str] = Field(default_factory=dict)
-    threshold: float = 65.0
+    # A finite number >= 0: a negative threshold makes every instance "breach" (a healthy one is rebooted);
+    # NaN never compares greater, so it would silently select nothing.
+    threshold: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 65.0
     # Hysteresis: a candidate must breach in at least `breaching_datapoints` of the last
     # `evaluation_datapoints` periods. Missing datapoints never count as a breach.
     breaching_datapoints: Annotated[int, Field(ge=1)] = 3

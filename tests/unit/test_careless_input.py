@@ -1,0 +1,43 @@
+"""Careless input refused at validation, naming the field (issue 14's smaller cases)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from pydantic import ValidationError
+
+from steps.config import ConfigurationError, parse_groups
+from steps.events import StartInput
+
+ARN = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/0123456789abcdef"
+
+
+def declare(**group: object) -> None:
+    parse_groups({"groups": [{"name": "web", "target_group_arns": [ARN], **group}]})
+
+
+@pytest.mark.parametrize("threshold", [-5.0, -math.inf, math.inf, math.nan, "NaN", "-Infinity"])
+def test_a_threshold_that_would_select_the_healthy_or_nothing_is_refused(threshold: object) -> None:
+    with pytest.raises(ConfigurationError) as refused:
+        declare(metric={"threshold": threshold})
+    assert "metric.threshold" in str(refused.value)
+
+
+@pytest.mark.parametrize("threshold", [0, 65, 99.5])
+def test_sensible_thresholds_are_accepted(threshold: float) -> None:
+    declare(metric={"threshold": threshold})
+
+
+def test_an_instance_id_with_a_trailing_newline_is_refused() -> None:
+    StartInput.model_validate({"group": "web", "instance_id": "i-0123456789abcdef0"})
+    with pytest.raises(ValidationError) as refused:
+        StartInput.model_validate({"group": "web", "instance_id": "i-0123456789abcdef0\n"})
+    assert "instance_id" in str(refused.value)
+
+
+@pytest.mark.parametrize(("field", "value"), [("name", "web\n"), ("target_group_arns", [ARN + "\n"])])
+def test_names_and_arns_with_a_trailing_newline_are_refused(field: str, value: object) -> None:
+    with pytest.raises(ConfigurationError) as refused:
+        parse_groups({"groups": [{"name": "web", "target_group_arns": [ARN], field: value}]})
+    assert field in str(refused.value)
