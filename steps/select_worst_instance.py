@@ -125,6 +125,10 @@ def _no_metric_data(ctx: StepContext, record: RemediationRecord, metric: MetricS
             sent = notify.send(f"{ctx.group.name} reports no {metric.name} data: nothing can be judged", detail)
         except Exception as exc:  # a notice that cannot be sent never fails the selection
             logger.warning("no-metric-data notice not sent", extra={"error": repr(exc)})
+            try:
+                notices.release_daily("no-metric-data", ctx.group.name, ctx.now, ctx.execution_id)
+            except Exception as again:  # the claim then simply stands for the day
+                logger.warning("no-metric-data claim not released", extra={"error": repr(again)})
     result = {"action": "no_metric_data", "value": None, "threshold": metric.threshold, "reason": reason,
               "notified": sent}
     lifecycle.advance(record, "find_no_data", result, ctx.now, ctx.execution_id)

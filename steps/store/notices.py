@@ -1,13 +1,14 @@
 """Once-a-day notices (e.g. "this group reports no metric data"), claimed in the lock table under
 ``notice#<kind>#<group>#<UTC day>`` with a conditional put, so two selections racing on the same day send
-one message between them. The item claims the day before the message is sent: at most once, not at least."""
+one message between them. The item claims the day before the message is sent; a send that fails gives the
+claim back (``release_daily``), so the next selection that day tries again."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
-from pynamodb.exceptions import PutError
+from pynamodb.exceptions import DeleteError, PutError
 from pynamodb.models import Model
 
 from steps.store.tables import LOCK_TABLE, REGION, conditional_check_failed
@@ -42,3 +43,12 @@ def claim_daily(kind: str, group: str, now: float, execution_id: str) -> bool:
             return False
         raise
     return True
+
+
+def release_daily(kind: str, group: str, now: float, execution_id: str) -> None:
+    """Give back this execution's claim (the message could not be sent); another execution's claim stays."""
+    try:
+        DailyNotice(key(kind, group, now)).delete(condition=DailyNotice.execution_id == execution_id)
+    except DeleteError as exc:
+        if not conditional_check_failed(exc):
+            raise

@@ -112,6 +112,22 @@ def test_no_metric_data_is_audited_notified_once_a_day_and_never_healthy(harness
     assert len(drain(h, topic_q)) == 1
 
 
+def test_a_notice_that_could_not_be_sent_is_sent_by_the_next_selection_that_day(harness: MakeHarness) -> None:
+    # GIVEN a group with no metric data, and SNS failing the first Publish
+    h = harness()
+    h.rt.declare_groups([{**h.group, "metric": {**h.group["metric"], "dimensions": {"InstanceType": "x1.32xlarge"}}}])
+    topic_q, _ = listen(h)
+    h.rt.inject("sns", "Publish", "InternalError", status=500, times=1)
+    # WHEN a selection runs
+    first = h.run()
+    # THEN it is not failed by the notice, and nothing reached the topic
+    assert first["status"] == "SUCCEEDED" and outcome(first)["status"] == "no_metric_data"
+    assert drain(h, topic_q) == []
+    # WHEN the next selection runs the same UTC day, THEN it sends the notice (the claim was given back)
+    assert outcome(h.run())["status"] == "no_metric_data"
+    assert len(drain(h, topic_q)) == 1
+
+
 def test_a_metric_nobody_publishes_reports_no_data_and_the_sweep_says_no_data(harness: MakeHarness) -> None:
     # GIVEN a group whose metric name is published by nothing at all
     h = harness()
