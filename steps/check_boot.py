@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from steps import lease
 from steps.aws import ec2, ssm
 from steps.domain import boot
 from steps.entrypoint import StepContext, step
@@ -60,6 +61,7 @@ def check_boot(ctx: StepContext) -> dict[str, Any]:
         # While it reboots the agent is not running and SSM may answer InvalidInstanceId: that is "not yet",
         # asked again at the next poll; the boot deadline still ends the wait (BOOT_TIMED_OUT).
         command_id = ssm.send_if_online(instance_id, ssm.BOOT_TIME, ssm.BOOT_TIME_SCRIPT)
+    lease.keep(ctx, decision.wait_seconds)  # past the next Wait; LockLost if another execution took the group
     return {"done": decision.phase == boot.DONE, "phase": decision.phase, "confirmed_by": decision.confirmed_by,
             "boot_time": boot_time, "command_id": command_id, "wait_seconds": decision.wait_seconds,
             "checks": progress.checks + 1, "boot_seconds": round(elapsed, 3), "status": status_seen}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from steps import lease
 from steps.aws import elbv2, ssm
 from steps.domain import drain
 from steps.entrypoint import StepContext, step
@@ -81,6 +82,7 @@ def check_drain(ctx: StepContext) -> dict[str, Any]:
                   instance_id=instance_id, ended_by=decision.ended_by, drain_seconds=round(elapsed, 3),
                   delay_seconds=deregistration.delay_seconds, signal=spec.signal, quiet_readings=quiet,
                   checks=progress.checks + 1)
+    lease.keep(ctx, decision.wait_seconds)  # past the next Wait; LockLost if another execution took the group
     return result
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from steps import put_back
+from steps import lease, put_back
 from steps.aws import elbv2
 from steps.domain.history import STANDBY_POLL_SECONDS
 from steps.entrypoint import StepContext, step
@@ -32,8 +32,10 @@ def check_health(ctx: StepContext) -> dict[str, Any]:
             # Serving again, but ExitStandby waits for the ASG to finish EnteringStandby (up to the
             # deregistration delay, 3600 s at most). No deadline applies here, so poll slowly: each turn
             # writes history events (steps/domain/history.py bounds them).
+            standby_wait = max(spec.poll_seconds, STANDBY_POLL_SECONDS)
+            lease.keep(ctx, standby_wait)
             return {"done": False, "states": states, "checks": progress.checks + 1,
-                    "wait_seconds": max(spec.poll_seconds, STANDBY_POLL_SECONDS), "standby": standby}
+                    "wait_seconds": standby_wait, "standby": standby}
         if standby == put_back.EXITED:
             ctx.audit("STANDBY_EXITED", f"{instance_id} left Auto Scaling Standby", instance_id=instance_id)
         if record.state == "verifying":
@@ -51,6 +53,7 @@ def check_health(ctx: StepContext) -> dict[str, Any]:
                   instance_id=instance_id, states=states, elapsed_seconds=round(elapsed, 3))
         raise HealthNotRestored(f"{instance_id} not healthy after {elapsed:.0f} s: {states}")
     wait = max(1, min(spec.poll_seconds, int(spec.deadline_seconds - elapsed + 0.999)))
+    lease.keep(ctx, wait)  # past the next Wait; LockLost if another execution took the group
     return {"done": False, "states": states, "checks": progress.checks + 1, "wait_seconds": wait}
 
 

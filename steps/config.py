@@ -309,6 +309,21 @@ class GroupConfig(_Strict):
         return self
 
 
+    @model_validator(mode="after")
+    def _lease_covers_renewals(self) -> GroupConfig:
+        """The group lease must outlast the longest time between two renewals (steps/domain/lease.py)."""
+        from steps.domain.lease import MARGIN_SECONDS, required_lease
+
+        need = required_lease(self)
+        if self.lock_lease_seconds < need.seconds:
+            raise ValueError(
+                f"group {self.name!r}: lock_lease_seconds {self.lock_lease_seconds} is shorter than the longest "
+                f"time between two renewals of the group lease ({need.interval}) plus a {MARGIN_SECONDS} s margin; "
+                f"another remediation could take the group meanwhile: set lock_lease_seconds to at least "
+                f"{need.seconds} (or remove it: the default is 7200)")
+        return self
+
+
 class GroupsDocument(_Strict):
     groups: Annotated[list[GroupConfig], Field(min_length=1)]
 

@@ -24,9 +24,20 @@ from steps.store import errors as store_errors
 
 @dataclass
 class StepContext:
+    """``group`` is read from the groups declaration on first use, not before the body runs: the restore
+    path and the notifications work from the state and the lifecycle record alone, so a declaration that
+    became invalid (or lost this group) mid-remediation cannot stop them (ConfigurationError is raised only
+    by the steps that need the configuration, and their Catch leads to the restore path)."""
+
     execution_id: str
     state: WorkflowState
-    group: GroupConfig
+    _group: GroupConfig | None = None
+
+    @property
+    def group(self) -> GroupConfig:
+        if self._group is None:
+            self._group = groups.group(self.state.request.group)
+        return self._group
 
     @property
     def now(self) -> float:
@@ -71,7 +82,7 @@ def step(body: Callable[[StepContext], dict[str, Any]]) -> Callable[[dict[str, A
         logger.set_correlation_id(parsed.execution_id)
         logger.append_keys(group=request.group, remediation_id=request.remediation_id, step=body.__name__)
         tracer.put_annotation(key="group", value=request.group)
-        ctx = StepContext(parsed.execution_id, parsed.state, groups.group(request.group))
+        ctx = StepContext(parsed.execution_id, parsed.state)
         if ctx.instance_id:
             logger.append_keys(instance_id=ctx.instance_id)
         try:

@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict
 from steps import clock, groups, put_back
 from steps.aws.stepfunctions import execution_status
 from steps.domain.lifecycle import OUT_OF_SERVICE
-from steps.exceptions import AwsUnavailable, LifecycleConflict
+from steps.exceptions import AwsUnavailable, ConfigurationError, LifecycleConflict
 from steps.observability import logger, record_metrics, tracer
 from steps.store import audit, lifecycle, lock, reconcile_progress
 from steps.store.lock import LIVE_EXECUTION_STATES
@@ -301,6 +301,22 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     parsed = ReconcileEvent.model_validate(event)
     logger.set_correlation_id(parsed.execution_id)
     budget = Budget(context)
-    results = {g.name: reconcile_group(g.name, parsed.execution_id, budget) for g in groups.load().groups}
+    results = {name: reconcile_group(name, parsed.execution_id, budget) for name in groups_to_reconcile()}
     logger.info("reconciled", extra={"results": results})
     return {"groups": results}
+
+
+def groups_to_reconcile() -> list[str]:
+    """Every declared group, and every group the lock table shows open work for that the declaration no
+    longer names, or all of those when the declaration cannot be read: putting an instance back needs only
+    its lifecycle record, never the group's configuration. (The sweep then fails on the declaration itself,
+    at "List the configured groups".)"""
+    try:
+        declared = [g.name for g in groups.load().groups]
+    except ConfigurationError as exc:
+        logger.warning(f"groups declaration unusable, reconciling from the lock table only: {exc}")
+        declared = []
+    undeclared = sorted(reconcile_progress.groups_with_work() - set(declared))
+    if undeclared:
+        logger.warning("reconciling groups the declaration does not name", extra={"groups": undeclared})
+    return [*declared, *undeclared]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from steps import lease
 from steps.aws import autoscaling, elbv2
 from steps.domain import replacement
 from steps.entrypoint import StepContext, step
@@ -30,6 +31,11 @@ def _save(record: lifecycle.RemediationRecord, progress: dict[str, Any]) -> None
 
 @step
 def replace_instance(ctx: StepContext) -> dict[str, Any]:
+    lease.keep(ctx, POLL_SECONDS)  # before any AWS call: never mark an instance of a group we lost
+    return _replace(ctx)
+
+
+def _replace(ctx: StepContext) -> dict[str, Any]:
     escalation = ctx.state.escalation
     assert escalation and escalation.rung == "replace", "runs as the replace rung"
     record = lifecycle.load(ctx.state.request.remediation_id)

@@ -10,16 +10,37 @@ from __future__ import annotations
 
 from typing import Any
 
-from steps import put_back
+from steps import groups, put_back
 from steps.domain.lifecycle import OUT_OF_SERVICE
 from steps.entrypoint import StepContext, step
+from steps.exceptions import ConfigurationError
 from steps.store import lifecycle
+
+
+def configuration_now(group: str) -> tuple[str, str]:
+    """After a ConfigurationError: what the groups declaration says now, as (code, sentence) for the audit.
+    Nothing here needs the declaration to be valid; it only reports on it."""
+    try:
+        document = groups.load()
+    except ConfigurationError as exc:
+        return "invalid", f"the groups declaration is invalid ({str(exc)[:300]})"
+    if group not in document.by_name:
+        return "removed", f"group {group!r} is no longer declared in the groups declaration"
+    return "valid_again", "the groups declaration could not be used when the step ran (it is valid again now)"
 
 
 @step
 def restore_service(ctx: StepContext) -> dict[str, Any]:
     error = ctx.state.error
     error_name, cause = (error.Error, error.Cause) if error else ("Unknown", "no error information")
+    # Everything below works from the state and the lifecycle record: never ctx.group (the declaration may be
+    # what failed). A ConfigurationError says so in both audit records.
+    configuration: dict[str, str] = {}
+    why = error_name
+    if error_name == ConfigurationError.__name__:
+        code, sentence = configuration_now(ctx.state.request.group)
+        configuration = {"configuration": code}
+        why = f"{error_name}: {sentence}"
     record = lifecycle.load(ctx.state.request.remediation_id)
     restored = put_back.PutBack(None)
     if record.state in [*OUT_OF_SERVICE, "verifying", "restored"]:
@@ -30,14 +51,14 @@ def restore_service(ctx: StepContext) -> dict[str, Any]:
                               ctx.execution_id)
         what = ("left it to its Auto Scaling group, which is replacing it" if restored.being_replaced else
                 f"put {restored.instance_id} back in {len(restored.target_groups)} target group(s)")
-        ctx.audit("RESTORED", f"{what} after {error_name}", instance_id=restored.instance_id,
-                  error=error_name, **restored.numbers())
+        ctx.audit("RESTORED", f"{what} (from the lifecycle record) after {why}", instance_id=restored.instance_id,
+                  error=error_name, **configuration, **restored.numbers())
         put_back.audit_standby(ctx, restored)
     elif record.state in ("requested", "selected"):
         lifecycle.advance(record, "fail", {"error": error_name}, ctx.now, ctx.execution_id)
-    ctx.audit("FAILED", f"remediation failed with {error_name}: {cause[:500]}",
+    ctx.audit("FAILED", f"remediation failed with {why}: {cause[:500]}",
               instance_id=record.instance_id, error=error_name, cause=cause[:2000],
-              lifecycle_state=record.state, restored_to=restored.target_groups)
+              lifecycle_state=record.state, restored_to=restored.target_groups, **configuration)
     return {"status": "failed", "error": error_name, "cause": cause[:2000],
             "restored": bool(restored.target_groups) or restored.being_replaced}
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from steps import lease
 from steps.aws import ec2, elbv2
 from steps.domain import stop_start
 from steps.entrypoint import StepContext, step
@@ -36,6 +37,7 @@ def _save(record: lifecycle.RemediationRecord, progress: dict[str, Any]) -> None
 def stop_start_instance(ctx: StepContext) -> dict[str, Any]:
     escalation = ctx.state.escalation
     assert escalation and escalation.rung == "stop_start", "runs as the stop_start rung"
+    lease.keep(ctx, POLL_SECONDS)  # before any AWS call: never stop or start an instance of a group we lost
     record = lifecycle.load(ctx.state.request.remediation_id)
     deregistration = (record.facts or {}).get("deregister") or {}
     instance_id = deregistration.get("instance_id") or record.instance_id

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
-from pynamodb.exceptions import DeleteError, PutError
+from pynamodb.exceptions import DeleteError, PutError, UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.models import Model
 
@@ -109,3 +109,27 @@ def holder(group: str) -> GroupLock | None:
         return GroupLock.get(group, consistent_read=True)
     except GroupLock.DoesNotExist:
         return None
+
+
+@dataclass(frozen=True)
+class Renewal:
+    renewed: bool
+    expires_at: float | None = None  # the new expiry when renewed
+    holder: str | None = None  # who holds the lock when it is no longer ours (None: nobody)
+
+
+def renew(group: str, owner: str, now: float, lease_seconds: float) -> Renewal:
+    """Extend our lease to ``now + lease_seconds``, only while the lock is OWNED_BY us (an UpdateItem
+    conditional on the owner; acquired_at is kept). Not renewed: another execution holds it (it took the
+    lease over after it expired), or it is gone; either way this execution no longer owns the group."""
+    expires_at = now + lease_seconds
+    try:
+        GroupLock(group).update(actions=[GroupLock.expires_at.set(expires_at),
+                                         GroupLock.purge_at.set(int(expires_at + 86400))],
+                                condition=owned_by(owner))
+    except UpdateError as exc:
+        if conditional_check_failed(exc):
+            current = holder(group)
+            return Renewal(False, holder=current.owner if current else None)
+        raise
+    return Renewal(True, expires_at=expires_at)

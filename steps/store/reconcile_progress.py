@@ -57,3 +57,18 @@ def save(progress: ReconcileProgress) -> None:
 def open_items(progress: ReconcileProgress) -> dict[str, dict[str, float]]:
     raw: dict[str, Any] = progress.open_items or {}
     return {event: {str(rid): float(at) for rid, at in (ids or {}).items()} for event, ids in raw.items()}
+
+
+def groups_with_work() -> set[str]:
+    """Groups the lock table says may have something to reconcile: a group lock is held (its holder may be
+    dead), or a saved progress item has open remediations. One Scan of the lock table (a few items per
+    group), projected to the key and ``open_items``; used for groups the declaration no longer names (or
+    cannot be read), whose instances must still be put back."""
+    found: set[str] = set()
+    for item in ReconcileProgress.scan(attributes_to_get=["group", "open_items"]):
+        key = str(item.group)
+        if "#" not in key:  # a group lock ("<group>"); group names cannot contain "#"
+            found.add(key)
+        elif key.startswith(PREFIX) and any((item.open_items or {}).values()):
+            found.add(key[len(PREFIX):])
+    return found

@@ -74,6 +74,7 @@ def test_capacity_refusal_and_dry_run_change_nothing(steps: Steps) -> None:
 
 def _through_deregistration(steps: Steps) -> dict[str, object]:
     steps.validate()
+    steps.call("acquire-group-lock", "lock")  # the poll loops renew it, and stop when it is not theirs
     steps.call("select-worst-instance", "selection")
     return steps.call("deregister-instance", "deregistration")
 
