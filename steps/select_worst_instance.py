@@ -49,6 +49,15 @@ def _claimed_elsewhere(ctx: StepContext, instance_id: str | None) -> claim.Claim
     return None if outcome.claimed else outcome
 
 
+def _nothing_reason(reason: str, named: str | None, any_left: bool, passed: dict[str, str]) -> str:
+    """Why nothing was selected, with the instances passed over (claimed elsewhere, not InService)."""
+    if named and named in passed:
+        return passed[named]
+    if named and not any_left:
+        return f"{named} is not in service in the group"
+    return reason + (f" (passed over: {'; '.join(passed.values())})" if passed else "")
+
+
 @step
 def select_worst_instance(ctx: StepContext) -> dict[str, Any]:
     record = lifecycle.load(ctx.state.request.remediation_id)
@@ -81,6 +90,7 @@ def select_worst_instance(ctx: StepContext) -> dict[str, Any]:
     label = f"{metric.namespace}/{metric.name} ({metric.stat})"
     if instances and not any(series.values()):
         return _no_metric_data(ctx, record, metric, label, instances, read)
+    passed: dict[str, str] = {}  # instance -> why it was passed over (claimed elsewhere, ASG state)
     while True:
         if named and instances:
             selection = evaluate_named(named, series[named], metric.threshold, metric.breaching_datapoints,
@@ -93,21 +103,23 @@ def select_worst_instance(ctx: StepContext) -> dict[str, Any]:
             claimed = _claimed_elsewhere(ctx, selection.instance_id)
             if claimed is None:
                 break
-            ctx.audit("SKIPPED_CLAIMED", f"{selection.instance_id} is claimed by another remediation "
-                      f"({claimed.holder}, group {claimed.holder_group}): an instance is never in two "
-                      "remediations at once; passed over", instance_id=selection.instance_id,
+            passed_over = (f"{selection.instance_id} is claimed by another remediation ({claimed.holder}, group "
+                           f"{claimed.holder_group}): an instance is never in two remediations at once; passed over")
+            ctx.audit("SKIPPED_CLAIMED", passed_over, instance_id=selection.instance_id,
                       holder=claimed.holder, holder_group=claimed.holder_group)
         else:
             # Standby, Pending, Terminating...: an operator or the ASG owns it. Never touch it; next worst.
             ctx.audit("SKIPPED_ASG_STATE", passed_over, instance_id=selection.instance_id)
+        passed[str(selection.instance_id)] = passed_over
         series = {i: s for i, s in series.items() if i != selection.instance_id}
         instances = [i for i in instances if i != selection.instance_id]
     numbers = {"metric": label, "threshold": metric.threshold, "value": selection.value,
                "breaching": selection.breaching, "needed": metric.breaching_datapoints,
                "of_last": metric.evaluation_datapoints, "instances_evaluated": selection.evaluated,
-               "instances_with_data": selection.with_data, "candidates": selection.candidates}
+               "instances_with_data": selection.with_data, "candidates": selection.candidates,
+               "passed_over": sorted(passed)}
     if selection.instance_id is None:
-        reason = selection.reason if instances or not named else f"{named} is not in service in the group"
+        reason = _nothing_reason(selection.reason, named, bool(instances), passed)
         ctx.audit("NOTHING_TO_DO", reason, instance_id=named, **numbers)
         result = {"action": "nothing_to_do", "value": selection.value, "threshold": metric.threshold,
                   "reason": reason}

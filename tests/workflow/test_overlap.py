@@ -64,6 +64,8 @@ def test_two_groups_over_one_instance_started_together_reboot_it_once(harness: A
     assert audit.as_dict(record)["details"]["holder"] == winner_arn
     assert "REBOOT_REQUESTED" in [r.event for r in trails[winner]]
     assert "REBOOT_REQUESTED" not in [r.event for r in trails[loser]]
+    nothing = next(r for r in trails[loser] if r.event == "NOTHING_TO_DO")
+    assert "claimed by another remediation" in nothing.reason
     outcomes = {json.loads(r["output"])["outcome"]["status"] for r in results}
     assert outcomes == {"remediated", "nothing_to_do"}
     # AND everything is back in service, and neither lock nor claim is left behind
