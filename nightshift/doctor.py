@@ -17,9 +17,12 @@ What it checks, per group:
   agent appends dimensions; selection discovers them the same way);
 * the drain and boot signals can work: the SSM agent is online and managed for each instance when a signal
   uses Run Command; the ports the drain signal will count (each target's registered port);
-* the Auto Scaling groups the instances belong to, their health check type, and their tags;
+* the Auto Scaling groups the instances belong to, their health check type, and their tags; a floor that
+  even their MaxSize cannot meet;
 * the maintenance windows are open at some minute of the week;
 * the worst-case Step Functions history of a remediation against the 25,000-event limit.
+
+Across groups: instances (and Auto Scaling groups) that more than one group reaches.
 """
 
 from __future__ import annotations
@@ -93,6 +96,8 @@ class _Group:
         self.account = account
         self.findings: list[Finding] = []
         self.ports: dict[str, set[int]] = defaultdict(set)  # instance id -> the ports it is registered on
+        self.members: dict[str, dict[str, str]] = {}  # target group arn -> {instance id: state}
+        self.asg_members: dict[str, list[str]] = {}  # Auto Scaling group -> the group's instances in it
 
     def add(self, check: str, status: str, subject: str, message: str, fix: str = "") -> None:
         self.findings.append(Finding(check, status, self.group.name, subject, message, fix))
@@ -158,14 +163,15 @@ class _Group:
     # -- capacity floor ----------------------------------------------------------------------------
     def capacity(self, members: dict[str, dict[str, str]]) -> None:
         g = self.group
-        if g.min_healthy == 0 and g.min_healthy_percent == 0:
-            self.add("capacity", WARN, "min_healthy", "min_healthy 0 and min_healthy_percent 0: a remediation may "
-                     "take out the last healthy target", "set min_healthy to at least 1")
+        self.members = members
+        if g.floor == 0 and g.min_healthy_percent == 0:
+            self.add("capacity", WARN, "min_healthy", "allow_zero_healthy with min_healthy 0 and min_healthy_percent "
+                     "0: a remediation may take out the last healthy target", "set min_healthy to at least 1")
         for arn, states in members.items():
             registered = len(states)
             if not registered:
                 continue
-            needed = required_healthy(registered, g.min_healthy, g.min_healthy_percent)
+            needed = required_healthy(registered, g.floor, g.min_healthy_percent)
             healthy = sum(1 for s in states.values() if s == "healthy")
             name = arn.split("/")[-2] if "/" in arn else arn
             if registered - 1 < needed:
@@ -313,7 +319,9 @@ class _Group:
                      "replace an instance while it reboots (failed status checks) or re-register it",
                      "set auto_scaling.enabled true (the default)")
             return
+        self.asg_members = dict(membership)
         described = asg.describe_auto_scaling_groups(AutoScalingGroupNames=sorted(membership))["AutoScalingGroups"]
+        self._floor_beyond_max_size(membership, described)
         for g in described:
             name = str(g["AutoScalingGroupName"])
             tags = {str(t["Key"]): str(t["Value"]) for t in g.get("Tags", [])}
@@ -331,6 +339,25 @@ class _Group:
                 self.add("auto_scaling", WARN, name, "not attached to every target group of the group: the "
                          "'replace' rung will be skipped for its members",
                          "attach the target groups to the Auto Scaling group, or drop the replace rung")
+
+    def _floor_beyond_max_size(self, membership: dict[str, list[str]], described: list[dict[str, Any]]) -> None:
+        """A target group whose every target is an Auto Scaling member can never hold more targets than
+        those groups' MaxSize: a floor that needs all of them is never met, however far the fleet scales."""
+        group_of = {i: name for name, ids in membership.items() for i in ids}
+        max_size = {str(g["AutoScalingGroupName"]): int(g.get("MaxSize", 0)) for g in described}
+        for arn, states in self.members.items():
+            if not states or any(i not in group_of for i in states):
+                continue  # targets outside any ASG: no bound known
+            asgs = sorted({group_of[i] for i in states})
+            most = sum(max_size.get(name, 0) for name in asgs)
+            needed = required_healthy(most, self.group.floor, self.group.min_healthy_percent)
+            if most - 1 < needed:
+                name = arn.split("/")[-2] if "/" in arn else arn
+                self.add("capacity", FAIL, name,
+                         f"its targets all belong to Auto Scaling group(s) {', '.join(asgs)} of MaxSize {most} in all, "
+                         f"and {needed} must stay healthy: no instance can ever be taken out, however far it scales",
+                         f"lower min_healthy (now {self.group.min_healthy}) / min_healthy_percent (now "
+                         f"{self.group.min_healthy_percent:g}) below {most}")
 
     # -- configuration that can never act, and the history bound ----------------------------------
     def settings(self) -> None:
@@ -381,7 +408,9 @@ def _guarded(checks: _Group, name: str, run: Callable[[], Any], default: Any = N
     return default
 
 
-def diagnose_group(group: GroupConfig, client: Client, region: str, account: str | None) -> list[Finding]:
+def diagnose_group(group: GroupConfig, client: Client, region: str, account: str | None,
+                   seen: dict[str, dict[str, set[str]]] | None = None) -> list[Finding]:
+    """``seen``, when given, collects which groups reach each instance and each Auto Scaling group."""
     checks = _Group(group, client, region, account)
     found: dict[str, dict[str, Any]] = _guarded(checks, "target_group", checks.target_groups, {})
     members: dict[str, dict[str, str]] = _guarded(checks, "capacity", lambda: checks.targets(found), {})
@@ -393,7 +422,31 @@ def diagnose_group(group: GroupConfig, client: Client, region: str, account: str
         _guarded(checks, "metric", lambda: checks.metric(instance_ids))
         _guarded(checks, "auto_scaling", lambda: checks.auto_scaling(instance_ids, list(found)))
     checks.settings()
+    if seen is not None:
+        for instance_id in instance_ids:
+            seen.setdefault("instance", {}).setdefault(instance_id, set()).add(group.name)
+        for asg_name in checks.asg_members:
+            seen.setdefault("Auto Scaling group", {}).setdefault(asg_name, set()).add(group.name)
     return checks.findings
+
+
+def overlaps(seen: dict[str, dict[str, set[str]]]) -> list[Finding]:
+    """Instances (or Auto Scaling groups) that two declared groups reach: validation refuses a target group
+    in two groups, but cannot see an instance registered in a target group of each."""
+    found = []
+    for kind, reached in sorted(seen.items()):
+        shared = {subject: names for subject, names in reached.items() if len(names) > 1}
+        by_groups: dict[tuple[str, ...], list[str]] = defaultdict(list)
+        for subject, names in shared.items():
+            by_groups[tuple(sorted(names))].append(subject)
+        for names, subjects in sorted(by_groups.items()):
+            shown = ", ".join(sorted(subjects)[:3]) + (f" and {len(subjects) - 3} more" if len(subjects) > 3 else "")
+            found.append(Finding(
+                "overlap", WARN, None, f"groups {', '.join(names)}",
+                f"{len(subjects)} {kind}(s) reached by more than one group ({shown}): the instance claim keeps two "
+                "remediations off one instance, but each group judges capacity only in its own target groups",
+                "register each instance behind the target groups of one group only (or merge the groups)"))
+    return found
 
 
 def diagnose(raw: str | None, client: Client, region: str, account: str | None,
@@ -412,8 +465,10 @@ def diagnose(raw: str | None, client: Client, region: str, account: str | None,
     groups = document.groups
     if only_group is not None:
         groups = [document.group(only_group)]
+    seen: dict[str, dict[str, set[str]]] = {}
     for group in groups:
-        findings.extend(diagnose_group(group, client, region, account))
+        findings.extend(diagnose_group(group, client, region, account, seen))
+    findings.extend(overlaps(seen))
     return Report(findings)
 
 

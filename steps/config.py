@@ -267,6 +267,9 @@ class GroupConfig(_Strict):
     metric: MetricSpec = Field(default_factory=MetricSpec)
     min_healthy: Annotated[int, Field(ge=0)] = 1
     min_healthy_percent: Annotated[float, Field(ge=0, le=100)] = 50.0
+    # The floor is at least one healthy target in every target group; true lets min_healthy 0 with
+    # min_healthy_percent 0 take the last healthy one out (say so explicitly, or it is refused).
+    allow_zero_healthy: bool = False
     per_az: bool = False
     drain: DrainSpec = Field(default_factory=DrainSpec)
     boot: BootSpec = Field(default_factory=BootSpec)
@@ -292,6 +295,20 @@ class GroupConfig(_Strict):
         if len(set(value)) != len(value):
             raise ValueError("target_group_arns lists the same target group twice")
         return value
+
+    @model_validator(mode="after")
+    def _floor_of_one(self) -> GroupConfig:
+        if self.min_healthy == 0 and self.min_healthy_percent == 0 and not self.allow_zero_healthy:
+            raise ValueError(
+                f"group {self.name!r}: min_healthy 0 with min_healthy_percent 0 lets a remediation take out the "
+                "last healthy target of a target group; set min_healthy to at least 1 (or min_healthy_percent "
+                "above 0), or set allow_zero_healthy: true if zero healthy targets is acceptable")
+        return self
+
+    @property
+    def floor(self) -> int:
+        """The min_healthy the capacity checks use: at least 1 unless allow_zero_healthy says otherwise."""
+        return self.min_healthy if self.allow_zero_healthy else max(1, self.min_healthy)
 
     @model_validator(mode="after")
     def _history_fits(self) -> GroupConfig:
@@ -333,6 +350,20 @@ class GroupsDocument(_Strict):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"group names must be unique; repeated: {', '.join(dupes)}")
+        return self
+
+    @model_validator(mode="after")
+    def _no_overlap(self) -> GroupsDocument:
+        """Two groups over one target group would remediate the same instances under two group leases."""
+        owner: dict[str, str] = {}
+        for g in self.groups:
+            for arn in g.target_group_arns:
+                if arn in owner and owner[arn] != g.name:
+                    raise ValueError(
+                        f"groups {owner[arn]!r} and {g.name!r} both list {arn} in target_group_arns: two groups "
+                        "over one target group could remediate the same instance at once; put each target group "
+                        "in one group only (merge the two groups, or remove it from one of them)")
+                owner[arn] = g.name
         return self
 
     @cached_property

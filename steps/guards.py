@@ -70,5 +70,5 @@ def capacity_now(group: GroupConfig, instance_id: str) -> CapacityNow:
     zones = None
     if group.per_az:
         zones = ec2.availability_zones({i for members in states.values() for i in members})
-    decision = healthy_after_removal(states, instance_id, group.min_healthy, group.min_healthy_percent, zones)
+    decision = healthy_after_removal(states, instance_id, group.floor, group.min_healthy_percent, zones)
     return CapacityNow(decision, states)

@@ -4,8 +4,9 @@ For every group: an instance the audit trail shows Nightshift took out of servic
 later RESTORED/HEALTHY, whose remediation has no live execution, is registered back in every target group
 its lifecycle record lists (started first if an escalation left it stopped, out of Auto Scaling Standby);
 an instance put in Standby (STANDBY_ENTERED) whose ExitStandby never happened is taken out of Standby; a
-lock whose owner execution is no longer running is released (conditionally on that owner). So a crash in
-the worst place heals itself on the next sweep.
+lock whose owner execution is no longer running is released (conditionally on that owner), and so is an
+instance claim (steps/store/claim.py) whose owner no longer runs. So a crash in the worst place heals itself
+on the next sweep.
 
 Bounded: each sweep reads each group's audit trail once, only after the group's cursor (by key
 condition, a page at a time), folding it into the group's set of open remediations (steps/store/
@@ -30,7 +31,7 @@ from steps.aws.stepfunctions import execution_status
 from steps.domain.lifecycle import OUT_OF_SERVICE
 from steps.exceptions import AwsUnavailable, ConfigurationError, LifecycleConflict
 from steps.observability import logger, record_metrics, tracer
-from steps.store import audit, lifecycle, lock, reconcile_progress
+from steps.store import audit, claim, lifecycle, lock, reconcile_progress
 from steps.store.lock import LIVE_EXECUTION_STATES
 
 LOOKBACK_SECONDS = 14 * 86400  # a group with no progress yet starts this far back (redrivable history)
@@ -296,14 +297,42 @@ def reconcile_group(group: str, sweep_execution: str, budget: Budget | None = No
     return run.result()
 
 
+def release_stale_claims(sweep_execution: str, budget: Budget) -> list[str]:
+    """Delete every instance claim whose owner execution no longer runs (conditionally on that owner, so a
+    claim released and taken again since the scan is left alone), audited CLAIM_RELEASED_STALE in the group
+    that held it. A live owner's claim stays, however old. Returns the instances released."""
+    now = clock.now()
+    released: list[str] = []
+    for item in claim.all_claims():
+        if budget.low():
+            raise Stopped("time budget ran low while releasing stale instance claims")
+        instance_id = item.group.removeprefix(claim.PREFIX)
+        if execution_status(item.owner) in LIVE_EXECUTION_STATES or not claim.release(instance_id, item.owner):
+            continue
+        released.append(instance_id)
+        audit.record(audit.AuditEntry(
+            group=item.claimed_for, event="CLAIM_RELEASED_STALE", at=now, instance_id=instance_id,
+            execution_id=sweep_execution, remediation_id=item.remediation_id, trigger="schedule",
+            reason=f"released the claim on {instance_id} held by {item.owner}, which is no longer running",
+            details={"owner": item.owner, "acquired_at": float(item.acquired_at)}))
+    return released
+
+
 @tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     parsed = ReconcileEvent.model_validate(event)
     logger.set_correlation_id(parsed.execution_id)
     budget = Budget(context)
     results = {name: reconcile_group(name, parsed.execution_id, budget) for name in groups_to_reconcile()}
+    answer: dict[str, Any] = {"groups": results}
+    try:
+        answer["stale_claims_released"] = release_stale_claims(parsed.execution_id, budget)
+    except Exception as exc:  # never hides the groups' results; a claim left is taken over once its owner ended
+        answer["stale_claims_released"] = []
+        answer["stale_claims_error"] = {"error": type(exc).__name__, "cause": str(exc)[:1000]}
+        logger.warning("stale instance claims not released", extra=answer["stale_claims_error"])
     logger.info("reconciled", extra={"results": results})
-    return {"groups": results}
+    return answer
 
 
 def groups_to_reconcile() -> list[str]:

@@ -15,11 +15,12 @@ from typing import Any
 
 from steps import notify
 from steps.aws import autoscaling, cloudwatch, elbv2
+from steps.aws.stepfunctions import execution_status
 from steps.config import MetricSpec
 from steps.domain.selection import evaluate_named, evaluation_window, select_worst
 from steps.entrypoint import StepContext, step
 from steps.observability import logger
-from steps.store import lifecycle, notices
+from steps.store import claim, lifecycle, notices
 from steps.store.lifecycle import RemediationRecord
 
 # Targets in these states are already on their way out: never pick them.
@@ -34,6 +35,27 @@ def _not_in_service_in_asg(ctx: StepContext, instance_id: str | None) -> str | N
     if member is None or member.lifecycle_state == autoscaling.IN_SERVICE:
         return None
     return f"{instance_id} is {member.lifecycle_state} in Auto Scaling group {member.group}: passed over"
+
+
+def _claimed_elsewhere(ctx: StepContext, instance_id: str | None) -> claim.ClaimOutcome | None:
+    """Claim ``instance_id`` for this execution; the outcome when another live execution holds it, or None.
+
+    Two groups can reach the same instance (it is registered in a target group of each): the group lease
+    cannot keep their remediations apart, the claim does. Taken before anything is taken out of service."""
+    if instance_id is None:
+        return None
+    outcome = claim.acquire(instance_id, ctx.execution_id, ctx.group.name, ctx.state.request.remediation_id,
+                            ctx.now, ctx.group.lock_lease_seconds, execution_status)
+    return None if outcome.claimed else outcome
+
+
+def _nothing_reason(reason: str, named: str | None, any_left: bool, passed: dict[str, str]) -> str:
+    """Why nothing was selected, with the instances passed over (claimed elsewhere, not InService)."""
+    if named and named in passed:
+        return passed[named]
+    if named and not any_left:
+        return f"{named} is not in service in the group"
+    return reason + (f" (passed over: {'; '.join(passed.values())})" if passed else "")
 
 
 @step
@@ -68,6 +90,7 @@ def select_worst_instance(ctx: StepContext) -> dict[str, Any]:
     label = f"{metric.namespace}/{metric.name} ({metric.stat})"
     if instances and not any(series.values()):
         return _no_metric_data(ctx, record, metric, label, instances, read)
+    passed: dict[str, str] = {}  # instance -> why it was passed over (claimed elsewhere, ASG state)
     while True:
         if named and instances:
             selection = evaluate_named(named, series[named], metric.threshold, metric.breaching_datapoints,
@@ -77,17 +100,26 @@ def select_worst_instance(ctx: StepContext) -> dict[str, Any]:
                                      metric.evaluation_datapoints, label)
         passed_over = _not_in_service_in_asg(ctx, selection.instance_id)
         if passed_over is None:
-            break
-        # Standby, Pending, Terminating...: an operator or the ASG owns it. Never touch it; next worst.
-        ctx.audit("SKIPPED_ASG_STATE", passed_over, instance_id=selection.instance_id)
+            claimed = _claimed_elsewhere(ctx, selection.instance_id)
+            if claimed is None:
+                break
+            passed_over = (f"{selection.instance_id} is claimed by another remediation ({claimed.holder}, group "
+                           f"{claimed.holder_group}): an instance is never in two remediations at once; passed over")
+            ctx.audit("SKIPPED_CLAIMED", passed_over, instance_id=selection.instance_id,
+                      holder=claimed.holder, holder_group=claimed.holder_group)
+        else:
+            # Standby, Pending, Terminating...: an operator or the ASG owns it. Never touch it; next worst.
+            ctx.audit("SKIPPED_ASG_STATE", passed_over, instance_id=selection.instance_id)
+        passed[str(selection.instance_id)] = passed_over
         series = {i: s for i, s in series.items() if i != selection.instance_id}
         instances = [i for i in instances if i != selection.instance_id]
     numbers = {"metric": label, "threshold": metric.threshold, "value": selection.value,
                "breaching": selection.breaching, "needed": metric.breaching_datapoints,
                "of_last": metric.evaluation_datapoints, "instances_evaluated": selection.evaluated,
-               "instances_with_data": selection.with_data, "candidates": selection.candidates}
+               "instances_with_data": selection.with_data, "candidates": selection.candidates,
+               "passed_over": sorted(passed)}
     if selection.instance_id is None:
-        reason = selection.reason if instances or not named else f"{named} is not in service in the group"
+        reason = _nothing_reason(selection.reason, named, bool(instances), passed)
         ctx.audit("NOTHING_TO_DO", reason, instance_id=named, **numbers)
         result = {"action": "nothing_to_do", "value": selection.value, "threshold": metric.threshold,
                   "reason": reason}

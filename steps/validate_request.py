@@ -13,7 +13,7 @@ from steps import clock, groups
 from steps.aws import elbv2
 from steps.entrypoint import validation_message
 from steps.events import StartInput, ValidateEvent
-from steps.exceptions import ConfigurationError, InvalidRequest
+from steps.exceptions import ConfigurationError, InvalidRequest, LifecycleConflict
 from steps.observability import logger, tracer
 from steps.store import errors as store_errors
 from steps.store import lifecycle
@@ -43,6 +43,7 @@ def _validate(event: dict[str, Any]) -> dict[str, Any]:
                 f"instance_id: {start.instance_id} is not registered in any target group of group "
                 f"{group.name!r}; pick an instance behind {', '.join(group.target_group_arns)}"
             )
+    _refuse_reused_remediation_id(start, group.name, envelope.execution_id)
     remediation_id = start.remediation_id or envelope.execution_name
     lifecycle.open_record(remediation_id, group.name, start.trigger, envelope.execution_id, clock.now())
     request = {
@@ -57,3 +58,29 @@ def _validate(event: dict[str, Any]) -> dict[str, Any]:
     }
     logger.info("request accepted", extra={"request": request})
     return {"request": request}
+
+
+def _refuse_reused_remediation_id(start: StartInput, group: str, execution_id: str) -> None:
+    """A ``remediation_id`` in the input names the remediation this execution continues: it must be new, or
+    the one of the execution ``replay_of`` names (the replay path). Reusing an old one would hand this
+    execution the old one's recorded results: its selection, its drain, its reboot, its health."""
+    remediation_id = start.remediation_id
+    if remediation_id is None:
+        return
+    try:
+        record = lifecycle.load(remediation_id)
+    except LifecycleConflict:
+        return  # a new remediation id
+    if record.group != group:
+        raise InvalidRequest(
+            f"remediation_id: {remediation_id} belongs to a remediation of group {record.group!r}, not {group!r}; "
+            "omit remediation_id to start a new remediation")
+    if execution_id in (record.executions or []):
+        return  # this very execution opened it: a Retry of this step, or a redrive
+    if start.replay_of is not None and start.replay_of in (record.executions or []):
+        return  # a replay of an execution of that remediation
+    started_by = (record.executions or ["?"])[0]
+    raise InvalidRequest(
+        f"remediation_id: {remediation_id} belongs to an earlier remediation of {group!r} (state {record.state}, "
+        f"started by {started_by}); omit remediation_id to start a new remediation, or replay that execution "
+        "with `nightshift replay <execution>` (replay_of names it)")

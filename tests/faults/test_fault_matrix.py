@@ -123,7 +123,9 @@ def test_random_fleets_never_lose_capacity(shape: dict[str, Any]) -> None:
                      default=InstanceSpec(inflight_seconds=shape["inflight"]))
     with LocalRuntime(log_stream=io.StringIO()) as rt:
         sim, built = rt.add_fleet(spec)
-        rt.declare_groups([group_for(built, min_healthy=shape["min_healthy"], min_healthy_percent=shape["percent"])])
+        # A zero floor must be said explicitly (allow_zero_healthy), or validation refuses the group.
+        rt.declare_groups([group_for(built, min_healthy=shape["min_healthy"], min_healthy_percent=shape["percent"],
+                                     allow_zero_healthy=shape["min_healthy"] == 0 and shape["percent"] == 0)])
         # GIVEN some targets already out of service (draining from the first target group)
         pre_out = {built.instance_ids[i % size] for i in shape["out"]}
         for instance in pre_out:

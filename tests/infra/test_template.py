@@ -228,15 +228,18 @@ def test_the_reconciler_writes_only_its_progress_items_in_the_lock_table() -> No
         f"{reconcile_progress.PREFIX}*"]}}
 
 
-def test_the_selection_writes_only_its_daily_notices_in_the_lock_table() -> None:
-    from steps.store import notices
+def test_the_selection_writes_only_its_daily_notices_and_instance_claims_in_the_lock_table() -> None:
+    from steps.store import claim, notices
 
     puts = [s for s in statements("SelectWorstInstanceFunction") if "dynamodb:PutItem" in as_list(s["Action"])
             and s["Resource"] == {"Fn::GetAtt": ["LockTable", "Arn"]}]
-    # PutItem claims the day; DeleteItem gives the claim back when the message could not be sent
-    assert len(puts) == 1 and sorted(as_list(puts[0]["Action"])) == ["dynamodb:DeleteItem", "dynamodb:PutItem"]
-    assert puts[0]["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [
-        f"{notices.PREFIX}*"]}}
+    # notices: PutItem claims the day, DeleteItem gives the claim back when the message could not be sent
+    conditions = sorted(tuple(s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]) for s in puts)
+    assert conditions == [(f"{claim.PREFIX}*",), (f"{notices.PREFIX}*",)]
+    assert all(set(as_list(s["Action"])) <= {"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:DeleteItem"} for s in puts)
+    # the group locks themselves stay out of its reach: no unconditioned grant on the lock table
+    assert all("Condition" in s for s in statements("SelectWorstInstanceFunction")
+               if s["Resource"] == {"Fn::GetAtt": ["LockTable", "Arn"]})
 
 
 def test_pynamodb_needs_no_describe_table() -> None:

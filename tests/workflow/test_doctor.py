@@ -189,3 +189,28 @@ def test_a_missing_permission_is_a_finding_not_a_traceback(harness: Any) -> None
     assert "AccessDeniedException" in ssm[0].message and "allow DescribeInstanceInformation" in ssm[0].fix
     # the other checks still ran
     assert any(f.check == "metric" and f.status == doctor.OK for f in report.findings)
+
+
+def test_a_floor_beyond_the_auto_scaling_groups_max_size_never_remediates(harness: Any) -> None:
+    h = harness(FleetSpec(size=6, auto_scaling=AutoScalingSpec(min_size=1, max_size=7),
+                          leaking={LEAKER: InstanceSpec(leak_to_percent=85.0)}))
+    # 7 must stay healthy: 7 instances at most (MaxSize), so one can never be out, however far it scales
+    beyond = [f for f in failures(run_doctor(h, {**h.group, "min_healthy": 7}), "capacity")
+              if "however far it scales" in f.message]
+    assert len(beyond) == 2 and all("MaxSize 7" in f.message and "below 7" in f.fix for f in beyond)
+    # 6 must stay healthy: short today (6 registered), but scaling out to 7 would make room
+    assert not [f for f in failures(run_doctor(h, {**h.group, "min_healthy": 6}), "capacity")
+                if "however far it scales" in f.message]
+
+
+def test_instances_two_groups_reach_are_reported(harness: Any) -> None:
+    h = harness()
+    https, http = h.built.target_group_arns
+    raw = json.dumps({"groups": [{**h.group, "target_group_arns": [https]},
+                                 {**h.group, "name": "api", "target_group_arns": [http]}]})
+    report = doctor.diagnose(raw, h.rt.client, h.rt.region, ACCOUNT)
+    overlap = [f for f in report.findings if f.check == "overlap"]
+    assert len(overlap) == 1 and overlap[0].status == doctor.WARN
+    assert overlap[0].subject == "groups api, web" and "12 instance(s)" in overlap[0].message
+    # one group alone overlaps nothing
+    assert not [f for f in run_doctor(h).findings if f.check == "overlap"]

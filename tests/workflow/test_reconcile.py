@@ -47,7 +47,9 @@ def test_a_running_remediation_is_left_alone(harness: Any) -> None:
 
     h.rt.router.before.append(reconcile_during_drain)
     assert h.run()["status"] == "SUCCEEDED"
-    assert seen == [{"groups": {"web": {"restored": [], "standby_exited": [], "stale_lock_released": None}}}]
+    # (the live remediation's instance claim is not stale either)
+    assert seen == [{"groups": {"web": {"restored": [], "standby_exited": [], "stale_lock_released": None}},
+                     "stale_claims_released": []}]
     assert "RECONCILED" not in h.audit_events()
 
 
