@@ -54,7 +54,7 @@ def mark_audited(execution_name: str, now: float) -> bool:
     item = AlarmClaim(f"{PREFIX}{execution_name}")
     try:
         item.update(actions=[AlarmClaim.audited_at.set(now)],
-                    condition=AlarmClaim.group.exists() & AlarmClaim.audited_at.does_not_exist())
+                    condition=AlarmClaim.audited_at.does_not_exist())  # claim() put the item just before
     except UpdateError as exc:
         if conditional_check_failed(exc):
             return False
