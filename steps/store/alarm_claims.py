@@ -17,8 +17,9 @@ from pynamodb.models import Model
 from steps.store.tables import LOCK_TABLE, REGION, conditional_check_failed
 
 PREFIX = "alarm#"
-# Duplicate deliveries come within hours (EventBridge retries for up to 24 h, Lambda's async retries for
-# up to 6 h): a week is plenty, then DynamoDB TTL removes the item.
+# Duplicate deliveries come within hours (EventBridge's default retry policy lasts 24 h; Lambda keeps an
+# asynchronous event up to 6 h, https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-configuring.html):
+# a week is plenty, then DynamoDB TTL removes the item.
 KEEP_SECONDS = 7 * 86400
 
 
