@@ -36,13 +36,13 @@ def reboot_instance(ctx: StepContext) -> dict[str, Any]:
     if earlier is None:
         if record.state != "draining":
             raise LifecycleConflict(f"cannot reboot {instance_id} in lifecycle state {record.state}")
-        # If the rest of the group lost capacity while this one drained, it is worth more serving
-        # (even degraded) than rebooting: fail into the restore path, which puts it back.
         # A pause since the capacity check (e.g. during the drain) stops it here: put back, not rebooted.
         paused = guards.refuse_if_paused(ctx.group, instance_id, "rebooting")
         if paused:
             ctx.audit("SKIPPED_PAUSED", paused, instance_id=instance_id, at_step="reboot")
             raise GroupPaused(paused)
+        # If the rest of the group lost capacity while this one drained, it is worth more serving
+        # (even degraded) than rebooting: fail into the restore path, which puts it back.
         capacity = guards.capacity_now(ctx.group, instance_id).decision
         if not capacity.allowed:
             ctx.audit("SKIPPED_CAPACITY", f"not rebooting {instance_id}: {capacity.reason}",
