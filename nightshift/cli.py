@@ -121,16 +121,34 @@ def _doctor_parser(commands: Any) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from nightshift.demo import DemoOptions, run_demo, summary
+    from nightshift.demo import (
+        DELAY_RANGE,
+        LEAKING_INDEX,
+        MIN_HEALTHY,
+        MIN_SIZE,
+        DemoOptions,
+        fleet_spec,
+        run_demo,
+        summary,
+    )
 
-    if args.size < 4:
-        print("nightshift demo: --size must be at least 4 (3 AZs and spare capacity)", file=sys.stderr)
-        return 2
+    if args.size < MIN_SIZE:
+        raise OperatorError(f"--size {args.size} is below the minimum of {MIN_SIZE} (the leaking instance is number "
+                            f"{LEAKING_INDEX + 1} and {MIN_HEALTHY} others must stay healthy while it is out); "
+                            f"use --size {MIN_SIZE} or more")
+    low, high = DELAY_RANGE
+    if not low <= args.delay <= high:
+        raise OperatorError(f"--delay {args.delay}: a deregistration delay is {low}-{high} seconds (AWS's range); "
+                            "use e.g. --delay 300")
     args.logs.parent.mkdir(parents=True, exist_ok=True)
     options = DemoOptions(size=args.size, delay=args.delay, inflight_seconds=args.inflight,
                           signal=args.signal, boot_signal=args.boot_signal, dry_run=args.dry_run,
                           log_path=args.logs, trigger=args.trigger, timeline_path=args.timeline,
                           auto_scaling=args.asg, broken_app=args.broken_app)
+    try:
+        fleet_spec(options)  # the simulator refuses a fleet it cannot build: one line, before anything runs
+    except ValueError as exc:
+        raise OperatorError(f"{exc}; see `nightshift demo --help`") from exc
     progress = None if args.json else print
     if progress:
         print(f"Healing a simulated fleet of {args.size} instances (trigger {args.trigger}, drain signal "
@@ -193,7 +211,7 @@ def _replay(args: argparse.Namespace) -> int:
     code = 0
     for target in targets:
         try:
-            result = replay.replay(sfn, target)
+            result = replay.replay(sfn, target, remediate_arn=machine)
             print(f"{target} -> {result.how}: {result.execution_arn} ({result.note})")
         except replay.ReplayRefused as exc:
             print(f"{target}: not replayed: {exc}")
@@ -253,12 +271,14 @@ def _show(args: argparse.Namespace) -> int:
     from nightshift.timeline import timeline_for_execution, write_timeline
 
     arn = args.execution
-    if not arn.startswith("arn:"):
-        arn = operations.execution_arn(arn, operations.state_machine_arn(args.state_machine_arn, args.stack))
+    machine = "" if arn.startswith("arn:") else operations.state_machine_arn(args.state_machine_arn, args.stack)
+    arn = operations.execution_arn(arn, machine)
     try:
         model = timeline_for_execution(_sfn(), arn)
     except ClientError as exc:
-        raise OperatorError(f"{arn}: {exc.response['Error'].get('Message') or exc}") from exc
+        hint = ("; `nightshift status` lists the recent ones (check the name, and the region and stack it ran in)"
+                if exc.response["Error"].get("Code") in {"ExecutionDoesNotExist", "InvalidArn"} else "")
+        raise OperatorError(f"{arn}: {exc.response['Error'].get('Message') or exc}{hint}") from exc
     except ValueError as exc:
         raise OperatorError(str(exc)) from exc
     path = write_timeline(model, args.out or Path("out") / f"{arn.rsplit(':', 1)[-1]}.svg")
@@ -268,9 +288,13 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _pause(args: argparse.Namespace) -> int:
+    from steps import groups
     from steps.store import pause
     from steps.store.audit import AuditEntry, record
 
+    # A pause of a group nobody declared would protect nothing (a typo): refuse it, naming the groups that exist.
+    groups.reset()  # read the declaration as it is now, not a cached copy
+    groups.group(args.group)
     now = datetime.now(UTC).timestamp()
     pause.pause(args.group, args.reason, now, args.by)
     record(AuditEntry(group=args.group, event="PAUSED", reason=f"paused: {args.reason}", at=now, trigger="manual",
@@ -329,7 +353,7 @@ def _doctor(args: argparse.Namespace) -> int:
         # The default session: what boto3.client() uses (and where the local runtime installs its answerers).
         session = boto3.DEFAULT_SESSION if boto3.DEFAULT_SESSION is not None else boto3.session.Session()
         if not session.region_name:
-            raise OperatorError("no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION, or a profile's region)")
+            raise OperatorError(NO_REGION)
         raw = _groups_source(args)
         try:
             account = session.client("sts").get_caller_identity()["Account"]
@@ -344,23 +368,64 @@ COMMANDS = {"doctor": _doctor, "demo": _demo, "start": _start, "replay": _replay
             "pause": _pause, "resume": _resume, "show": _show}
 
 
+NO_REGION = "no AWS region: set AWS_DEFAULT_REGION (or AWS_REGION, or a profile's region with `aws configure`)"
+NO_CREDENTIALS = ("no AWS credentials: configure a profile, or set AWS_PROFILE / AWS_ACCESS_KEY_ID "
+                  "(`aws configure`)")
+# Commands that reach AWS (the tables through PynamoDB, which falls back to us-east-1 rather than fail, so the
+# region is checked before they run).
+AWS_COMMANDS = frozenset({"start", "replay", "status", "audit", "pause", "resume", "show"})
+
+
+def _require_region() -> None:
+    import os
+
+    import boto3
+
+    if os.environ.get("AWS_REGION") and not os.environ.get("AWS_DEFAULT_REGION"):
+        # Lambda's and the AWS CLI's variable; boto3 reads only AWS_DEFAULT_REGION (or the profile).
+        os.environ["AWS_DEFAULT_REGION"] = os.environ["AWS_REGION"]
+    session = boto3.DEFAULT_SESSION if boto3.DEFAULT_SESSION is not None else boto3.session.Session()
+    if not (session.region_name or os.environ.get("AWS_DEFAULT_REGION")):
+        raise OperatorError(NO_REGION)
+
+
+def _store_error(exc: Exception) -> str:
+    """PynamoDB wraps the botocore error (no credentials, a refused call) it met: name that one."""
+    from botocore.exceptions import ClientError, NoCredentialsError
+
+    cause = getattr(exc, "cause", None)
+    if isinstance(cause, NoCredentialsError):
+        return NO_CREDENTIALS
+    if isinstance(cause, ClientError):
+        error = cause.response.get("Error", {})
+        hint = (" (is NIGHTSHIFT_LOCK_TABLE / NIGHTSHIFT_AUDIT_TABLE the deployed stack's table, in this region?)"
+                if error.get("Code") == "ResourceNotFoundException" else "")
+        return f"AWS refused {cause.operation_name}: {error.get('Code')}: {error.get('Message')}{hint}"
+    return f"{type(exc).__name__}: {exc}"
+
+
 def main(argv: list[str] | None = None) -> int:
     from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
+    from pynamodb.exceptions import PynamoDBException
 
     from steps.exceptions import ConfigurationError
 
     args = _parser().parse_args(argv)
     try:
+        if args.command in AWS_COMMANDS:
+            _require_region()
         return COMMANDS[args.command](args)
     except (OperatorError, ConfigurationError) as exc:
         print(f"nightshift {args.command}: {exc}", file=sys.stderr)
         return 2
     except NoRegionError:
-        print(f"nightshift {args.command}: no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION)", file=sys.stderr)
+        print(f"nightshift {args.command}: {NO_REGION}", file=sys.stderr)
         return 2
     except NoCredentialsError:
-        print(f"nightshift {args.command}: no AWS credentials: configure a profile, or set AWS_PROFILE / "
-              "AWS_ACCESS_KEY_ID (`aws configure`)", file=sys.stderr)
+        print(f"nightshift {args.command}: {NO_CREDENTIALS}", file=sys.stderr)
+        return 2
+    except PynamoDBException as exc:
+        print(f"nightshift {args.command}: {_store_error(exc)}", file=sys.stderr)
         return 2
     except ClientError as exc:
         error = exc.response.get("Error", {})

@@ -26,6 +26,9 @@ from nightshift.sim import AutoScalingSpec, FleetSpec, InstanceSpec
 
 Progress = Callable[[str], None]
 LEAKING_INDEX = 5
+MIN_HEALTHY = 5  # the demo group's floor: the leaker may leave only when 5 others stay healthy
+MIN_SIZE = max(LEAKING_INDEX + 1, MIN_HEALTHY + 1)  # the leaker exists, and the floor lets it out
+DELAY_RANGE = (0, 3600)  # a target group's deregistration_delay.timeout_seconds range (AWS)
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,7 @@ def group_declaration(built: Any, options: DemoOptions) -> dict[str, Any]:
     declaration.update({
         "metric": {"namespace": "CWAgent", "name": "mem_used_percent", "threshold": 65.0,
                    "breaching_datapoints": 3, "evaluation_datapoints": 5},
-        "min_healthy": 5,
+        "min_healthy": MIN_HEALTHY,
         "min_healthy_percent": 50,
         "drain": {"signal": options.signal, "poll_seconds": 10, "quiet_checks": 2, "floor_seconds": 5},
         "boot": {"signal": options.boot_signal},

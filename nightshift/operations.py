@@ -21,18 +21,29 @@ class OperatorError(Exception):
     """A command cannot proceed; the message says what to do."""
 
 
+# Nothing older is kept: audit and lifecycle records live 400 days (steps/store/tables.py RETENTION_SECONDS),
+# closed executions 90 days.
+MAX_SINCE = timedelta(days=400)
+STATE_MACHINE_ARN = re.compile(r"^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:stateMachine:[A-Za-z0-9_-]{1,80}\Z")
+EXECUTION_ARN = re.compile(r"^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:execution:[A-Za-z0-9_-]{1,80}:[^:\s]{1,80}\Z")
+
+
 def parse_duration(text: str) -> timedelta:
     match = DURATION.match(text.strip())
     if not match:
         raise OperatorError(f"--since {text!r}: use a number and a unit, e.g. 30m, 24h, 7d")
     value, unit = int(match.group(1)), match.group(2)
-    return timedelta(**{{"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[unit]: value})
+    seconds = value * {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit]
+    if seconds > MAX_SINCE.total_seconds():
+        raise OperatorError(f"--since {text}: longer than anything is kept (audit records live "
+                            f"{MAX_SINCE.days} days); use at most {MAX_SINCE.days}d")
+    return timedelta(seconds=seconds)
 
 
 def state_machine_arn(explicit: str | None, stack: str | None, machine: str = "remediate") -> str:
     """--state-machine-arn, else the stack's output, else $NIGHTSHIFT_<MACHINE>_STATE_MACHINE_ARN."""
     if explicit:
-        return explicit
+        return _checked_machine_arn(explicit, "--state-machine-arn")
     if stack:
         outputs = boto3.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])
         key = f"{machine.capitalize()}StateMachineArn"
@@ -42,12 +53,22 @@ def state_machine_arn(explicit: str | None, stack: str | None, machine: str = "r
         raise OperatorError(f"stack {stack} has no output {key}")
     env = f"NIGHTSHIFT_{machine.upper()}_STATE_MACHINE_ARN"
     if os.environ.get(env):
-        return os.environ[env]
+        return _checked_machine_arn(os.environ[env], env)
     raise OperatorError(f"which state machine? pass --state-machine-arn or --stack, or set {env}")
+
+
+def _checked_machine_arn(arn: str, source: str) -> str:
+    if not STATE_MACHINE_ARN.match(arn):
+        raise OperatorError(f"{source} {arn!r} is not a state machine ARN (arn:aws:states:REGION:ACCOUNT:"
+                            "stateMachine:NAME); copy it from the stack's outputs, or pass --stack")
+    return arn
 
 
 def execution_arn(name_or_arn: str, machine_arn: str) -> str:
     if name_or_arn.startswith("arn:"):
+        if not EXECUTION_ARN.match(name_or_arn):
+            raise OperatorError(f"{name_or_arn!r} is not an execution ARN (arn:aws:states:REGION:ACCOUNT:execution:"
+                                "MACHINE:NAME); copy it from `nightshift status` or the console, or pass the name")
         return name_or_arn
     return machine_arn.replace(":stateMachine:", ":execution:") + f":{name_or_arn}"
 

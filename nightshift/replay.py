@@ -61,9 +61,28 @@ def should_redrive(description: dict[str, Any], now: datetime) -> bool:
     return not (isinstance(stopped, datetime) and now - stopped > REDRIVE_WINDOW)
 
 
-def replay(sfn: Any, execution_arn: str, now: datetime | None = None) -> ReplayResult:
+def describe(sfn: Any, execution_arn: str, remediate_arn: str | None = None) -> dict[str, Any]:
+    """The execution to replay, refused when it does not exist or is not a remediation (e.g. a sweep)."""
+    try:
+        description: dict[str, Any] = sfn.describe_execution(executionArn=execution_arn)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in {"ExecutionDoesNotExist", "InvalidArn"}:
+            raise
+        raise ReplayRefused(f"{execution_arn}: no such execution; `nightshift status` lists the recent ones "
+                            "(check the name, and the region and stack it ran in)") from exc
+    machine = description.get("stateMachineArn", "")
+    request = json.loads(description.get("input") or "{}")
+    if (remediate_arn and machine != remediate_arn) or not isinstance(request, dict) or "group" not in request:
+        raise ReplayRefused(f"{execution_arn} is an execution of {machine.rsplit(':', 1)[-1]}, not a remediation; "
+                            "a sweep is not replayed: replay its failed remediations with "
+                            "`nightshift replay --failed --since 24h`, or let the next sweep run")
+    return description
+
+
+def replay(sfn: Any, execution_arn: str, now: datetime | None = None, remediate_arn: str | None = None,
+           ) -> ReplayResult:
     now = now or datetime.now(UTC)
-    description = sfn.describe_execution(executionArn=execution_arn)
+    description = describe(sfn, execution_arn, remediate_arn)
     status = description["status"]
     if status not in REPLAYABLE:
         raise ReplayRefused(f"{execution_arn} is {status}; only FAILED, TIMED_OUT or ABORTED executions are replayed")

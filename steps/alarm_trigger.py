@@ -4,7 +4,9 @@ one remediation of the group it speaks for.
 The group comes from the alarm's ``nightshift:group`` tag, else from its dimensions (an InstanceId →
 the group whose target groups hold it; a TargetGroup → the group that declares it). When the alarm
 names one instance, that instance is the candidate (every guard still applies). The execution name is
-derived from the alarm and its state-change time, so a duplicated event starts nothing new.
+derived from the alarm and its state-change time, so a duplicated event starts nothing new; a claim in the
+lock table (``steps/store/alarm_claims.py``) makes one delivery write ``ALARM_STARTED`` and proves to the
+validate step that this trigger, not a person, said ``trigger: alarm``.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from steps.config import GroupConfig, GroupsDocument
 from steps.entrypoint import validation_message
 from steps.exceptions import ConfigurationError, InvalidRequest
 from steps.observability import logger, tracer
-from steps.store import audit
+from steps.store import alarm_claims, audit
 
 
 class _Loose(BaseModel):
@@ -139,8 +141,13 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
                                "requested_by": "cloudwatch"}
     if instance_id:
         request["instance_id"] = instance_id
-    arn, started = executions.start(os.environ["NIGHTSHIFT_REMEDIATE_STATE_MACHINE_ARN"], name, request)
+    # The claim first: it proves to the validate step that this trigger started the execution, and its
+    # audited mark (below) lets exactly one of several concurrent deliveries write ALARM_STARTED. Start
+    # whatever the claim says: a delivery whose predecessor died between claim and start must still start.
+    alarm_claims.claim(name, group.name, detail.alarmName, alarm["time"], clock.now())
+    arn, _ = executions.start(os.environ["NIGHTSHIFT_REMEDIATE_STATE_MACHINE_ARN"], name, request)
     logger.set_correlation_id(arn)
+    started = alarm_claims.mark_audited(name, clock.now())
     code = "ALARM_STARTED" if started else "ALARM_DUPLICATE"
     sentence = (f"alarm {detail.alarmName} in ALARM started {name}" if started
                 else f"alarm {detail.alarmName} state change already started {name}; nothing new started")

@@ -12,7 +12,7 @@ from typing import Any
 from steps import guards, put_back
 from steps.aws import elbv2
 from steps.entrypoint import StepContext, step
-from steps.exceptions import CapacityLost, LifecycleConflict
+from steps.exceptions import CapacityLost, GroupPaused, LifecycleConflict
 from steps.store import lifecycle
 
 
@@ -28,7 +28,12 @@ def deregister_instance(ctx: StepContext) -> dict[str, Any]:
     if planned is None:
         if record.state != "selected":
             raise LifecycleConflict(f"cannot deregister {instance_id} in lifecycle state {record.state}")
-        # Capacity again, right before the destructive call: the check state may be seconds old.
+        # The pause and capacity again, right before the destructive call: the check state may be seconds old.
+        paused = guards.refuse_if_paused(ctx.group, instance_id, "deregistering")
+        if paused:
+            ctx.audit("SKIPPED_PAUSED", paused, instance_id=instance_id, at_step="deregister")
+            lifecycle.advance(record, "skip", {"reason": "SKIPPED_PAUSED"}, ctx.now, ctx.execution_id)
+            raise GroupPaused(paused)
         capacity = guards.capacity_now(ctx.group, instance_id).decision
         if not capacity.allowed:
             ctx.audit("SKIPPED_CAPACITY", capacity.reason, checks=capacity.numbers())

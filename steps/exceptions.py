@@ -65,3 +65,7 @@ class EscalationExhausted(NightshiftError):
 
 class LockLost(NightshiftError):
     """The group lock is no longer ours (taken over as stale): stop and put the instance back."""
+
+
+class GroupPaused(NightshiftError):
+    """The group was paused after the capacity check: stop before the next mutating call, put it back."""

@@ -72,3 +72,12 @@ def capacity_now(group: GroupConfig, instance_id: str) -> CapacityNow:
         zones = ec2.availability_zones({i for members in states.values() for i in members})
     decision = healthy_after_removal(states, instance_id, group.floor, group.min_healthy_percent, zones)
     return CapacityNow(decision, states)
+
+
+def refuse_if_paused(group: GroupConfig, instance_id: str, before: str) -> str | None:
+    """The pause flag again, right before a mutating call (the capacity check may be minutes old: a drain
+    lasts up to the deregistration delay). The reason when paused, else None."""
+    flag = pause.paused(group.name)
+    if flag is None:
+        return None
+    return f"not {before} {instance_id}: the group was paused ({flag.reason}); `nightshift resume` lifts it"

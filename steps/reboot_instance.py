@@ -13,7 +13,7 @@ from typing import Any
 from steps import guards
 from steps.aws import ec2
 from steps.entrypoint import StepContext, step
-from steps.exceptions import AwsCallFailed, AwsThrottled, CapacityLost, LifecycleConflict
+from steps.exceptions import AwsCallFailed, AwsThrottled, CapacityLost, GroupPaused, LifecycleConflict
 from steps.store import lifecycle
 from steps.store.lifecycle import RemediationRecord
 
@@ -36,6 +36,11 @@ def reboot_instance(ctx: StepContext) -> dict[str, Any]:
     if earlier is None:
         if record.state != "draining":
             raise LifecycleConflict(f"cannot reboot {instance_id} in lifecycle state {record.state}")
+        # A pause since the capacity check (e.g. during the drain) stops it here: put back, not rebooted.
+        paused = guards.refuse_if_paused(ctx.group, instance_id, "rebooting")
+        if paused:
+            ctx.audit("SKIPPED_PAUSED", paused, instance_id=instance_id, at_step="reboot")
+            raise GroupPaused(paused)
         # If the rest of the group lost capacity while this one drained, it is worth more serving
         # (even degraded) than rebooting: fail into the restore path, which puts it back.
         capacity = guards.capacity_now(ctx.group, instance_id).decision

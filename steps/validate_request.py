@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from steps import clock, groups
+from steps import clock, groups, request_origin
 from steps.aws import elbv2
 from steps.entrypoint import validation_message
 from steps.events import StartInput, ValidateEvent
@@ -36,6 +36,7 @@ def _validate(event: dict[str, Any]) -> dict[str, Any]:
         group = groups.group(start.group)
     except ConfigurationError as exc:
         raise InvalidRequest(str(exc)) from exc
+    request_origin.check(start, envelope.execution_id, envelope.execution_name, group)
     if start.instance_id:
         registered = elbv2.group_target_states(group.target_group_arns, [start.instance_id])
         if not any(start.instance_id in states for states in registered.values()):

@@ -468,3 +468,12 @@ def test_blocking_alarms_are_read_with_a_star_so_composite_alarms_are_returned()
     # AWS: DescribeAlarms returns composite alarms only with cloudwatch:DescribeAlarms scoped to *
     found = [s for _, s in _function_statements() if "cloudwatch:DescribeAlarms" in as_list(s["Action"])]
     assert found and all(s["Resource"] == "*" for s in found)
+
+
+def test_the_alarm_trigger_writes_only_its_alarm_claims_in_the_lock_table() -> None:
+    from steps.store import alarm_claims
+
+    writes = [s for s in statements("AlarmTriggerFunction") if s["Resource"] == {"Fn::GetAtt": ["LockTable", "Arn"]}]
+    assert len(writes) == 1 and as_list(writes[0]["Action"]) == ["dynamodb:PutItem", "dynamodb:UpdateItem"]
+    assert writes[0]["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [
+        f"{alarm_claims.PREFIX}*"]}}

@@ -1,0 +1,70 @@
+"""One claim per alarm state change, in the lock table under ``alarm#<execution name>``.
+
+The alarm trigger writes it (a conditional put) *before* it starts the execution, and marks it audited
+(a conditional update) once, so concurrent deliveries of one event write exactly one ``ALARM_STARTED``.
+The validate step reads it to prove an execution claiming ``trigger: alarm`` was started by the alarm
+trigger: StartExecution input can be typed by anyone allowed to start an execution; this item can only be
+written by a role with PutItem on the lock table (the steps), not by a console user who may only start
+executions.
+"""
+
+from __future__ import annotations
+
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.exceptions import PutError, UpdateError
+from pynamodb.models import Model
+
+from steps.store.tables import LOCK_TABLE, REGION, conditional_check_failed
+
+PREFIX = "alarm#"
+# Duplicate deliveries come within hours (EventBridge's default retry policy lasts 24 h; Lambda keeps an
+# asynchronous event up to 6 h, https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-configuring.html):
+# a week is plenty, then DynamoDB TTL removes the item.
+KEEP_SECONDS = 7 * 86400
+
+
+class AlarmClaim(Model):
+    class Meta:
+        table_name = LOCK_TABLE
+        region = REGION
+
+    group = UnicodeAttribute(hash_key=True)  # "alarm#<execution name>"
+    remediation_group = UnicodeAttribute()
+    alarm_name = UnicodeAttribute()
+    changed_at = UnicodeAttribute()  # the alarm's state-change time, ISO 8601
+    claimed_at = NumberAttribute()
+    audited_at = NumberAttribute(null=True)
+    purge_at = NumberAttribute()  # DynamoDB TTL attribute
+
+
+def claim(execution_name: str, group: str, alarm_name: str, changed_at: str, now: float) -> bool:
+    """Record that the alarm trigger starts ``execution_name``; True for the first delivery only."""
+    item = AlarmClaim(f"{PREFIX}{execution_name}", remediation_group=group, alarm_name=alarm_name,
+                      changed_at=changed_at, claimed_at=now, purge_at=int(now + KEEP_SECONDS))
+    try:
+        item.save(condition=AlarmClaim.group.does_not_exist())
+    except PutError as exc:
+        if conditional_check_failed(exc):
+            return False
+        raise
+    return True
+
+
+def mark_audited(execution_name: str, now: float) -> bool:
+    """True for exactly one caller per claim: the one that writes ALARM_STARTED."""
+    item = AlarmClaim(f"{PREFIX}{execution_name}")
+    try:
+        item.update(actions=[AlarmClaim.audited_at.set(now)],
+                    condition=AlarmClaim.audited_at.does_not_exist())  # claim() put the item just before
+    except UpdateError as exc:
+        if conditional_check_failed(exc):
+            return False
+        raise
+    return True
+
+
+def find(execution_name: str) -> AlarmClaim | None:
+    try:
+        return AlarmClaim.get(f"{PREFIX}{execution_name}", consistent_read=True)
+    except AlarmClaim.DoesNotExist:
+        return None
