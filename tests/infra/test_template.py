@@ -236,7 +236,8 @@ def test_the_selection_writes_only_its_daily_notices_and_instance_claims_in_the_
     # notices: PutItem claims the day, DeleteItem gives the claim back when the message could not be sent
     conditions = sorted(tuple(s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]) for s in puts)
     assert conditions == [(f"{claim.PREFIX}*",), (f"{notices.PREFIX}*",)]
-    assert all(set(as_list(s["Action"])) <= {"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:DeleteItem"} for s in puts)
+    allowed = {"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:DeleteItem"}
+    assert all(set(as_list(s["Action"])) <= allowed for s in puts)
     # the group locks themselves stay out of its reach: no unconditioned grant on the lock table
     assert all("Condition" in s for s in statements("SelectWorstInstanceFunction")
                if s["Resource"] == {"Fn::GetAtt": ["LockTable", "Arn"]})
