@@ -13,7 +13,7 @@ from typing import Any
 from steps import groups, put_back
 from steps.domain.lifecycle import OUT_OF_SERVICE
 from steps.entrypoint import StepContext, step
-from steps.exceptions import ConfigurationError
+from steps.exceptions import ConfigurationError, NightshiftError
 from steps.store import lifecycle
 
 
@@ -24,6 +24,8 @@ def configuration_now(group: str) -> tuple[str, str]:
         document = groups.load()
     except ConfigurationError as exc:
         return "invalid", f"the groups declaration is invalid ({str(exc)[:300]})"
+    except NightshiftError as exc:  # e.g. GetParameter throttled: the put-back must not wait for a report
+        return "unreadable", f"the groups declaration could not be read ({type(exc).__name__}: {str(exc)[:200]})"
     if group not in document.by_name:
         return "removed", f"group {group!r} is no longer declared in the groups declaration"
     return "valid_again", "the groups declaration could not be used when the step ran (it is valid again now)"
