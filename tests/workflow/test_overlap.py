@@ -106,3 +106,22 @@ def test_a_claim_whose_owner_no_longer_runs_is_released_by_the_reconciler_and_ta
     released = [r for r in audit.for_group("web") if r.event == "CLAIM_RELEASED_STALE"]
     assert len(released) == 1 and released[0].instance_id == h.leaker
     assert audit.as_dict(released[0])["details"]["owner"] == dead
+
+
+def test_an_instance_named_from_the_console_while_another_group_remediates_it_is_passed_over(harness: Any) -> None:
+    h = harness()
+    _declare_two_groups_over_one_fleet(h)
+    seen: list[dict[str, Any]] = []
+
+    def start_api_mid_drain(name: str, *_: Any) -> None:
+        if name == "nightshift-check-drain" and not seen:
+            seen.append(h.rt.run({"group": "api", "instance_id": h.leaker}, name="named-mid-drain"))
+
+    h.rt.router.before.append(start_api_mid_drain)
+    web = h.rt.run({"group": "web"}, name="web-remediation")
+    assert web["status"] == "SUCCEEDED" and seen and seen[0]["status"] == "SUCCEEDED", seen
+    assert json.loads(seen[0]["output"])["outcome"]["status"] == "nothing_to_do"
+    nothing = next(r for r in audit.for_group("api") if r.event == "NOTHING_TO_DO")
+    assert "claimed by another remediation" in nothing.reason and web["executionArn"] in nothing.reason
+    assert len(h.sim.reboot_requests(h.leaker)) == 1
+    assert claim.holder(h.leaker) is None
