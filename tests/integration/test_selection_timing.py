@@ -4,6 +4,7 @@ ingestion delay, against the fleet simulator's timing (agent resolution, ingesti
 from __future__ import annotations
 
 import io
+import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 
 from nightshift.functions import BY_NAME
+from nightshift.runtime.clock import VirtualClock
 from nightshift.runtime.runner import LocalRuntime
 from nightshift.sim import FleetSpec, InstanceSpec
 from steps.aws import cloudwatch
@@ -74,7 +76,19 @@ def test_with_a_2_minute_ingestion_delay_5_of_5_still_picks_the_leaker(runtime: 
     assert end <= now - 120 < end + 60 and end - start == 5 * 60
 
 
-def test_too_few_readable_datapoints_is_nothing_to_do_until_they_are_ingested(runtime: LocalRuntime) -> None:
+@pytest.fixture
+def runtime_at_half_past() -> Iterator[LocalRuntime]:
+    """A runtime whose clock starts 30 s past a minute, so which minutes are complete does not depend on the
+    second the test happens to run at (later in the minute, the one readable minute has no sample yet and the
+    answer is ``no_metric_data`` instead)."""
+    start = (int(time.time()) // 60) * 60 + 30
+    with LocalRuntime(log_stream=io.StringIO(), clock=VirtualClock(start=start)) as rt:
+        yield rt
+
+
+def test_too_few_readable_datapoints_is_nothing_to_do_until_they_are_ingested(
+        runtime_at_half_past: LocalRuntime) -> None:
+    runtime = runtime_at_half_past
     # GIVEN a leaker whose metric exists only since 150 s ago (a fresh agent), 3 of the last 5 to breach
     built, select = fleet(runtime, FleetSpec(metric_history_seconds=150,
                                              leaking={5: InstanceSpec(leak_to_percent=85.0)}),
