@@ -13,8 +13,8 @@ from typing import Any
 
 from steps import guards
 from steps.aws import ec2
-from steps.entrypoint import StepContext, step
 from steps.aws.errors import answered_with_error
+from steps.entrypoint import StepContext, step
 from steps.exceptions import AwsCallFailed, AwsThrottled, AwsUnavailable, CapacityLost, LifecycleConflict
 from steps.store import lifecycle
 from steps.store.lifecycle import RemediationRecord

@@ -323,7 +323,8 @@ def operator_replays(h: Harness) -> list[str]:
         if result.how != "already":
             h.rt.wait(result.execution_arn, timeout=300)
             started.append(result.execution_arn)
-    if any(e["status"] != "SUCCEEDED" for e in executions(h, "sweep")[:1]):  # the newest sweep failed
+    sweeps = sorted(executions(h, "sweep"), key=lambda e: e["startDate"])
+    if sweeps and sweeps[-1]["status"] != "SUCCEEDED":  # the newest sweep failed
         h.rt.wait(h.rt.start({}, machine="sweep"), timeout=300)
         started.append("sweep")
     return started
@@ -332,16 +333,25 @@ def operator_replays(h: Harness) -> list[str]:
 def check_invariants(h: Harness, scenario: Scenario, final: bool, unknown: bool = False) -> list[str]:
     """Every safety invariant; returns the problems (empty: all hold). ``final``: after the operator's
     replays, so the leaker must have ended as the scenario ends when nothing fails. ``unknown``: the fault
-left the step unable to know whether its call went out (the sandbox died just before it), so a reboot may
-be replaced by the next rung of the ladder (one stop/start)."""
-    problems: list[str] = []
+    left the step unable to know whether its call went out (the sandbox died just before it), so a reboot may
+    be replaced by the next rung of the ladder (one stop/start)."""
     calls = h.rt.api_calls()
     records = [audit.as_dict(r) for r in audit.for_group("web")]
     events = [(r["event"], r["instance_id"]) for r in records]
-    published = [c for c in calls if c.accepted and (c.service, c.operation) == ("sns", "Publish")]
-    launched = set(h.sim.replacements()) if h.built.auto_scaling_group else set()
     replaced = h.built.auto_scaling_group is not None and h.sim.asg_lifecycle(h.leaker) in ("Terminating", None)
-    # 1. at most one accepted reboot, stop, start, SetInstanceHealth per instance, counted at the API
+    problems = _requests(h, calls) + _capacity(h)
+    if lock.holder("web") is not None:
+        problems.append(f"the lock is still held by {lock.holder('web')}")
+    problems += _failures_audited(h, records) + _in_service(h, calls, events, replaced, final)
+    if final:
+        problems += _ended_as(h, scenario, events, replaced, unknown)
+    return problems
+
+
+def _requests(h: Harness, calls: list[Any]) -> list[str]:
+    """At most one accepted reboot, stop, start, SetInstanceHealth per instance, counted at the API; only the
+    selected instance leaves its target groups, and only it is registered again."""
+    problems: list[str] = []
     for service, operation in ONCE_PER_REMEDIATION:
         sent: dict[str, int] = {}
         for call in calls:
@@ -350,22 +360,31 @@ be replaced by the next rung of the ladder (one stop/start)."""
                     sent[instance] = sent.get(instance, 0) + 1
         problems += [f"{operation} accepted {n} times for {i}" for i, n in sent.items() if n > 1]
         problems += [f"{operation} sent for {i}, which was not the leaker" for i in sent if i != h.leaker]
-    # 2. only the selected instance leaves its target groups; only what left is registered again
     deregistered = {i for c in calls if c.accepted and c.operation == "DeregisterTargets" for i in _instances_of(c)}
     registered = {i for c in calls if c.accepted and c.operation == "RegisterTargets" and c.function
                   for i in _instances_of(c)}
     problems += [f"DeregisterTargets of {i}, not the leaker" for i in deregistered - {h.leaker}]
-    problems += [f"RegisterTargets of {i}, which was never deregistered" for i in registered - deregistered]
-    # 3. never below the floor, never two instances out of service at once (ASG replacements aside)
+    # (registering the leaker again where a DeregisterTargets failed is a no-op: a registered target stays)
+    problems += [f"RegisterTargets of {i}, never deregistered" for i in registered - deregistered - {h.leaker}]
+    return problems
+
+
+def _capacity(h: Harness) -> list[str]:
+    """Never below the floor, never two instances out of service at once (ASG replacements aside)."""
+    problems: list[str] = []
+    launched = set(h.sim.replacements()) if h.built.auto_scaling_group else set()
     floor = required(h)
     for point in h.sim.capacity_timeline():
         if len(point.out_of_service - launched) > 1:
             problems.append(f"{sorted(point.out_of_service)} out of service together at {point.time}")
         problems += [f"{tg}: {n} healthy < {floor} at {point.time}" for tg, n in point.healthy.items() if n < floor]
-    # 4. no lock held
-    if lock.holder("web") is not None:
-        problems.append(f"the lock is still held by {lock.holder('web')}")
-    # 5. every failed execution's failure audited with its cause (or it failed before changing anything)
+    return problems
+
+
+def _failures_audited(h: Harness, records: list[dict[str, Any]]) -> list[str]:
+    """Every failed execution that acted (wrote anything to the audit trail) has a FAILED record with its error
+    and cause; one that failed before acting (validation) has nothing to announce."""
+    problems: list[str] = []
     for execution in executions(h):
         if execution["status"] == "SUCCEEDED":
             continue
@@ -374,10 +393,18 @@ be replaced by the next rung of the ladder (one stop/start)."""
         if failed:
             if not failed[-1]["details"].get("error") or not failed[-1]["details"].get("cause"):
                 problems.append(f"{arn}: FAILED audited without its error and cause: {failed[-1]}")
-        elif any(r["execution_id"] == arn for r in records):  # it acted, and its failure is not recorded
+        elif any(r["execution_id"] == arn for r in records):
             problems.append(f"{arn} {execution['status']} ({execution.get('error')}: "
                             f"{str(execution.get('cause'))[:200]}) and no FAILED audit record")
-    # 6. every instance back in service, or deliberately left out and announced
+    return problems
+
+
+def _in_service(h: Harness, calls: list[Any], events: list[tuple[str, str | None]], replaced: bool,
+                final: bool) -> list[str]:
+    """Every instance in service, or left out deliberately and announced (LEFT_OUT audited, a notification
+    published), or (before the replay) out after a failure that was audited and published."""
+    problems: list[str] = []
+    published = [c for c in calls if c.accepted and (c.service, c.operation) == ("sns", "Publish")]
     later = h.rt.clock.now() + 900
     for instance in h.built.instance_ids:
         if instance == h.leaker and replaced:
@@ -386,15 +413,11 @@ be replaced by the next rung of the ladder (one stop/start)."""
         if not out:
             continue
         left_out = ("LEFT_OUT", instance) in events
-        announced_failure = ("FAILED", instance) in events and published
-        if instance == h.leaker and left_out and published:
-            continue
-        if not final and instance == h.leaker and announced_failure:
+        announced_failure = ("FAILED", instance) in events and bool(published)
+        if instance == h.leaker and ((left_out and published) or (not final and announced_failure)):
             continue
         problems.append(f"{instance} out of service in {len(out)} target group(s), "
                         f"{'announced' if announced_failure or left_out else 'NOT announced'}")
-    if final:
-        problems += _ended_as(h, scenario, events, replaced, unknown)
     return problems
 
 
@@ -402,7 +425,7 @@ def _ended_as(h: Harness, scenario: Scenario, events: list[tuple[str, str | None
               unknown: bool) -> list[str]:
     if scenario.end == "rebooted":
         stop_started = [what for what, _ in h.sim.stop_start_requests(h.leaker)] == ["stop", "start"]
-        rebooted = ((len(h.sim.reboots(h.leaker)) == 1 or unknown and stop_started)
+        rebooted = ((len(h.sim.reboots(h.leaker)) == 1 or (unknown and stop_started))
                     and h.in_service_everywhere(h.leaker))
         return [] if rebooted else [f"the leaker did not end rebooted once and in service "
                                     f"(reboots {h.sim.reboots(h.leaker)})"]
@@ -420,8 +443,8 @@ def record_all() -> dict[str, dict[str, list[list[str]]]]:
     from tests.harness import group_for
 
     out: dict[str, dict[str, list[list[str]]]] = {}
+    runtimes: list[LocalRuntime] = []
     for scenario in SCENARIOS.values():
-        runtimes: list[LocalRuntime] = []
 
         def make(spec: FleetSpec | None = None, **overrides: Any) -> Harness:
             logs = io.StringIO()
@@ -437,6 +460,7 @@ def record_all() -> dict[str, dict[str, list[list[str]]]]:
         finally:
             for rt in runtimes:
                 rt.__exit__(None, None, None)
+            runtimes.clear()
     return out
 
 
