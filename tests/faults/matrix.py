@@ -404,8 +404,8 @@ def _failures_audited(h: Harness, records: list[dict[str, Any]]) -> list[str]:
 
 def _in_service(h: Harness, calls: list[Any], events: list[tuple[str, str | None]], replaced: bool,
                 final: bool) -> list[str]:
-    """Every instance in service, or left out deliberately and announced (LEFT_OUT audited, a notification
-    published), or (before the replay) out after a failure that was audited and published."""
+    """Every instance in service, or left out deliberately and announced (LEFT_OUT_OF_SERVICE audited, a
+    notification published), or (before the replay) out after a failure that was audited and published."""
     problems: list[str] = []
     published = [c for c in calls if c.accepted and (c.service, c.operation) == ("sns", "Publish")]
     later = h.rt.clock.now() + 900
@@ -415,7 +415,7 @@ def _in_service(h: Harness, calls: list[Any], events: list[tuple[str, str | None
         out = [tg for tg in h.built.target_group_arns if h.sim.target_state(instance, tg, at=later) != "healthy"]
         if not out:
             continue
-        left_out = ("LEFT_OUT", instance) in events
+        left_out = ("LEFT_OUT_OF_SERVICE", instance) in events
         announced_failure = ("FAILED", instance) in events and bool(published)
         if instance == h.leaker and ((left_out and published) or (not final and announced_failure)):
             continue
@@ -434,7 +434,8 @@ def _ended_as(h: Harness, scenario: Scenario, events: list[tuple[str, str | None
                                     f"(reboots {h.sim.reboots(h.leaker)})"]
     if scenario.end == "replaced":
         return [] if replaced else [f"the leaker was not replaced (lifecycle {h.sim.asg_lifecycle(h.leaker)})"]
-    return [] if ("LEFT_OUT", h.leaker) in events else ["the leaker was not left out (no LEFT_OUT audit)"]
+    left_out = ("LEFT_OUT_OF_SERVICE", h.leaker) in events
+    return [] if left_out else ["the leaker was not left out (no LEFT_OUT_OF_SERVICE audit)"]
 
 
 # -- re-recording --------------------------------------------------------------------------------------------

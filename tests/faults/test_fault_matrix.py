@@ -21,11 +21,13 @@ SetInstanceHealth per instance over the remediation and its replays, counted at 
 AWS accepted; only the selected instance deregistered, only a deregistered one registered; never below the
 minimum healthy, never two instances out of service at any simulated instant; no lock held; every failed
 execution that acted has a FAILED audit record with its error and cause; every instance in service, or
-left out deliberately (LEFT_OUT audited and a notification published), or (before the replay) out after a
+left out deliberately (LEFT_OUT_OF_SERVICE audited and a notification published), or (before the replay) out after a
 failure that was audited and published. After `replay --failed` the leaker ends as in the clean run.
 
-`make test` runs one case per Task (matrix.smoke); `make faults` runs the whole matrix
-(NIGHTSHIFT_FAULT_MATRIX=full): 294 cases, measured at MATRIX_MINUTES below.
+`make test` runs one case per Task (matrix.smoke, 20 cases); `make faults` runs the whole matrix
+(NIGHTSHIFT_FAULT_MATRIX=full): 282 cases plus the catalogue check. Cost: about 8 CPU-seconds a case (measured
+over the 20-case slice on a shared machine), so roughly 20 minutes with -n 2 on two idle cores; a full run
+was not timed end to end.
 """
 
 from __future__ import annotations
@@ -41,8 +43,21 @@ FULL = os.environ.get("NIGHTSHIFT_FAULT_MATRIX") == "full"
 ALL_CASES = matrix.cases(matrix.load_catalogue())
 CASES = ALL_CASES if FULL else matrix.smoke(ALL_CASES)
 
-# Cases that find a defect too big to fix here: case id -> the defect.
-KNOWN_DEFECTS: dict[str, str] = {}
+# Cases that find a defect too big to fix here (xfail, strict: a fix makes them fail until removed): id -> defect.
+KNOWN_DEFECTS: dict[str, str] = {
+    "replace-instance:auto-scaling.SetInstanceHealth:server-error":
+        "the replace rung counts as tried once chosen, before AWS accepts SetInstanceHealth: when every "
+        "SetInstanceHealth of the Task is answered 5xx the execution fails (restored, audited), and the replay's "
+        "ladder skips `replace` and leaves the instance out for a person (safe and announced, but the rung "
+        "never ran)",
+    "reconcile:elastic-load-balancing-v2.RegisterTargets:lost-answer":
+        "the reconciler skips an item whose put-back raised AwsUnavailable (steps/reconcile.py `_each`: logged, "
+        "left for the next sweep) without retrying or auditing it: a lost RegisterTargets answer leaves the "
+        "instance out of its other target groups, with nothing in the audit trail, until the next sweep",
+    "resume-remediation:dynamodb.PutItem:lost-answer":
+        "resume-remediation's first DynamoDB write takes effect but its answer is lost; the retried resume finds "
+        "its own write and the replay ends without rebooting the leaker (reboots [], not diagnosed further)",
+}
 
 
 def test_every_lambda_task_of_both_machines_has_cases() -> None:
@@ -69,10 +84,13 @@ def test_the_catalogue_is_what_the_steps_call_now(harness: Any) -> None:
                     "re-record: python -m tests.faults.matrix --write"
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def _params(cases: list[matrix.Case]) -> list[Any]:
+    return [pytest.param(case, id=case.id, marks=[pytest.mark.xfail(strict=True, reason=KNOWN_DEFECTS[case.id])]
+                         if case.id in KNOWN_DEFECTS else []) for case in cases]
+
+
+@pytest.mark.parametrize("case", _params(CASES))
 def test_fault(harness: Any, case: matrix.Case) -> None:
-    if case.id in KNOWN_DEFECTS:
-        pytest.xfail(KNOWN_DEFECTS[case.id])
     scenario = matrix.SCENARIOS[case.scenario]
     h = scenario.build(harness)
     fault = matrix.inject(h, case)
