@@ -50,10 +50,19 @@ KNOWN_DEFECTS: dict[str, str] = {
         "SetInstanceHealth of the Task is answered 5xx the execution fails (restored, audited), and the replay's "
         "ladder skips `replace` and leaves the instance out for a person (safe and announced, but the rung "
         "never ran)",
+    "replace-instance:auto-scaling.ExitStandby:server-error":
+        "as for SetInstanceHealth: the replace rung counts as tried although AWS refused its calls; the replay "
+        "leaves the instance out instead of replacing it",
     "reconcile:elastic-load-balancing-v2.RegisterTargets:lost-answer":
         "the reconciler skips an item whose put-back raised AwsUnavailable (steps/reconcile.py `_each`: logged, "
         "left for the next sweep) without retrying or auditing it: a lost RegisterTargets answer leaves the "
         "instance out of its other target groups, with nothing in the audit trail, until the next sweep",
+    "reconcile:elastic-load-balancing-v2.RegisterTargets:throttling":
+        "the reconciler does not retry an item whose put-back was throttled (AwsThrottled: reported as an item "
+        "failure, the Task not retried): the instance stays out of service, unannounced, until the next sweep",
+    "reconcile:elastic-load-balancing-v2.RegisterTargets:server-error":
+        "the reconciler skips an item whose put-back raised AwsUnavailable (5xx) without retrying or auditing "
+        "it: the instance stays out of service, unannounced, until the next sweep",
     "resume-remediation:dynamodb.PutItem:lost-answer":
         "resume-remediation's first DynamoDB write takes effect but its answer is lost; the retried resume finds "
         "its own write and the replay ends without rebooting the leaker (reboots [], not diagnosed further)",
