@@ -53,6 +53,10 @@ KNOWN_DEFECTS: dict[str, str] = {
     "replace-instance:auto-scaling.ExitStandby:server-error":
         "as for SetInstanceHealth: the replace rung counts as tried although AWS refused its calls; the replay "
         "leaves the instance out instead of replacing it",
+    "leave-out-instance:elastic-load-balancing-v2.DeregisterTargets:server-error":
+        "the leave_out rung counts as tried although every DeregisterTargets of the Task was answered 5xx: the "
+        "execution fails (restored, FAILED audited and published), and the replay does not leave the broken "
+        "instance out again: it ends registered but unhealthy, with no LEFT_OUT_OF_SERVICE",
     "reconcile:elastic-load-balancing-v2.RegisterTargets:lost-answer":
         "the reconciler skips an item whose put-back raised AwsUnavailable (steps/reconcile.py `_each`: logged, "
         "left for the next sweep) without retrying or auditing it: a lost RegisterTargets answer leaves the "
