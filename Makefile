@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: setup demo test lint types pr clean infra-check bench bench-quick diagrams
+.PHONY: setup demo test faults lint types pr clean infra-check bench bench-quick diagrams
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/pytest -n $(PYTEST_WORKERS) -q
+
+# The whole fault matrix (tests/faults: every AWS call of every Lambda Task x every fault kind); `make test`
+# runs one case per Task.
+faults: $(STAMP)
+	NIGHTSHIFT_FAULT_MATRIX=full $(BIN)/pytest -n $(PYTEST_WORKERS) -q tests/faults
 
 lint: $(STAMP)
 	$(BIN)/ruff check steps nightshift tests bench

@@ -50,10 +50,23 @@ def notify(ctx: StepContext) -> dict[str, Any]:
     outcome = ctx.state.outcome or {}
     phase = "ended" if outcome else "started"  # called after deregistration, and again after release
     text, detail = message(phase, ctx, outcome)
+    if detail["status"] == "restore_failed":
+        audit_restore_failed(ctx, outcome)
     if detail["status"] not in NOTABLE and detail["code"] not in NOTABLE:
         return {"sent": [], "text": text}
     sent = send(text, detail)
     return {"sent": sent, "text": text}
+
+
+def audit_restore_failed(ctx: StepContext, outcome: dict[str, Any]) -> None:
+    """The restore step failed, so it could not record the failure: record it here, with both causes (what
+    failed the remediation, what failed the restore), before any message is attempted."""
+    original = ctx.state.error
+    error = original.Error if original else "RestoreFailed"
+    cause = f"{original.Cause if original else 'no error information'}; then the restore failed: " \
+            f"{outcome.get('cause') or 'no cause'}"
+    ctx.audit("FAILED", f"remediation failed with {error} and the instance could NOT be put back: {cause[:500]}",
+              error=error, cause=cause[:2000], restore_failed=True)
 
 
 def send(text: str, detail: dict[str, Any]) -> list[str]:

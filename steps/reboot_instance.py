@@ -2,8 +2,9 @@
 
 Write-ahead: the lifecycle moves to ``rebooting`` before the RebootInstances call. A Retry or replay
 that finds ``rebooting`` (or later) recorded does not call again, unless the record proves the earlier
-call never reached EC2 (EC2 answered with an error). A crash right after a successful call therefore
-cannot produce a second reboot; the boot check then proves whether the reboot happened.
+call never reached EC2 (EC2 answered with an error: a refusal, throttling or a 5xx such as InternalError).
+A crash right after a successful call, or an answer that never arrived, therefore cannot produce a second
+reboot; the boot check then proves whether the reboot happened (if it did not, the escalation ladder acts).
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from typing import Any
 
 from steps import guards
 from steps.aws import ec2
+from steps.aws.errors import answered_with_error
 from steps.entrypoint import StepContext, step
-from steps.exceptions import AwsCallFailed, AwsThrottled, CapacityLost, GroupPaused, LifecycleConflict
+from steps.exceptions import AwsCallFailed, AwsThrottled, AwsUnavailable, CapacityLost, GroupPaused, LifecycleConflict
 from steps.store import lifecycle
 from steps.store.lifecycle import RemediationRecord
 
@@ -57,6 +59,10 @@ def reboot_instance(ctx: StepContext) -> dict[str, Any]:
     except (AwsThrottled, AwsCallFailed):
         _mark_not_sent(record, result)
         raise
+    except AwsUnavailable as exc:
+        if answered_with_error(exc):  # EC2 answered 5xx: the call failed there, nothing is queued
+            _mark_not_sent(record, result)
+        raise  # otherwise no answer (timeout, reset): it may have been accepted, never send it again
     result = {**result, "sent": True}
     record.facts = {**(record.facts or {}), "reboot": result}
     lifecycle.save_facts(record)

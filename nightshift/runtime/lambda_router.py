@@ -19,7 +19,7 @@ from typing import Any
 from botocore.response import StreamingBody
 
 from nightshift.functions import STEP_FUNCTIONS, Handler, StepFunction
-from nightshift.runtime.interceptor import AwsError, Interceptor
+from nightshift.runtime.interceptor import AwsError, Interceptor, SandboxDied, running
 
 # A fault hook sees (function name, event) before the handler runs and may raise to fail the call;
 # an "after" hook sees the result too (crash-after-the-AWS-call injection).
@@ -103,9 +103,14 @@ class LambdaRouter:
         try:
             for hook in self.before:
                 hook(name, event)
-            result = handler(event, LambdaContext(name, invoked_function_arn=self.arn(name)))
+            with running(name):  # AWS calls made now are this function's (fault targeting, the call record)
+                result = handler(event, LambdaContext(name, invoked_function_arn=self.arn(name)))
             for after_hook in self.after:
                 after_hook(name, event, result)
+        except SandboxDied as died:  # the runtime died mid-handler (injected after an AWS call took effect)
+            error = died.error_type
+            return {"StatusCode": 200, "FunctionError": "Unhandled", "ExecutedVersion": "$LATEST",
+                    "Payload": _body({"errorType": error, "errorMessage": str(died)})}
         except Exception as exc:  # every failure becomes a Lambda function error, as on AWS
             # Fault injection can impersonate Lambda's own errors (e.g. "Sandbox.Timedout").
             error = str(getattr(exc, "error_type", type(exc).__name__))

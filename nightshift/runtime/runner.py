@@ -25,7 +25,7 @@ from moto import mock_aws
 from nightshift.functions import STEP_FUNCTIONS
 from nightshift.runtime import moto_gaps
 from nightshift.runtime.clock import VirtualClock
-from nightshift.runtime.interceptor import AwsError, Interceptor
+from nightshift.runtime.interceptor import ApiCall, AwsError, Fault, Interceptor, SandboxDied
 from nightshift.runtime.lambda_router import LambdaRouter
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -108,6 +108,7 @@ class LocalRuntime:
         moto_gaps.install(self.clock)
         moto_gaps.quiet_engine_logs()
         self._bind_steps()
+        self._attach_table_clients()
         if self.provision:
             self._create_tables()
             self._create_state_machines()
@@ -197,24 +198,48 @@ class LocalRuntime:
         return simulator, built
 
     def inject(self, service_id: str, operation: str, code: str, message: str = "injected fault",
-               status: int = 400, times: int | None = None) -> None:
-        """Make an AWS operation fail (fault injection); step clients are rebuilt to see it."""
-        from steps.aws import clients
-
+               status: int = 400, times: int | None = None, function: str | None = None) -> Fault:
+        """Make an AWS operation fail before it takes effect (fault injection). ``function``: only the calls
+        that Lambda function makes (``nightshift-<step>``); ``times`` None: every call."""
         assert self.interceptor is not None
-        self.interceptor.inject(service_id, operation, AwsError(code, message, status), times)
-        clients.reset()
+        return self.interceptor.inject(service_id, operation, AwsError(code, message, status), times, function)
 
-    def inject_after(self, service_id: str, operation: str, times: int | None = 1) -> None:
-        """Let an AWS operation take effect, then lose its answer (the caller sees a read timeout)."""
+    def inject_after(self, service_id: str, operation: str, times: int | None = 1, function: str | None = None,
+                     crash: str | None = None) -> Fault:
+        """Let an AWS operation take effect, then lose its answer: the caller sees a read timeout, or with
+        ``crash`` (``Lambda.Unknown``, ``Sandbox.Timedout``) the function's runtime dies right there."""
         from botocore.exceptions import ReadTimeoutError
 
-        from steps.aws import clients
+        assert self.interceptor is not None
+
+        def lost() -> BaseException:
+            if crash is not None:
+                return SandboxDied(crash, f"{function or 'the function'} died after {operation} took effect")
+            return ReadTimeoutError(endpoint_url=f"https://{service_id}.local/")
+
+        return self.interceptor.inject_after(service_id, operation, lost, times, function)
+
+    def api_calls(self) -> list[ApiCall]:
+        """Every AWS call answered so far, with the function that made it and whether AWS accepted it."""
+        assert self.interceptor is not None
+        return list(self.interceptor.calls)
+
+    def _attach_table_clients(self) -> None:
+        """PynamoDB's clients come from its own botocore session: record and fault their calls too."""
+        from steps.store.audit import AuditRecord
+        from steps.store.lifecycle import RemediationRecord
+        from steps.store.lock import GroupLock
+        from steps.store.notices import DailyNotice
+        from steps.store.pause import GroupPause
+        from steps.store.reconcile_progress import ReconcileProgress
 
         assert self.interceptor is not None
-        self.interceptor.inject_after(
-            service_id, operation, lambda: ReadTimeoutError(endpoint_url=f"https://{service_id}.local/"), times)
-        clients.reset()
+        seen: set[int] = set()
+        for model in (GroupLock, AuditRecord, RemediationRecord, DailyNotice, GroupPause, ReconcileProgress):
+            client = model._get_connection().connection.client
+            if id(client) not in seen:
+                seen.add(id(client))
+                self.interceptor.attach(client.meta.events)
 
     def declare_groups(self, groups: list[dict[str, Any]]) -> None:
         from steps import groups as step_groups
