@@ -322,15 +322,20 @@ def main(argv: list[str] | None = None) -> int:
             write_mutant(m, Path(tmp))
             outcome, seconds, tail = run_tests(m.tests, Path(tmp))
         results.append({"name": m.name, "machine": m.machine, "what": m.what, "tests": list(m.tests),
-                        "outcome": outcome, "seconds": round(seconds, 1)})
+                        "outcome": outcome, "seconds": round(seconds, 1), "pytest": tail})
         print(f"  {outcome:9} {m.name:45} {seconds:5.0f} s  {m.what}", flush=True)
         if outcome == "error":
             print("            " + tail.replace("\n", "\n            "))
+        write(args.json, results)  # after every mutant: a run cut short still leaves its results
     killed = sum(r["outcome"] == "killed" for r in results)
     print(f"ASL mutants: {killed}/{len(results)} killed")
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"killed": killed, "total": len(results), "mutants": results}, indent=2))
     return 0
+
+
+def write(path: Path, results: list[dict[str, Any]]) -> None:
+    killed = sum(r["outcome"] == "killed" for r in results)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"killed": killed, "total": len(results), "mutants": results}, indent=2))
 
 
 if __name__ == "__main__":

@@ -39,11 +39,16 @@ def python_results() -> dict[str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--asl", type=Path, default=ROOT / "out" / "mutation-asl.json")
+    parser.add_argument("--asl", type=Path, nargs="+", default=[ROOT / "out" / "mutation-asl.json"],
+                        help="nightshift.mutate_asl result files (a later file's result for a mutant wins)")
     parser.add_argument("--json", type=Path, default=ROOT / "out" / "mutation.json")
     args = parser.parse_args(argv)
     python = python_results()
-    asl: dict[str, Any] = json.loads(args.asl.read_text()) if args.asl.exists() else {"mutants": []}
+    by_name: dict[str, dict[str, Any]] = {}
+    for path in args.asl:
+        for mutant in json.loads(path.read_text())["mutants"] if path.exists() else []:
+            by_name[mutant["name"]] = mutant
+    asl: dict[str, Any] = {"mutants": list(by_name.values())}
     by_module: dict[str, list[int]] = {}
     for name, status in python.items():
         module = name.split(".x_")[0].split(".x\u01c1")[0]

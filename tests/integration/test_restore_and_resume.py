@@ -43,6 +43,8 @@ def test_restore_puts_back_what_the_record_says_and_audits_the_cause(steps: Step
     restored, failed = records[-2:]
     assert restored["instance_id"] == steps.leaker and "back in 2 target group(s)" in restored["reason"]
     assert restored["details"]["error"] == "AwsCallFailed"
+    assert sorted(restored["details"]["target_groups"]) == sorted(steps.built.target_group_arns)
+    assert restored["details"]["standby"] == "not_needed" and restored["details"]["being_replaced"] is False
     assert failed["details"]["error"] == "AwsCallFailed" and failed["details"]["cause"] == ERROR["Cause"]
     assert failed["details"]["lifecycle_state"] == "restored"
     assert sorted(failed["details"]["restored_to"]) == sorted(steps.built.target_group_arns)
