@@ -29,7 +29,7 @@ def test_leave_standby(monkeypatch: Any, standby: dict[str, Any] | None, lifecyc
                        exits: bool) -> None:
     exited: list[tuple[str, str]] = []
     member = None if lifecycle_state is None else Membership("web-asg", lifecycle_state, "Healthy")
-    monkeypatch.setattr(put_back.autoscaling, "membership", lambda instance_id: member)
+    monkeypatch.setattr(put_back.autoscaling, "membership", lambda i: member if i == INSTANCE else None)
     monkeypatch.setattr(put_back.autoscaling, "exit_standby", lambda group, i: exited.append((group, i)))
     assert put_back.leave_standby(INSTANCE, standby) == outcome
     assert exited == ([("web-asg", INSTANCE)] if exits else [])
@@ -46,12 +46,15 @@ def test_leave_standby(monkeypatch: Any, standby: dict[str, Any] | None, lifecyc
 def test_start_if_stopped(monkeypatch: Any, progress: dict[str, Any], state: str, raises: bool,
                           starts: bool) -> None:
     started: list[str] = []
-    monkeypatch.setattr(put_back.ec2, "power", lambda instance_id: (state, False, f"{state} (fake)"))
+    monkeypatch.setattr(put_back.ec2, "power", lambda i: (state if i == INSTANCE else "terminated", False, "seen"))
     monkeypatch.setattr(put_back.ec2, "start_instance", started.append)
     facts = {"stop_start": progress} if progress else {}
     if raises:
-        with pytest.raises(AwsUnavailable, match=state if not starts else "started"):
+        message = (f"started {INSTANCE} again after an interrupted stop/start; registering it once it is running"
+                   if starts else f"{INSTANCE} is {state} (seen); it is registered once it is running")
+        with pytest.raises(AwsUnavailable) as raised:
             put_back.start_if_stopped(INSTANCE, facts)
+        assert str(raised.value) == message
     else:
         put_back.start_if_stopped(INSTANCE, facts)
     assert started == ([INSTANCE] if starts else [])
