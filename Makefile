@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: setup demo test faults lint types pr clean infra-check bench bench-quick diagrams
+.PHONY: setup demo test faults lint types pr clean infra-check bench bench-quick diagrams mutation
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,13 @@ bench: $(STAMP)
 bench-quick: $(STAMP)
 	$(BIN)/python -m bench.run --quick
 
+# Mutation testing of the safety code (docs/mutation.md): mutmut over the modules in pyproject's
+# [tool.mutmut], then the ASL mutants of nightshift/mutate_asl.py, then one score and the survivors. Long.
+mutation: $(STAMP)
+	-nice -n 10 env -u PYTHONPATH $(BIN)/mutmut run --max-children $(PYTEST_WORKERS)
+	nice -n 10 $(BIN)/python -m nightshift.mutate_asl
+	$(BIN)/python -m nightshift.mutation_report
+
 diagrams: $(STAMP)
 	$(BIN)/python -m nightshift.diagrams --write
 
@@ -49,7 +56,7 @@ infra-check:
 pr: lint types test infra-check
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache out .venv-infra .tools build
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache out .venv-infra .tools build mutants
 
 # `sam build` (infra/template.yaml: CodeUri ../, Metadata BuildMethod: makefile) runs `make build-<LogicalId>`
 # here for every function: it gets the steps package and infra/function/requirements.txt, nothing else.

@@ -14,3 +14,10 @@ for key, value in {
     "AWS_MAX_ATTEMPTS": "1",
 }.items():
     os.environ[key] = value
+
+# `make mutation` runs the unit tests once per mutant on busy cores: the same examples every time, no
+# timing health checks (pyproject's [tool.mutmut] selects it with --hypothesis-profile=mutation).
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+settings.register_profile("mutation", derandomize=True, database=None, deadline=None,
+                          suppress_health_check=list(HealthCheck))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -30,6 +31,8 @@ from nightshift.runtime.lambda_router import LambdaRouter
 
 ROOT = Path(__file__).resolve().parents[2]
 STATEMACHINE_DIR = ROOT / "statemachine"
+# Where the runtime reads the ASL from; `make mutation` points it at mutated copies (nightshift/mutate_asl.py).
+ASL_DIR_VARIABLE = "NIGHTSHIFT_ASL_DIR"
 ACCOUNT = "123456789012"
 GROUPS_PARAMETER = "/nightshift/groups"
 STATE_MACHINES = ("remediate", "sweep")
@@ -150,7 +153,12 @@ class LocalRuntime:
         clients.reset()
         groups.reset()
         if self.log_stream is not None:
-            self._previous_stream = logger.registered_handler.setStream(self.log_stream)  # type: ignore[attr-defined]
+            handler = logger.registered_handler
+            if getattr(handler.stream, "closed", False):
+                # A stream closed under us (pytest's capture of an earlier session in this process, as
+                # `make mutation` runs them): setStream would flush it and fail. Fall back to stderr.
+                handler.stream = sys.stderr
+            self._previous_stream = handler.setStream(self.log_stream)
 
     def _create_tables(self) -> None:
         from steps.store.audit import AuditRecord
@@ -166,10 +174,11 @@ class LocalRuntime:
 
         sfn = self.client("stepfunctions")
         values = substitutions(self.router, tables.LOCK_TABLE)
+        asl_dir = Path(os.environ.get(ASL_DIR_VARIABLE) or STATEMACHINE_DIR)
         for name in STATE_MACHINES:  # remediate first: the sweep refers to it
             created = sfn.create_state_machine(
                 name=f"nightshift-{name}",
-                definition=render_definition(STATEMACHINE_DIR / f"{name}.asl.json", values),
+                definition=render_definition(asl_dir / f"{name}.asl.json", values),
                 roleArn=f"arn:aws:iam::{ACCOUNT}:role/nightshift-{name}", type="STANDARD",
             )
             self.state_machines[name] = created["stateMachineArn"]

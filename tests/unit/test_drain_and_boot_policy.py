@@ -73,3 +73,13 @@ def test_deadline_times_out_with_the_reason() -> None:
     decision = boot.decide(SSM, 1000, 900, None, 900, True)
     assert decision.phase == boot.TIMED_OUT
     assert "no proof that the reboot happened" in decision.reason
+
+
+def test_proof_of_reboot_by_hand() -> None:
+    # a boot time must be strictly after the request (same second: it may be the old boot)
+    assert boot.reboot_proven(SSM, 1000, 50, 1001) == "boot_time"
+    assert boot.reboot_proven(SSM, 1000, 50, 1000) is None
+    assert boot.reboot_proven(SSM, 1000, 5000, None) is None  # ssm: time alone proves nothing
+    assert boot.reboot_proven(NONE, 1000, 119, None) is None
+    assert boot.reboot_proven(NONE, 1000, 120, None) == "min_wait"
+    assert boot.decide(NONE, 1000, 120, None, None, True).confirmed_by == "min_wait"

@@ -97,3 +97,26 @@ def test_concurrent_acquirers_exactly_one_wins(table: None, stale: bool) -> None
     assert len(winners) == 1
     assert lock.holder("web").owner == winners[0].owner  # type: ignore[union-attr]
     assert all(o.holder == winners[0].owner for o in outcomes if not o.acquired)
+
+
+def test_the_lease_and_its_housekeeping_written_by_hand(table: None) -> None:
+    # GIVEN exec-a holds [1000, 1600) and is alive
+    first = lock.acquire("web", "exec-a", 1000, 600, status_of({}))
+    assert first.acquired is True and first.expires_at == 1600 and first.took_over_from is None
+    held = lock.holder("web")
+    assert held is not None and (held.acquired_at, held.expires_at, held.purge_at) == (1000, 1600, 1600 + 86400)
+    # WHEN exec-b asks at the very instant the lease ends: not expired yet (expires_at < now frees it)
+    at_the_end = lock.acquire("web", "exec-b", 1600, 600, status_of({"exec-a": ALIVE}))
+    assert at_the_end.acquired is False and at_the_end.holder == "exec-a" and at_the_end.holder_expires_at == 1600
+    # THEN one second later it is free, and the new lease is exec-b's, from then
+    after = lock.acquire("web", "exec-b", 1601, 600, status_of({"exec-a": ALIVE}))
+    assert after.acquired is True and after.expires_at == 2201
+
+
+def test_a_takeover_reports_the_new_lease(table: None) -> None:
+    lock.acquire("web", "exec-a", 1000, 600, status_of({}))
+    outcome = lock.acquire("web", "exec-b", 1100, 300, status_of({"exec-a": "FAILED"}))
+    assert (outcome.acquired, outcome.owner, outcome.took_over_from, outcome.expires_at) == (
+        True, "exec-b", "exec-a", 1400)
+    held = lock.holder("web")
+    assert held is not None and (held.owner, held.expires_at, held.purge_at) == ("exec-b", 1400, 1400 + 86400)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from steps.domain.selection import evaluate_named, select_worst
+from steps.domain.selection import Selection, evaluate_named, select_worst
 
 
 def series(*values: float | None) -> list[tuple[float, float]]:
@@ -70,3 +70,16 @@ def test_the_chosen_instance_breaches_and_no_other_is_worse(data: dict[str, list
             assert breaching < needed  # nothing to do only when nobody breaches enough
         elif breaching >= needed:
             assert window[-1][1] <= (chosen.value or 0)  # nobody breaching is worse than the choice
+
+
+def test_a_named_instance_result_in_full() -> None:
+    # every field written by hand
+    breaching = evaluate_named("i-aaaaaaaa", series(50, 70, 70), 65, 2, 3, "mem")
+    assert breaching == Selection("i-aaaaaaaa", 70, 2, "i-aaaaaaaa was named and has mem 70 above 65 in 2 of the "
+                                  "last 3 datapoints", 1, 1, 1)
+    quiet = evaluate_named("i-aaaaaaaa", series(50, 50, 70), 65, 2, 3, "mem")
+    assert quiet == Selection(None, 70, 1, "i-aaaaaaaa was named but has mem above 65 in only 1 of the last 3 "
+                              "datapoints (needs 2)", 1, 1, 0)
+    silent = evaluate_named("i-aaaaaaaa", series(), 65, 2, 3, "mem")
+    assert silent == Selection(None, None, 0, "i-aaaaaaaa was named but has mem above 65 in only 0 of the last 3 "
+                               "datapoints (needs 2)", 1, 0, 0)

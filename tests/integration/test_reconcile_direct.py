@@ -1,0 +1,170 @@
+"""The reconciler called directly on one group (fast enough for `make mutation`; the sweep runs it end to
+end in tests/workflow/test_reconcile*.py): what it puts back, what it leaves, what it reports."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from steps import reconcile
+from steps.store import audit, lifecycle, lock, reconcile_progress
+from tests.integration.conftest import Steps
+
+SWEEP = "arn:aws:states:us-east-1:123456789012:execution:nightshift-sweep:sweep-1"
+GONE = "arn:aws:states:us-east-1:123456789012:execution:nightshift-remediate:gone"
+
+
+def events() -> list[str]:
+    return [r.event for r in audit.for_group("web")]
+
+
+def left_out(steps: Steps) -> None:
+    """A remediation that died mid-drain: deregistered, its execution (it-1) never ran in Step Functions."""
+    steps.validate()
+    steps.call("select-worst-instance", "selection")
+    steps.call("deregister-instance", "deregistration")
+
+
+def registered_everywhere(steps: Steps) -> bool:
+    return all(steps.sim.target_state(steps.leaker, tg) in {"initial", "healthy"}
+               for tg in steps.built.target_group_arns)
+
+
+def alive(monkeypatch: Any, *arns: str) -> None:
+    monkeypatch.setattr(reconcile, "execution_status", lambda arn: "RUNNING" if arn in arns else "SUCCEEDED")
+
+
+class Context:
+    def __init__(self, remaining_ms: float) -> None:
+        self.remaining_ms = remaining_ms
+
+    def get_remaining_time_in_millis(self) -> float:
+        return self.remaining_ms
+
+
+def test_what_a_dead_execution_left_out_is_put_back_once(steps: Steps) -> None:
+    left_out(steps)
+    result = reconcile.reconcile_group("web", SWEEP)
+    assert result == {"restored": [steps.leaker], "standby_exited": [], "stale_lock_released": None}
+    assert registered_everywhere(steps)
+    assert lifecycle.load("it-1").state == "restored"
+    reconciled = [audit.as_dict(r) for r in audit.for_group("web") if r.event == "RECONCILED"]
+    assert len(reconciled) == 1 and reconciled[0]["instance_id"] == steps.leaker
+    assert reconciled[0]["remediation_id"] == "it-1" and reconciled[0]["execution_id"] == SWEEP
+    assert "registered back in 2 target group(s)" in reconciled[0]["reason"]
+    # the next sweep finds nothing open
+    assert reconcile.reconcile_group("web", SWEEP)["restored"] == []
+    assert events().count("RECONCILED") == 1
+
+
+def test_a_running_remediation_is_left_alone_and_stays_open(steps: Steps, monkeypatch: Any) -> None:
+    left_out(steps)
+    alive(monkeypatch, steps.execution_id)
+    assert reconcile.reconcile_group("web", SWEEP)["restored"] == []
+    assert not registered_everywhere(steps)
+    assert lifecycle.load("it-1").state == "draining"
+    # once it is gone, the next sweep puts it back
+    alive(monkeypatch)
+    assert reconcile.reconcile_group("web", SWEEP)["restored"] == [steps.leaker]
+
+
+def test_the_settled_history_is_folded_behind_a_cursor(steps: Steps) -> None:
+    left_out(steps)
+    steps.rt.clock.advance(reconcile.SETTLE_SECONDS + 60)
+    written = len(events())
+    reconcile.reconcile_group("web", SWEEP)
+    progress = reconcile_progress.load("web")
+    assert progress.cursor  # the settled records were folded
+    assert reconcile_progress.open_items(progress).get("DEREGISTERED", {}) == {}  # opened, then put back
+    assert int(progress.records_read or 0) == written  # every settled record, once
+
+
+def test_a_fresh_record_is_acted_on_but_not_folded(steps: Steps) -> None:
+    left_out(steps)
+    reconcile.reconcile_group("web", SWEEP)
+    progress = reconcile_progress.load("web")
+    assert not progress.cursor  # nothing older than SETTLE_SECONDS yet
+    assert registered_everywhere(steps)
+
+
+def test_a_stale_lock_is_released_and_a_live_one_kept(steps: Steps, monkeypatch: Any) -> None:
+    steps.validate()
+    now = steps.rt.clock.now()
+    lock.acquire("web", GONE, now, 7200, lambda arn: "SUCCEEDED")
+    alive(monkeypatch)
+    result = reconcile.reconcile_group("web", SWEEP)
+    assert result["stale_lock_released"] == GONE
+    assert lock.holder("web") is None
+    released = [audit.as_dict(r) for r in audit.for_group("web") if r.event == "LOCK_RELEASED_STALE"]
+    assert len(released) == 1 and released[0]["details"]["owner"] == GONE
+    lock.acquire("web", GONE, now, 7200, lambda arn: "SUCCEEDED")
+    alive(monkeypatch, GONE)
+    assert reconcile.reconcile_group("web", SWEEP)["stale_lock_released"] is None
+    assert lock.holder("web").owner == GONE  # type: ignore[union-attr]
+
+
+def test_a_low_budget_stops_before_reading_and_says_what_remains(steps: Steps) -> None:
+    left_out(steps)
+    result = reconcile.reconcile_group("web", SWEEP, reconcile.Budget(Context(reconcile.RESERVE_MS - 1)))
+    assert result["restored"] == []
+    assert result["incomplete"]["cause"] == "time budget ran low while reading the audit trail"
+    assert result["incomplete"]["audit_read_all"] is False and result["incomplete"]["stale_lock_checked"] is False
+    assert events()[-1] == "RECONCILE_INCOMPLETE"
+    assert not registered_everywhere(steps)
+
+
+def test_a_failing_put_back_is_reported_stays_open_and_does_not_stop_the_lock_check(steps: Steps,
+                                                                                      monkeypatch: Any) -> None:
+    left_out(steps)
+    lock.acquire("web", GONE, steps.rt.clock.now(), 7200, lambda arn: "SUCCEEDED")
+
+    def refuse(_facts: Any) -> Any:
+        raise RuntimeError("InvalidTarget: terminated")
+
+    monkeypatch.setattr(reconcile.put_back, "put_back", refuse)
+    result = reconcile.reconcile_group("web", SWEEP)
+    assert result["failed"]["error"] == "ItemsFailed"
+    assert result["failed"]["items"] == [{"remediation_id": "it-1", "error": "RuntimeError",
+                                          "cause": "InvalidTarget: terminated"}]
+    assert result["failed"]["open_remediations"] == ["it-1"]
+    assert result["stale_lock_released"] == GONE
+    assert events()[-1] == "RECONCILE_FAILED"
+    monkeypatch.undo()
+    assert reconcile.reconcile_group("web", SWEEP)["restored"] == [steps.leaker]
+
+
+def test_a_reconcile_that_raises_is_audited_as_failed(steps: Steps, monkeypatch: Any) -> None:
+    steps.validate()
+
+    def broken(*_: Any) -> Any:
+        raise ValueError("audit trail unreadable")
+
+    monkeypatch.setattr(reconcile.audit, "page_for_group", broken)
+    result = reconcile.reconcile_group("web", SWEEP)
+    assert result["failed"]["error"] == "ValueError" and result["failed"]["cause"] == "audit trail unreadable"
+    monkeypatch.undo()
+    assert events()[-1] == "RECONCILE_FAILED"
+
+
+def test_a_remediation_already_back_in_service_is_closed_without_acting(steps: Steps) -> None:
+    left_out(steps)
+    steps.call("restore-service", error={"Error": "X", "Cause": "y"})
+    before = events()
+    assert reconcile.reconcile_group("web", SWEEP)["restored"] == []
+    assert events() == before
+
+
+@pytest.mark.parametrize(("remaining", "low"), [(reconcile.RESERVE_MS - 1, True), (reconcile.RESERVE_MS, False),
+                                                (60_000, False), (0, True)])
+def test_the_budget_is_low_below_the_reserve(remaining: float, low: bool) -> None:
+    assert reconcile.Budget(Context(remaining)).low() is low
+
+
+def test_without_a_context_the_budget_is_the_default() -> None:
+    budget = reconcile.Budget(None)
+    assert reconcile.DEFAULT_BUDGET_MS - 1000 < budget.remaining_ms() <= reconcile.DEFAULT_BUDGET_MS
+    assert not budget.low()
+    not_callable = reconcile.Budget(SimpleNamespace(get_remaining_time_in_millis=5))  # ignored: the default
+    assert not_callable.remaining_ms() > reconcile.DEFAULT_BUDGET_MS - 1000

@@ -1,0 +1,117 @@
+"""Rules of the ASL that no other workflow test states: the restore path's own Catch and Retry, the lock
+release's ownership condition, the sweep surviving a failed group. Each kills a mutant of
+nightshift/mutate_asl.py (docs/mutation.md)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from steps.exceptions import AwsThrottled
+from steps.store import lock
+
+OTHER = "arn:aws:states:us-east-1:123456789012:execution:nightshift-remediate:someone-else"
+
+
+class InjectedBug(Exception):
+    """Retrying cannot help."""
+
+
+class RuntimeCrash(Exception):
+    error_type = "Lambda.Unknown"  # what Lambda reports when the runtime dies
+
+
+def fail_reboot(h: Any) -> None:
+    h.rt.inject("ec2", "RebootInstances", "UnauthorizedOperation", "not allowed to reboot")
+
+
+def test_a_restore_that_keeps_failing_still_releases_the_lock_and_fails(harness: Any) -> None:
+    # GIVEN the reboot fails (so the restore path runs) and the restore step fails on every attempt
+    h = harness()
+    fail_reboot(h)
+    attempts: list[int] = []
+
+    def broken_restore(name: str, *_: Any) -> None:
+        if name == "nightshift-restore-service":
+            attempts.append(1)
+            raise InjectedBug("restore is broken")
+
+    h.rt.router.before.append(broken_restore)
+    result = h.run()
+    # THEN the execution fails loudly, after retrying the restore, and the lock is released all the same
+    assert result["status"] == "FAILED"
+    assert result["error"] == "RemediationFailed"
+    assert "restore is broken" in result.get("cause", "")
+    assert len(attempts) > 1
+    assert not h.lock_held()
+
+
+def test_a_restore_that_crashes_once_is_retried(harness: Any) -> None:
+    # GIVEN the reboot fails and the restore step's runtime dies once (Lambda.Unknown)
+    h = harness()
+    fail_reboot(h)
+    calls: list[int] = []
+
+    def crash_once(name: str, *_: Any) -> None:
+        if name == "nightshift-restore-service":
+            calls.append(1)
+            if len(calls) == 1:
+                raise RuntimeCrash("restore crashed")
+
+    h.rt.router.before.append(crash_once)
+    result = h.run()
+    # THEN the retry puts the instance back, and the failure is the reboot's, not the restore's
+    assert result["status"] == "FAILED" and result["error"] == "RemediationFailed"
+    assert "UnauthorizedOperation" in result.get("cause", "")
+    assert len(calls) == 2
+    assert h.in_service_everywhere(h.leaker)
+    assert h.audit_events()[-2:] == ["RESTORED", "FAILED"]
+    assert not h.lock_held()
+
+
+def test_the_release_deletes_only_our_own_lock(harness: Any) -> None:
+    # GIVEN another execution holds the group's lock by the time this one is about to release it
+    h = harness()
+
+    def taken_over(name: str, _event: Any, result: Any) -> None:
+        if name == "nightshift-check-health" and isinstance(result, dict) and result.get("done"):
+            now = h.rt.clock.now()
+            lock.GroupLock(group="web", owner=OTHER, acquired_at=now, expires_at=now + 7200,
+                           purge_at=now + 7200 + 86400).save()
+
+    h.rt.router.after.append(taken_over)
+    result = h.run()
+    # THEN the release leaves the other owner's lock alone, and "not ours" is not a failure
+    assert result["status"] == "SUCCEEDED", result.get("cause")
+    holder = lock.holder("web")
+    assert holder is not None and holder.owner == OTHER
+
+
+def test_a_throttled_restore_is_retried(harness: Any) -> None:
+    # GIVEN the reboot fails and the restore step is throttled twice
+    h = harness()
+    fail_reboot(h)
+    calls: list[int] = []
+
+    def throttled(name: str, *_: Any) -> None:
+        if name == "nightshift-restore-service":
+            calls.append(1)
+            if len(calls) <= 2:
+                raise AwsThrottled("restore throttled")
+
+    h.rt.router.before.append(throttled)
+    result = h.run()
+    assert result["status"] == "FAILED" and "UnauthorizedOperation" in result.get("cause", "")
+    assert len(calls) == 3 and h.in_service_everywhere(h.leaker) and not h.lock_held()
+
+
+def test_a_failing_group_does_not_fail_the_sweep(harness: Any) -> None:
+    # GIVEN the group's remediation will fail (its reboot is refused)
+    h = harness()
+    fail_reboot(h)
+    result = h.rt.wait(h.rt.start({}, machine="sweep"), timeout=180)
+    # THEN the sweep itself succeeds and reports the group as failed
+    assert result["status"] == "SUCCEEDED", result.get("cause")
+    summary = json.loads(result["output"])["summary"]
+    assert summary["groups"]["web"]["verdict"] == "failed"
+    assert h.in_service_everywhere(h.leaker) and not h.lock_held()
