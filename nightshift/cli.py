@@ -140,7 +140,12 @@ def _demo(args: argparse.Namespace) -> int:
     if not low <= args.delay <= high:
         raise OperatorError(f"--delay {args.delay}: a deregistration delay is {low}-{high} seconds (AWS's range); "
                             "use e.g. --delay 300")
-    args.logs.parent.mkdir(parents=True, exist_ok=True)
+    for option, path in (("--logs", args.logs), ("--timeline", args.timeline)):
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OperatorError(f"{option} {path}: cannot create {path.parent} ({exc.strerror}); "
+                                f"name a file in a directory you can write") from exc
     options = DemoOptions(size=args.size, delay=args.delay, inflight_seconds=args.inflight,
                           signal=args.signal, boot_signal=args.boot_signal, dry_run=args.dry_run,
                           log_path=args.logs, trigger=args.trigger, timeline_path=args.timeline,
