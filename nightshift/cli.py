@@ -187,13 +187,19 @@ def _start(args: argparse.Namespace) -> int:
     from nightshift.progress import describe
 
     description: dict[str, Any] = {}
-    for latest, events in operations.follow(sfn, arn, args.poll, timeout=6 * 3600):
-        description = latest
-        origin = description["startDate"].timestamp()
-        for event in events:
-            line = describe(event, origin)
-            if line:
-                print(line)
+    try:
+        for latest, events in operations.follow(sfn, arn, args.poll, timeout=6 * 3600):
+            description = latest
+            origin = description["startDate"].timestamp()
+            for event in events:
+                line = describe(event, origin)
+                if line:
+                    print(line)
+    except KeyboardInterrupt:
+        # Ctrl-C stops the following, not the remediation: say so, or a person believes they cancelled it.
+        print(f"nightshift start: stopped following; {arn} is still running (`nightshift status` shows it; "
+              "`aws stepfunctions stop-execution --execution-arn ...` stops it)", file=sys.stderr)
+        return 130
     outcome = json.loads(description.get("output") or "{}").get("outcome", {})
     print(f"{description['status']}" + (f": {description.get('error')}: {description.get('cause')}"
                                         if description.get("error") else f" ({outcome.get('status', '-')})"))

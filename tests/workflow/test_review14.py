@@ -205,3 +205,30 @@ def test_standby_left_by_a_removed_group_is_finished_by_the_reconciler(harness: 
     reconcile.handler({"execution_id": "arn:aws:states:us-east-1:123456789012:execution:sweep:s1"}, None)
     # THEN it took the instance out of the Standby the removed group's remediation put it in
     assert h.sim.asg_lifecycle(h.leaker) == "InService", h.sim.asg_lifecycle(h.leaker)
+
+
+def test_ctrl_c_while_start_follows_says_the_remediation_goes_on(harness: Any, monkeypatch: pytest.MonkeyPatch,
+                                                                  ) -> None:
+    """Ctrl-C during ``nightshift start`` printed a KeyboardInterrupt traceback and nothing else: the person
+    may well believe they stopped the remediation, which keeps running."""
+    import contextlib
+    import io
+
+    from nightshift import operations
+    from nightshift.cli import main
+
+    harness()
+
+    def interrupted(*_: Any, **__: Any) -> Any:
+        raise KeyboardInterrupt
+        yield  # a generator, like follow
+
+    monkeypatch.setattr(operations, "follow", interrupted)
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["start", "--group", "web", "--poll", "0.01"])
+    assert code == 130
+    started = out.getvalue().split()[-1]
+    lines = [line for line in err.getvalue().splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in err.getvalue(), err.getvalue()
+    assert f"{started} is still running" in lines[0]
