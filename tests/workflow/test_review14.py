@@ -232,3 +232,19 @@ def test_ctrl_c_while_start_follows_says_the_remediation_goes_on(harness: Any, m
     lines = [line for line in err.getvalue().splitlines() if line.strip()]
     assert len(lines) == 1 and "Traceback" not in err.getvalue(), err.getvalue()
     assert f"{started} is still running" in lines[0]
+
+
+# -- free text a hostile caller types ---------------------------------------------------------------------------
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "StartInput.reason / requested_by accept control characters (newlines, ESC): anyone who can start an "
+    "execution writes them into the audit trail, SNS notices and `nightshift audit`'s table, which prints them "
+    "raw: a forged line ('... HEALTHY ...') or terminal escape sequences in an operator's terminal. Validation "
+    "should refuse control characters in free-text fields (or every printer escape them)."))
+def test_free_text_with_control_characters_is_refused_at_validation(harness: Any) -> None:
+    from tests.workflow.test_request_origin import refused
+
+    h = harness()
+    forged = "memory\n2026-11-27 03:00:00  HEALTHY  i-0123456789abcdef0  manual  all good \x1b[2J"
+    refused(h, {"group": "web", "dry_run": True, "reason": forged}, "reason")
