@@ -248,3 +248,24 @@ def test_free_text_with_control_characters_is_refused_at_validation(harness: Any
     h = harness()
     forged = "memory\n2026-11-27 03:00:00  HEALTHY  i-0123456789abcdef0  manual  all good \x1b[2J"
     refused(h, {"group": "web", "dry_run": True, "reason": forged}, "reason")
+
+
+# -- DescribeExecution is eventually consistent ---------------------------------------------------------------
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "claim.acquire (and lock.acquire) take over from an owner whose DescribeExecution says ExecutionDoesNotExist "
+    "(execution_status -> 'GONE'). AWS documents DescribeExecution as eventually consistent ('may not reflect "
+    "very recent updates', https://docs.aws.amazon.com/step-functions/latest/apireference/API_DescribeExecution.html): "
+    "a just-started owner can read as missing, and its claim is taken over while it runs. 'GONE' should count as "
+    "live while the claim is young (acquired_at within a grace period), and only a terminal status or an old "
+    "missing owner as dead."))
+def test_a_claim_of_an_owner_describe_execution_cannot_see_yet_is_not_taken_over(harness: Any) -> None:
+    h = harness()
+    now = h.rt.clock.now()
+    fresh = "arn:aws:states:us-east-1:123456789012:execution:nightshift-remediate:just-started"
+    assert claim.acquire(h.leaker, fresh, "web", "just-started", now, 7200, lambda _: "RUNNING").claimed
+    other = "arn:aws:states:us-east-1:123456789012:execution:nightshift-remediate:api-run"
+    # two seconds later, another group's selection reads the owner before DescribeExecution has caught up
+    outcome = claim.acquire(h.leaker, other, "api", "api-run", now + 2, 7200, lambda _: "GONE")
+    assert not outcome.claimed and outcome.holder == fresh, outcome
