@@ -140,7 +140,12 @@ def _demo(args: argparse.Namespace) -> int:
     if not low <= args.delay <= high:
         raise OperatorError(f"--delay {args.delay}: a deregistration delay is {low}-{high} seconds (AWS's range); "
                             "use e.g. --delay 300")
-    args.logs.parent.mkdir(parents=True, exist_ok=True)
+    for option, path in (("--logs", args.logs), ("--timeline", args.timeline)):
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OperatorError(f"{option} {path}: cannot create {path.parent} ({exc.strerror}); "
+                                f"name a file in a directory you can write") from exc
     options = DemoOptions(size=args.size, delay=args.delay, inflight_seconds=args.inflight,
                           signal=args.signal, boot_signal=args.boot_signal, dry_run=args.dry_run,
                           log_path=args.logs, trigger=args.trigger, timeline_path=args.timeline,
@@ -182,13 +187,19 @@ def _start(args: argparse.Namespace) -> int:
     from nightshift.progress import describe
 
     description: dict[str, Any] = {}
-    for latest, events in operations.follow(sfn, arn, args.poll, timeout=6 * 3600):
-        description = latest
-        origin = description["startDate"].timestamp()
-        for event in events:
-            line = describe(event, origin)
-            if line:
-                print(line)
+    try:
+        for latest, events in operations.follow(sfn, arn, args.poll, timeout=6 * 3600):
+            description = latest
+            origin = description["startDate"].timestamp()
+            for event in events:
+                line = describe(event, origin)
+                if line:
+                    print(line)
+    except KeyboardInterrupt:
+        # Ctrl-C stops the following, not the remediation: say so, or a person believes they cancelled it.
+        print(f"nightshift start: stopped following; {arn} is still running (`nightshift status` shows it; "
+              "`aws stepfunctions stop-execution --execution-arn ...` stops it)", file=sys.stderr)
+        return 130
     outcome = json.loads(description.get("output") or "{}").get("outcome", {})
     print(f"{description['status']}" + (f": {description.get('error')}: {description.get('cause')}"
                                         if description.get("error") else f" ({outcome.get('status', '-')})"))

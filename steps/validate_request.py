@@ -44,8 +44,8 @@ def _validate(event: dict[str, Any]) -> dict[str, Any]:
                 f"instance_id: {start.instance_id} is not registered in any target group of group "
                 f"{group.name!r}; pick an instance behind {', '.join(group.target_group_arns)}"
             )
-    _refuse_reused_remediation_id(start, group.name, envelope.execution_id)
     remediation_id = start.remediation_id or envelope.execution_name
+    _refuse_reused_remediation_id(start, remediation_id, group.name, envelope.execution_id)
     lifecycle.open_record(remediation_id, group.name, start.trigger, envelope.execution_id, clock.now())
     request = {
         "group": group.name,
@@ -61,21 +61,22 @@ def _validate(event: dict[str, Any]) -> dict[str, Any]:
     return {"request": request}
 
 
-def _refuse_reused_remediation_id(start: StartInput, group: str, execution_id: str) -> None:
-    """A ``remediation_id`` in the input names the remediation this execution continues: it must be new, or
-    the one of the execution ``replay_of`` names (the replay path). Reusing an old one would hand this
-    execution the old one's recorded results: its selection, its drain, its reboot, its health."""
-    remediation_id = start.remediation_id
-    if remediation_id is None:
-        return
+def _refuse_reused_remediation_id(start: StartInput, remediation_id: str, group: str, execution_id: str) -> None:
+    """The remediation this execution continues (``remediation_id`` in the input, else the execution's name)
+    must be new, or the one of the execution ``replay_of`` names (the replay path). Reusing an old one would
+    hand this execution the old one's recorded results: its selection, its drain, its reboot, its health. The
+    name counts too: an execution named after an earlier remediation's explicit id would join its record."""
     try:
         record = lifecycle.load(remediation_id)
     except LifecycleConflict:
         return  # a new remediation id
+    # Without a remediation_id field the id is the execution's name: the fix is another name.
+    fix = ("omit remediation_id to start a new remediation" if start.remediation_id is not None
+           else "start it under another execution name (the name is its remediation_id)")
     if record.group != group:
         raise InvalidRequest(
             f"remediation_id: {remediation_id} belongs to a remediation of group {record.group!r}, not {group!r}; "
-            "omit remediation_id to start a new remediation")
+            f"{fix}")
     if execution_id in (record.executions or []):
         return  # this very execution opened it: a Retry of this step, or a redrive
     if start.replay_of is not None and start.replay_of in (record.executions or []):
@@ -83,5 +84,5 @@ def _refuse_reused_remediation_id(start: StartInput, group: str, execution_id: s
     started_by = (record.executions or ["?"])[0]
     raise InvalidRequest(
         f"remediation_id: {remediation_id} belongs to an earlier remediation of {group!r} (state {record.state}, "
-        f"started by {started_by}); omit remediation_id to start a new remediation, or replay that execution "
+        f"started by {started_by}); {fix}, or replay that execution "
         "with `nightshift replay <execution>` (replay_of names it)")
