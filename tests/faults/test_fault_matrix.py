@@ -4,20 +4,14 @@ at most one instance out of service at a time, the lock free, and every failure 
 
 from __future__ import annotations
 
-import io
 import json
 import math
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
-from nightshift.runtime.runner import LocalRuntime
 from nightshift.sim import AutoScalingSpec, FleetSpec, InstanceSpec
 from steps.exceptions import AwsThrottled
-from steps.store import lock
-from tests.harness import group_for
 
 STEPS = ["validate-request", "acquire-group-lock", "select-worst-instance", "check-capacity", "deregister-instance",
          "check-drain", "reboot-instance", "check-boot", "register-instance", "check-health"]
@@ -98,54 +92,6 @@ def test_fault(harness: Any, function: str, kind: str) -> None:
     failed = h.audit_records()[-1]
     assert failed["event"] == "FAILED" and failed["details"]["error"] == expected
     assert function.replace("-", " ").split()[0] in failed["details"]["cause"] or expected in failed["reason"]
-
-
-fleet_shapes = st.fixed_dictionaries({
-    "size": st.integers(3, 14),
-    "azs": st.integers(1, 3),
-    "leaker": st.integers(0, 13),
-    "leak": st.sampled_from([None, 70.0, 85.0, 99.0]),
-    "inflight": st.sampled_from([0.0, 25.0, None]),
-    "out": st.lists(st.integers(0, 13), max_size=4, unique=True),
-    "min_healthy": st.integers(0, 6),
-    "percent": st.sampled_from([0, 25, 50, 75]),
-})
-
-
-@settings(max_examples=12, deadline=None, derandomize=True)
-@given(shape=fleet_shapes)
-def test_random_fleets_never_lose_capacity(shape: dict[str, Any]) -> None:
-    size = shape["size"]
-    leaker = shape["leaker"] % size
-    leaking = ({leaker: InstanceSpec(leak_to_percent=shape["leak"], inflight_seconds=shape["inflight"])}
-               if shape["leak"] else {})
-    spec = FleetSpec(size=size, azs=("us-east-1a", "us-east-1b", "us-east-1c")[:shape["azs"]], leaking=leaking,
-                     default=InstanceSpec(inflight_seconds=shape["inflight"]))
-    with LocalRuntime(log_stream=io.StringIO()) as rt:
-        sim, built = rt.add_fleet(spec)
-        rt.declare_groups([group_for(built, min_healthy=shape["min_healthy"], min_healthy_percent=shape["percent"])])
-        # GIVEN some targets already out of service (draining from the first target group)
-        pre_out = {built.instance_ids[i % size] for i in shape["out"]}
-        for instance in pre_out:
-            rt.client("elbv2").deregister_targets(TargetGroupArn=built.target_group_arns[0],
-                                                  Targets=[{"Id": instance}])
-        registered = {tg: sum(sim.target_state(i, tg) is not None for i in built.instance_ids)
-                      for tg in built.target_group_arns}
-        floor = {tg: max(shape["min_healthy"], math.ceil(n * shape["percent"] / 100 - 1e-9))
-                 for tg, n in registered.items()}
-        result = rt.run({"group": "web"})
-        assert result["status"] == "SUCCEEDED", result.get("cause")
-        took_out = [i for i in built.instance_ids if i not in pre_out
-                    and any(p for p in sim.capacity_timeline() if i in p.out_of_service)]
-        # THEN Nightshift took at most one instance out, and only while every target group kept its minimum
-        assert len(took_out) <= 1
-        if took_out:
-            for point in sim.capacity_timeline():
-                assert point.out_of_service - pre_out <= set(took_out)
-                for tg, healthy in point.healthy.items():
-                    assert healthy >= floor[tg], f"{tg}: {healthy} healthy < {floor[tg]} at {point.time}"
-        assert all(not sim.reboots(i) for i in built.instance_ids if i not in took_out)
-        assert lock.holder("web") is None
 
 
 # The escalation ladder's Tasks: the leaker's app fails after the reboot and a new host does not cure it,
