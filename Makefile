@@ -22,7 +22,8 @@ test: $(STAMP)
 	$(BIN)/pytest -n $(PYTEST_WORKERS) -q
 
 # The capacity property (tests/proof) on PROOF_EXAMPLES random fleets, split over the xdist workers; prints how
-# many examples passed and the wall time. Measured: see README "Safety". NIGHTSHIFT_PROOF_SEED=n replays a run.
+# many examples passed and the wall time (hours: 10-50 s an example; README "Safety" has the measured rate).
+# NIGHTSHIFT_PROOF_SEED=n replays a run (shard k uses n + k).
 PROOF_EXAMPLES ?= 1000
 proof: $(STAMP)
 	@mkdir -p out && rm -f out/proof.log && start=$$(date +%s); \
