@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: setup demo test faults lint types pr clean infra-check bench bench-quick diagrams mutation
+.PHONY: setup demo test faults proof lint types pr clean infra-check bench bench-quick diagrams mutation
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,18 @@ test: $(STAMP)
 # runs one case per Task.
 faults: $(STAMP)
 	NIGHTSHIFT_FAULT_MATRIX=full $(BIN)/pytest -n $(PYTEST_WORKERS) -q tests/faults
+
+# The capacity property (tests/proof) on PROOF_EXAMPLES random fleets, split over the xdist workers; prints how
+# many examples passed and the wall time (hours: 10-50 s an example; README "Safety" has the measured rate).
+# NIGHTSHIFT_PROOF_SEED=n replays a run (shard k uses n + k).
+PROOF_EXAMPLES ?= 1000
+proof: $(STAMP)
+	@mkdir -p out && rm -f out/proof.log && start=$$(date +%s); \
+	NIGHTSHIFT_PROOF_EXAMPLES=$(PROOF_EXAMPLES) NIGHTSHIFT_PROOF_SHARDS=$(PYTEST_WORKERS) NIGHTSHIFT_PROOF_LOG=out/proof.log \
+	  $(BIN)/pytest -n $(PYTEST_WORKERS) -q --hypothesis-show-statistics tests/proof/test_capacity_property.py \
+	  -k random_fleets; status=$$?; \
+	echo "make proof: $$(grep -c '^ok' out/proof.log) examples passed (of $(PROOF_EXAMPLES)) in $$(( $$(date +%s) - start )) s"; \
+	exit $$status
 
 lint: $(STAMP)
 	$(BIN)/ruff check steps nightshift tests bench

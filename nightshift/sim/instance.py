@@ -57,6 +57,8 @@ class SimulatedInstance:
         broken = self._app_broken()
         if broken is not None:
             intervals.append(broken)
+        origin = self.power.first_boot
+        intervals += [(origin + start, origin + end) for start, end in self.spec.health_check_failures]
         return _merged(intervals), self.power.version
 
     def _app_broken(self) -> tuple[float, float] | None:
@@ -98,7 +100,7 @@ class SimulatedInstance:
 
     def quiet(self) -> bool:
         """Nothing happened to it since build(): every metric is a constant (the fast path at scale)."""
-        return not self.power.requests and not self.power.outages and all(
+        return not self.power.requests and not self.power.outages and not self.spec.health_check_failures and all(
             len(r.registrations) == 1 and r.registrations[0].deregistered_at is None for r in self.targets.values()
         )
 

@@ -51,6 +51,12 @@ class InstanceSpec:
     # ss fails on this host (missing, an iproute2 too old for -H, out of memory): it prints nothing on stdout
     # and exits non-zero, so the drain script's exit status decides what Run Command reports (sockets.count).
     ss_fails: bool = False
+    # Health-check flaps: (start, end) windows, in seconds after the instance's first boot (build() for the
+    # fleet as built), in which its app fails the load balancer's health checks while the OS stays up (a
+    # dependency down, a long GC pause). The target turns unhealthy after UnhealthyThresholdCount failed
+    # checks and healthy again after HealthyThresholdCount passed ones (target_health.py), as AWS documents:
+    # https://docs.aws.amazon.com/elasticloadbalancing/latest/application/target-group-health-checks.html
+    health_check_failures: tuple[tuple[float, float], ...] = ()
 
     def __post_init__(self) -> None:
         problems = []
@@ -73,6 +79,9 @@ class InstanceSpec:
             problems.append("reboot_queue_seconds, boot_seconds and stop_seconds must be >= 0")
         if self.hard_reboot_after_seconds is not None and self.hard_reboot_after_seconds < self.reboot_queue_seconds:
             problems.append("hard_reboot_after_seconds must be >= reboot_queue_seconds (the hang starts at shutdown)")
+        problems += [f"health_check_failures windows must be (start, end) with 0 <= start < end, both finite, "
+                     f"got {window}" for window in self.health_check_failures
+                     if len(window) != 2 or not 0 <= window[0] < window[1] or not math.isfinite(window[1])]
         if problems:
             raise ValueError("InstanceSpec: " + "; ".join(problems))
 

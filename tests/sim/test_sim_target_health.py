@@ -205,3 +205,31 @@ def test_deregistering_without_port_works_when_the_target_is_on_the_groups_port(
     victim = world.instance(3)
     world.elbv2.deregister_targets(TargetGroupArn=world.https, Targets=[{"Id": victim}])
     assert world.state(world.https, victim) == "draining"
+
+
+def test_a_health_check_flap_turns_the_target_unhealthy_then_healthy_by_the_thresholds(
+        make_world: MakeWorld) -> None:
+    # GIVEN an instance whose app fails its health checks from 100 s to 160 s after build (interval 10 s,
+    # unhealthy threshold 2, healthy threshold 3), its OS up throughout
+    world = make_world(FleetSpec(leaking={4: InstanceSpec(health_check_failures=((100.0, 160.0),))}))
+    victim = world.instance(4)
+
+    def at(seconds: float) -> dict[str, str]:
+        world.advance(world.sim.build_time + seconds - world.sim.now())
+        return world.health(world.https, victim)[victim]
+
+    # THEN healthy until two failed checks (120 s), unhealthy with failed checks until three passed ones after
+    # the window (190 s), then healthy; its neighbour and the instance's EC2 state are untouched
+    assert at(119.9)["State"] == "healthy"
+    assert at(120.1) == {"State": "unhealthy", "Reason": "Target.FailedHealthChecks",
+                         "Description": "Health checks failed"}
+    assert world.sim.target_state(victim, world.http) == "unhealthy"
+    assert at(189.9)["State"] == "unhealthy"
+    assert at(190.1)["State"] == "healthy"
+    assert world.state(world.https, world.instance(3)) == "healthy"
+    assert world.sim.instance_state(victim) == "running"
+
+
+def test_a_flap_window_must_be_a_finite_span_after_boot() -> None:
+    with pytest.raises(ValueError, match="health_check_failures"):
+        InstanceSpec(health_check_failures=((50.0, 20.0),))
