@@ -45,18 +45,6 @@ CASES = ALL_CASES if FULL else matrix.smoke(ALL_CASES)
 
 # Cases that find a defect too big to fix here (xfail, strict: a fix makes them fail until removed): id -> defect.
 KNOWN_DEFECTS: dict[str, str] = {
-    "replace-instance:auto-scaling.SetInstanceHealth:server-error":
-        "the replace rung counts as tried once chosen, before AWS accepts SetInstanceHealth: when every "
-        "SetInstanceHealth of the Task is answered 5xx the execution fails (restored, audited), and the replay's "
-        "ladder skips `replace` and leaves the instance out for a person (safe and announced, but the rung "
-        "never ran)",
-    "replace-instance:auto-scaling.ExitStandby:server-error":
-        "as for SetInstanceHealth: the replace rung counts as tried although AWS refused its calls; the replay "
-        "leaves the instance out instead of replacing it",
-    "leave-out-instance:elastic-load-balancing-v2.DeregisterTargets:server-error":
-        "the leave_out rung counts as tried although every DeregisterTargets of the Task was answered 5xx: the "
-        "execution fails (restored, FAILED audited and published), and the replay does not leave the broken "
-        "instance out again: it ends registered but unhealthy, with no LEFT_OUT_OF_SERVICE",
     "reconcile:elastic-load-balancing-v2.RegisterTargets:lost-answer":
         "the reconciler skips an item whose put-back raised AwsUnavailable (steps/reconcile.py `_each`: logged, "
         "left for the next sweep) without retrying or auditing it: a lost RegisterTargets answer leaves the "
