@@ -45,19 +45,11 @@ CASES = ALL_CASES if FULL else matrix.smoke(ALL_CASES)
 
 # Cases that find a defect too big to fix here (xfail, strict: a fix makes them fail until removed): id -> defect.
 KNOWN_DEFECTS: dict[str, str] = {
-    "reconcile:elastic-load-balancing-v2.RegisterTargets:lost-answer":
-        "the reconciler skips an item whose put-back raised AwsUnavailable (steps/reconcile.py `_each`: logged, "
-        "left for the next sweep) without retrying or auditing it: a lost RegisterTargets answer leaves the "
-        "instance out of its other target groups, with nothing in the audit trail, until the next sweep",
-    "reconcile:elastic-load-balancing-v2.RegisterTargets:throttling":
-        "the reconciler does not retry an item whose put-back was throttled (AwsThrottled: reported as an item "
-        "failure, the Task not retried): the instance stays out of service, unannounced, until the next sweep",
     "reconcile:elastic-load-balancing-v2.RegisterTargets:server-error":
-        "the reconciler skips an item whose put-back raised AwsUnavailable (5xx) without retrying or auditing "
-        "it: the instance stays out of service, unannounced, until the next sweep",
-    "resume-remediation:dynamodb.PutItem:lost-answer":
-        "resume-remediation's first DynamoDB write takes effect but its answer is lost; the retried resume finds "
-        "its own write and the replay ends without rebooting the leaker (reboots [], not diagnosed further)",
+        "RegisterTargets answers 5xx for the whole reconcile Task: the item is tried again once at once, then "
+        "audited RECONCILE_FAILED (the group's record, with the remediation and cause) and left open, but the "
+        "instance stays out with no FAILED record for it and no notification (the reconciler has no "
+        "sns:Publish), and the sweep succeeds, so nothing puts it back before the next scheduled sweep",
 }
 
 
