@@ -1,7 +1,12 @@
 """Step: the reboot did not heal it (or it was rebooted too often today): pick the next escalation rung.
 
 Rungs come from the group's ``escalation.rungs``, each tried at most once per remediation (the lifecycle
-record remembers them across Retries and replays). A rung that cannot apply is skipped with its reason
+record remembers them across Retries and replays). A rung chosen by an earlier execution counts as tried only
+once AWS accepted its mutating call (the rung's own "sent" facts, or AWS's view proving the call took effect):
+``replace`` once SetInstanceHealth was accepted (``put_back.being_replaced``), ``stop_start`` once a stop was
+asked for (``stop_intended_at``: conservative, as the restore path may have started it again), ``leave_out``
+never (it ends the remediation when it succeeds). So a replay tries again a rung whose calls were all refused,
+and never sends a second accepted SetInstanceHealth, stop or start. A rung that cannot apply is skipped with its reason
 (``replace`` needs an Auto Scaling group attached to every target group of the group). Destructive rungs
 pass the capacity guard first; when it says no, or no rung is left, this fails into the restore path,
 which puts the instance back and fails the execution (the failed-executions alarm pages).
@@ -12,7 +17,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from steps import guards
+from steps import guards, put_back
 from steps.aws import autoscaling
 from steps.aws.stepfunctions import execution_status
 from steps.config import RungSpec
@@ -51,6 +56,31 @@ def _cannot_apply(ctx: StepContext, rung: RungSpec, instance_id: str) -> str | N
     return None
 
 
+def _accepted(rung: str, facts: dict[str, Any], instance_id: str) -> bool:
+    """Whether AWS accepted the mutating call of a rung an earlier execution chose (see the docstring)."""
+    if rung == "replace":
+        return put_back.being_replaced(instance_id, facts)
+    if rung == "stop_start":
+        progress = facts.get("stop_start") or {}
+        return bool(progress.get("stop_intended_at") or progress.get("stop_sent_at"))
+    return False  # leave_out: a success ends the remediation; a refusal changed nothing worth remembering
+
+
+def _still_tried(ctx: StepContext, ladder: dict[str, Any], facts: dict[str, Any], instance_id: str) -> list[str]:
+    """The rungs that count as tried: skipped ones, this execution's, and earlier ones AWS acted on."""
+    chosen_by: dict[str, str] = dict(ladder.get("chosen_by") or {})
+    tried: list[str] = []
+    for action in ladder.get("tried", []):
+        chooser = chosen_by.get(action)
+        if chooser is None or chooser == ctx.execution_id or _accepted(action, facts, instance_id):
+            tried.append(action)
+        else:
+            ctx.audit("ESCALATION_RUNG_RETRIED", f"rung {action} chosen by {chooser} is offered again for "
+                      f"{instance_id}: AWS accepted none of its calls", instance_id=instance_id, rung=action,
+                      chosen_by=chooser)
+    return tried
+
+
 def _extend_lease(ctx: StepContext, rung: RungSpec) -> None:
     """The ladder can outlast the lease taken at the start: renew it (a conditional put on owner = us)."""
     group = ctx.group
@@ -72,7 +102,8 @@ def choose_escalation(ctx: StepContext) -> dict[str, Any]:
     token = f"{ctx.execution_id}#{len(ctx.state.escalation.tried) if ctx.state.escalation else 0}"
     if ladder.get("token") == token and record.state == "escalating":
         return dict(ladder["decision"])
-    tried: list[str] = list(ladder.get("tried", []))
+    tried = _still_tried(ctx, ladder, record.facts or {}, instance_id)
+    chosen_by = {a: e for a, e in dict(ladder.get("chosen_by") or {}).items() if a in tried}
     why = _why(ctx)
     for rung in ctx.group.escalation.rungs:
         if rung.action in tried:
@@ -91,10 +122,11 @@ def choose_escalation(ctx: StepContext) -> dict[str, Any]:
                 raise CapacityLost(f"not escalating {instance_id} to {rung.action}: {capacity.reason}")
         _extend_lease(ctx, rung)
         tried.append(rung.action)
+        chosen_by[rung.action] = ctx.execution_id
         decision = {"rung": rung.action, "deadline_seconds": rung.deadline_seconds, "started_at": ctx.now,
                     "tried": tried, "reason": why}
-        lifecycle.advance(record, "escalate", {"tried": tried, "token": token, "decision": decision}, ctx.now,
-                          ctx.execution_id)
+        lifecycle.advance(record, "escalate", {"tried": tried, "chosen_by": chosen_by, "token": token,
+                                               "decision": decision}, ctx.now, ctx.execution_id)
         ctx.audit("ESCALATING", f"{instance_id}: {why} -> rung {len(tried)} `{rung.action}` "
                   f"(deadline {rung.deadline_seconds} s)", instance_id=instance_id, rung=rung.action,
                   deadline_seconds=rung.deadline_seconds, tried=tried, cause=why)

@@ -28,6 +28,11 @@ def leave_out_instance(ctx: StepContext) -> dict[str, Any]:
     outcome = {"status": "left_out", "instance_id": instance_id, "tried": escalation.tried,
                "reason": escalation.reason}
     if record.state == "left_out":
+        # A Retry: the earlier attempt's lifecycle write took effect but it may have died (or lost the answer)
+        # before its audit; announce it again rather than leave an instance out with no LEFT_OUT_OF_SERVICE.
+        ctx.audit("LEFT_OUT_OF_SERVICE", f"{instance_id} is left out of service for a person to look at after "
+                  f"{escalation.reason}; rungs tried: {', '.join(escalation.tried)} (recorded by an earlier "
+                  "attempt of this step)", instance_id=instance_id, tried=escalation.tried, retried=True)
         return outcome
     if record.state != "escalating":
         raise LifecycleConflict(f"cannot leave {instance_id} out in lifecycle state {record.state}")

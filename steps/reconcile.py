@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict
 from steps import clock, groups, put_back
 from steps.aws.stepfunctions import execution_status
 from steps.domain.lifecycle import OUT_OF_SERVICE
-from steps.exceptions import AwsUnavailable, ConfigurationError, LifecycleConflict
+from steps.exceptions import AwsThrottled, AwsUnavailable, ConfigurationError, LifecycleConflict
 from steps.observability import logger, record_metrics, tracer
 from steps.store import audit, claim, lifecycle, lock, reconcile_progress
 from steps.store.lock import LIVE_EXECUTION_STATES
@@ -43,6 +43,7 @@ PAGE_SIZE = 200  # audit records per Query page
 SETTLE_SECONDS = 900
 RESERVE_MS = 20_000  # stop reading and acting with this much time left: save progress, audit, answer
 DEFAULT_BUDGET_MS = 90_000  # with no Lambda context (called directly): the function's timeout less the reserve
+RETRIES_PER_ITEM = 1  # an item whose call was throttled, failed (5xx) or unanswered is tried again at once
 PUT_BACK_STATES = [*OUT_OF_SERVICE, "verifying"]
 NEVER_BACK = ("left_out", "replaced")  # deliberately out, or gone
 
@@ -154,16 +155,16 @@ class GroupRun:
 
     def _each(self, opened: str, act: Callable[[str, str, float, str], tuple[str | None, bool]], done_ids: list[str],
               doing: str) -> None:
-        """Act on every open remediation of one kind; a failing one stays open and is reported, never stops
-        the others (e.g. RegisterTargets refusing an instance terminated since: InvalidTarget)."""
+        """Act on every open remediation of one kind; a failing one stays open and is reported (audited
+        RECONCILE_FAILED with its cause by ``reconcile_group``), never stops the others (e.g. RegisterTargets
+        refusing an instance terminated since: InvalidTarget). A throttled, failed (5xx) or unanswered call is
+        tried again at once, RETRIES_PER_ITEM more times (the act is idempotent: registering a registered
+        target changes nothing, and an instance EC2 reports starting is not started again); no step sleeps."""
         for rid in list(self.current.get(opened, {})):
             if self.budget.low():
                 raise Stopped(f"time budget ran low while {doing}")
             try:
-                instance_id, done = act(self.group, rid, self.now, self.sweep_execution)
-            except AwsUnavailable as exc:  # e.g. still starting after a stop/start: the next sweep finishes
-                logger.warning(f"reconcile {rid}: {exc}")
-                continue
+                instance_id, done = _with_retries(act, self.group, rid, self.now, self.sweep_execution)
             except Exception as exc:
                 self.item_failures.append({"remediation_id": rid, "error": type(exc).__name__,
                                            "cause": str(exc)[:300]})
@@ -203,6 +204,18 @@ class GroupRun:
                 "records_read": self.records_read, "pages": self.pages,
                 "open_remediations": sorted({rid for ids in self.current.values() for rid in ids}),
                 "stale_lock_checked": self.lock_checked}
+
+
+def _with_retries(act: Callable[[str, str, float, str], tuple[str | None, bool]], group: str, rid: str,
+                  now: float, sweep_execution: str) -> tuple[str | None, bool]:
+    for attempt in range(RETRIES_PER_ITEM + 1):
+        try:
+            return act(group, rid, now, sweep_execution)
+        except (AwsThrottled, AwsUnavailable) as exc:
+            if attempt == RETRIES_PER_ITEM:
+                raise
+            logger.warning(f"reconcile {rid}: {type(exc).__name__}: {exc}; trying it again at once")
+    raise AssertionError("unreachable")
 
 
 def _audit_and_measure(group: str, event: str, now: float, execution: str, reason: str,

@@ -22,11 +22,22 @@ DYNAMODB_THROTTLING = frozenset({"ProvisionedThroughputExceededException", "Thro
 DYNAMODB_UNAVAILABLE = frozenset({"InternalServerError", "ServiceUnavailable"})
 
 
+def _error(cause: object) -> tuple[str, str]:
+    """(code, message) of DynamoDB's answer, or empty when there was none. Not PynamoDB's
+    ``cause_response_code``: a read timeout (botocore's ``ReadTimeoutError``) carries ``response = None``,
+    on which that property raises AttributeError, so a lost answer would fail the Task as a bug."""
+    response = getattr(cause, "response", None)
+    error = response.get("Error") if isinstance(response, dict) else None
+    if not isinstance(error, dict):
+        return "", ""
+    return str(error.get("Code") or ""), str(error.get("Message") or "")
+
+
 def retryable(exc: PynamoDBException) -> NightshiftError | None:
     """The retryable error ``exc`` stands for, or None when retrying would not help (e.g. a failed condition)."""
     cause = exc.cause
-    code = exc.cause_response_code or ""
-    message = f"DynamoDB: {exc.msg}: {code} {exc.cause_response_message or cause or ''}".strip()
+    code, answer = _error(cause)
+    message = f"DynamoDB: {exc.msg}: {code} {answer or cause or ''}".strip()
     if code in THROTTLING_CODES or code in DYNAMODB_THROTTLING:
         return AwsThrottled(message)
     if code in UNAVAILABLE_CODES or code in DYNAMODB_UNAVAILABLE:
