@@ -237,11 +237,6 @@ def test_ctrl_c_while_start_follows_says_the_remediation_goes_on(harness: Any, m
 # -- free text a hostile caller types ---------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "StartInput.reason / requested_by accept control characters (newlines, ESC): anyone who can start an "
-    "execution writes them into the audit trail, SNS notices and `nightshift audit`'s table, which prints them "
-    "raw: a forged line ('... HEALTHY ...') or terminal escape sequences in an operator's terminal. Validation "
-    "should refuse control characters in free-text fields (or every printer escape them)."))
 def test_free_text_with_control_characters_is_refused_at_validation(harness: Any) -> None:
     from tests.workflow.test_request_origin import refused
 
