@@ -248,13 +248,6 @@ def test_free_text_with_control_characters_is_refused_at_validation(harness: Any
 # -- DescribeExecution is eventually consistent ---------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "claim.acquire (and lock.acquire) take over from an owner whose DescribeExecution says ExecutionDoesNotExist "
-    "(execution_status -> 'GONE'). AWS documents DescribeExecution as eventually consistent ('may not reflect "
-    "very recent updates', https://docs.aws.amazon.com/step-functions/latest/apireference/API_DescribeExecution.html): "
-    "a just-started owner can read as missing, and its claim is taken over while it runs. 'GONE' should count as "
-    "live while the claim is young (acquired_at within a grace period), and only a terminal status or an old "
-    "missing owner as dead."))
 def test_a_claim_of_an_owner_describe_execution_cannot_see_yet_is_not_taken_over(harness: Any) -> None:
     h = harness()
     now = h.rt.clock.now()
