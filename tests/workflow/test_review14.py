@@ -92,11 +92,6 @@ def test_a_replay_verifying_health_holds_the_instance_claim(harness: Any) -> Non
 # -- the alarm trigger ------------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "alarm_trigger marks the claim audited (conditional update) *before* it writes ALARM_STARTED: a delivery "
-    "that dies between the two (Lambda timeout, throttled audit table) leaves the mark, and every retry "
-    "(Lambda async retries, EventBridge's duplicate delivery) writes ALARM_DUPLICATE, so the trail never says "
-    "ALARM_STARTED for an execution that runs."))
 def test_a_delivery_dying_after_the_audited_mark_still_leaves_one_alarm_started(
         harness: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     h = harness()
@@ -122,12 +117,6 @@ def test_a_delivery_dying_after_the_audited_mark_still_leaves_one_alarm_started(
 ALARM_NAME = "nightshift-web-memory"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "validate (request_origin.check_trigger) accepts trigger 'alarm' when an alarm#<execution name> claim of the "
-    "group exists, without comparing the input with what the trigger claimed: when a delivery dies between "
-    "its claim and StartExecution (and its retries are spent), anyone who can compute the name (alarm name + "
-    "state-change time, both in the alarm history) can start it with any instance_id and alarm block and be "
-    "audited as the alarm. The claim should record the request (instance, alarm time) and validate compare."))
 def test_an_orphaned_alarm_claim_does_not_prove_a_console_start_with_other_input(harness: Any) -> None:
     h = harness()
     changed_at = datetime.fromisoformat("2026-11-23T03:00:00+00:00")
