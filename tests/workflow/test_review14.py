@@ -53,12 +53,6 @@ def test_an_execution_named_after_a_finished_remediation_does_not_replay_it(harn
 # -- a replay that only verifies health holds no instance claim -------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Replay 'verify' path (Resume -> Check target health, and from there the escalation ladder) never claims "
-    "the instance: $.selection is absent, select_worst_instance is skipped, so instance#<id> is free (the failed "
-    "original released it) while the replay health-checks, stops/starts or replaces it; another group reaching "
-    "the same instance can claim and reboot it meanwhile. resume_remediation should claim.acquire the recorded "
-    "instance (and put it under $.selection so the release path deletes it)."))
 def test_a_replay_verifying_health_holds_the_instance_claim(harness: Any) -> None:
     h = harness()
     crashed: list[str] = []
