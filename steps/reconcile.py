@@ -293,6 +293,8 @@ def reconcile_group(group: str, sweep_execution: str, budget: Budget | None = No
         _audit_and_measure(group, "RECONCILE_FAILED", run.now, sweep_execution,
                            f"reconcile of {group} failed: {type(exc).__name__}: {exc}", failure)
         return {**run.result(), "failed": failure}
+    if not run.remains()["open_remediations"]:
+        reconcile_progress.clear_work(group, run.now)  # nothing left open: the marker has done its job
     logger.info("reconciled group", extra={"group": group, "records_read": run.records_read, "pages": run.pages})
     return run.result()
 
