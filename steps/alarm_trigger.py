@@ -25,6 +25,7 @@ from steps import clock, groups
 from steps.aws import alarms, elbv2, executions
 from steps.config import GroupConfig, GroupsDocument
 from steps.entrypoint import validation_message
+from steps.events import CONTROL_CHARACTERS
 from steps.exceptions import ConfigurationError, InvalidRequest
 from steps.observability import logger, tracer
 from steps.store import alarm_claims, audit
@@ -136,22 +137,30 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     name = execution_name(detail.alarmName, detail.state.timestamp)
     alarm = {"name": detail.alarmName, "time": detail.state.timestamp.isoformat(), "reason": detail.state.reason,
              "found_by": found_by}
-    request: dict[str, Any] = {"group": group.name, "trigger": "alarm", "alarm": alarm,
-                               "reason": f"alarm {detail.alarmName}: {detail.state.reason}"[:500],
+    said = CONTROL_CHARACTERS.sub(" ", f"alarm {detail.alarmName}: {detail.state.reason}")  # one line, as validated
+    request: dict[str, Any] = {"group": group.name, "trigger": "alarm", "alarm": alarm, "reason": said[:500],
                                "requested_by": "cloudwatch"}
     if instance_id:
         request["instance_id"] = instance_id
-    # The claim first: it proves to the validate step that this trigger started the execution, and its
-    # audited mark (below) lets exactly one of several concurrent deliveries write ALARM_STARTED. Start
-    # whatever the claim says: a delivery whose predecessor died between claim and start must still start.
-    alarm_claims.claim(name, group.name, detail.alarmName, alarm["time"], clock.now())
+    # The claim first: it proves to the validate step that this trigger started the execution with this input.
+    # Start whatever the claim says: a delivery whose predecessor died between claim and start must still start.
+    alarm_claims.claim(name, group.name, detail.alarmName, alarm["time"], clock.now(), request)
     arn, _ = executions.start(os.environ["NIGHTSHIFT_REMEDIATE_STATE_MACHINE_ARN"], name, request)
     logger.set_correlation_id(arn)
+    details = {**alarm, "execution_name": name}
+    claimed = alarm_claims.find(name)
+    if claimed is not None and claimed.audited_at is None:
+        # ALARM_STARTED before the audited mark, under a key derived from the claim: a delivery that dies
+        # between the two leaves the mark unset, and its retry writes the same item again, never a second one.
+        audit.record(audit.AuditEntry(
+            group=group.name, event="ALARM_STARTED", reason=f"alarm {detail.alarmName} in ALARM started {name}",
+            at=float(claimed.claimed_at), instance_id=instance_id, execution_id=arn, remediation_id=name,
+            trigger="alarm", details=details, idempotency_key=f"ALARM_STARTED#{name}"))
+    # Exactly one delivery marks it: that one reports started, every other writes ALARM_DUPLICATE.
     started = alarm_claims.mark_audited(name, clock.now())
-    code = "ALARM_STARTED" if started else "ALARM_DUPLICATE"
-    sentence = (f"alarm {detail.alarmName} in ALARM started {name}" if started
-                else f"alarm {detail.alarmName} state change already started {name}; nothing new started")
-    audit.record(audit.AuditEntry(group=group.name, event=code, reason=sentence, at=clock.now(),
-                                  instance_id=instance_id, execution_id=arn, remediation_id=name, trigger="alarm",
-                                  details={**alarm, "execution_name": name}))
+    if not started:
+        audit.record(audit.AuditEntry(
+            group=group.name, event="ALARM_DUPLICATE", at=clock.now(), instance_id=instance_id,
+            reason=f"alarm {detail.alarmName} state change already started {name}; nothing new started",
+            execution_id=arn, remediation_id=name, trigger="alarm", details=details))
     return {"started": started, "execution_arn": arn, "group": group.name, "instance_id": instance_id}

@@ -9,6 +9,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8}([0-9a-f]{9})?\Z")  # \Z: "$" would accept a trailing newline
+# C0 and C1 control characters and DEL (Unicode category Cc): never in a one-line free-text field.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 Trigger = Literal["alarm", "schedule", "manual", "replay"]
 
 
@@ -140,6 +142,15 @@ class StartInput(BaseModel):
     def _instance_id(cls, value: str | None) -> str | None:
         if value is not None and not INSTANCE_ID.match(value):
             raise ValueError("must look like i-0123456789abcdef0 (i- and 8 or 17 hex digits)")
+        return value
+
+    @field_validator("reason", "requested_by")
+    @classmethod
+    def _free_text(cls, value: str) -> str:
+        # Free text lands in the audit trail, SNS notices and `nightshift audit`'s table: a newline could forge a
+        # line there and an escape sequence drive an operator's terminal.
+        if CONTROL_CHARACTERS.search(value):
+            raise ValueError("must not contain control characters (newlines, tabs, escapes): write one plain line")
         return value
 
 

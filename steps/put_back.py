@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from steps.aws import autoscaling, ec2, elbv2
 from steps.domain import replacement
 from steps.exceptions import AwsUnavailable
+from steps.store import reconcile_progress
 
 if TYPE_CHECKING:
     from steps.entrypoint import StepContext
@@ -129,3 +130,5 @@ def audit_standby(ctx: StepContext, result: PutBack) -> None:
         ctx.audit("STANDBY_EXIT_PENDING", f"{result.instance_id} is registered again but still EnteringStandby "
                   "(its deregistration delay is running); the sweep's reconciler takes it out of Standby",
                   instance_id=result.instance_id)
+        # Even when the group is gone from the declaration by then, the reconciler must find this.
+        reconcile_progress.mark_work(ctx.state.request.group, ctx.now)

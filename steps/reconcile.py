@@ -185,7 +185,7 @@ class GroupRun:
         if self.budget.low():
             raise Stopped("time budget ran low before the stale lock check")
         holder = lock.holder(self.group)
-        if holder and execution_status(holder.owner) not in LIVE_EXECUTION_STATES \
+        if holder and not lock.owner_may_run(execution_status(holder.owner), float(holder.acquired_at), self.now) \
                 and lock.release(self.group, holder.owner):
             self.released = holder.owner
             audit.record(audit.AuditEntry(
@@ -306,6 +306,8 @@ def reconcile_group(group: str, sweep_execution: str, budget: Budget | None = No
         _audit_and_measure(group, "RECONCILE_FAILED", run.now, sweep_execution,
                            f"reconcile of {group} failed: {type(exc).__name__}: {exc}", failure)
         return {**run.result(), "failed": failure}
+    if not run.remains()["open_remediations"]:
+        reconcile_progress.clear_work(group, run.now)  # nothing left open: the marker has done its job
     logger.info("reconciled group", extra={"group": group, "records_read": run.records_read, "pages": run.pages})
     return run.result()
 
@@ -320,7 +322,8 @@ def release_stale_claims(sweep_execution: str, budget: Budget) -> list[str]:
         if budget.low():
             raise Stopped("time budget ran low while releasing stale instance claims")
         instance_id = item.group.removeprefix(claim.PREFIX)
-        if execution_status(item.owner) in LIVE_EXECUTION_STATES or not claim.release(instance_id, item.owner):
+        if lock.owner_may_run(execution_status(item.owner), float(item.acquired_at), now) \
+                or not claim.release(instance_id, item.owner):
             continue
         released.append(instance_id)
         audit.record(audit.AuditEntry(

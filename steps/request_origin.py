@@ -71,6 +71,19 @@ def check_trigger(start: StartInput, execution_name: str, group: GroupConfig) ->
         raise InvalidRequest(
             f"trigger: 'alarm' is set only by Nightshift's alarm trigger, which did not start {execution_name} "
             f"for group {group.name!r}; start by hand without trigger and alarm (the trigger is then 'manual')")
+    # The claim proves the name, not the input: a delivery that died between its claim and StartExecution leaves
+    # the name free for anyone who computes it (alarm name + state-change time). The input must be the trigger's.
+    alarm = start.alarm or {}
+    recorded = claim.request_digest
+    if (alarm.get("name") != claim.alarm_name or alarm.get("time") != claim.changed_at
+            or start.instance_id != claim.instance_id
+            or (recorded is not None
+                and alarm_claims.request_digest(start.model_dump(exclude_unset=True)) != recorded)):
+        raise InvalidRequest(
+            f"trigger: 'alarm': {execution_name} was claimed by the alarm trigger for alarm {claim.alarm_name} at "
+            f"{claim.changed_at}{' on ' + claim.instance_id if claim.instance_id else ''}, and this input (alarm, "
+            "instance_id) is not the one it started; start by hand without trigger and alarm (the trigger is "
+            "then 'manual') under another execution name")
 
 
 def check_replay_of(start: StartInput, execution_id: str, group: GroupConfig) -> None:

@@ -2,7 +2,8 @@
 
 1. Put back in service anything the failed run left out (it may have died mid-drain or mid-boot).
 2. If an earlier attempt requested a reboot (or may have: a crash can hide a successful call), never
-   reboot again: only verify the instance is healthy. Otherwise start over on the same instance.
+   reboot again: only verify the instance is healthy, holding its instance claim (another remediation holding
+   it: nothing now, SKIPPED_CLAIMED). Otherwise start over on the same instance (the selection claims it).
 3. A remediation that already ended (healthy, replaced, left out for a person) has nothing left to do.
 """
 
@@ -11,9 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from steps import put_back
+from steps.aws.stepfunctions import execution_status
 from steps.domain.lifecycle import OUT_OF_SERVICE
 from steps.entrypoint import StepContext, step
-from steps.store import lifecycle
+from steps.store import claim, lifecycle
 from steps.store.lifecycle import RemediationRecord
 
 # Ended: nothing to replay. (Replaced by its ASG, or deliberately left out for a person.)
@@ -49,12 +51,24 @@ def resume_remediation(ctx: StepContext) -> dict[str, Any]:
     facts = record.facts or {}
     if reboot_may_have_happened(record) and record.state == "restored" and facts.get("deregister"):
         deregistration = facts["deregister"]
+        instance_id = deregistration["instance_id"]
+        # Verifying (and the escalation ladder after it) acts on the instance: hold its claim as a selection
+        # would (the failed run released it); the release path deletes it through $.selection.
+        claimed = claim.acquire(instance_id, ctx.execution_id, ctx.group.name, record.remediation_id, ctx.now,
+                                ctx.group.lock_lease_seconds, execution_status)
+        if not claimed.claimed:
+            ctx.audit("SKIPPED_CLAIMED", f"{instance_id} is claimed by another remediation ({claimed.holder}, "
+                      f"group {claimed.holder_group}): not verified now; replay again once it ends",
+                      instance_id=instance_id, holder=claimed.holder, holder_group=claimed.holder_group)
+            return {**state, "resume": {"next": "claimed", "put_back": put_back}}
         lifecycle.advance(record, "reverify", {"replay_of": ctx.state.request.replay_of}, ctx.now,
                           ctx.execution_id)
         ctx.audit("REPLAY_VERIFY", f"{deregistration['instance_id']} was already asked to reboot in this "
                   "remediation: never again; verifying its health only", instance_id=deregistration["instance_id"],
                   reboot=facts.get("reboot"), put_back=put_back)
         return {**state, "deregistration": deregistration, "registration": {"at": ctx.now},
+                "selection": {"action": "remediate", "instance_id": instance_id,
+                              "reason": "replay verifying the instance this remediation rebooted"},
                 "resume": {"next": "verify", "put_back": put_back}}
     if record.state in ("restored", "failed", "skipped"):
         lifecycle.advance(record, "reopen", {"replay_of": ctx.state.request.replay_of}, ctx.now, ctx.execution_id)

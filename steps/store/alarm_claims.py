@@ -1,7 +1,9 @@
 """One claim per alarm state change, in the lock table under ``alarm#<execution name>``.
 
-The alarm trigger writes it (a conditional put) *before* it starts the execution, and marks it audited
-(a conditional update) once, so concurrent deliveries of one event write exactly one ``ALARM_STARTED``.
+The alarm trigger writes it (a conditional put) *before* it starts the execution, writes ``ALARM_STARTED``
+under a key derived from the claim (a retried write puts the same item), then marks the claim audited (a
+conditional update), so any number of deliveries of one event, concurrent or retried after one died, leave
+exactly one ``ALARM_STARTED``.
 The validate step reads it to prove an execution claiming ``trigger: alarm`` was started by the alarm
 trigger: StartExecution input can be typed by anyone allowed to start an execution; this item can only be
 written by a role with PutItem on the lock table (the steps), not by a console user who may only start
@@ -9,6 +11,10 @@ executions.
 """
 
 from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import PutError, UpdateError
@@ -34,13 +40,26 @@ class AlarmClaim(Model):
     changed_at = UnicodeAttribute()  # the alarm's state-change time, ISO 8601
     claimed_at = NumberAttribute()
     audited_at = NumberAttribute(null=True)
+    # What the trigger starts: validation compares the execution's input with it, so a console start reusing
+    # an orphaned claim's name (its delivery died before StartExecution) cannot choose its own instance/alarm.
+    instance_id = UnicodeAttribute(null=True)
+    request_digest = UnicodeAttribute(null=True)
     purge_at = NumberAttribute()  # DynamoDB TTL attribute
 
 
-def claim(execution_name: str, group: str, alarm_name: str, changed_at: str, now: float) -> bool:
-    """Record that the alarm trigger starts ``execution_name``; True for the first delivery only."""
+def request_digest(request: dict[str, Any]) -> str:
+    """The same for the same input, however its keys are ordered (a JSON round trip through Step Functions)."""
+    return hashlib.sha256(json.dumps(request, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def claim(execution_name: str, group: str, alarm_name: str, changed_at: str, now: float,
+          request: dict[str, Any] | None = None) -> bool:
+    """Record that the alarm trigger starts ``execution_name`` with ``request``; True for the first delivery
+    only."""
     item = AlarmClaim(f"{PREFIX}{execution_name}", remediation_group=group, alarm_name=alarm_name,
-                      changed_at=changed_at, claimed_at=now, purge_at=int(now + KEEP_SECONDS))
+                      changed_at=changed_at, claimed_at=now, purge_at=int(now + KEEP_SECONDS),
+                      instance_id=(request or {}).get("instance_id"),
+                      request_digest=request_digest(request) if request is not None else None)
     try:
         item.save(condition=AlarmClaim.group.does_not_exist())
     except PutError as exc:

@@ -5,6 +5,7 @@ Partition by group, sorted by time; a GSI answers "what happened to this instanc
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import uuid
 from collections.abc import Iterator
@@ -64,6 +65,7 @@ class AuditEntry:
     remediation_id: str = ""
     trigger: str = "manual"
     details: dict[str, Any] = field(default_factory=dict)
+    idempotency_key: str | None = None  # set: the record's key is derived from it and ``at`` (see record)
 
 
 # Orders records one handler writes at the same instant (the local runtime's clock stands still inside a
@@ -76,10 +78,19 @@ def _sort_key(at: float) -> str:
     return f"{stamp}#{next(_sequence) % 1_000_000:06d}{uuid.uuid4().hex[:6]}"
 
 
+def _deterministic_sort_key(at: float, unique: str) -> str:
+    """The same key for the same (time, name): a retried write of the record puts the same item again."""
+    stamp = datetime.fromtimestamp(at, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return f"{stamp}#{hashlib.sha256(unique.encode()).hexdigest()[:12]}"
+
+
 def record(entry: AuditEntry) -> AuditRecord:
+    """Write ``entry``. With ``entry.idempotency_key`` (and a deterministic ``entry.at``) the item's key is derived
+    from both, so writing the same record twice (a retried delivery) leaves one item."""
+    key = entry.idempotency_key
     item = AuditRecord(
         entry.group,
-        _sort_key(entry.at),
+        _sort_key(entry.at) if key is None else _deterministic_sort_key(entry.at, key),
         at=entry.at,
         event=entry.event,
         instance_id=entry.instance_id or NO_INSTANCE,

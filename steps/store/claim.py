@@ -8,7 +8,8 @@ anything is taken out of service; an instance another execution holds is passed 
 deletes the claim (conditionally on owner = this execution) right after it releases the group lock, on
 every path; the sweep's reconciler deletes claims whose owner no longer runs.
 
-A claim is taken over only from an execution that no longer runs (never merely because it is old): a
+A claim is taken over only from an execution that no longer runs (never merely because it is old; an owner
+DescribeExecution cannot find yet counts as running for ``lock.MISSING_OWNER_GRACE_SECONDS``): a
 remediation that outlives ``expires_at`` still owns its instance. ``expires_at`` says until when the
 claim was expected to be needed (the group's lease); ``purge_at`` is DynamoDB TTL housekeeping.
 """
@@ -22,7 +23,7 @@ from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import DeleteError, PutError
 from pynamodb.models import Model
 
-from steps.store.lock import LIVE_EXECUTION_STATES
+from steps.store.lock import owner_may_run
 from steps.store.tables import LOCK_TABLE, REGION, conditional_check_failed
 
 PREFIX = "instance#"
@@ -80,7 +81,7 @@ def acquire(instance_id: str, owner: str, group: str, remediation_id: str, now: 
         current = holder(instance_id)
         if current is None:
             continue
-        if execution_status(current.owner) in LIVE_EXECUTION_STATES:
+        if owner_may_run(execution_status(current.owner), float(current.acquired_at), now):
             return ClaimOutcome(False, holder=current.owner, holder_group=current.claimed_for)
         if _put(instance_id, owner, group, remediation_id, now, lease_seconds, current.owner):
             return ClaimOutcome(True, took_over_from=current.owner)

@@ -19,6 +19,18 @@ from steps.store.tables import LOCK_TABLE, REGION, conditional_check_failed
 
 # Step Functions states in which an execution still owns its work.
 LIVE_EXECUTION_STATES = frozenset({"RUNNING", "PENDING_REDRIVE"})
+# DescribeExecution is eventually consistent ("may not reflect very recent updates and changes",
+# https://docs.aws.amazon.com/step-functions/latest/apireference/API_DescribeExecution.html): a just-started
+# owner can read as ExecutionDoesNotExist ("GONE"). A missing owner counts as dead only once its lock or claim
+# is older than this; a terminal status (SUCCEEDED, FAILED, TIMED_OUT, ABORTED) counts at once.
+MISSING_OWNER_GRACE_SECONDS = 120
+
+
+def owner_may_run(status: str, acquired_at: float, now: float) -> bool:
+    """Whether the owner of an item acquired at ``acquired_at`` must be treated as still running."""
+    if status in LIVE_EXECUTION_STATES:
+        return True
+    return status == "GONE" and now - acquired_at < MISSING_OWNER_GRACE_SECONDS
 
 
 class GroupLock(Model):
@@ -82,7 +94,7 @@ def acquire(group: str, owner: str, now: float, lease_seconds: int,
             current = GroupLock.get(group, consistent_read=True)
         except GroupLock.DoesNotExist:
             continue
-        if execution_status(current.owner) in LIVE_EXECUTION_STATES:
+        if owner_may_run(execution_status(current.owner), float(current.acquired_at), now):
             return LockOutcome(False, owner, holder=current.owner, holder_expires_at=current.expires_at)
         # Stale: its owner stopped without releasing. Take it over only if it is still that owner's,
         # so two executions racing for the same stale lock cannot both win.

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute, VersionAttribute
-from pynamodb.exceptions import PutError
+from pynamodb.exceptions import DeleteError, PutError
 from pynamodb.models import Model
 
 from steps.store.tables import LOCK_TABLE, REGION, conditional_check_failed
@@ -59,11 +59,40 @@ def open_items(progress: ReconcileProgress) -> dict[str, dict[str, float]]:
     return {event: {str(rid): float(at) for rid, at in (ids or {}).items()} for event, ids in raw.items()}
 
 
+WORK_PREFIX = "reconcile-work#"
+
+
+class WorkMarker(Model):
+    """``reconcile-work#<group>``: a remediation left work only the reconciler finishes (an instance still
+    EnteringStandby when it was put back). It makes the reconciler visit the group even once the declaration no
+    longer names it and no sweep ever saved its progress; the reconciler deletes it after a complete run."""
+
+    class Meta:
+        table_name = LOCK_TABLE
+        region = REGION
+
+    group = UnicodeAttribute(hash_key=True)  # "reconcile-work#<group>"
+    marked_at = NumberAttribute()
+
+
+def mark_work(group: str, now: float) -> None:
+    WorkMarker(f"{WORK_PREFIX}{group}", marked_at=now).save()
+
+
+def clear_work(group: str, read_at: float) -> None:
+    """Delete the marker unless it was written again after ``read_at`` (when this run started reading)."""
+    try:
+        WorkMarker(f"{WORK_PREFIX}{group}").delete(condition=WorkMarker.marked_at <= read_at)
+    except DeleteError as exc:
+        if not conditional_check_failed(exc):
+            raise
+
+
 def groups_with_work() -> set[str]:
     """Groups the lock table says may have something to reconcile: a group lock is held (its holder may be
-    dead), or a saved progress item has open remediations. One Scan of the lock table (a few items per
-    group), projected to the key and ``open_items``; used for groups the declaration no longer names (or
-    cannot be read), whose instances must still be put back."""
+    dead), a saved progress item has open remediations, or a work marker names the group. One Scan of the
+    lock table (a few items per group), projected to the key and ``open_items``; used for groups the
+    declaration no longer names (or cannot be read), whose instances must still be put back."""
     found: set[str] = set()
     for item in ReconcileProgress.scan(attributes_to_get=["group", "open_items"]):
         key = str(item.group)
@@ -71,4 +100,6 @@ def groups_with_work() -> set[str]:
             found.add(key)
         elif key.startswith(PREFIX) and any((item.open_items or {}).values()):
             found.add(key[len(PREFIX):])
+        elif key.startswith(WORK_PREFIX):
+            found.add(key[len(WORK_PREFIX):])
     return found

@@ -475,6 +475,8 @@ def test_the_alarm_trigger_writes_only_its_alarm_claims_in_the_lock_table() -> N
     from steps.store import alarm_claims
 
     writes = [s for s in statements("AlarmTriggerFunction") if s["Resource"] == {"Fn::GetAtt": ["LockTable", "Arn"]}]
-    assert len(writes) == 1 and as_list(writes[0]["Action"]) == ["dynamodb:PutItem", "dynamodb:UpdateItem"]
+    # GetItem: it reads its claim back (was ALARM_STARTED written yet?) before it marks it audited
+    assert len(writes) == 1 and as_list(writes[0]["Action"]) == ["dynamodb:PutItem", "dynamodb:UpdateItem",
+                                                                 "dynamodb:GetItem"]
     assert writes[0]["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [
         f"{alarm_claims.PREFIX}*"]}}

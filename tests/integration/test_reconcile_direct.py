@@ -119,6 +119,8 @@ def test_a_failing_put_back_is_reported_stays_open_and_does_not_stop_the_lock_ch
                                                                                       monkeypatch: Any) -> None:
     left_out(steps)
     lock.acquire("web", GONE, steps.rt.clock.now(), 7200, lambda arn: "SUCCEEDED")
+    # its owner is missing from DescribeExecution (never started): dead once past the eventual-consistency grace
+    steps.rt.clock.advance(lock.MISSING_OWNER_GRACE_SECONDS)
 
     def refuse(_facts: Any) -> Any:
         raise RuntimeError("InvalidTarget: terminated")

@@ -36,6 +36,15 @@ def test_an_instance_id_with_a_trailing_newline_is_refused() -> None:
     assert "instance_id" in str(refused.value)
 
 
+@pytest.mark.parametrize("field", ["reason", "requested_by"])
+@pytest.mark.parametrize("bad", ["\n", "\r", "\t", "\x1b[2J", "\x00", "\x7f", "\x9b"])
+def test_free_text_with_a_control_character_is_refused_naming_the_field(field: str, bad: str) -> None:
+    StartInput.model_validate({"group": "web", field: "memory leak — on-call é ✓"})  # plain Unicode is fine
+    with pytest.raises(ValidationError) as refused:
+        StartInput.model_validate({"group": "web", field: f"memory{bad}leak"})
+    assert field in str(refused.value) and "control characters" in str(refused.value)
+
+
 @pytest.mark.parametrize(("field", "value"), [("name", "web\n"), ("target_group_arns", [ARN + "\n"])])
 def test_names_and_arns_with_a_trailing_newline_are_refused(field: str, value: object) -> None:
     with pytest.raises(ConfigurationError) as refused:

@@ -54,6 +54,15 @@ def test_an_expired_lease_is_free_even_if_ttl_never_deleted_it(table: None) -> N
     assert outcome.acquired and outcome.took_over_from is None
 
 
+def test_an_owner_describe_execution_cannot_see_is_live_only_while_its_lock_is_young(table: None) -> None:
+    # DescribeExecution is eventually consistent: a just-started owner can read as ExecutionDoesNotExist.
+    lock.acquire("web", "exec-a", 1000, 7200, status_of({}))
+    young = lock.acquire("web", "exec-b", 1000 + lock.MISSING_OWNER_GRACE_SECONDS - 1, 7200, status_of({}))
+    assert not young.acquired and young.holder == "exec-a"
+    old = lock.acquire("web", "exec-b", 1000 + lock.MISSING_OWNER_GRACE_SECONDS, 7200, status_of({}))
+    assert old.acquired and old.took_over_from == "exec-a"
+
+
 def test_a_stale_owner_is_taken_over_before_its_lease_ends(table: None) -> None:
     # GIVEN exec-a crashed (FAILED) while holding an unexpired lease
     lock.acquire("web", "exec-a", 1000, 600, status_of({}))

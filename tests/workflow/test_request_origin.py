@@ -4,6 +4,7 @@ stops a remediation already past its capacity check."""
 
 from __future__ import annotations
 
+import json
 import threading
 from typing import Any
 
@@ -164,7 +165,11 @@ def test_an_alarm_claim_of_one_group_does_not_prove_a_start_of_another(harness: 
     start = StartInput.model_validate({"group": "api", "trigger": "alarm", "alarm": ALARM})
     with pytest.raises(InvalidRequest, match="did not start"):
         request_origin.check_trigger(start, name, groups.group(api))
-    request_origin.check_trigger(start.model_copy(update={"group": "web"}), name, groups.group("web"))
+    # the trigger's own input for web passes; the same name with another input for web does not
+    sent = json.loads(h.rt.client("stepfunctions").describe_execution(executionArn=outcome["execution_arn"])["input"])
+    request_origin.check_trigger(StartInput.model_validate(sent), name, groups.group("web"))
+    with pytest.raises(InvalidRequest, match="is not the one it started"):
+        request_origin.check_trigger(start.model_copy(update={"group": "web"}), name, groups.group("web"))
 
 
 def test_five_concurrent_deliveries_of_one_alarm_write_one_alarm_started(harness: Any) -> None:

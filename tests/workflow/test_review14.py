@@ -53,12 +53,6 @@ def test_an_execution_named_after_a_finished_remediation_does_not_replay_it(harn
 # -- a replay that only verifies health holds no instance claim -------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Replay 'verify' path (Resume -> Check target health, and from there the escalation ladder) never claims "
-    "the instance: $.selection is absent, select_worst_instance is skipped, so instance#<id> is free (the failed "
-    "original released it) while the replay health-checks, stops/starts or replaces it; another group reaching "
-    "the same instance can claim and reboot it meanwhile. resume_remediation should claim.acquire the recorded "
-    "instance (and put it under $.selection so the release path deletes it)."))
 def test_a_replay_verifying_health_holds_the_instance_claim(harness: Any) -> None:
     h = harness()
     crashed: list[str] = []
@@ -92,11 +86,6 @@ def test_a_replay_verifying_health_holds_the_instance_claim(harness: Any) -> Non
 # -- the alarm trigger ------------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "alarm_trigger marks the claim audited (conditional update) *before* it writes ALARM_STARTED: a delivery "
-    "that dies between the two (Lambda timeout, throttled audit table) leaves the mark, and every retry "
-    "(Lambda async retries, EventBridge's duplicate delivery) writes ALARM_DUPLICATE, so the trail never says "
-    "ALARM_STARTED for an execution that runs."))
 def test_a_delivery_dying_after_the_audited_mark_still_leaves_one_alarm_started(
         harness: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     h = harness()
@@ -122,12 +111,6 @@ def test_a_delivery_dying_after_the_audited_mark_still_leaves_one_alarm_started(
 ALARM_NAME = "nightshift-web-memory"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "validate (request_origin.check_trigger) accepts trigger 'alarm' when an alarm#<execution name> claim of the "
-    "group exists, without comparing the input with what the trigger claimed: when a delivery dies between "
-    "its claim and StartExecution (and its retries are spent), anyone who can compute the name (alarm name + "
-    "state-change time, both in the alarm history) can start it with any instance_id and alarm block and be "
-    "audited as the alarm. The claim should record the request (instance, alarm time) and validate compare."))
 def test_an_orphaned_alarm_claim_does_not_prove_a_console_start_with_other_input(harness: Any) -> None:
     h = harness()
     changed_at = datetime.fromisoformat("2026-11-23T03:00:00+00:00")
@@ -167,14 +150,6 @@ def test_demo_with_an_unwritable_output_path_says_so_in_one_line(option: str) ->
 # -- configuration broken mid-flight, then the reconciler -------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "reconcile.groups_to_reconcile visits an undeclared group only when the lock table shows work for it (its "
-    "lock held, or a reconcile#<group> progress item with open remediations). When the group is removed "
-    "mid-flight and the restore path ends normally (lock released) leaving STANDBY_EXIT_PENDING, and no sweep "
-    "ever saved progress for that group, nothing in the lock table names it: the reconciler never calls "
-    "ExitStandby and the instance stays in Auto Scaling Standby (not health-checked or replaced by its ASG, "
-    "desired capacity one short) for good. The restore path could save the open remediation in the group's "
-    "progress item (or leave a marker) when it leaves work for the reconciler."))
 def test_standby_left_by_a_removed_group_is_finished_by_the_reconciler(harness: Any) -> None:
     import json as _json
 
@@ -205,6 +180,9 @@ def test_standby_left_by_a_removed_group_is_finished_by_the_reconciler(harness: 
     reconcile.handler({"execution_id": "arn:aws:states:us-east-1:123456789012:execution:sweep:s1"}, None)
     # THEN it took the instance out of the Standby the removed group's remediation put it in
     assert h.sim.asg_lifecycle(h.leaker) == "InService", h.sim.asg_lifecycle(h.leaker)
+    # and the marker that led it there is gone once nothing is left open: the next sweep does not visit the group
+    from steps.store import reconcile_progress
+    assert "web" not in reconcile_progress.groups_with_work()
 
 
 def test_ctrl_c_while_start_follows_says_the_remediation_goes_on(harness: Any, monkeypatch: pytest.MonkeyPatch,
@@ -237,11 +215,6 @@ def test_ctrl_c_while_start_follows_says_the_remediation_goes_on(harness: Any, m
 # -- free text a hostile caller types ---------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "StartInput.reason / requested_by accept control characters (newlines, ESC): anyone who can start an "
-    "execution writes them into the audit trail, SNS notices and `nightshift audit`'s table, which prints them "
-    "raw: a forged line ('... HEALTHY ...') or terminal escape sequences in an operator's terminal. Validation "
-    "should refuse control characters in free-text fields (or every printer escape them)."))
 def test_free_text_with_control_characters_is_refused_at_validation(harness: Any) -> None:
     from tests.workflow.test_request_origin import refused
 
@@ -253,13 +226,6 @@ def test_free_text_with_control_characters_is_refused_at_validation(harness: Any
 # -- DescribeExecution is eventually consistent ---------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "claim.acquire (and lock.acquire) take over from an owner whose DescribeExecution says ExecutionDoesNotExist "
-    "(execution_status -> 'GONE'). AWS documents DescribeExecution as eventually consistent ('may not reflect "
-    "very recent updates', https://docs.aws.amazon.com/step-functions/latest/apireference/API_DescribeExecution.html): "
-    "a just-started owner can read as missing, and its claim is taken over while it runs. 'GONE' should count as "
-    "live while the claim is young (acquired_at within a grace period), and only a terminal status or an old "
-    "missing owner as dead."))
 def test_a_claim_of_an_owner_describe_execution_cannot_see_yet_is_not_taken_over(harness: Any) -> None:
     h = harness()
     now = h.rt.clock.now()
