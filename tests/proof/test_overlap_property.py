@@ -9,9 +9,12 @@ HTTPS one and group "api" the HTTP one (validation cannot see that they share in
 deregistration delay (``drain.signal: target_state``, 60-900 s, one long Wait); in half the examples the
 lease is 300 s (validation's lease bound switched off, as tests/workflow/test_lease_renewal.py does), so
 only the renewals keep the group. Two or three remediations of either group start at random virtual-time
-offsets (0-1,200 s after the first). The checks, over every simulated instant from the first start:
+offsets (0-1,200 s after the first; a run starts at the first Lambda step at or after its offset, as
+virtual time moves in Waits). The checks, over every simulated instant from the first start:
 
 - at most one RebootInstances per instance within any two runs whose windows overlap, counted at the API;
+- from the audit trail, each execution's remediation (its SELECTED record to its last) never overlaps
+  another of the same group (the lease) or of the same instance (the claim);
 - in each target group, at most one instance out of service (nothing but Nightshift takes any out here),
   and never fewer healthy than the group's floor;
 - at the end: every instance healthy in both target groups and running, both locks free, no instance claim.
