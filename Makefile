@@ -34,7 +34,7 @@ proof: $(STAMP)
 	@mkdir -p out && rm -f out/proof.log && start=$$(date +%s); \
 	NIGHTSHIFT_PROOF_EXAMPLES=$(PROOF_EXAMPLES) NIGHTSHIFT_PROOF_SHARDS=$(PYTEST_WORKERS) NIGHTSHIFT_PROOF_LOG=out/proof.log \
 	  $(BIN)/pytest -n $(PYTEST_WORKERS) -q --hypothesis-show-statistics tests/proof/test_capacity_property.py \
-	  -k random_fleets; status=$$?; \
+	  tests/proof/test_overlap_property.py -k "random_fleets or overlapping_groups"; status=$$?; \
 	echo "make proof: $$(grep -c '^ok' out/proof.log) examples passed (of $(PROOF_EXAMPLES)) in $$(( $$(date +%s) - start )) s"; \
 	exit $$status
 
