@@ -351,6 +351,8 @@ def _exercise(rt: LocalRuntime, name: str, shape: Shape) -> Run:
     tightest_healthy, registered = min(counts)
     min_healthy, percent = floor_settings(shape, tightest_healthy, registered)
     group = group_for(built, min_healthy=min_healthy, min_healthy_percent=percent, per_az=shape.per_az,
+                      # a zero floor must be asked for (validation refuses it otherwise); the oracle's floor is 0 too
+                      allow_zero_healthy=min_healthy == 0 and percent == 0,
                       guards={"storm": {"max_remediations": 50, "max_failures": 50, "window_seconds": 60}},
                       # few polls per remediation: each Lambda step costs real time in moto's engine
                       drain={"poll_seconds": 20, "quiet_checks": 1}, boot={"poll_seconds": 20},
