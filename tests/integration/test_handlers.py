@@ -36,7 +36,9 @@ def test_the_request_is_normalised_and_the_lifecycle_opened(steps: Steps) -> Non
 def test_a_lock_whose_owner_execution_does_not_exist_is_taken_over(steps: Steps) -> None:
     steps.validate()
     assert steps.call("acquire-group-lock", "lock")["acquired"] is True
-    # WHEN another execution asks for the lock held by "it-1", which Step Functions does not know
+    # WHEN, past the grace DescribeExecution's eventual consistency needs, another execution asks for the lock
+    # held by "it-1", which Step Functions does not know
+    steps.rt.clock.advance(lock.MISSING_OWNER_GRACE_SECONDS + 1)
     other = Steps(steps.rt, steps.sim, steps.built)
     other.execution_id = steps.execution_id.replace("it-1", "it-2")
     other.state = dict(steps.state)

@@ -99,7 +99,9 @@ def test_a_claim_whose_owner_no_longer_runs_is_released_by_the_reconciler_and_ta
     # a claim of a live execution is not taken
     live = claim.acquire(h.leaker, "arn:other", "web", "other", now, 300, lambda _: "RUNNING")
     assert not live.claimed and live.holder == dead
-    # WHEN the sweep runs, its reconciler releases the dead execution's claim, audited
+    # WHEN the sweep runs (past the grace an owner DescribeExecution cannot find yet is given), its reconciler
+    # releases the dead execution's claim, audited
+    h.rt.clock.advance(lock.MISSING_OWNER_GRACE_SECONDS + 1)
     sweep = h.rt.wait(h.rt.start({}, machine="sweep"), timeout=300)
     assert sweep["status"] == "SUCCEEDED", sweep.get("cause")
     assert claim.holder(h.leaker) is None
