@@ -6,19 +6,23 @@ reboots, health checks, metrics, SSM output); this module fills gaps in moto's *
 
 from __future__ import annotations
 
+import copy
 import datetime
 import logging
 import threading
+from collections import OrderedDict
 from types import SimpleNamespace
 from typing import Any
 
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn import (
     StateTaskServiceSfn,
 )
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
 from moto.stepfunctions.parser.asl.eval.environment import Environment
 from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
+from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
 from nightshift.runtime.clock import VirtualClock
 
@@ -33,6 +37,8 @@ _active: dict[str, VirtualClock | None] = {"clock": None}
 _original_wait = WaitFunction._wait_interval
 _original_retrier_time = retrier_decl.time
 _original_timestamp = EventManager._get_current_timestamp
+_original_parse = AmazonStateLanguageParser.parse
+_original_lambda_client = lambda_eval_utils.boto_client_for
 
 
 def _virtual_timestamp() -> datetime.datetime:
@@ -108,6 +114,45 @@ def serialize_dynamodb_writes() -> None:
         setattr(DynamoDBBackend, name, serialized)
 
 
+_PARSED: OrderedDict[str, tuple[Any, Any]] = OrderedDict()
+_PARSED_LOCK = threading.Lock()
+_PARSED_KEEP = 16  # definitions: the two machines, and the mutated copies `make mutation` runs one at a time
+
+
+def _parse_once(definition: str) -> tuple[Any, Any]:
+    """Gap (speed, not behaviour): moto's engine parses the definition with ANTLR on every StartExecution
+    (~0.5 s of pure Python for remediate.asl.json, more than most executions spend running it). Parse each
+    definition once; every execution still gets a program of its own (a deep copy, ~30 ms), so nothing one
+    execution's evaluation leaves on the program reaches another."""
+    with _PARSED_LOCK:
+        parsed = _PARSED.get(definition)
+        if parsed is not None:
+            _PARSED.move_to_end(definition)
+    if parsed is None:
+        parsed = _original_parse(definition)  # raises for an invalid definition: nothing cached
+        with _PARSED_LOCK:
+            _PARSED[definition] = parsed
+            while len(_PARSED) > _PARSED_KEEP:
+                _PARSED.popitem(last=False)
+    program, tree = parsed
+    return copy.deepcopy(program), tree
+
+
+_LAMBDA_CLIENTS: dict[tuple[int, str, str], Any] = {}
+
+
+def _lambda_client(region: str, service: str, state_credentials: Any = None) -> Any:
+    """Gap (speed): moto's engine builds a new boto3 client (~10 ms) for every Lambda Task it runs. Keep one
+    per boto3 default session (the runtime makes a new session, with its interceptors, per LocalRuntime)."""
+    import boto3
+
+    key = (id(boto3.DEFAULT_SESSION), region, service)
+    client = _LAMBDA_CLIENTS.get(key)
+    if client is None:
+        client = _LAMBDA_CLIENTS[key] = _original_lambda_client(region, service, state_credentials)
+    return client
+
+
 def install(clock: VirtualClock) -> None:
     """Make Wait states and Retry back-off advance ``clock`` instead of sleeping."""
     _active["clock"] = clock
@@ -117,6 +162,9 @@ def install(clock: VirtualClock) -> None:
     EventManager._get_current_timestamp = staticmethod(_virtual_timestamp)  # type: ignore[method-assign]
     StateTaskServiceSfn._normalise_parameters = _sfn_parameters  # type: ignore[method-assign]
     StateTaskServiceSfn._normalise_response = _sfn_response  # type: ignore[method-assign]
+    AmazonStateLanguageParser.parse = staticmethod(_parse_once)  # type: ignore[method-assign]
+    _LAMBDA_CLIENTS.clear()
+    lambda_eval_utils.boto_client_for = _lambda_client
 
 
 def quiet_engine_logs() -> None:
@@ -132,3 +180,6 @@ def uninstall() -> None:
     EventManager._get_current_timestamp = staticmethod(_original_timestamp)  # type: ignore[method-assign]
     StateTaskServiceSfn._normalise_parameters = _original_sfn_params  # type: ignore[method-assign]
     StateTaskServiceSfn._normalise_response = _original_sfn_response  # type: ignore[method-assign]
+    AmazonStateLanguageParser.parse = staticmethod(_original_parse)  # type: ignore[method-assign]
+    lambda_eval_utils.boto_client_for = _original_lambda_client
+    _LAMBDA_CLIENTS.clear()
