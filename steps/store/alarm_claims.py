@@ -17,10 +17,10 @@ import json
 from typing import Any
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
-from pynamodb.exceptions import PutError, UpdateError
+from pynamodb.exceptions import UpdateError
 from pynamodb.models import Model
 
-from steps.store.tables import LOCK_TABLE, REGION, conditional_check_failed
+from steps.store.tables import LOCK_TABLE, REGION, conditional_check_failed, save_if
 
 PREFIX = "alarm#"
 # Duplicate deliveries come within hours (EventBridge's default retry policy lasts 24 h; Lambda keeps an
@@ -60,13 +60,7 @@ def claim(execution_name: str, group: str, alarm_name: str, changed_at: str, now
                       changed_at=changed_at, claimed_at=now, purge_at=int(now + KEEP_SECONDS),
                       instance_id=(request or {}).get("instance_id"),
                       request_digest=request_digest(request) if request is not None else None)
-    try:
-        item.save(condition=AlarmClaim.group.does_not_exist())
-    except PutError as exc:
-        if conditional_check_failed(exc):
-            return False
-        raise
-    return True
+    return save_if(item, AlarmClaim.group.does_not_exist())
 
 
 def mark_audited(execution_name: str, now: float) -> bool:

@@ -20,11 +20,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
-from pynamodb.exceptions import DeleteError, PutError
 from pynamodb.models import Model
 
 from steps.store.lock import owner_may_run
-from steps.store.tables import LOCK_TABLE, REGION, conditional_check_failed
+from steps.store.tables import LOCK_TABLE, REGION, delete_if, save_if
 
 PREFIX = "instance#"
 
@@ -62,13 +61,7 @@ def _put(instance_id: str, owner: str, group: str, remediation_id: str, now: flo
                          purge_at=int(now + lease_seconds + 86400))
     condition = (InstanceClaim.group.does_not_exist() | (InstanceClaim.owner == owner) if previous_owner is None
                  else InstanceClaim.owner == previous_owner)
-    try:
-        item.save(condition=condition)
-    except PutError as exc:
-        if conditional_check_failed(exc):
-            return False
-        raise
-    return True
+    return save_if(item, condition)
 
 
 def acquire(instance_id: str, owner: str, group: str, remediation_id: str, now: float, lease_seconds: int,
@@ -93,13 +86,7 @@ def acquire(instance_id: str, owner: str, group: str, remediation_id: str, now: 
 
 def release(instance_id: str, owner: str) -> bool:
     """Delete the claim if ``owner`` holds it. False: already gone, or not ours."""
-    try:
-        InstanceClaim(key(instance_id)).delete(condition=InstanceClaim.owner == owner)
-    except DeleteError as exc:
-        if conditional_check_failed(exc):
-            return False
-        raise
-    return True
+    return delete_if(InstanceClaim(key(instance_id)), InstanceClaim.owner == owner)
 
 
 def holder(instance_id: str) -> InstanceClaim | None:

@@ -11,11 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
-from pynamodb.exceptions import DeleteError, PutError, UpdateError
+from pynamodb.exceptions import UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.models import Model
 
-from steps.store.tables import LOCK_TABLE, REGION, conditional_check_failed
+from steps.store.tables import LOCK_TABLE, REGION, conditional_check_failed, delete_if, save_if
 
 # Step Functions states in which an execution still owns its work.
 LIVE_EXECUTION_STATES = frozenset({"RUNNING", "PENDING_REDRIVE"})
@@ -75,13 +75,7 @@ class LockOutcome:
 def _put(group: str, owner: str, now: float, lease_seconds: int, condition: Condition) -> bool:
     item = GroupLock(group, owner=owner, acquired_at=now, expires_at=now + lease_seconds,
                      purge_at=int(now + lease_seconds + 86400))
-    try:
-        item.save(condition=condition)
-    except PutError as exc:
-        if conditional_check_failed(exc):
-            return False
-        raise
-    return True
+    return save_if(item, condition)
 
 
 def acquire(group: str, owner: str, now: float, lease_seconds: int,
@@ -100,20 +94,15 @@ def acquire(group: str, owner: str, now: float, lease_seconds: int,
         # so two executions racing for the same stale lock cannot both win.
         if _put(group, owner, now, lease_seconds, owned_by(current.owner)):
             return LockOutcome(True, owner, took_over_from=current.owner, expires_at=now + lease_seconds)
-        latest = GroupLock.get(group, consistent_read=True)
-        return LockOutcome(False, owner, holder=latest.owner, holder_expires_at=latest.expires_at)
+        latest = holder(group)  # another execution's takeover won the race (None: it has released already)
+        return LockOutcome(False, owner, holder=latest.owner if latest else "unknown",
+                           holder_expires_at=latest.expires_at if latest else None)
     return LockOutcome(False, owner, holder="unknown")
 
 
 def release(group: str, owner: str) -> bool:
     """Release our lease. Returns False when it was already gone or not ours: both mean "not held by us"."""
-    try:
-        GroupLock(group).delete(condition=owned_by(owner))
-    except DeleteError as exc:
-        if conditional_check_failed(exc):
-            return False
-        raise
-    return True
+    return delete_if(GroupLock(group), owned_by(owner))
 
 
 def holder(group: str) -> GroupLock | None:

@@ -8,10 +8,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
-from pynamodb.exceptions import DeleteError, PutError
 from pynamodb.models import Model
 
-from steps.store.tables import LOCK_TABLE, REGION, conditional_check_failed
+from steps.store.tables import LOCK_TABLE, REGION, delete_if, save_if
 
 PREFIX = "notice#"
 KEEP_SECONDS = 3 * 86400  # DynamoDB TTL housekeeping; the day in the key is what dedupes
@@ -36,19 +35,9 @@ def claim_daily(kind: str, group: str, now: float, execution_id: str) -> bool:
     """True for the first claim of ``kind`` for ``group`` this UTC day; False for every later one."""
     item = DailyNotice(key(kind, group, now), sent_at=now, execution_id=execution_id,
                        purge_at=int(now + KEEP_SECONDS))
-    try:
-        item.save(condition=DailyNotice.group.does_not_exist())
-    except PutError as exc:
-        if conditional_check_failed(exc):
-            return False
-        raise
-    return True
+    return save_if(item, DailyNotice.group.does_not_exist())
 
 
 def release_daily(kind: str, group: str, now: float, execution_id: str) -> None:
     """Give back this execution's claim (the message could not be sent); another execution's claim stays."""
-    try:
-        DailyNotice(key(kind, group, now)).delete(condition=DailyNotice.execution_id == execution_id)
-    except DeleteError as exc:
-        if not conditional_check_failed(exc):
-            raise
+    delete_if(DailyNotice(key(kind, group, now)), DailyNotice.execution_id == execution_id)

@@ -12,10 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute, VersionAttribute
-from pynamodb.exceptions import DeleteError, PutError
+from pynamodb.exceptions import PutError
 from pynamodb.models import Model
 
-from steps.store.tables import LOCK_TABLE, REGION, conditional_check_failed
+from steps.store.tables import LOCK_TABLE, REGION, conditional_check_failed, delete_if
 
 PREFIX = "reconcile#"
 
@@ -81,11 +81,7 @@ def mark_work(group: str, now: float) -> None:
 
 def clear_work(group: str, read_at: float) -> None:
     """Delete the marker unless it was written again after ``read_at`` (when this run started reading)."""
-    try:
-        WorkMarker(f"{WORK_PREFIX}{group}").delete(condition=WorkMarker.marked_at <= read_at)
-    except DeleteError as exc:
-        if not conditional_check_failed(exc):
-            raise
+    delete_if(WorkMarker(f"{WORK_PREFIX}{group}"), WorkMarker.marked_at <= read_at)
 
 
 def groups_with_work() -> set[str]:

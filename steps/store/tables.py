@@ -6,6 +6,9 @@ The SAM template sets these variables on every function; the local runtime sets 
 from __future__ import annotations
 
 import os
+from typing import Any
+
+from pynamodb.exceptions import DeleteError, PutError
 
 LOCK_TABLE = os.environ.get("NIGHTSHIFT_LOCK_TABLE", "nightshift-locks")
 AUDIT_TABLE = os.environ.get("NIGHTSHIFT_AUDIT_TABLE", "nightshift-audit")
@@ -19,3 +22,26 @@ RETENTION_SECONDS = 400 * 24 * 3600
 def conditional_check_failed(exc: Exception) -> bool:
     """PynamoDB wraps botocore errors; this finds the DynamoDB error code underneath."""
     return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
+
+
+def delete_if(item: Any, condition: Any) -> bool:
+    """Delete ``item`` only while ``condition`` holds (e.g. the owner is still us). False when it did not
+    hold (the item is gone, or someone else's): for a release, both mean "not ours to give back"."""
+    try:
+        item.delete(condition=condition)
+    except DeleteError as exc:
+        if conditional_check_failed(exc):
+            return False
+        raise
+    return True
+
+
+def save_if(item: Any, condition: Any) -> bool:
+    """Put ``item`` only while ``condition`` holds (free, still ours, ...). False when it did not hold."""
+    try:
+        item.save(condition=condition)
+    except PutError as exc:
+        if conditional_check_failed(exc):
+            return False
+        raise
+    return True
