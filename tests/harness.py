@@ -91,19 +91,29 @@ def crash_mid_drain(h: Harness) -> dict[str, Any]:
 MakeHarness = Callable[..., Harness]
 
 
+def open_harness(spec: FleetSpec | None = None, **group_overrides: Any) -> Harness:
+    """A started runtime with one fleet (by default: the leaker at 85 %) and its group declared; the caller
+    closes ``harness.rt`` (``rt.__exit__``) before opening another (moto's state is process-wide)."""
+    logs = io.StringIO()
+    rt = LocalRuntime(log_stream=logs).__enter__()
+    try:
+        sim, built = rt.add_fleet(spec or FleetSpec(leaking={LEAKER: InstanceSpec(leak_to_percent=85.0)}))
+        group = group_for(built, **group_overrides)
+        rt.declare_groups([group])
+    except BaseException:
+        rt.__exit__(None, None, None)
+        raise
+    return Harness(rt, sim, built, logs, group)
+
+
 @pytest.fixture
 def harness() -> Iterator[MakeHarness]:
     runtimes: list[LocalRuntime] = []
 
     def make(spec: FleetSpec | None = None, **group_overrides: Any) -> Harness:
-        logs = io.StringIO()
-        rt = LocalRuntime(log_stream=logs).__enter__()
-        runtimes.append(rt)
-        spec = spec or FleetSpec(leaking={LEAKER: InstanceSpec(leak_to_percent=85.0)})
-        sim, built = rt.add_fleet(spec)
-        group = group_for(built, **group_overrides)
-        rt.declare_groups([group])
-        return Harness(rt, sim, built, logs, group)
+        h = open_harness(spec, **group_overrides)
+        runtimes.append(h.rt)
+        return h
 
     yield make
     for rt in runtimes:

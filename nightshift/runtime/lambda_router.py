@@ -66,11 +66,15 @@ def _body(payload: dict[str, Any]) -> StreamingBody:
 
 
 class LambdaRouter:
-    def __init__(self, region: str, account: str, advance: Callable[[float], object] | None = None) -> None:
+    def __init__(self, region: str, account: str, advance: Callable[[float], object] | None = None,
+                 step_seconds: float | None = None) -> None:
         self.region = region
         # Handler time is real time on AWS too: the virtual clock moves by it (at least 1 ms), so
-        # events of consecutive steps never share a timestamp.
+        # events of consecutive steps never share a timestamp. With ``step_seconds`` it moves by that fixed
+        # amount instead, so a run does not depend on how fast this machine is (the property tests replay
+        # an example exactly).
         self._advance = advance
+        self._step_seconds = step_seconds
         self.account = account
         self.invocations: list[Invocation] = []
         self.before: list[BeforeHook] = []
@@ -120,7 +124,7 @@ class LambdaRouter:
         finally:
             elapsed = time.perf_counter() - started
             if self._advance is not None:
-                self._advance(max(elapsed, 0.001))
+                self._advance(self._step_seconds if self._step_seconds is not None else max(elapsed, 0.001))
             with self._lock:
                 self.invocations.append(Invocation(name, elapsed, error))
         return {"StatusCode": 200, "ExecutedVersion": "$LATEST", "Payload": _body(result)}

@@ -70,13 +70,15 @@ def render_definition(path: Path, values: dict[str, str]) -> str:
 
 class LocalRuntime:
     def __init__(self, region: str = "us-east-1", clock: VirtualClock | None = None,
-                 log_stream: IO[str] | None = None, provision: bool = True) -> None:
+                 log_stream: IO[str] | None = None, provision: bool = True,
+                 step_seconds: float | None = None) -> None:
         self.region = region
         # provision=False: create neither the tables nor the state machines; a stack deployed from
         # infra/template.yaml into this runtime's moto brings its own (tests/infra/test_deploy.py).
         self.provision = provision
         self.clock = clock or VirtualClock()
-        self.router = LambdaRouter(region, ACCOUNT, advance=self.clock.advance)
+        # step_seconds: each Lambda step costs this much virtual time instead of its real time (repeatable runs)
+        self.router = LambdaRouter(region, ACCOUNT, advance=self.clock.advance, step_seconds=step_seconds)
         self.log_stream = log_stream
         self.metrics: list[dict[str, Any]] = []  # EMF blobs the steps emitted
         self.state_machines: dict[str, str] = {}

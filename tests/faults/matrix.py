@@ -441,30 +441,22 @@ def _ended_as(h: Harness, scenario: Scenario, events: list[tuple[str, str | None
 # -- re-recording --------------------------------------------------------------------------------------------
 
 def record_all() -> dict[str, dict[str, list[list[str]]]]:
-    import io
-
-    from nightshift.runtime.runner import LocalRuntime
-    from tests.harness import group_for
+    """Every scenario recorded clean, each in a runtime of its own (closed before the next one opens)."""
+    from tests.harness import open_harness
 
     out: dict[str, dict[str, list[list[str]]]] = {}
-    runtimes: list[LocalRuntime] = []
     for scenario in SCENARIOS.values():
+        opened: list[Harness] = []
 
-        def make(spec: FleetSpec | None = None, **overrides: Any) -> Harness:
-            logs = io.StringIO()
-            rt = LocalRuntime(log_stream=logs).__enter__()
-            runtimes.append(rt)
-            sim, built = rt.add_fleet(spec or FleetSpec(leaking={LEAKER: InstanceSpec(leak_to_percent=85.0)}))
-            group = group_for(built, **overrides)
-            rt.declare_groups([group])
-            return Harness(rt, sim, built, logs, group)
+        def make(spec: FleetSpec | None = None, _opened: list[Harness] = opened, **overrides: Any) -> Harness:
+            _opened.append(open_harness(spec, **overrides))
+            return _opened[-1]
 
         try:
             out[scenario.name] = record(scenario, make)
         finally:
-            for rt in runtimes:
-                rt.__exit__(None, None, None)
-            runtimes.clear()
+            for h in opened:
+                h.rt.__exit__(None, None, None)
     return out
 
 

@@ -48,6 +48,7 @@ from tests.harness import group_for
 AZS = ("us-east-1a", "us-east-1b", "us-east-1c")
 HEALTH_CHECK_INTERVAL = 10
 HEALTHY_THRESHOLD = 3
+STEP_SECONDS = 0.25  # virtual time one Lambda step takes (a real step takes 50-500 ms on AWS)
 SETTLE_SECONDS = 900  # after the last step: every health check has had time to pass again
 
 # `make proof`: NIGHTSHIFT_PROOF_EXAMPLES random examples (NIGHTSHIFT_PROOF_SEED to replay one run).
@@ -289,7 +290,8 @@ class Runtimes:
     def next(self) -> tuple[LocalRuntime, str]:
         if self.rt is None or self.used >= self.RECYCLE:
             self.close()
-            self.rt = LocalRuntime(log_stream=io.StringIO()).__enter__()
+            # A fixed virtual cost per Lambda step: an example replays exactly (NIGHTSHIFT_PROOF_SEED, shrinking)
+            self.rt = LocalRuntime(log_stream=io.StringIO(), step_seconds=STEP_SECONDS).__enter__()
         self.used += 1
         self.made += 1
         return self.rt, f"p{self.made}"
