@@ -7,12 +7,10 @@ fail or block a remediation. Targets come from NIGHTSHIFT_TOPIC_ARN (SNS) and NI
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from steps.aws import notifications
 from steps.entrypoint import StepContext, step
-from steps.observability import logger
 
 HEADLINES = {
     "started": "{instance} is leaving service in {group} for a reboot",
@@ -54,7 +52,7 @@ def notify(ctx: StepContext) -> dict[str, Any]:
         audit_restore_failed(ctx, outcome)
     if detail["status"] not in NOTABLE and detail["code"] not in NOTABLE:
         return {"sent": [], "text": text}
-    sent = send(text, detail)
+    sent = notifications.announce(text, detail)
     return {"sent": sent, "text": text}
 
 
@@ -69,18 +67,6 @@ def audit_restore_failed(ctx: StepContext, outcome: dict[str, Any]) -> None:
               error=error, cause=cause[:2000], restore_failed=True)
 
 
-def send(text: str, detail: dict[str, Any]) -> list[str]:
-    """Publish to NIGHTSHIFT_TOPIC_ARN (SNS) and NIGHTSHIFT_EVENT_BUS (EventBridge), each when set."""
-    sent: list[str] = []
-    topic, bus = os.environ.get("NIGHTSHIFT_TOPIC_ARN"), os.environ.get("NIGHTSHIFT_EVENT_BUS")
-    if topic:
-        notifications.publish(topic, f"Nightshift: {text}", text, detail)
-        sent.append("sns")
-    if bus:
-        notifications.put_event(bus, detail)
-        sent.append("eventbridge")
-    logger.info(text, extra={"notification": detail, "sent": sent})
-    return sent
 
 
 handler = notify

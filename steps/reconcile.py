@@ -32,6 +32,7 @@ from steps.domain.lifecycle import OUT_OF_SERVICE
 from steps.exceptions import AwsThrottled, AwsUnavailable, ConfigurationError, LifecycleConflict
 from steps.observability import logger, record_metrics, tracer
 from steps.store import audit, claim, lifecycle, lock, reconcile_progress
+from steps.store import errors as store_errors
 from steps.store.lock import LIVE_EXECUTION_STATES
 
 LOOKBACK_SECONDS = 14 * 86400  # a group with no progress yet starts this far back (redrivable history)
@@ -44,6 +45,10 @@ SETTLE_SECONDS = 900
 RESERVE_MS = 20_000  # stop reading and acting with this much time left: save progress, audit, answer
 DEFAULT_BUDGET_MS = 90_000  # with no Lambda context (called directly): the function's timeout less the reserve
 RETRIES_PER_ITEM = 1  # an item whose call was throttled, failed (5xx) or unanswered is tried again at once
+# AWS errors that pass: a group that ends failed only by these makes the handler raise once every group is done,
+# so the sweep's Retry runs the (idempotent) reconcile again with back-off; only if that keeps failing does the
+# Catch record and announce it (summarise-sweep).
+TRANSIENT = (AwsThrottled, AwsUnavailable)
 PUT_BACK_STATES = [*OUT_OF_SERVICE, "verifying"]
 NEVER_BACK = ("left_out", "replaced")  # deliberately out, or gone
 
@@ -99,8 +104,8 @@ class GroupRun:
         self.sweep_execution = sweep_execution
         self.budget = budget
         self.now = clock.now()
-        self.progress = reconcile_progress.load(group)
-        self.saved = reconcile_progress.open_items(self.progress)  # as of the cursor
+        self.progress: reconcile_progress.ReconcileProgress | None = None  # load() reads it (inside the try)
+        self.saved: dict[str, dict[str, float]] = {}  # open remediations as of the cursor
         self.current = self.saved  # plus the unsettled tail, once one is read
         self.records_read = 0
         self.pages = 0
@@ -111,12 +116,19 @@ class GroupRun:
         self.released: str | None = None
         self.lock_checked = False
 
+    def load(self) -> None:
+        self.progress = reconcile_progress.load(self.group)
+        self.saved = reconcile_progress.open_items(self.progress)
+        self.current = self.saved
+
     def _save(self) -> None:
+        assert self.progress is not None
         self.progress.open_items = self.saved
         self.progress.updated_at = self.now
         reconcile_progress.save(self.progress)
 
     def read(self) -> None:
+        assert self.progress is not None
         settled_before = self.now - SETTLE_SECONDS
         after = self.progress.cursor or None
         last_key: dict[str, Any] | None = None
@@ -167,7 +179,7 @@ class GroupRun:
                 instance_id, done = _with_retries(act, self.group, rid, self.now, self.sweep_execution)
             except Exception as exc:
                 self.item_failures.append({"remediation_id": rid, "error": type(exc).__name__,
-                                           "cause": str(exc)[:300]})
+                                           "cause": str(exc)[:300], "transient": isinstance(exc, TRANSIENT)})
                 continue
             if instance_id is not None:
                 done_ids.append(instance_id)
@@ -179,7 +191,8 @@ class GroupRun:
             return None
         return {"error": "ItemsFailed", "cause": "; ".join(f"{f['remediation_id']}: {f['error']}: {f['cause']}"
                                                            for f in self.item_failures)[:1000],
-                "items": self.item_failures, **self.remains()}
+                "items": [{k: v for k, v in f.items() if k != "transient"} for f in self.item_failures],
+                "transient": all(f["transient"] for f in self.item_failures), **self.remains()}
 
     def release_stale_lock(self) -> None:
         if self.budget.low():
@@ -200,7 +213,7 @@ class GroupRun:
 
     def remains(self) -> dict[str, Any]:
         """What a cut-short run leaves for the next sweep."""
-        return {"audit_read_all": self.read_all, "cursor": self.progress.cursor or None,
+        return {"audit_read_all": self.read_all, "cursor": (self.progress.cursor or None) if self.progress else None,
                 "records_read": self.records_read, "pages": self.pages,
                 "open_remediations": sorted({rid for ids in self.current.values() for rid in ids}),
                 "stale_lock_checked": self.lock_checked}
@@ -210,8 +223,9 @@ def _with_retries(act: Callable[[str, str, float, str], tuple[str | None, bool]]
                   now: float, sweep_execution: str) -> tuple[str | None, bool]:
     for attempt in range(RETRIES_PER_ITEM + 1):
         try:
-            return act(group, rid, now, sweep_execution)
-        except (AwsThrottled, AwsUnavailable) as exc:
+            with store_errors.translated():
+                return act(group, rid, now, sweep_execution)
+        except TRANSIENT as exc:
             if attempt == RETRIES_PER_ITEM:
                 raise
             logger.warning(f"reconcile {rid}: {type(exc).__name__}: {exc}; trying it again at once")
@@ -285,10 +299,14 @@ def reconcile_group(group: str, sweep_execution: str, budget: Budget | None = No
     (raised, audited RECONCILE_FAILED) only when it did not finish."""
     run = GroupRun(group, sweep_execution, budget or Budget(None))
     try:
-        run.read()
-        run.act()
-        run.release_stale_lock()  # whatever the items did
+        with store_errors.translated():  # a throttled table is AwsThrottled (transient), not an unknown failure
+            run.load()
+            run.read()
+            run.act()
+            run.release_stale_lock()  # whatever the items did
         failure = run.item_failure()
+        if failure is not None and failure["transient"]:
+            return {**run.result(), "failed": failure}  # the handler raises: the sweep's Retry runs it again
         if failure is not None:
             _audit_and_measure(group, "RECONCILE_FAILED", run.now, sweep_execution,
                                f"reconcile of {group}: {len(run.item_failures)} remediation(s) could not be put "
@@ -303,6 +321,8 @@ def reconcile_group(group: str, sweep_execution: str, budget: Budget | None = No
         return {**run.result(), "incomplete": remains}
     except Exception as exc:  # one group's failure must not hide the others': audited, and the sweep says so
         failure = {"error": type(exc).__name__, "cause": str(exc)[:1000], **run.remains()}
+        if isinstance(exc, TRANSIENT):
+            return {**run.result(), "failed": {**failure, "transient": True}}  # the handler raises (Retry)
         _audit_and_measure(group, "RECONCILE_FAILED", run.now, sweep_execution,
                            f"reconcile of {group} failed: {type(exc).__name__}: {exc}", failure)
         return {**run.result(), "failed": failure}
@@ -339,16 +359,36 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     parsed = ReconcileEvent.model_validate(event)
     logger.set_correlation_id(parsed.execution_id)
     budget = Budget(context)
-    results = {name: reconcile_group(name, parsed.execution_id, budget) for name in groups_to_reconcile()}
+    with store_errors.translated():  # the lock-table scan for undeclared groups' work: throttled is retried
+        names = groups_to_reconcile()
+    results = {name: reconcile_group(name, parsed.execution_id, budget) for name in names}
     answer: dict[str, Any] = {"groups": results}
     try:
-        answer["stale_claims_released"] = release_stale_claims(parsed.execution_id, budget)
+        with store_errors.translated():
+            answer["stale_claims_released"] = release_stale_claims(parsed.execution_id, budget)
     except Exception as exc:  # never hides the groups' results; a claim left is taken over once its owner ended
         answer["stale_claims_released"] = []
         answer["stale_claims_error"] = {"error": type(exc).__name__, "cause": str(exc)[:1000]}
         logger.warning("stale instance claims not released", extra=answer["stale_claims_error"])
+    raise_if_transient(results)
     logger.info("reconciled", extra={"results": results})
     return answer
+
+
+def raise_if_transient(results: dict[str, dict[str, Any]]) -> None:
+    """Every group has been tried; if one failed only by throttling or an AWS outage, fail the Task with that
+    error so the sweep's Retry runs the reconcile again (everything it did is idempotent: what is back in
+    service is not registered twice, the cursor is saved). A failure that retrying cannot cure (an instance
+    terminated since) was audited by its group and does not fail the Task."""
+    transient = {group: r["failed"] for group, r in results.items() if (r.get("failed") or {}).get("transient")}
+    if not transient:
+        return
+    cause = "; ".join(f"{group}: {f['error']}: {f['cause']} (open: {', '.join(f.get('open_remediations') or [])})"
+                      for group, f in sorted(transient.items()))
+    errors = {f["error"] for f in transient.values()} | {i["error"] for f in transient.values()
+                                                         for i in f.get("items") or []}
+    error = AwsThrottled if AwsThrottled.__name__ in errors else AwsUnavailable
+    raise error(f"reconcile of {', '.join(sorted(transient))} hit AWS errors, tried again by the sweep: {cause}"[:4000])
 
 
 def groups_to_reconcile() -> list[str]:

@@ -13,8 +13,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from steps import notify
-from steps.aws import autoscaling, cloudwatch, elbv2
+from steps.aws import autoscaling, cloudwatch, elbv2, notifications
 from steps.aws.stepfunctions import execution_status
 from steps.config import MetricSpec
 from steps.domain.selection import evaluate_named, evaluation_window, select_worst
@@ -154,7 +153,8 @@ def _no_metric_data(ctx: StepContext, record: RemediationRecord, metric: MetricS
                   "metric": label, "instances_evaluated": len(instances), "instances_with_series": with_series,
                   "dimension_sets_seen": seen, "reason": reason}
         try:
-            sent = notify.send(f"{ctx.group.name} reports no {metric.name} data: nothing can be judged", detail)
+            sent = notifications.announce(
+                f"{ctx.group.name} reports no {metric.name} data: nothing can be judged", detail)
         except Exception as exc:  # a notice that cannot be sent never fails the selection
             logger.warning("no-metric-data notice not sent", extra={"error": repr(exc)})
             try:

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from steps import clock
+from steps.aws import notifications
 from steps.observability import logger, record_metrics, tracer
 from steps.store import audit
 
@@ -83,8 +84,29 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
                 trigger="schedule", reason=f"the sweep's reconciler failed ({details['error']}): nothing left "
                 f"out of service by a dead execution was put back in {group} this sweep", details=details))
             record_metrics(group, "RECONCILE_FAILED", details)
+    if reconcile["status"] == "failed":
+        announce_reconcile_failed(parsed.execution_id, reconcile, parsed.reconciled, sorted(per_group))
     counts: dict[str, int] = {}
     for entry in per_group.values():
         counts[entry["verdict"]] = counts.get(entry["verdict"], 0) + 1
     logger.info("sweep summary", extra={"counts": counts, "reconcile": reconcile})
     return {"groups": per_group, "counts": counts, "reconcile": reconcile}
+
+
+def announce_reconcile_failed(execution_id: str, reconcile: dict[str, Any], reconciled: dict[str, Any] | None,
+                              groups: list[str]) -> None:
+    """An instance a dead execution left out of service stays out until a sweep puts it back: say so. A message
+    that cannot be sent is logged; the summary (and the audit) stand."""
+    failed_groups = reconcile.get("failed_groups") or groups
+    per_group = (reconciled or {}).get("groups") or {}
+    causes = {g: (per_group.get(g) or {}).get("failed") or {} for g in failed_groups}
+    cause = "; ".join(f"{g}: {c.get('cause')}" for g, c in causes.items() if c) or str(reconcile.get("cause") or "")
+    text = (f"the sweep's reconciler could not put back what dead executions left out of service in "
+            f"{', '.join(failed_groups) or 'no declared group'}; it stays out until a sweep succeeds")
+    detail = {"status": "reconcile_failed", "groups": failed_groups, "execution_id": execution_id,
+              "error": reconcile.get("error") or "ItemsFailed", "cause": cause[:2000],
+              "open_remediations": sorted({rid for c in causes.values() for rid in c.get("open_remediations") or []})}
+    try:
+        notifications.announce(text, detail)
+    except Exception as exc:  # never fails the summary: the audit has it, the sweeps-failed alarm is separate
+        logger.warning(f"reconcile failure not announced: {type(exc).__name__}: {exc}")

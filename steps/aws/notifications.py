@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 from steps.aws.clients import client
 from steps.aws.errors import aws_call
+from steps.observability import logger
 
 SOURCE = "nightshift"
 DETAIL_TYPE = "Nightshift Remediation State Change"
@@ -25,3 +27,18 @@ def put_event(bus: str, detail: dict[str, Any]) -> None:
             "Detail": json.dumps(detail, default=str)}])
     if response.get("FailedEntryCount"):
         raise RuntimeError(f"EventBridge refused the event: {response['Entries']}")
+
+
+def announce(text: str, detail: dict[str, Any]) -> list[str]:
+    """Publish to NIGHTSHIFT_TOPIC_ARN (SNS) and NIGHTSHIFT_EVENT_BUS (EventBridge), each when set; returns
+    where it went."""
+    sent: list[str] = []
+    topic, bus = os.environ.get("NIGHTSHIFT_TOPIC_ARN"), os.environ.get("NIGHTSHIFT_EVENT_BUS")
+    if topic:
+        publish(topic, f"Nightshift: {text}", text, detail)
+        sent.append("sns")
+    if bus:
+        put_event(bus, detail)
+        sent.append("eventbridge")
+    logger.info(text, extra={"notification": detail, "sent": sent})
+    return sent

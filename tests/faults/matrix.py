@@ -315,7 +315,8 @@ def executions(h: Harness, machine: str = "remediate") -> list[dict[str, Any]]:
 
 def operator_replays(h: Harness) -> list[str]:
     """`nightshift replay --failed`: every replayable failure, newest per remediation; wait for each.
-    A failed sweep is run again (a sweep is not replayed: the next one does its work)."""
+    A failed sweep, or one whose reconciler failed (announced: "it stays out until a sweep succeeds"), is run
+    again (a sweep is not replayed: the next one does its work)."""
     sfn = h.rt.client("stepfunctions")
     started: list[str] = []
     for target in failed_since(sfn, h.rt.state_machines["remediate"], timedelta(days=3650)):
@@ -327,10 +328,15 @@ def operator_replays(h: Harness) -> list[str]:
             h.rt.wait(result.execution_arn, timeout=300)
             started.append(result.execution_arn)
     sweeps = sorted(executions(h, "sweep"), key=lambda e: e["startDate"])
-    if sweeps and sweeps[-1]["status"] != "SUCCEEDED":  # the newest sweep failed
+    if sweeps and (sweeps[-1]["status"] != "SUCCEEDED" or _reconcile_failed(sweeps[-1])):
         h.rt.wait(h.rt.start({}, machine="sweep"), timeout=300)
         started.append("sweep")
     return started
+
+
+def _reconcile_failed(sweep: dict[str, Any]) -> bool:
+    summary = json.loads(sweep.get("output") or "{}").get("summary") or {}
+    return bool((summary.get("reconcile") or {}).get("status") == "failed")
 
 
 def check_invariants(h: Harness, scenario: Scenario, final: bool, unknown: bool = False) -> list[str]:
@@ -345,7 +351,7 @@ def check_invariants(h: Harness, scenario: Scenario, final: bool, unknown: bool 
     problems = _requests(h, calls) + _capacity(h)
     if lock.holder("web") is not None:
         problems.append(f"the lock is still held by {lock.holder('web')}")
-    problems += _failures_audited(h, records) + _in_service(h, calls, events, replaced, final)
+    problems += _failures_audited(h, records) + _in_service(h, calls, records, replaced, final)
     if final:
         problems += _ended_as(h, scenario, events, replaced, unknown)
     return problems
@@ -402,11 +408,14 @@ def _failures_audited(h: Harness, records: list[dict[str, Any]]) -> list[str]:
     return problems
 
 
-def _in_service(h: Harness, calls: list[Any], events: list[tuple[str, str | None]], replaced: bool,
+def _in_service(h: Harness, calls: list[Any], records: list[dict[str, Any]], replaced: bool,
                 final: bool) -> list[str]:
     """Every instance in service, or left out deliberately and announced (LEFT_OUT_OF_SERVICE audited, a
-    notification published), or (before the replay) out after a failure that was audited and published."""
+    notification published), or (before the replay) out after a failure that was audited and published: its
+    remediation FAILED, or the sweep's reconciler could not put it back (RECONCILE_FAILED naming the
+    remediation that took it out, and a reconcile_failed message)."""
     problems: list[str] = []
+    events = [(r["event"], r["instance_id"]) for r in records]
     published = [c for c in calls if c.accepted and (c.service, c.operation) == ("sns", "Publish")]
     later = h.rt.clock.now() + 900
     for instance in h.built.instance_ids:
@@ -416,12 +425,24 @@ def _in_service(h: Harness, calls: list[Any], events: list[tuple[str, str | None
         if not out:
             continue
         left_out = ("LEFT_OUT_OF_SERVICE", instance) in events
-        announced_failure = ("FAILED", instance) in events and bool(published)
+        announced_failure = (("FAILED", instance) in events and bool(published)) or _reconcile_failure_announced(
+            instance, records, published)
         if instance == h.leaker and ((left_out and published) or (not final and announced_failure)):
             continue
         problems.append(f"{instance} out of service in {len(out)} target group(s), "
                         f"{'announced' if announced_failure or left_out else 'NOT announced'}")
     return problems
+
+
+def _reconcile_failure_announced(instance: str, records: list[dict[str, Any]], published: list[Any]) -> bool:
+    """The group's RECONCILE_FAILED audited after the instance was taken out, and a ``reconcile_failed``
+    message naming the group published (the reconciler may have failed before it could read what is open)."""
+    taken_out = [float(r["at"]) for r in records if r["event"] == "DEREGISTERED" and r["instance_id"] == instance]
+    audited = bool(taken_out) and any(r["event"] == "RECONCILE_FAILED" and float(r["at"]) >= min(taken_out)
+                                      for r in records)
+    announced = any('"reconcile_failed"' in str(c.params.get("Message", "")) and '"web"' in
+                    str(c.params.get("Message", "")) for c in published)
+    return audited and announced
 
 
 def _ended_as(h: Harness, scenario: Scenario, events: list[tuple[str, str | None]], replaced: bool,

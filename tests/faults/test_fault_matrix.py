@@ -51,11 +51,6 @@ KNOWN_DEFECTS: dict[str, str] = {
         "`reboot` recorded with sent false and not refused, which is also what a crash after an accepted "
         "RebootInstances leaves, so it never sends the reboot; the boot check then finds no reboot and the "
         "ladder acts (reboots []). Found failing on main too, not listed before (the full matrix was not run)",
-    "reconcile:elastic-load-balancing-v2.RegisterTargets:server-error":
-        "RegisterTargets answers 5xx for the whole reconcile Task: the item is tried again once at once, then "
-        "audited RECONCILE_FAILED (the group's record, with the remediation and cause) and left open, but the "
-        "instance stays out with no FAILED record for it and no notification (the reconciler has no "
-        "sns:Publish), and the sweep succeeds, so nothing puts it back before the next scheduled sweep",
 }
 
 

@@ -32,6 +32,9 @@ PYNAMODB_CALLS = {"save": "PutItem", "delete": "DeleteItem", "query": "Query", "
                   "exists": "DescribeTable", "describe_table": "DescribeTable", "scan": "Scan",
                   "batch_get": "BatchGetItem", "batch_write": "BatchWriteItem"}
 
+# steps/store/tables.py's conditional helpers, called from a store module on that module's model
+STORE_HELPERS = {"save_if": "PutItem", "delete_if": "DeleteItem"}
+
 
 @dataclass(frozen=True)
 class Call:
@@ -121,6 +124,9 @@ def _edges_and_leaves(module: Module, node: ast.AST) -> tuple[set[tuple[str, str
     leaves: set[Call] = set()
     for sub in ast.walk(node):
         if isinstance(sub, ast.Call):
+            helper = STORE_HELPERS.get(sub.func.id) if isinstance(sub.func, ast.Name) else None
+            if helper and module.name in store_tables():  # tables.save_if(item, ...) on this module's model
+                leaves.add(Call(f"dynamodb:{helper}", store_tables()[module.name]))
             action = _aws_call(sub)
             if action:
                 leaves.add(Call(action))

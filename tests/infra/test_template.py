@@ -34,6 +34,8 @@ PLATFORM_GRANTS = {
     "NotifyFunction": {Call("kms:GenerateDataKey"), Call("kms:Decrypt")},
     # The selection publishes its once-a-day NO_METRIC_DATA notice to the same topic.
     "SelectWorstInstanceFunction": {Call("kms:GenerateDataKey"), Call("kms:Decrypt")},
+    # The sweep's summary announces a reconcile that failed on the same topic.
+    "SummariseSweepFunction": {Call("kms:GenerateDataKey"), Call("kms:Decrypt")},
 }
 # StartInstances on an instance with customer-managed-key EBS volumes: EC2 uses the key on the caller's
 # behalf (only when the EbsKmsKeyArns parameter is set).

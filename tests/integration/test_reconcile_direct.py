@@ -170,3 +170,71 @@ def test_without_a_context_the_budget_is_the_default() -> None:
     assert not budget.low()
     not_callable = reconcile.Budget(SimpleNamespace(get_remaining_time_in_millis=5))  # ignored: the default
     assert not_callable.remaining_ms() > reconcile.DEFAULT_BUDGET_MS - 1000
+
+
+def test_a_throttled_audit_read_fails_the_task_for_the_sweeps_retry_after_every_group(
+        steps: Steps, monkeypatch: Any) -> None:
+    from steps.exceptions import AwsThrottled
+
+    left_out(steps)
+    # GIVEN DynamoDB throttles the reconciler's first audit Query (once)
+    steps.rt.inject("dynamodb", "Query", "ProvisionedThroughputExceededException", "Rate exceeded", 400, times=1)
+    # WHEN the reconciler runs: the Task fails with AwsThrottled (the sweep's Retry backs off and runs it again)
+    with pytest.raises(AwsThrottled, match="reconcile of web hit AWS errors"):
+        reconcile.handler({"execution_id": SWEEP}, None)
+    # and it audited nothing for a failure its Retry will cure
+    assert "RECONCILE_FAILED" not in events()
+    # THEN the Retry's run puts the instance back
+    assert reconcile.handler({"execution_id": SWEEP}, None)["groups"]["web"]["restored"] == [steps.leaker]
+    assert registered_everywhere(steps)
+
+
+def test_a_put_back_the_outage_keeps_failing_names_the_open_remediation(steps: Steps) -> None:
+    from steps.exceptions import AwsUnavailable
+
+    left_out(steps)
+    steps.rt.inject("elastic-load-balancing-v2", "RegisterTargets", "InternalFailure", "outage", 500)
+    with pytest.raises(AwsUnavailable, match=r"open: it-1"):
+        reconcile.handler({"execution_id": SWEEP}, None)
+    assert not registered_everywhere(steps)
+
+
+def test_a_failure_retrying_cannot_cure_is_audited_and_does_not_fail_the_task(steps: Steps) -> None:
+    left_out(steps)
+    steps.rt.inject("elastic-load-balancing-v2", "RegisterTargets", "InvalidTarget", "terminated", 400)
+    out = reconcile.handler({"execution_id": SWEEP}, None)
+    assert out["groups"]["web"]["failed"]["error"] == "ItemsFailed"
+    assert events()[-1] == "RECONCILE_FAILED"
+    # AND the sweep's summary announces it: the instance stays out until a sweep succeeds
+    from steps import summarise_sweep
+
+    summary = summarise_sweep.handler({"execution_id": SWEEP, "reconciled": out,
+                                       "results": [{"group": "web", "result": {"outcome": "nothing_to_do"}}]}, None)
+    assert summary["reconcile"]["status"] == "failed"
+    published = [c for c in steps.rt.api_calls() if (c.service, c.operation) == ("sns", "Publish") and c.accepted]
+    assert len(published) == 1
+    message = published[0].params["Message"]
+    assert '"status": "reconcile_failed"' in message and '"it-1"' in message and "InvalidTarget" in message
+
+
+def test_a_reconcile_task_that_failed_is_announced_by_the_summary(steps: Steps) -> None:
+    from steps import summarise_sweep
+
+    steps.validate()
+    failed = {"failed": True, "error": "AwsUnavailable", "cause": "reconcile of web hit AWS errors (open: it-9)"}
+    summarise_sweep.handler({"execution_id": SWEEP, "reconciled": failed,
+                             "results": [{"group": "web", "result": {"outcome": "nothing_to_do"}}]}, None)
+    published = [c for c in steps.rt.api_calls() if (c.service, c.operation) == ("sns", "Publish") and c.accepted]
+    assert len(published) == 1 and "could not put back what dead executions left out of service in web" in \
+        published[0].params["Message"] and "it-9" in published[0].params["Message"]
+    assert events().count("RECONCILE_FAILED") == 1
+
+
+def test_a_reconcile_that_finished_announces_nothing(steps: Steps) -> None:
+    from steps import summarise_sweep
+
+    left_out(steps)
+    out = reconcile.handler({"execution_id": SWEEP}, None)
+    summarise_sweep.handler({"execution_id": SWEEP, "reconciled": out,
+                             "results": [{"group": "web", "result": {"outcome": "nothing_to_do"}}]}, None)
+    assert not [c for c in steps.rt.api_calls() if (c.service, c.operation) == ("sns", "Publish")]
