@@ -84,8 +84,10 @@ def start_if_stopped(instance_id: str, facts: dict[str, Any]) -> None:
     """A stop/start rung may have stopped it. RegisterTargets refuses anything not running, so until it
     runs this raises a retryable error (the restore Task retries; the reconciler tries on the next sweep)."""
     progress = facts.get("stop_start") or {}
-    if not (progress.get("stop_intended_at") or progress.get("stop_sent_at")):
-        return  # the rung never got as far as asking EC2 to stop it
+    # stop_requested_at: what records written before stop_intended_at/stop_sent_at existed call it (a
+    # remediation in flight across an upgrade)
+    if not any(progress.get(key) for key in ("stop_intended_at", "stop_sent_at", "stop_requested_at")):
+        return  # the rung never got as far as asking EC2 to stop it (a stopped instance is someone else's doing)
     state, _, seen = ec2.power(instance_id)
     if state == "stopped":
         ec2.start_instance(instance_id)

@@ -39,6 +39,8 @@ def test_leave_standby(monkeypatch: Any, standby: dict[str, Any] | None, lifecyc
     ({}, "stopped", False, False),  # the rung never asked EC2 to stop it: nothing to undo
     ({"stop_intended_at": 1.0}, "stopped", True, True),
     ({"stop_sent_at": 1.0}, "stopped", True, True),
+    ({"stop_requested_at": 1.0}, "stopped", True, True),  # a record written before the rename, mid-upgrade
+    ({"start_sent_at": 1.0}, "stopped", False, False),  # no stop of ours on record: someone else stopped it
     ({"stop_sent_at": 1.0}, "stopping", True, False),  # wait for it, the restore Task retries
     ({"stop_sent_at": 1.0}, "pending", True, False),
     ({"stop_sent_at": 1.0}, "running", False, False),
