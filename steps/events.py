@@ -63,12 +63,17 @@ class DrainProgress(_Loose):
 class RebootResult(_Loose):
     instance_id: str
     requested_at: float
+    # False: not known to be accepted (a Retry found only the write-ahead record); None: an older result.
+    sent: bool | None = None
+    resend_of: float | None = None  # this request replaced one proven never queued (requested then)
 
 
 class BootProgress(_Loose):
     done: bool = False
+    phase: str | None = None
     confirmed_by: str | None = None
     command_id: str | None = None
+    command_sent_at: float | None = None  # when command_id was sent (the boot time it reads is no older)
     boot_time: int | None = None
     checks: int = 0
 

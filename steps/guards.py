@@ -13,7 +13,8 @@ from steps.domain.capacity import CapacityDecision, healthy_after_removal
 from steps.store import audit, pause
 
 REMEDIATION_EVENTS = {"REBOOT_REQUESTED"}
-# A remediation that ended without healing counts towards the storm breaker's failure limit.
+# A remediation that ended without healing counts towards the storm breaker's failure limit, once however
+# many of its executions (the original and its replays) failed.
 FAILURE_EVENTS = {"FAILED", "LEFT_OUT_OF_SERVICE"}
 DAY_SECONDS = 86400
 
@@ -37,7 +38,7 @@ def gather(group: GroupConfig, instance_id: str) -> Facts:
         alarms_in_alarm=alarms.in_alarm(guards.blocking_alarms),
         instance_reboots_at=audit.times_of(iter(instance_records), REMEDIATION_EVENTS),
         group_remediations_at=audit.times_of(iter(group_records), REMEDIATION_EVENTS),
-        group_failures_at=audit.times_of(iter(group_records), FAILURE_EVENTS),
+        group_failures_at=audit.times_per_remediation(iter(group_records), FAILURE_EVENTS),
         asg_group=member.group if member else None,
         asg_lifecycle=member.lifecycle_state if member else None,
         asg_activity=activity,

@@ -4,7 +4,14 @@ Write-ahead: the lifecycle moves to ``rebooting`` before the RebootInstances cal
 that finds ``rebooting`` (or later) recorded does not call again, unless the record proves the earlier
 call never reached EC2 (EC2 answered with an error: a refusal, throttling or a 5xx such as InternalError).
 A crash right after a successful call, or an answer that never arrived, therefore cannot produce a second
-reboot; the boot check then proves whether the reboot happened (if it did not, the escalation ladder acts).
+reboot; the boot check then proves whether the reboot happened.
+
+The record alone cannot tell a crash after an accepted RebootInstances from one between the write-ahead and
+the call (or a lost answer of the write-ahead itself): both leave ``sent: false``. The instance can: the boot
+check reads its boot time, and when a command sent long after any accepted reboot would have restarted the
+kernel (``boot.REBOOT_SETTLED_SECONDS``) still reads a boot time older than the request, no reboot was
+queued. On that evidence (``$.boot.phase == resend``) this step sends the reboot once more, write-ahead
+again (``resend_of``), and never a third time.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from typing import Any
 from steps import guards
 from steps.aws import ec2
 from steps.aws.errors import answered_with_error
+from steps.domain import boot
 from steps.entrypoint import StepContext, step
 from steps.exceptions import AwsCallFailed, AwsThrottled, AwsUnavailable, CapacityLost, GroupPaused, LifecycleConflict
 from steps.store import lifecycle
@@ -26,6 +34,33 @@ def _mark_not_sent(record: RemediationRecord, result: dict[str, Any]) -> None:
     lifecycle.save_facts(record)
 
 
+def _guard(ctx: StepContext, instance_id: str) -> None:
+    # A pause since the capacity check (e.g. during the drain) stops it here: put back, not rebooted.
+    paused = guards.refuse_if_paused(ctx.group, instance_id, "rebooting")
+    if paused:
+        ctx.audit("SKIPPED_PAUSED", paused, instance_id=instance_id, at_step="reboot")
+        raise GroupPaused(paused)
+    # If the rest of the group lost capacity while this one drained, it is worth more serving
+    # (even degraded) than rebooting: fail into the restore path, which puts it back.
+    capacity = guards.capacity_now(ctx.group, instance_id).decision
+    if not capacity.allowed:
+        ctx.audit("SKIPPED_CAPACITY", f"not rebooting {instance_id}: {capacity.reason}",
+                  instance_id=instance_id, checks=capacity.numbers())
+        raise CapacityLost(f"not rebooting {instance_id}: {capacity.reason}")
+
+
+def _never_queued(ctx: StepContext, record: RemediationRecord, earlier: dict[str, Any]) -> bool:
+    """The boot check proved (from the instance's boot time) that the recorded, unconfirmed request never
+    queued a reboot, and nothing has been sent again since."""
+    progress = ctx.state.boot
+    if (progress is None or progress.phase != boot.RESEND or record.state != "rebooting"
+            or earlier.get("sent") is not False or earlier.get("resend_of") is not None):
+        return False
+    seen = progress.boot_time
+    return boot.no_reboot_since(float(earlier["requested_at"]), progress.command_sent_at,
+                                None if seen is None else int(seen))
+
+
 @step
 def reboot_instance(ctx: StepContext) -> dict[str, Any]:
     deregistration = ctx.state.deregistration
@@ -34,26 +69,23 @@ def reboot_instance(ctx: StepContext) -> dict[str, Any]:
     record = lifecycle.load(ctx.state.request.remediation_id)
     earlier = lifecycle.recorded(record, "reboot")
     if earlier is not None and not earlier.get("refused"):
-        return earlier
-    if earlier is None:
+        if not _never_queued(ctx, record, earlier):
+            return earlier
+        # Proven never queued (see the module docstring): send it again, write-ahead again.
+        _guard(ctx, instance_id)
+        result = {"instance_id": instance_id, "requested_at": ctx.now, "sent": False,
+                  "resend_of": earlier["requested_at"]}
+        record.facts = {**(record.facts or {}), "reboot": result}
+        lifecycle.save_facts(record)
+    elif earlier is None:
         if record.state != "draining":
             raise LifecycleConflict(f"cannot reboot {instance_id} in lifecycle state {record.state}")
-        # A pause since the capacity check (e.g. during the drain) stops it here: put back, not rebooted.
-        paused = guards.refuse_if_paused(ctx.group, instance_id, "rebooting")
-        if paused:
-            ctx.audit("SKIPPED_PAUSED", paused, instance_id=instance_id, at_step="reboot")
-            raise GroupPaused(paused)
-        # If the rest of the group lost capacity while this one drained, it is worth more serving
-        # (even degraded) than rebooting: fail into the restore path, which puts it back.
-        capacity = guards.capacity_now(ctx.group, instance_id).decision
-        if not capacity.allowed:
-            ctx.audit("SKIPPED_CAPACITY", f"not rebooting {instance_id}: {capacity.reason}",
-                      instance_id=instance_id, checks=capacity.numbers())
-            raise CapacityLost(f"not rebooting {instance_id}: {capacity.reason}")
+        _guard(ctx, instance_id)
         result = {"instance_id": instance_id, "requested_at": ctx.now, "sent": False}
         lifecycle.advance(record, "reboot", result, ctx.now, ctx.execution_id)
-    else:
-        result = {"instance_id": instance_id, "requested_at": ctx.now, "sent": False}
+    else:  # EC2 refused the earlier call: nothing is queued, send it again (keeping what it resends)
+        result = {"instance_id": instance_id, "requested_at": ctx.now, "sent": False,
+                  **({"resend_of": earlier["resend_of"]} if earlier.get("resend_of") else {})}
     try:
         ec2.reboot(instance_id)
     except (AwsThrottled, AwsCallFailed):

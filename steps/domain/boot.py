@@ -14,6 +14,14 @@ CONFIRMING = "confirming"  # waiting for proof the reboot happened
 STATUS = "status"  # proven; waiting for status checks ok
 DONE = "done"
 TIMED_OUT = "timed_out"
+RESEND = "resend"  # proven that no reboot was ever queued: the reboot step may send it (once)
+
+# How long after the write-ahead ``rebooting`` record an accepted RebootInstances has certainly taken the
+# kernel down: the call is made within the reboot Task's run (TimeoutSeconds 60), and EC2 hard-reboots an
+# instance that does not shut down cleanly within a few minutes (earlier editions of the RebootInstances API
+# reference said four: https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_RebootInstances.html).
+# 600 s leaves a margin on both.
+REBOOT_SETTLED_SECONDS = 600
 
 
 @dataclass(frozen=True)
@@ -39,6 +47,14 @@ def reboot_proven(policy: BootPolicy, requested_at: float, elapsed: float, boot_
             return "boot_time"
         return None
     return "min_wait" if elapsed >= policy.min_wait_seconds else None
+
+
+def no_reboot_since(requested_at: float, command_sent_at: float | None, boot_time: int | None) -> bool:
+    """True when the instance itself proves that no reboot was queued around ``requested_at``: a boot time
+    read by a command sent ``REBOOT_SETTLED_SECONDS`` or more after it is still older than it (an accepted
+    reboot would have restarted the kernel by then, so the boot time would be newer)."""
+    return (boot_time is not None and command_sent_at is not None and boot_time <= requested_at
+            and command_sent_at >= requested_at + REBOOT_SETTLED_SECONDS)
 
 
 def decide(policy: BootPolicy, requested_at: float, elapsed: float, confirmed_by: str | None,

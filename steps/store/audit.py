@@ -136,6 +136,17 @@ def times_of(records: Iterator[AuditRecord], events: set[str]) -> list[float]:
     return [float(r.at) for r in records if r.event in events]
 
 
+def times_per_remediation(records: Iterator[AuditRecord], events: set[str]) -> list[float]:
+    """One time per remediation (its latest such record): a remediation that failed, was replayed and failed
+    again is one failed remediation, not two. Records with no remediation id count per execution."""
+    latest: dict[str, float] = {}
+    for r in records:
+        if r.event in events:
+            key = r.remediation_id or r.execution_id or f"{r.sk}"
+            latest[key] = max(latest.get(key, float("-inf")), float(r.at))
+    return sorted(latest.values())
+
+
 def as_dict(item: AuditRecord) -> dict[str, Any]:
     return {
         "at": float(item.at),

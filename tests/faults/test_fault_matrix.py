@@ -45,12 +45,6 @@ CASES = ALL_CASES if FULL else matrix.smoke(ALL_CASES)
 
 # Cases that find a defect too big to fix here (xfail, strict: a fix makes them fail until removed): id -> defect.
 KNOWN_DEFECTS: dict[str, str] = {
-    "reboot-instance:dynamodb.PutItem:lost-answer":
-        "the write-ahead `rebooting` record takes effect but its answer is lost (AwsUnavailable since DynamoDB "
-        "read timeouts are translated, before that an AttributeError into the restore path): the Retry finds "
-        "`reboot` recorded with sent false and not refused, which is also what a crash after an accepted "
-        "RebootInstances leaves, so it never sends the reboot; the boot check then finds no reboot and the "
-        "ladder acts (reboots []). Found failing on main too, not listed before (the full matrix was not run)",
 }
 
 

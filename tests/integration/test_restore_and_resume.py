@@ -120,3 +120,27 @@ def test_resume_of_an_ended_remediation_has_nothing_to_do(steps: Steps) -> None:
     out = steps.call("resume-remediation")
     assert out["resume"] == {"next": "done", "state": "nothing_to_do"}
     assert trail()[-1]["event"] == "REPLAY_NOT_NEEDED"
+
+
+def _failed(remediation_id: str, execution: str, at: float) -> None:
+    audit.record(audit.AuditEntry(group="web", event="FAILED", reason="remediation failed (test)", at=at,
+                                  execution_id=execution, remediation_id=remediation_id,
+                                  details={"error": "AwsUnavailable", "cause": "test"}))
+
+
+def test_a_remediation_that_failed_and_whose_replay_failed_is_one_failure_for_the_storm_breaker(
+        steps: Steps) -> None:
+    """The operator replays a failed remediation, the replay fails too (an outage), and the operator replays
+    it again once the outage is over: that is one failed remediation (limit 2), not two, so the group is not
+    paused. A second remediation's failure does trip the breaker."""
+    steps.validate()
+    now = steps.rt.clock.now()
+    _failed("it-0", FAILED_RUN, now - 600)
+    _failed("it-0", FAILED_RUN.replace("failed-run", "replay-1"), now - 300)
+    steps.call("select-worst-instance", "selection")
+    out = steps.call("check-capacity")
+    assert out["allowed"] is True, out
+    assert "STORM_BREAKER" not in [r["event"] for r in trail()]
+    _failed("it-other", FAILED_RUN.replace("failed-run", "other"), now - 200)
+    out = steps.call("check-capacity")
+    assert out["allowed"] is False and out["code"] == "STORM_BREAKER", out

@@ -1,0 +1,56 @@
+"""The reboot step dies between its write-ahead `rebooting` record and recording RebootInstances as sent: the
+record alone cannot say whether the reboot went out. The instance's boot time can, and the remediation ends
+with exactly one reboot either way, counted at the API (faults injected at the AWS layer, real ASL)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from nightshift.sim import FleetSpec, InstanceSpec
+from tests.harness import LEAKER, Harness
+
+REBOOT = "nightshift-reboot-instance"
+
+
+def accepted(h: Harness, operation: str) -> list[Any]:
+    return [c for c in h.rt.api_calls() if c.accepted and c.operation == operation]
+
+
+def test_died_after_the_write_ahead_before_the_call_the_boot_time_proves_no_reboot_and_it_is_sent_once(
+        harness: Any) -> None:
+    h = harness()
+    # The write-ahead PutItem takes effect, then the runtime dies: RebootInstances was never called.
+    fault = h.rt.inject_after("dynamodb", "PutItem", 1, REBOOT, crash="Lambda.Unknown")
+    out = h.run(reason="reboot ambiguity")
+    assert fault.fired
+    assert out["status"] == "SUCCEEDED", out
+    reboots = accepted(h, "RebootInstances")
+    assert len(reboots) == 1 and reboots[0].params["InstanceIds"] == [h.leaker]
+    assert len(h.sim.reboots(h.leaker)) == 1
+    assert not accepted(h, "StopInstances"), "the ladder must not stand in for a reboot that can still be sent"
+    events = h.audit_events()
+    assert "REBOOT_NOT_QUEUED" in events and events.count("REBOOT_REQUESTED") == 1
+    assert events.index("REBOOT_NOT_QUEUED") < events.index("REBOOT_REQUESTED") < events.index("REBOOTED")
+    assert h.in_service_everywhere(h.leaker) and not h.lock_held()
+
+
+@pytest.mark.parametrize("os", [
+    InstanceSpec(leak_to_percent=85.0, hard_reboot_after_seconds=240.0),
+    # still up (its agent answering with the old boot time) for 200 s before it shuts down cleanly
+    InstanceSpec(leak_to_percent=85.0, reboot_queue_seconds=200.0),
+], ids=["hung-os-hard-rebooted", "slow-clean-shutdown"])
+def test_died_right_after_an_accepted_reboot_it_is_never_sent_again(harness: Any, os: InstanceSpec) -> None:
+    """The same record, but the call went out, and the kernel restarts only minutes later: the boot check
+    waits for that proof and never sends a second RebootInstances (an old boot time read too soon after the
+    request proves nothing)."""
+    h = harness(FleetSpec(leaking={LEAKER: os}))
+    fault = h.rt.inject_after("ec2", "RebootInstances", 1, REBOOT, crash="Lambda.Unknown")
+    out = h.run(reason="reboot ambiguity, late reboot")
+    assert fault.fired
+    assert out["status"] == "SUCCEEDED", out
+    assert len(accepted(h, "RebootInstances")) == 1
+    assert len(h.sim.reboots(h.leaker)) == 1
+    assert "REBOOT_NOT_QUEUED" not in h.audit_events()
+    assert h.in_service_everywhere(h.leaker) and not h.lock_held()
