@@ -147,6 +147,9 @@ def test_accepted(asg: dict[str, Any], rung: str, facts: dict[str, Any], member:
                   accepted: bool) -> None:
     asg["member"] = member
     assert ce._accepted(rung, facts, "i-1") is accepted
+    # only an intended, unanswered SetInstanceHealth asks the ASG, about this very instance
+    intended = rung == "replace" and "mark_intended_at" in (facts.get("replace") or {})
+    assert asg["asked"] == ([("membership", "i-1")] if intended else [])
 
 
 # --- which rungs of the record still count as tried ------------------------------------------------------------
@@ -179,6 +182,16 @@ def test_still_tried(asg: dict[str, Any], ladder: dict[str, Any], facts: dict[st
     ctx = Ctx()
     assert ce._still_tried(ctx, ladder, facts, "i-1") == tried  # type: ignore[arg-type]
     assert ctx.audits == audits
+
+
+def test_an_earlier_replace_counts_as_tried_when_its_asg_shows_the_mark(asg: dict[str, Any]) -> None:
+    ladder = {"tried": ["replace"], "chosen_by": {"replace": EARLIER}}
+    facts = {"replace": {"mark_intended_at": 10}}
+    asg["member"] = Membership("asg-web", "InService", "Unhealthy")
+    assert ce._still_tried(Ctx(), ladder, facts, "i-1") == ["replace"]  # type: ignore[arg-type]
+    assert asg["asked"] == [("membership", "i-1")]
+    asg["member"] = Membership("asg-web", "InService", "Healthy")  # the mark never landed: offered again
+    assert ce._still_tried(Ctx(), ladder, facts, "i-1") == []  # type: ignore[arg-type]
 
 
 # --- the lease a rung needs ---------------------------------------------------------------------------------
