@@ -127,3 +127,11 @@ def test_an_unknown_trigger_or_state_is_refused() -> None:
 ])
 def test_already_past_table(state: str, trigger: str, past: bool) -> None:
     assert already_past(state, trigger) is past
+
+
+def test_no_shortcut_to_any_state_exists() -> None:
+    # Every move goes through a named trigger: transitions' automatic `to_<state>` methods would let a step jump
+    # straight to, say, `healthy` without the checks the triggers encode.
+    lifecycle = Lifecycle("selected")
+    assert [s for s in STATES if hasattr(lifecycle, f"to_{s}")] == []
+    assert lifecycle.state == "selected"

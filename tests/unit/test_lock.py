@@ -129,3 +129,104 @@ def test_a_takeover_reports_the_new_lease(table: None) -> None:
         True, "exec-b", "exec-a", 1400)
     held = lock.holder("web")
     assert held is not None and (held.owner, held.expires_at, held.purge_at) == ("exec-b", 1400, 1400 + 86400)
+
+
+# Races DynamoDB allows between two of acquire's requests, played deterministically: a wrapper around the
+# conditional put (or the execution-status callback, called between the read and the takeover) changes the
+# table the way another execution would at that instant.
+
+def test_a_holder_that_releases_between_our_put_and_our_read_leaves_the_lock_to_us(
+        table: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    lock.acquire("web", "exec-a", 1000, 600, status_of({}))
+    real_put = lock._put
+
+    def put_then_holder_releases(*args, **kwargs):  # type: ignore[no-untyped-def]
+        done = real_put(*args, **kwargs)
+        if not done:
+            assert lock.release("web", "exec-a")  # exec-a finishes right after refusing us
+        return done
+
+    monkeypatch.setattr(lock, "_put", put_then_holder_releases)
+    outcome = lock.acquire("web", "exec-b", 1100, 600, status_of({"exec-a": ALIVE}))
+    assert outcome == lock.LockOutcome(True, "exec-b", expires_at=1700)
+    held = lock.holder("web")
+    assert held is not None and (held.owner, held.acquired_at, held.expires_at) == ("exec-b", 1100, 1700)
+
+
+def test_a_lock_that_keeps_vanishing_under_us_is_not_acquired_and_says_so(
+        table: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    lock.acquire("web", "exec-a", 1000, 600, status_of({}))
+    real_put = lock._put
+    calls: list[str] = []
+
+    def put_between_comings_and_goings(group: str, owner: str, *args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(owner)
+        if len(calls) > 1:  # someone else took it again before our second try
+            assert real_put("web", "exec-c", 1100, 600, lock.lock_is_free())
+        done = real_put(group, owner, *args, **kwargs)
+        lock.GroupLock("web").delete()  # and let it go right after refusing us
+        return done
+
+    monkeypatch.setattr(lock, "_put", put_between_comings_and_goings)
+    outcome = lock.acquire("web", "exec-b", 1100, 600, status_of({"exec-a": ALIVE, "exec-c": ALIVE}))
+    assert outcome == lock.LockOutcome(False, "exec-b", holder="unknown")
+    assert calls == ["exec-b", "exec-b"]  # two tries, no more
+
+
+def test_a_stale_lock_taken_over_by_another_first_is_theirs(table: None) -> None:
+    # GIVEN exec-a died holding the lock; WHEN exec-b reads it stale, exec-c takes it over before exec-b can
+    lock.acquire("web", "exec-a", 1000, 600, status_of({}))
+
+    def status_while_exec_c_takes_over(arn: str) -> str:
+        if arn == "exec-a":
+            assert lock.acquire("web", "exec-c", 1050, 900, status_of({"exec-a": "FAILED"})).acquired
+            return "FAILED"
+        return ALIVE
+
+    outcome = lock.acquire("web", "exec-b", 1100, 600, status_while_exec_c_takes_over)
+    # THEN exec-b does not get it, and names the winner and its lease
+    assert outcome == lock.LockOutcome(False, "exec-b", holder="exec-c", holder_expires_at=1950)
+    assert lock.holder("web").owner == "exec-c"  # type: ignore[union-attr]
+
+
+def test_a_live_holder_outcome_in_full(table: None) -> None:
+    lock.acquire("web", "exec-a", 1000, 600, status_of({}))
+    assert lock.acquire("web", "exec-b", 1100, 600, status_of({"exec-a": ALIVE})) == lock.LockOutcome(
+        False, "exec-b", holder="exec-a", holder_expires_at=1600)
+    assert lock.acquire("web", "exec-b", 1100, 600, status_of({"exec-a": "SUCCEEDED"})) == lock.LockOutcome(
+        True, "exec-b", took_over_from="exec-a", expires_at=1700)
+
+
+def test_a_renewal_in_full(table: None) -> None:
+    lock.acquire("web", "exec-a", 1000, 300, status_of({}))
+    assert lock.renew("web", "exec-a", 1250, 900.5) == lock.Renewal(True, expires_at=2150.5)
+    held = lock.holder("web")
+    assert held is not None and (held.expires_at, held.purge_at) == (2150.5, 2150 + 86400)
+    assert lock.renew("web", "exec-b", 1300, 900) == lock.Renewal(False, holder="exec-a")
+    lock.release("web", "exec-a")
+    assert lock.renew("web", "exec-a", 1300, 900) == lock.Renewal(False)
+
+
+def test_every_read_of_the_lock_is_strongly_consistent(table: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    # An eventually consistent GetItem may miss a write that just won the lock (moto is always consistent, so
+    # the request itself is what can be checked): every read acquire, renew and holder make asks for consistency.
+    reads: list[object] = []
+    real_get = lock.GroupLock.get.__func__  # type: ignore[attr-defined]
+
+    def get(cls, *args, **kwargs):  # type: ignore[no-untyped-def]
+        reads.append(kwargs.get("consistent_read"))
+        return real_get(cls, *args, **kwargs)
+
+    monkeypatch.setattr(lock.GroupLock, "get", classmethod(get))
+    lock.acquire("web", "exec-a", 1000, 600, status_of({}))
+    lock.acquire("web", "exec-b", 1100, 600, status_of({"exec-a": ALIVE}))  # read: a live holder
+
+    def status_while_exec_c_takes_over(arn: str) -> str:
+        if arn == "exec-a":
+            lock.GroupLock("web", owner="exec-c", acquired_at=1100, expires_at=1700, purge_at=0).save()
+        return "FAILED"
+
+    lock.acquire("web", "exec-b", 1100, 600, status_while_exec_c_takes_over)  # two reads: stale, then the winner
+    lock.holder("web")
+    lock.renew("web", "exec-b", 1200, 600)  # not ours: reads who holds it
+    assert reads == [True, True, True, True, True]

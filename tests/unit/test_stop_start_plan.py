@@ -50,3 +50,21 @@ class _Member:
 ])
 def test_whether_a_replacement_mark_took_effect(member: _Member | None, intended: bool, in_effect: bool) -> None:
     assert mark_in_effect(member, intended) is in_effect
+
+
+@pytest.mark.parametrize(("facts", "progress"), [
+    # the rung's lifecycle facts -> what was sent and seen; a fact counts only when it holds a time
+    ({}, NOTHING),
+    ({"stop_intended_at": 1000}, NOTHING),  # intended is not sent
+    ({"stop_sent_at": 1000}, STOP_SENT),
+    ({"stop_sent_at": 1000, "stopped_at": 1100}, STOPPED),
+    ({"stop_sent_at": 1000, "stopped_at": 1100, "start_sent_at": 1200}, STARTED),
+    ({"stopped_at": 1100}, Progress(stop_sent=False, stopped_seen=True, start_sent=False)),
+    ({"start_sent_at": 1200}, Progress(stop_sent=False, stopped_seen=False, start_sent=True)),
+    ({"stop_sent_at": None, "stopped_at": 0, "start_sent_at": None}, NOTHING),
+])
+def test_progress_of_the_recorded_facts(facts: dict[str, float | None], progress: Progress) -> None:
+    of = Progress.of(facts)
+    assert (of.stop_sent, of.stopped_seen, of.start_sent) == (progress.stop_sent, progress.stopped_seen,
+                                                              progress.start_sent)
+    assert all(type(flag) is bool for flag in (of.stop_sent, of.stopped_seen, of.start_sent))
