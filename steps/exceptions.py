@@ -23,6 +23,10 @@ class AwsThrottled(NightshiftError):
 class AwsUnavailable(NightshiftError):
     """A transient AWS fault (5xx, connection reset, timeout). Retried by the state machine."""
 
+    # True when nothing failed: the instance is not running yet (e.g. started again after an interrupted
+    # stop/start); a restore Task retries it, the sweep's reconciler leaves it for its next run.
+    waiting: bool = False
+
 
 class AwsCallFailed(NightshiftError):
     """AWS refused the call for a reason retrying won't change (access denied, not found...)."""

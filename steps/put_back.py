@@ -91,10 +91,16 @@ def start_if_stopped(instance_id: str, facts: dict[str, Any]) -> None:
     state, _, seen = ec2.power(instance_id)
     if state == "stopped":
         ec2.start_instance(instance_id)
-        raise AwsUnavailable(f"started {instance_id} again after an interrupted stop/start; registering it "
-                             "once it is running")
+        raise _not_running(f"started {instance_id} again after an interrupted stop/start; registering it "
+                           "once it is running")
     if state in ("stopping", "pending"):
-        raise AwsUnavailable(f"{instance_id} is {state} ({seen}); it is registered once it is running")
+        raise _not_running(f"{instance_id} is {state} ({seen}); it is registered once it is running")
+
+
+def _not_running(message: str) -> AwsUnavailable:
+    error = AwsUnavailable(message)
+    error.waiting = True
+    return error
 
 
 def being_replaced(instance_id: str, facts: dict[str, Any]) -> bool:

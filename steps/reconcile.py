@@ -225,7 +225,14 @@ def _with_retries(act: Callable[[str, str, float, str], tuple[str | None, bool]]
         try:
             with store_errors.translated():
                 return act(group, rid, now, sweep_execution)
-        except TRANSIENT as exc:
+        except AwsUnavailable as exc:
+            if exc.waiting:  # e.g. started again after an interrupted stop/start, not running yet: next sweep
+                logger.info(f"reconcile {rid}: {exc}; left for the next sweep")
+                return None, False
+            if attempt == RETRIES_PER_ITEM:
+                raise
+            logger.warning(f"reconcile {rid}: {type(exc).__name__}: {exc}; trying it again at once")
+        except AwsThrottled as exc:
             if attempt == RETRIES_PER_ITEM:
                 raise
             logger.warning(f"reconcile {rid}: {type(exc).__name__}: {exc}; trying it again at once")
@@ -242,8 +249,11 @@ def _audit_and_measure(group: str, event: str, now: float, execution: str, reaso
 
 def _record(group: str, event: str, now: float, execution: str, remediation_id: str, instance_id: str | None,
             reason: str, **details: Any) -> None:
+    """Idempotent within one reconcile run (``now`` is the run's): an item tried again after a throttled write
+    leaves one record, not none and not two."""
     audit.record(audit.AuditEntry(group=group, event=event, at=now, instance_id=instance_id, execution_id=execution,
-                                  remediation_id=remediation_id, trigger="schedule", reason=reason, details=details))
+                                  remediation_id=remediation_id, trigger="schedule", reason=reason, details=details,
+                                  idempotency_key=f"{event}#{remediation_id}#{execution}"))
 
 
 def _restore(group: str, remediation_id: str, now: float, sweep_execution: str) -> tuple[str | None, bool]:
@@ -259,7 +269,8 @@ def _restore(group: str, remediation_id: str, now: float, sweep_execution: str) 
     result = put_back.put_back(record.facts or {})
     if result.instance_id is None:
         return None, True  # the record holds no deregistration to undo
-    lifecycle.advance(record, "restore", {"error": "reconciled", **result.numbers()}, now, sweep_execution)
+    # Audited before the lifecycle moves on: if a write below is throttled, the item is tried again while the
+    # record still says it is out, so the audit is written (once: idempotent) rather than lost.
     _record(group, "RECONCILED", now, sweep_execution, remediation_id, result.instance_id,
             f"{result.instance_id} was left out of service by {record.executions[-1]} (no longer running): "
             f"registered back in {len(result.target_groups)} target group(s)",
@@ -267,6 +278,7 @@ def _restore(group: str, remediation_id: str, now: float, sweep_execution: str) 
     if result.standby == put_back.EXITED:
         _record(group, "STANDBY_EXITED", now, sweep_execution, remediation_id, result.instance_id,
                 f"{result.instance_id} left Auto Scaling Standby")
+    lifecycle.advance(record, "restore", {"error": "reconciled", **result.numbers()}, now, sweep_execution)
     return result.instance_id, True
 
 
@@ -304,6 +316,8 @@ def reconcile_group(group: str, sweep_execution: str, budget: Budget | None = No
             run.read()
             run.act()
             run.release_stale_lock()  # whatever the items did
+            if not run.remains()["open_remediations"] and not run.item_failures:
+                reconcile_progress.clear_work(group, run.now)  # nothing left open: the marker has done its job
         failure = run.item_failure()
         if failure is not None and failure["transient"]:
             return {**run.result(), "failed": failure}  # the handler raises: the sweep's Retry runs it again
@@ -326,10 +340,19 @@ def reconcile_group(group: str, sweep_execution: str, budget: Budget | None = No
         _audit_and_measure(group, "RECONCILE_FAILED", run.now, sweep_execution,
                            f"reconcile of {group} failed: {type(exc).__name__}: {exc}", failure)
         return {**run.result(), "failed": failure}
-    if not run.remains()["open_remediations"]:
-        reconcile_progress.clear_work(group, run.now)  # nothing left open: the marker has done its job
     logger.info("reconciled group", extra={"group": group, "records_read": run.records_read, "pages": run.pages})
     return run.result()
+
+
+def _reconcile_one(group: str, sweep_execution: str, budget: Budget) -> dict[str, Any]:
+    """reconcile_group, with a transient failure of its own audit writes (RECONCILE_FAILED/INCOMPLETE) kept to
+    this group: the others still run, and the handler raises for the Retry."""
+    try:
+        with store_errors.translated():
+            return reconcile_group(group, sweep_execution, budget)
+    except TRANSIENT as exc:
+        return {"restored": [], "standby_exited": [], "stale_lock_released": None,
+                "failed": {"error": type(exc).__name__, "cause": str(exc)[:1000], "transient": True}}
 
 
 def release_stale_claims(sweep_execution: str, budget: Budget) -> list[str]:
@@ -361,7 +384,7 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     budget = Budget(context)
     with store_errors.translated():  # the lock-table scan for undeclared groups' work: throttled is retried
         names = groups_to_reconcile()
-    results = {name: reconcile_group(name, parsed.execution_id, budget) for name in names}
+    results = {name: _reconcile_one(name, parsed.execution_id, budget) for name in names}
     answer: dict[str, Any] = {"groups": results}
     try:
         with store_errors.translated():

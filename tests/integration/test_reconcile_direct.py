@@ -238,3 +238,46 @@ def test_a_reconcile_that_finished_announces_nothing(steps: Steps) -> None:
     summarise_sweep.handler({"execution_id": SWEEP, "reconciled": out,
                              "results": [{"group": "web", "result": {"outcome": "nothing_to_do"}}]}, None)
     assert not [c for c in steps.rt.api_calls() if (c.service, c.operation) == ("sns", "Publish")]
+
+
+def test_a_throttled_reconciled_audit_is_written_once_when_the_item_is_tried_again(
+        steps: Steps, monkeypatch: Any) -> None:
+    from pynamodb.exceptions import PutError
+
+    left_out(steps)
+    real = audit.record
+    throttled: list[str] = []
+
+    def record_throttled_once(entry: audit.AuditEntry) -> Any:
+        if entry.event == "RECONCILED" and not throttled:
+            throttled.append(entry.event)
+            error = PutError("Failed to put item")
+            error.cause = SimpleNamespace(response={"Error": {"Code": "ProvisionedThroughputExceededException",
+                                                              "Message": "Rate exceeded"}})
+            raise error
+        return real(entry)
+
+    monkeypatch.setattr(reconcile.audit, "record", record_throttled_once)
+    out = reconcile.handler({"execution_id": SWEEP}, None)
+    # THEN the item, tried again at once, is reported put back and audited exactly once
+    assert throttled == ["RECONCILED"]
+    assert out["groups"]["web"]["restored"] == [steps.leaker]
+    assert events().count("RECONCILED") == 1
+    assert lifecycle.load("it-1").state == "restored"
+
+
+def test_an_instance_not_running_yet_is_left_for_the_next_sweep_not_retried_as_an_outage(
+        steps: Steps, monkeypatch: Any) -> None:
+    from steps import put_back
+
+    left_out(steps)
+
+    def not_yet(_facts: Any) -> Any:
+        raise put_back._not_running("i-x is stopping (seen); it is registered once it is running")
+
+    monkeypatch.setattr(reconcile.put_back, "put_back", not_yet)
+    out = reconcile.handler({"execution_id": SWEEP}, None)  # no raise: nothing for the Retry to cure
+    assert "failed" not in out["groups"]["web"] and out["groups"]["web"]["restored"] == []
+    assert "RECONCILE_FAILED" not in events()
+    monkeypatch.undo()
+    assert reconcile.handler({"execution_id": SWEEP}, None)["groups"]["web"]["restored"] == [steps.leaker]
