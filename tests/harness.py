@@ -13,6 +13,7 @@ import pytest
 
 from nightshift.runtime.runner import LocalRuntime
 from nightshift.sim import FleetSimulator, FleetSpec, InstanceSpec
+from nightshift.sim.spec import AutoScalingSpec
 from steps.store import audit, lock
 
 LEAKER = 5
@@ -171,6 +172,20 @@ class Direct:
             record.save()
         return record
 
+    def register_requests(self) -> list[tuple[str, dict[str, Any]]]:
+        """What putting the instance back must send: RegisterTargets in each target group on its port."""
+        return [("RegisterTargets", {"TargetGroupArn": tg, "Targets": [{"Id": self.instance, "Port": port}]})
+                for tg, port in zip(self.tgs, (443, 8080), strict=True)]
+
+    def enter_standby(self) -> dict[str, Any]:
+        """Standby as the deregister step plans and sends it (an Auto Scaling fleet); the plan."""
+        from steps import put_back
+
+        plan = put_back.enter_standby(self.instance)
+        assert plan is not None
+        put_back.send_standby(self.instance, plan, fresh=True)
+        return plan
+
     def out_of_service(self) -> bool:
         return all(self.sim.target_state(self.instance, tg) in {"draining", "unused", None} for tg in self.tgs)
 
@@ -200,4 +215,14 @@ def direct_session(spec: FleetSpec | None = None) -> Iterator[Direct]:
 @pytest.fixture
 def direct() -> Iterator[Direct]:
     with direct_session() as made:
+        yield made
+
+
+ASG_FLEET = FleetSpec(size=6, leaking={}, metric_history_seconds=60, auto_scaling=AutoScalingSpec(min_size=1))
+
+
+@pytest.fixture
+def direct_asg() -> Iterator[Direct]:
+    """``direct`` with the fleet as one Auto Scaling group (MinSize 1, so Standby decrements)."""
+    with direct_session(ASG_FLEET) as made:
         yield made

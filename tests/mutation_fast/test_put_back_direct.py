@@ -17,28 +17,12 @@ from steps.exceptions import AwsUnavailable
 from steps.store import reconcile_progress
 from tests.harness import Direct, direct_session
 
-HTTPS_PORT, HTTP_PORT = 443, 8080
-
-
-def asg_fleet(min_size: int) -> Iterator[Direct]:
-    spec = FleetSpec(size=6, leaking={}, metric_history_seconds=60, auto_scaling=AutoScalingSpec(min_size=min_size))
-    with direct_session(spec) as made:
-        yield made
-
-
-@pytest.fixture
-def asg() -> Iterator[Direct]:
-    yield from asg_fleet(min_size=1)
-
 
 @pytest.fixture
 def asg_at_min() -> Iterator[Direct]:
-    yield from asg_fleet(min_size=6)
-
-
-def registrations(d: Direct) -> list[tuple[str, dict[str, Any]]]:
-    return [("RegisterTargets", {"TargetGroupArn": d.tgs[0], "Targets": [{"Id": d.instance, "Port": HTTPS_PORT}]}),
-            ("RegisterTargets", {"TargetGroupArn": d.tgs[1], "Targets": [{"Id": d.instance, "Port": HTTP_PORT}]})]
+    spec = FleetSpec(size=6, leaking={}, metric_history_seconds=60, auto_scaling=AutoScalingSpec(min_size=6))
+    with direct_session(spec) as made:
+        yield made
 
 
 @pytest.mark.parametrize(("desired", "min_size", "decrement"), [(6, 1, True), (6, 5, True), (6, 6, False),
@@ -61,7 +45,7 @@ def test_registered_again_in_every_target_group_on_its_recorded_port(direct: Dir
     mark = direct.mark()
     result = put_back.put_back(record.facts)
     assert result == put_back.PutBack(direct.instance, [direct.tgs[0], direct.tgs[1]], "not_needed", False)
-    assert direct.changes_since(mark) == registrations(direct)
+    assert direct.changes_since(mark) == direct.register_requests()
     assert direct.in_service()
 
 
@@ -88,12 +72,12 @@ def test_a_mark_only_intended_counts_when_the_asg_no_longer_knows_the_instance(d
     assert direct.changes_since(mark) == []
 
 
-def test_a_mark_intended_but_not_in_effect_is_registered_back(asg: Direct) -> None:
-    record = asg.take_out(replace={"mark_intended_at": asg.now()})  # InService and Healthy in its ASG
-    mark = asg.mark()
+def test_a_mark_intended_but_not_in_effect_is_registered_back(direct_asg: Direct) -> None:
+    record = direct_asg.take_out(replace={"mark_intended_at": direct_asg.now()})  # InService and Healthy in its ASG
+    mark = direct_asg.mark()
     result = put_back.put_back(record.facts)
-    assert result.being_replaced is False and result.target_groups == asg.tgs
-    assert asg.changes_since(mark) == registrations(asg)
+    assert result.being_replaced is False and result.target_groups == direct_asg.tgs
+    assert direct_asg.changes_since(mark) == direct_asg.register_requests()
 
 
 def test_an_instance_a_stop_start_left_stopped_is_started_and_not_yet_registered(direct: Direct) -> None:
@@ -113,8 +97,8 @@ def test_enter_standby_outside_an_asg_plans_nothing(direct: Direct) -> None:
     assert direct.changes_since(mark) == []
 
 
-def test_enter_standby_plans_the_decrement_the_min_size_allows(asg: Direct, ) -> None:
-    plan = put_back.enter_standby(asg.instance)
+def test_enter_standby_plans_the_decrement_the_min_size_allows(direct_asg: Direct, ) -> None:
+    plan = put_back.enter_standby(direct_asg.instance)
     assert plan == {"group": "web-asg", "decrement": True, "desired_before": 6, "min_size": 1,
                     "lifecycle_before": "InService"}
 
@@ -131,32 +115,32 @@ def test_at_min_size_standby_is_planned_without_decrement_and_sent_so(asg_at_min
                                                        "ShouldDecrementDesiredCapacity": False})]
 
 
-def test_send_standby_once_then_never_again(asg: Direct) -> None:
-    plan = put_back.enter_standby(asg.instance)
+def test_send_standby_once_then_never_again(direct_asg: Direct) -> None:
+    plan = put_back.enter_standby(direct_asg.instance)
     assert plan is not None
-    mark = asg.mark()
-    assert put_back.send_standby(asg.instance, plan, fresh=True) is True
-    assert asg.changes_since(mark) == [("EnterStandby", {"AutoScalingGroupName": "web-asg",
-                                                         "InstanceIds": [asg.instance],
+    mark = direct_asg.mark()
+    assert put_back.send_standby(direct_asg.instance, plan, fresh=True) is True
+    assert direct_asg.changes_since(mark) == [("EnterStandby", {"AutoScalingGroupName": "web-asg",
+                                                         "InstanceIds": [direct_asg.instance],
                                                          "ShouldDecrementDesiredCapacity": True})]
     # a Retry of the step: the plan still says InService, the ASG no longer does
-    mark = asg.mark()
-    assert put_back.send_standby(asg.instance, plan, fresh=False) is False
-    assert asg.changes_since(mark) == []
+    mark = direct_asg.mark()
+    assert put_back.send_standby(direct_asg.instance, plan, fresh=False) is False
+    assert direct_asg.changes_since(mark) == []
 
 
-def test_a_fresh_plan_not_in_service_sends_nothing(asg: Direct) -> None:
-    mark = asg.mark()
+def test_a_fresh_plan_not_in_service_sends_nothing(direct_asg: Direct) -> None:
+    mark = direct_asg.mark()
     plan = {"group": "web-asg", "decrement": True, "lifecycle_before": "Standby"}
-    assert put_back.send_standby(asg.instance, plan, fresh=True) is False
-    assert asg.changes_since(mark) == []
+    assert put_back.send_standby(direct_asg.instance, plan, fresh=True) is False
+    assert direct_asg.changes_since(mark) == []
 
 
-def test_a_retry_whose_plan_is_stale_reads_the_asg_and_sends(asg: Direct) -> None:
+def test_a_retry_whose_plan_is_stale_reads_the_asg_and_sends(direct_asg: Direct) -> None:
     plan = {"group": "web-asg", "decrement": True, "lifecycle_before": "Standby"}  # the ASG says InService
-    mark = asg.mark()
-    assert put_back.send_standby(asg.instance, plan, fresh=False) is True
-    assert [op for op, _ in asg.changes_since(mark)] == ["EnterStandby"]
+    mark = direct_asg.mark()
+    assert put_back.send_standby(direct_asg.instance, plan, fresh=False) is True
+    assert [op for op, _ in direct_asg.changes_since(mark)] == ["EnterStandby"]
 
 
 def test_send_standby_outside_an_asg_on_a_retry_sends_nothing(direct: Direct) -> None:
@@ -166,18 +150,15 @@ def test_send_standby_outside_an_asg_on_a_retry_sends_nothing(direct: Direct) ->
     assert direct.changes_since(mark) == []
 
 
-def test_put_back_from_standby_exits_it_then_registers(asg: Direct) -> None:
-    plan = put_back.enter_standby(asg.instance)
-    assert plan is not None
-    put_back.send_standby(asg.instance, plan, fresh=True)
-    record = asg.take_out(standby=plan)
-    asg.rt.clock.advance(400)  # past the deregistration delay: in Standby
-    assert asg.sim.asg_lifecycle(asg.instance) == "Standby"
-    mark = asg.mark()
+def test_put_back_from_standby_exits_it_then_registers(direct_asg: Direct) -> None:
+    record = direct_asg.take_out(standby=direct_asg.enter_standby())
+    direct_asg.rt.clock.advance(400)  # past the deregistration delay: in Standby
+    assert direct_asg.sim.asg_lifecycle(direct_asg.instance) == "Standby"
+    mark = direct_asg.mark()
     result = put_back.put_back(record.facts)
-    assert result == put_back.PutBack(asg.instance, asg.tgs, "exited", False)
-    assert asg.changes_since(mark) == [
-        ("ExitStandby", {"AutoScalingGroupName": "web-asg", "InstanceIds": [asg.instance]}), *registrations(asg)]
+    assert result == put_back.PutBack(direct_asg.instance, direct_asg.tgs, "exited", False)
+    exit_standby = ("ExitStandby", {"AutoScalingGroupName": "web-asg", "InstanceIds": [direct_asg.instance]})
+    assert direct_asg.changes_since(mark) == [exit_standby, *direct_asg.register_requests()]
 
 
 class Ctx:

@@ -4,17 +4,14 @@ says it was cut short or failed."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from nightshift.sim import FleetSpec
-from nightshift.sim.spec import AutoScalingSpec
 from steps import put_back, reconcile
 from steps.exceptions import AwsThrottled, AwsUnavailable
 from steps.store import audit, lifecycle, lock, reconcile_progress
-from tests.harness import DIRECT_EXECUTION, Direct, direct_session
+from tests.harness import DIRECT_EXECUTION, Direct
 
 SWEEP = "arn:aws:states:us-east-1:123456789012:execution:nightshift-sweep:sweep-1"
 GONE = "arn:aws:states:us-east-1:123456789012:execution:nightshift-remediate:gone"
@@ -42,13 +39,19 @@ def still_open() -> bool:
     return "web" in reconcile_progress.groups_with_work()
 
 
-def registrations(d: Direct) -> list[tuple[str, dict[str, Any]]]:
-    return [("RegisterTargets", {"TargetGroupArn": d.tgs[0], "Targets": [{"Id": d.instance, "Port": 443}]}),
-            ("RegisterTargets", {"TargetGroupArn": d.tgs[1], "Targets": [{"Id": d.instance, "Port": 8080}]})]
-
-
 def status(monkeypatch: pytest.MonkeyPatch, running: dict[str, str]) -> None:
     monkeypatch.setattr(reconcile, "execution_status", lambda arn: running.get(arn, "SUCCEEDED"))
+
+
+def metrics(d: Direct) -> list[tuple[str, Any, Any]]:
+    """(metric name, its Group dimension, value) of every EMF blob the steps emitted."""
+    return [(m["Name"], blob.get("Group"), blob[m["Name"]]) for blob in d.rt.metrics
+            for m in blob["_aws"]["CloudWatchMetrics"][0]["Metrics"]]
+
+
+def warned(caplog: pytest.LogCaptureFixture, event: str) -> Any:
+    [record] = [r for r in caplog.records if r.levelname == "WARNING" and getattr(r, "audit_event", None) == event]
+    return record
 
 
 class Remaining:
@@ -66,7 +69,7 @@ def test_a_dead_remediation_is_put_back_recorded_and_closed(direct: Direct) -> N
     mark = direct.mark()
     result = reconcile.reconcile_group("web", SWEEP)
     assert result == {"restored": [direct.instance], "standby_exited": [], "stale_lock_released": None}
-    assert direct.changes_since(mark) == registrations(direct)
+    assert direct.changes_since(mark) == direct.register_requests()
     assert direct.in_service()
     record = lifecycle.load("direct-1")
     assert record.state == "restored"
@@ -173,7 +176,8 @@ def test_a_throttled_put_back_is_tried_again_at_once(direct: Direct, monkeypatch
     assert calls == ["put_back", "put_back"]
 
 
-def test_a_put_back_failing_twice_is_reported_and_stays_open(direct: Direct, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_put_back_failing_twice_is_reported_and_stays_open(direct: Direct, monkeypatch: pytest.MonkeyPatch,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
     left_out(direct)
     tries: list[int] = []
 
@@ -196,6 +200,9 @@ def test_a_put_back_failing_twice_is_reported_and_stays_open(direct: Direct, mon
                                  f"next sweep: direct-1: AwsUnavailable: {cause}")
     assert audited["details"] == failed and audited["execution_id"] == SWEEP and audited["trigger"] == "schedule"
     assert still_open()
+    logged = warned(caplog, "RECONCILE_FAILED")  # the log line and the metric an alarm watches
+    assert logged.getMessage() == audited["reason"] and logged.details == failed
+    assert metrics(direct) == [("ReconcileFailed", "web", [1.0])]
 
 
 def test_one_failing_item_does_not_stop_the_others_and_the_cause_is_bounded(direct: Direct,
@@ -243,7 +250,8 @@ def test_a_reconcile_that_raises_is_audited_failed_with_what_remains(direct: Dir
     ((20_000, 20_000, 19_999), "time budget ran low before the stale lock check", True, True, []),
 ])
 def test_a_low_budget_stops_and_says_what_remains(direct: Direct, remaining: tuple[float, ...], cause: str,
-                                                  restored: bool, read_all: bool, rid: list[str]) -> None:
+                                                  restored: bool, read_all: bool, rid: list[str],
+                                                  caplog: pytest.LogCaptureFixture) -> None:
     left_out(direct)
     result = reconcile.reconcile_group("web", SWEEP, reconcile.Budget(Remaining(*remaining)))
     assert result["restored"] == ([direct.instance] if restored else [])
@@ -255,6 +263,9 @@ def test_a_low_budget_stops_and_says_what_remains(direct: Direct, remaining: tup
                                  f"{'no' if read_all else 'more'} unread audit left for the next sweep")
     assert audited["details"] == result["incomplete"] and audited["trigger"] == "schedule"
     assert still_open()
+    logged = warned(caplog, "RECONCILE_INCOMPLETE")
+    assert logged.getMessage() == audited["reason"] and logged.details == result["incomplete"]
+    assert metrics(direct) == [("ReconcileIncomplete", "web", [1.0])]
 
 
 def test_progress_saved_by_another_sweep_meanwhile_cuts_the_run_short(direct: Direct,
@@ -348,19 +359,9 @@ def test_a_lock_released_by_its_owner_meanwhile_is_not_claimed_released(direct: 
 
 # -- Standby -----------------------------------------------------------------------------------------------------
 
-@pytest.fixture
-def asg() -> Iterator[Direct]:
-    spec = FleetSpec(size=6, leaking={}, metric_history_seconds=60, auto_scaling=AutoScalingSpec(min_size=1))
-    with direct_session(spec) as made:
-        yield made
-
-
 def in_standby(d: Direct, settle: bool = True, **take_out: Any) -> None:
     """The instance was put in Standby (and, ``settle``, its deregistration delay ran out)."""
-    plan = put_back.enter_standby(d.instance)
-    assert plan is not None
-    put_back.send_standby(d.instance, plan, fresh=True)
-    d.take_out(standby=plan, **take_out)
+    d.take_out(standby=d.enter_standby(), **take_out)
     opened(d, "STANDBY_ENTERED")
     reconcile_progress.mark_work("web", d.now())
     if settle:
@@ -372,72 +373,74 @@ def exit_standby(d: Direct) -> tuple[str, dict[str, Any]]:
     return "ExitStandby", {"AutoScalingGroupName": "web-asg", "InstanceIds": [d.instance]}
 
 
-def test_a_put_back_from_standby_exits_it_and_says_so(asg: Direct) -> None:
-    in_standby(asg)
-    opened(asg)
-    mark = asg.mark()
+def test_a_put_back_from_standby_exits_it_and_says_so(direct_asg: Direct) -> None:
+    in_standby(direct_asg)
+    opened(direct_asg)
+    mark = direct_asg.mark()
     result = reconcile.reconcile_group("web", SWEEP)
-    assert result == {"restored": [asg.instance], "standby_exited": [], "stale_lock_released": None}
-    assert asg.changes_since(mark) == [exit_standby(asg), *registrations(asg)]
+    assert result == {"restored": [direct_asg.instance], "standby_exited": [], "stale_lock_released": None}
+    assert direct_asg.changes_since(mark) == [exit_standby(direct_asg), *direct_asg.register_requests()]
     [exited] = trail("STANDBY_EXITED")
-    assert exited["reason"] == f"{asg.instance} left Auto Scaling Standby"
+    assert exited["reason"] == f"{direct_asg.instance} left Auto Scaling Standby"
     assert exited["remediation_id"] == "direct-1" and exited["execution_id"] == SWEEP
     assert not still_open()
 
 
-def test_a_standby_its_restore_could_not_end_is_ended(asg: Direct) -> None:
-    in_standby(asg, state="restored")
-    mark = asg.mark()
+def test_a_standby_its_restore_could_not_end_is_ended(direct_asg: Direct) -> None:
+    in_standby(direct_asg, state="restored")
+    mark = direct_asg.mark()
     result = reconcile.reconcile_group("web", SWEEP)
-    assert result == {"restored": [], "standby_exited": [asg.instance], "stale_lock_released": None}
-    assert asg.changes_since(mark) == [exit_standby(asg)]
+    assert result == {"restored": [], "standby_exited": [direct_asg.instance], "stale_lock_released": None}
+    assert direct_asg.changes_since(mark) == [exit_standby(direct_asg)]
     [exited] = trail("STANDBY_EXITED")
-    assert exited["reason"] == f"{asg.instance} left Auto Scaling Standby that {DIRECT_EXECUTION} could not end"
-    assert exited["instance_id"] == asg.instance and exited["trigger"] == "schedule"
+    assert exited["reason"] == (f"{direct_asg.instance} left Auto Scaling Standby that {DIRECT_EXECUTION} could "
+                                "not end")
+    assert exited["instance_id"] == direct_asg.instance and exited["trigger"] == "schedule"
     assert not still_open()
 
 
-def test_a_standby_still_entering_waits_for_the_next_sweep(asg: Direct) -> None:
-    in_standby(asg, settle=False, state="restored")
-    mark = asg.mark()
+def test_a_standby_still_entering_waits_for_the_next_sweep(direct_asg: Direct) -> None:
+    in_standby(direct_asg, settle=False, state="restored")
+    mark = direct_asg.mark()
     assert reconcile.reconcile_group("web", SWEEP)["standby_exited"] == []
-    assert asg.changes_since(mark) == [] and still_open()
-    asg.rt.clock.advance(400)
-    assert reconcile.reconcile_group("web", SWEEP)["standby_exited"] == [asg.instance]
+    assert direct_asg.changes_since(mark) == [] and still_open()
+    direct_asg.rt.clock.advance(400)
+    assert reconcile.reconcile_group("web", SWEEP)["standby_exited"] == [direct_asg.instance]
 
 
-def test_a_standby_of_a_live_remediation_is_left_to_it(asg: Direct, monkeypatch: pytest.MonkeyPatch) -> None:
-    in_standby(asg, state="restored")
+def test_a_standby_of_a_live_remediation_is_left_to_it(direct_asg: Direct, monkeypatch: pytest.MonkeyPatch) -> None:
+    in_standby(direct_asg, state="restored")
     status(monkeypatch, {DIRECT_EXECUTION: "RUNNING"})
-    mark = asg.mark()
+    mark = direct_asg.mark()
     assert reconcile.reconcile_group("web", SWEEP)["standby_exited"] == []
-    assert asg.changes_since(mark) == [] and still_open()
+    assert direct_asg.changes_since(mark) == [] and still_open()
 
 
 @pytest.mark.parametrize("state", ["left_out", "replaced"])
-def test_a_standby_deliberately_kept_is_not_ended(asg: Direct, state: str) -> None:
-    in_standby(asg, state=state)
-    mark = asg.mark()
+def test_a_standby_deliberately_kept_is_not_ended(direct_asg: Direct, state: str) -> None:
+    in_standby(direct_asg, state=state)
+    mark = direct_asg.mark()
     assert reconcile.reconcile_group("web", SWEEP)["standby_exited"] == []
-    assert asg.changes_since(mark) == [] and not still_open()
+    assert direct_asg.changes_since(mark) == [] and not still_open()
 
 
-def test_a_standby_already_ended_or_unrecorded_is_closed(asg: Direct) -> None:
-    in_standby(asg, state="restored")
-    asg.rt.client("autoscaling").exit_standby(AutoScalingGroupName="web-asg", InstanceIds=[asg.instance])
-    mark = asg.mark()
+def test_a_standby_already_ended_or_unrecorded_is_closed(direct_asg: Direct) -> None:
+    in_standby(direct_asg, state="restored")
+    direct_asg.rt.client("autoscaling").exit_standby(AutoScalingGroupName="web-asg",
+                                                     InstanceIds=[direct_asg.instance])
+    mark = direct_asg.mark()
     assert reconcile.reconcile_group("web", SWEEP)["standby_exited"] == []
-    assert asg.changes_since(mark) == [] and not still_open()
-    opened(asg, "STANDBY_ENTERED", rid="expired-1")
-    reconcile_progress.mark_work("web", asg.now())
+    assert direct_asg.changes_since(mark) == [] and not still_open()
+    opened(direct_asg, "STANDBY_ENTERED", rid="expired-1")
+    reconcile_progress.mark_work("web", direct_asg.now())
     assert reconcile.reconcile_group("web", SWEEP)["standby_exited"] == [] and not still_open()
 
 
-def test_a_standby_record_without_a_deregistration_is_closed(asg: Direct) -> None:
-    in_standby(asg, state="restored")
+def test_a_standby_record_without_a_deregistration_is_closed(direct_asg: Direct) -> None:
+    in_standby(direct_asg, state="restored")
     record = lifecycle.load("direct-1")
     record.facts = {**record.facts, "deregister": {}}
     lifecycle.save_facts(record)
-    mark = asg.mark()
+    mark = direct_asg.mark()
     assert reconcile.reconcile_group("web", SWEEP)["standby_exited"] == []
-    assert asg.changes_since(mark) == [] and not still_open()
+    assert direct_asg.changes_since(mark) == [] and not still_open()

@@ -111,6 +111,15 @@ def test_claims_of_ended_owners_are_released_and_audited_in_their_group(direct: 
     assert list(audit.for_group("web")) == []
 
 
+def test_a_live_claim_does_not_stop_the_release_of_the_next(direct: Direct, monkeypatch: pytest.MonkeyPatch) -> None:
+    for n, owner in enumerate((LIVE, DEAD, LIVE, DEAD)):
+        claimed(direct, f"i-0000000000000000{n}", owner)
+    direct.rt.clock.advance(300)
+    running(monkeypatch, LIVE)
+    released = reconcile.release_stale_claims(SWEEP, reconcile.Budget(None))
+    assert sorted(released) == ["i-00000000000000001", "i-00000000000000003"]
+
+
 def test_a_claim_whose_owner_is_not_found_yet_is_kept_for_its_grace(direct: Direct,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     claimed(direct, "i-00000000000000001", DEAD)
@@ -168,17 +177,30 @@ def test_the_handler_refuses_an_event_without_its_execution() -> None:
 
 # -- which groups ------------------------------------------------------------------------------------------------
 
-def test_declared_groups_then_undeclared_ones_with_work(direct: Direct) -> None:
+def warnings(caplog: pytest.LogCaptureFixture) -> list[Any]:
+    return [r for r in caplog.records if r.levelname == "WARNING"]
+
+
+def test_declared_groups_then_undeclared_ones_with_work(direct: Direct, caplog: pytest.LogCaptureFixture) -> None:
     assert reconcile.groups_to_reconcile() == ["web"]
+    assert warnings(caplog) == []
     reconcile_progress.mark_work("zeta", direct.now())
     reconcile_progress.mark_work("alpha", direct.now())
     reconcile_progress.mark_work("web", direct.now())
     assert reconcile.groups_to_reconcile() == ["web", "alpha", "zeta"]
+    [warned] = warnings(caplog)  # an operator sees which groups are reconciled from the lock table alone
+    assert warned.getMessage() == "reconciling groups the declaration does not name"
+    assert warned.groups == ["alpha", "zeta"]
 
 
-def test_an_unreadable_declaration_still_reconciles_groups_with_work(direct: Direct) -> None:
+def test_an_unreadable_declaration_still_reconciles_groups_with_work(direct: Direct,
+                                                                     caplog: pytest.LogCaptureFixture) -> None:
     direct.rt.client("ssm").put_parameter(Name="/nightshift/groups", Value="{not json", Type="String",
                                           Overwrite=True)
     groups.reset()
     reconcile_progress.mark_work("old", direct.now())
     assert reconcile.groups_to_reconcile() == ["old"]
+    unusable, undeclared = warnings(caplog)
+    assert unusable.getMessage().startswith("groups declaration unusable, reconciling from the lock table only: ")
+    assert "JSON" in unusable.getMessage()
+    assert undeclared.groups == ["old"]

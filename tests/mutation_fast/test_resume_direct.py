@@ -52,9 +52,7 @@ def test_a_run_that_died_mid_drain_is_put_back_then_started_over_on_the_same_ins
     mark = direct.mark()
     out = resume()
     assert direct.in_service()
-    assert direct.changes_since(mark) == [
-        ("RegisterTargets", {"TargetGroupArn": direct.tgs[0], "Targets": [{"Id": direct.instance, "Port": 443}]}),
-        ("RegisterTargets", {"TargetGroupArn": direct.tgs[1], "Targets": [{"Id": direct.instance, "Port": 8080}]})]
+    assert direct.changes_since(mark) == direct.register_requests()
     assert out["resume"] == {"next": "select", "put_back": direct.tgs, "instance_id": direct.instance}
     record = lifecycle.load("direct-1")
     assert record.state == "requested"
@@ -72,6 +70,17 @@ def test_a_run_that_died_mid_drain_is_put_back_then_started_over_on_the_same_ins
     assert resumed["reason"] == f"replaying remediation direct-1 from the start on the same instance {direct.instance}"
     assert resumed["details"] == {"put_back": direct.tgs}
     assert claim.holder(direct.instance) is None  # the selection claims it, not the resume
+
+
+def test_a_run_that_died_in_standby_is_taken_out_of_it_and_says_so(direct_asg: Direct) -> None:
+    direct_asg.take_out(standby=direct_asg.enter_standby())
+    direct_asg.rt.clock.advance(400)  # past the deregistration delay: in Standby
+    mark = direct_asg.mark()
+    resume()
+    assert [op for op, _ in direct_asg.changes_since(mark)] == ["ExitStandby", "RegisterTargets", "RegisterTargets"]
+    assert [e["event"] for e in trail()] == ["RESTORED", "STANDBY_EXITED", "REPLAY_RESUMED"]
+    assert trail()[1]["reason"] == f"{direct_asg.instance} left Auto Scaling Standby"
+    assert trail()[1]["execution_id"] == REPLAY
 
 
 def test_a_verifying_run_is_put_back_too(direct: Direct) -> None:
