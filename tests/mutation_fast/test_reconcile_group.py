@@ -160,7 +160,8 @@ def test_a_closing_event_closes_the_remediation_without_a_look(direct: Direct) -
     assert direct.changes_since(mark) == []
 
 
-def test_a_throttled_put_back_is_tried_again_at_once(direct: Direct, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_throttled_put_back_is_tried_again_at_once(direct: Direct, monkeypatch: pytest.MonkeyPatch,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
     left_out(direct)
     calls: list[str] = []
     real = put_back.put_back
@@ -174,6 +175,8 @@ def test_a_throttled_put_back_is_tried_again_at_once(direct: Direct, monkeypatch
     monkeypatch.setattr(reconcile.put_back, "put_back", throttled_once)
     assert reconcile.reconcile_group("web", SWEEP)["restored"] == [direct.instance]
     assert calls == ["put_back", "put_back"]
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        "reconcile direct-1: AwsThrottled: RegisterTargets: Throttling; trying it again at once"]
 
 
 def test_a_put_back_failing_twice_is_reported_and_stays_open(direct: Direct, monkeypatch: pytest.MonkeyPatch,
@@ -222,6 +225,7 @@ def test_one_failing_item_does_not_stop_the_others_and_the_cause_is_bounded(dire
     monkeypatch.setattr(reconcile.put_back, "put_back", some_refused)
     failed = reconcile.reconcile_group("web", SWEEP)["failed"]
     assert len(failed["items"]) == 4 and len(failed["cause"]) == 1000  # 4 causes of 319 characters, cut
+    assert failed["cause"] == "; ".join(f"r-{n}: RuntimeError: InvalidTarget {'y' * 286}" for n in (0, 2, 4, 6))[:1000]
     assert failed["items"][0]["cause"] == "InvalidTarget " + "y" * 286
     assert len(trail("RECONCILED")) == 3
 
@@ -382,6 +386,7 @@ def test_a_put_back_from_standby_exits_it_and_says_so(direct_asg: Direct) -> Non
     assert direct_asg.changes_since(mark) == [exit_standby(direct_asg), *direct_asg.register_requests()]
     [exited] = trail("STANDBY_EXITED")
     assert exited["reason"] == f"{direct_asg.instance} left Auto Scaling Standby"
+    assert exited["instance_id"] == direct_asg.instance
     assert exited["remediation_id"] == "direct-1" and exited["execution_id"] == SWEEP
     assert not still_open()
 
