@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,6 +13,7 @@ import pytest
 
 from nightshift.runtime.runner import LocalRuntime
 from nightshift.sim import FleetSimulator, FleetSpec, InstanceSpec
+from nightshift.sim.spec import AutoScalingSpec
 from steps.store import audit, lock
 
 LEAKER = 5
@@ -118,3 +121,118 @@ def harness() -> Iterator[MakeHarness]:
     yield make
     for rt in runtimes:
         rt.__exit__(None, None, None)
+
+
+# -- Handlers and store functions called directly, without state machines (fast enough for `make mutation`) --
+
+DIRECT_EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:nightshift-remediate:direct-1"
+MUTATING = ("Register", "Deregister", "Reboot", "Start", "Stop", "Enter", "Exit", "Set", "Terminate")
+
+
+@dataclass
+class Direct:
+    """In-process moto with the three tables, a small simulated fleet and its group declared; no state
+    machine, so DescribeExecution finds no execution (an owner that no longer runs)."""
+
+    rt: LocalRuntime
+    sim: FleetSimulator
+    built: Any
+
+    @property
+    def instance(self) -> str:
+        return str(self.built.instance_ids[0])
+
+    @property
+    def tgs(self) -> list[str]:
+        return list(self.built.target_group_arns)
+
+    def now(self) -> float:
+        return float(self.rt.clock.now())
+
+    def mark(self) -> int:
+        return len(self.rt.api_calls())
+
+    def changes_since(self, mark: int) -> list[tuple[str, dict[str, Any]]]:
+        """The mutating EC2 / ELB / Auto Scaling requests AWS accepted since ``mark``, with their parameters."""
+        return [(c.operation, c.params) for c in self.rt.api_calls()[mark:]
+                if c.service != "dynamodb" and c.operation.startswith(MUTATING) and c.accepted]
+
+    def take_out(self, remediation_id: str = "direct-1", execution: str = DIRECT_EXECUTION,
+                 standby: dict[str, Any] | None = None, deregister: bool = True, state: str = "draining",
+                 **facts: Any) -> Any:
+        """A remediation that selected the fleet's first instance and deregistered it (write-ahead record
+        first, as the deregister step does); ``state``, ``facts``: where later steps left it."""
+        from steps.store import lifecycle
+
+        now = self.now()
+        record = lifecycle.open_record(remediation_id, "web", "manual", execution, now)
+        lifecycle.advance(record, "select", {"instance_id": self.instance}, now, execution, instance_id=self.instance)
+        ports = zip(self.tgs, (443, 8080), strict=True)  # FleetSpec.target_ports
+        planned = {"instance_id": self.instance, "at": now, "delay_seconds": 300, "standby": standby,
+                   "target_groups": [{"arn": arn, "port": port} for arn, port in ports]}
+        lifecycle.advance(record, "deregister", planned, now, execution)
+        if deregister:
+            elb = self.rt.client("elbv2")
+            for target in planned["target_groups"]:
+                elb.deregister_targets(TargetGroupArn=target["arn"],
+                                       Targets=[{"Id": self.instance, "Port": target["port"]}])
+        if facts or state != "draining":
+            record.facts = {**record.facts, **facts}
+            record.state = state  # as if the steps in between had run (their facts given)
+            record.save()
+        return record
+
+    def register_requests(self) -> list[tuple[str, dict[str, Any]]]:
+        """What putting the instance back must send: RegisterTargets in each target group on its port."""
+        return [("RegisterTargets", {"TargetGroupArn": tg, "Targets": [{"Id": self.instance, "Port": port}]})
+                for tg, port in zip(self.tgs, (443, 8080), strict=True)]
+
+    def enter_standby(self) -> dict[str, Any]:
+        """Standby as the deregister step plans and sends it (an Auto Scaling fleet); the plan."""
+        from steps import put_back
+
+        plan = put_back.enter_standby(self.instance)
+        assert plan is not None
+        put_back.send_standby(self.instance, plan, fresh=True)
+        return plan
+
+    def out_of_service(self) -> bool:
+        return all(self.sim.target_state(self.instance, tg) in {"draining", "unused", None} for tg in self.tgs)
+
+    def in_service(self) -> bool:
+        return all(self.sim.target_state(self.instance, tg) in {"initial", "healthy"} for tg in self.tgs)
+
+
+@contextmanager
+def direct_session(spec: FleetSpec | None = None) -> Iterator[Direct]:
+    """No metric history by default (the handlers called directly read none)."""
+    saved = os.environ.get("MOTO_EC2_LOAD_DEFAULT_AMIS")
+    os.environ["MOTO_EC2_LOAD_DEFAULT_AMIS"] = "false"  # moto parses ~1300 AMIs per backend; the fleet needs none
+    rt = LocalRuntime(log_stream=io.StringIO(), provision=False).__enter__()
+    try:
+        rt._create_tables()  # the lock table also holds claims and the reconciler's progress
+        sim, built = rt.add_fleet(spec or FleetSpec(size=6, leaking={}, metric_history_seconds=60))
+        rt.declare_groups([group_for(built, min_healthy=1)])
+        yield Direct(rt, sim, built)
+    finally:
+        rt.__exit__(None, None, None)
+        if saved is None:
+            os.environ.pop("MOTO_EC2_LOAD_DEFAULT_AMIS", None)
+        else:
+            os.environ["MOTO_EC2_LOAD_DEFAULT_AMIS"] = saved
+
+
+@pytest.fixture
+def direct() -> Iterator[Direct]:
+    with direct_session() as made:
+        yield made
+
+
+ASG_FLEET = FleetSpec(size=6, leaking={}, metric_history_seconds=60, auto_scaling=AutoScalingSpec(min_size=1))
+
+
+@pytest.fixture
+def direct_asg() -> Iterator[Direct]:
+    """``direct`` with the fleet as one Auto Scaling group (MinSize 1, so Standby decrements)."""
+    with direct_session(ASG_FLEET) as made:
+        yield made
