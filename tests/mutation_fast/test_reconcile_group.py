@@ -81,7 +81,8 @@ def test_a_dead_remediation_is_put_back_recorded_and_closed(direct: Direct) -> N
     assert done["execution_id"] == SWEEP and done["trigger"] == "schedule"
     assert done["reason"] == (f"{direct.instance} was left out of service by {DIRECT_EXECUTION} (no longer "
                               "running): registered back in 2 target group(s)")
-    assert done["details"] == {"lifecycle_state": "restored", "executions": [DIRECT_EXECUTION],
+    # the state it was left in (audited before the record moves on to restored)
+    assert done["details"] == {"lifecycle_state": "draining", "executions": [DIRECT_EXECUTION],
                                "target_groups": direct.tgs, "standby": "not_needed", "being_replaced": False}
     assert not still_open()
     mark = direct.mark()
@@ -179,8 +180,8 @@ def test_a_throttled_put_back_is_tried_again_at_once(direct: Direct, monkeypatch
         "reconcile direct-1: AwsThrottled: RegisterTargets: Throttling; trying it again at once"]
 
 
-def test_a_put_back_failing_twice_is_reported_and_stays_open(direct: Direct, monkeypatch: pytest.MonkeyPatch,
-                                                             caplog: pytest.LogCaptureFixture) -> None:
+def test_a_put_back_failing_twice_by_an_outage_is_left_to_the_sweeps_retry(direct: Direct,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     left_out(direct)
     tries: list[int] = []
 
@@ -196,16 +197,12 @@ def test_a_put_back_failing_twice_is_reported_and_stays_open(direct: Direct, mon
     assert result == {"restored": [], "standby_exited": [], "stale_lock_released": None}
     assert failed == {"error": "ItemsFailed", "cause": f"direct-1: AwsUnavailable: {cause}",
                       "items": [{"remediation_id": "direct-1", "error": "AwsUnavailable", "cause": cause}],
+                      "transient": True,  # the handler raises once every group is done: the sweep's Retry
                       "audit_read_all": True, "cursor": None, "records_read": 1, "pages": 1,
                       "open_remediations": ["direct-1"], "stale_lock_checked": True}
-    [audited] = trail("RECONCILE_FAILED")
-    assert audited["reason"] == ("reconcile of web: 1 remediation(s) could not be put back and stay open for the "
-                                 f"next sweep: direct-1: AwsUnavailable: {cause}")
-    assert audited["details"] == failed and audited["execution_id"] == SWEEP and audited["trigger"] == "schedule"
+    # nothing audited or measured for what the Retry will cure (the summary audits it if the Retry gives up)
+    assert trail("RECONCILE_FAILED") == [] and metrics(direct) == []
     assert still_open()
-    logged = warned(caplog, "RECONCILE_FAILED")  # the log line and the metric an alarm watches
-    assert logged.getMessage() == audited["reason"] and logged.details == failed
-    assert metrics(direct) == [("ReconcileFailed", "web", [1.0])]
 
 
 def test_one_failing_item_does_not_stop_the_others_and_the_cause_is_bounded(direct: Direct,
@@ -282,7 +279,7 @@ def test_progress_saved_by_another_sweep_meanwhile_cuts_the_run_short(direct: Di
     monkeypatch.setattr(reconcile.reconcile_progress, "save", conflict)
     result = reconcile.reconcile_group("web", SWEEP)
     assert result["incomplete"]["cause"] == "reconcile#web was saved by another sweep meanwhile"
-    assert [r["event"] for r in trail()][-1] == "RECONCILE_INCOMPLETE"
+    assert [r["event"] for r in trail()].count("RECONCILE_INCOMPLETE") == 1
 
 
 def test_settled_records_are_folded_behind_the_cursor_a_page_at_a_time(direct: Direct,
