@@ -114,3 +114,28 @@ def check_replay_of(start: StartInput, execution_id: str, group: GroupConfig) ->
                              f"not {start.remediation_id!r}; leave remediation_id to `nightshift replay`")
     if start.alarm is not None and start.alarm != original.get("alarm"):
         raise InvalidRequest(f"alarm: differs from the replayed execution's; a replay keeps {replay_of}'s input")
+
+
+REPLAY_CHAIN_LIMIT = 10  # replays of replays an outage can leave behind before one gets through validation
+
+
+def replayed_chain(replay_of: str, remediation_id: str) -> list[str]:
+    """``replay_of``, the execution it replayed, and so on (each execution's own ``replay_of``), while they
+    continue ``remediation_id``: a replay that failed before it joined the remediation's record (an outage
+    during its validation) still leads back to an execution that did."""
+    chain: list[str] = []
+    current: str | None = replay_of
+    while current and current not in chain and len(chain) < REPLAY_CHAIN_LIMIT:
+        chain.append(current)
+        with aws_call(f"DescribeExecution {current}"):
+            try:
+                described = client("stepfunctions").describe_execution(executionArn=current)
+            except ClientError as exc:
+                if error_code(exc) not in {"ExecutionDoesNotExist", "InvalidArn"}:
+                    raise
+                break
+        request = json.loads(described.get("input") or "{}")
+        if (request.get("remediation_id") or current.rsplit(":", 1)[-1]) != remediation_id:
+            break
+        current = request.get("replay_of")
+    return chain

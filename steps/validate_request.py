@@ -79,8 +79,9 @@ def _refuse_reused_remediation_id(start: StartInput, remediation_id: str, group:
             f"{fix}")
     if execution_id in (record.executions or []):
         return  # this very execution opened it: a Retry of this step, or a redrive
-    if start.replay_of is not None and start.replay_of in (record.executions or []):
-        return  # a replay of an execution of that remediation
+    if start.replay_of is not None and set(request_origin.replayed_chain(start.replay_of, remediation_id)) \
+            & set(record.executions or []):
+        return  # a replay of an execution of that remediation (or of a replay of one that failed before joining)
     started_by = (record.executions or ["?"])[0]
     raise InvalidRequest(
         f"remediation_id: {remediation_id} belongs to an earlier remediation of {group!r} (state {record.state}, "
