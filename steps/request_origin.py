@@ -10,6 +10,7 @@ extra call or environment variable, the same on AWS and in the local runtime.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -93,14 +94,10 @@ def check_replay_of(start: StartInput, execution_id: str, group: GroupConfig) ->
     if replay_of.rsplit(":", 1)[0] != machine or replay_of == execution_id:
         raise InvalidRequest(f"replay_of: {replay_of!r} is not another execution of this state machine "
                              f"({machine}:…); name the failed execution's ARN, or use `nightshift replay`")
-    with aws_call(f"DescribeExecution {replay_of}"):
-        try:
-            described = client("stepfunctions").describe_execution(executionArn=replay_of)
-        except ClientError as exc:
-            if error_code(exc) not in {"ExecutionDoesNotExist", "InvalidArn"}:
-                raise
-            raise InvalidRequest(f"replay_of: no execution {replay_of}; name a failed execution "
-                                 "(`nightshift status` lists them)") from exc
+    described = _describe(replay_of)
+    if described is None:
+        raise InvalidRequest(f"replay_of: no execution {replay_of}; name a failed execution "
+                             "(`nightshift status` lists them)")
     original = json.loads(described.get("input") or "{}")
     if original.get("group") != group.name:
         raise InvalidRequest(f"replay_of: {replay_of} remediated group {original.get('group')!r}, not "
@@ -127,15 +124,23 @@ def replayed_chain(replay_of: str, remediation_id: str) -> list[str]:
     current: str | None = replay_of
     while current and current not in chain and len(chain) < REPLAY_CHAIN_LIMIT:
         chain.append(current)
-        with aws_call(f"DescribeExecution {current}"):
-            try:
-                described = client("stepfunctions").describe_execution(executionArn=current)
-            except ClientError as exc:
-                if error_code(exc) not in {"ExecutionDoesNotExist", "InvalidArn"}:
-                    raise
-                break
+        described = _describe(current)
+        if described is None:
+            break
         request = json.loads(described.get("input") or "{}")
         if (request.get("remediation_id") or current.rsplit(":", 1)[-1]) != remediation_id:
             break
         current = request.get("replay_of")
     return chain
+
+
+def _describe(execution_arn: str) -> dict[str, Any] | None:
+    """DescribeExecution, or None when there is no such execution (a malformed ARN included)."""
+    with aws_call(f"DescribeExecution {execution_arn}"):
+        try:
+            described: dict[str, Any] = client("stepfunctions").describe_execution(executionArn=execution_arn)
+        except ClientError as exc:
+            if error_code(exc) not in {"ExecutionDoesNotExist", "InvalidArn"}:
+                raise
+            return None
+    return described

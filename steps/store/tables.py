@@ -6,6 +6,7 @@ The SAM template sets these variables on every function; the local runtime sets 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 from pynamodb.exceptions import DeleteError, PutError
@@ -27,20 +28,18 @@ def conditional_check_failed(exc: Exception) -> bool:
 def delete_if(item: Any, condition: Any) -> bool:
     """Delete ``item`` only while ``condition`` holds (e.g. the owner is still us). False when it did not
     hold (the item is gone, or someone else's): for a release, both mean "not ours to give back"."""
-    try:
-        item.delete(condition=condition)
-    except DeleteError as exc:
-        if conditional_check_failed(exc):
-            return False
-        raise
-    return True
+    return _conditionally(lambda: item.delete(condition=condition), DeleteError)
 
 
 def save_if(item: Any, condition: Any) -> bool:
     """Put ``item`` only while ``condition`` holds (free, still ours, ...). False when it did not hold."""
+    return _conditionally(lambda: item.save(condition=condition), PutError)
+
+
+def _conditionally(write: Callable[[], object], failure: type[Exception]) -> bool:
     try:
-        item.save(condition=condition)
-    except PutError as exc:
+        write()
+    except failure as exc:
         if conditional_check_failed(exc):
             return False
         raise
