@@ -13,8 +13,11 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-# Let the state machine's Retry own back-off for longer outages; botocore only smooths blips.
-_CONFIG = Config(retries={"mode": "standard"}, connect_timeout=5, read_timeout=20)
+# One attempt per call: botocore's own retries would resend a mutating call after a read timeout or a 5xx
+# (RebootInstances, StopInstances... take no client token: EC2 does not make them idempotent), out of sight of
+# the steps' write-ahead records. Every retry goes through the state machine's Retry (with back-off) and the
+# step's decision from recorded and observed state. The local runtime runs with AWS_MAX_ATTEMPTS=1 too.
+_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=5, read_timeout=20)
 _clients: dict[str, Any] = {}
 _lock = threading.Lock()
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -197,13 +198,22 @@ def check_remediations_apart(example: Example) -> None:
                                      f"{e2 - example.start:.0f}] s")
 
 
+# The known defect (test_a_reboot_never_takes_an_instance_out_of_another_groups_target_group_unannounced): a
+# group reboots its instance while it is still registered in the other group's target group, where it shows
+# "unhealthy" (nothing else makes a target unhealthy here: no flaps). Tolerated by the property until fixed,
+# so the property can still find everything else; the strict-xfail test turns the tolerance off.
+TOLERATE_CROSS_GROUP_REBOOT = True
+
+
 def check_timeline(example: Example) -> None:
     """Every instant from the first start: per target group at most one instance out, never below the floor."""
     sim, ids = example.sim, example.built.instance_ids
     times = sorted({p.time for p in sim.capacity_timeline() if p.time >= example.start})
     for at in times:
         for tg in example.built.target_group_arns:
-            out = [i for i in ids if sim.target_state(i, tg, at=at) != "healthy"]
+            states = {i: sim.target_state(i, tg, at=at) for i in ids}
+            out = [i for i in ids if states[i] != "healthy"
+                   and not (TOLERATE_CROSS_GROUP_REBOOT and states[i] == "unhealthy")]
             assert len(out) <= 1, (f"two instances out of {tg.split('/')[-2]} at once: {out} at "
                                    f"t={at - example.start:.0f}s")
             assert len(ids) - len(out) >= example.floor, f"below the floor in {tg.split('/')[-2]}"
@@ -314,7 +324,8 @@ def test_overlap_property_finds_a_disabled_lease_renewal(monkeypatch: pytest.Mon
     "direction: drain from, and check the floor of, every declared target group the instance is registered in "
     "(holding those groups' locks), or skip such an instance with an audited reason"))
 def test_a_reboot_never_takes_an_instance_out_of_another_groups_target_group_unannounced(
-        short_leases_accepted: None) -> None:
+        short_leases_accepted: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys.modules[__name__], "TOLERATE_CROSS_GROUP_REBOOT", False)
     runtimes = Runtimes()
     try:
         exercise(Shape(size=4, leakers={0: 80.0, 1: 80.0}, deregistration_delay=900, short_lease=False,
