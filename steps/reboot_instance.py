@@ -85,7 +85,11 @@ def reboot_instance(ctx: StepContext) -> dict[str, Any]:
         lifecycle.advance(record, "reboot", result, ctx.now, ctx.execution_id)
     else:  # EC2 refused the earlier call: nothing is queued, send it again (keeping what it resends)
         result = {"instance_id": instance_id, "requested_at": ctx.now, "sent": False,
-                  **({"resend_of": earlier["resend_of"]} if earlier.get("resend_of") else {})}
+                  **({"resend_of": earlier["resend_of"]} if earlier.get("resend_of") is not None else {})}
+        # Write-ahead again, without "refused": if this call is accepted and its answer lost, a Retry must
+        # find an unconfirmed request (never sent again on the record alone), not the earlier refusal.
+        record.facts = {**(record.facts or {}), "reboot": result}
+        lifecycle.save_facts(record)
     try:
         ec2.reboot(instance_id)
     except (AwsThrottled, AwsCallFailed):

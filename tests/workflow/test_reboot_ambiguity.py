@@ -54,3 +54,17 @@ def test_died_right_after_an_accepted_reboot_it_is_never_sent_again(harness: Any
     assert len(h.sim.reboots(h.leaker)) == 1
     assert "REBOOT_NOT_QUEUED" not in h.audit_events()
     assert h.in_service_everywhere(h.leaker) and not h.lock_held()
+
+
+def test_a_throttled_reboot_whose_retry_is_accepted_and_then_dies_is_not_sent_a_third_time(harness: Any) -> None:
+    """Attempt 1 is throttled (recorded refused: nothing queued); attempt 2 is accepted and the runtime dies
+    before recording it. Attempt 3 must find an unconfirmed request, not the old refusal: one reboot."""
+    h = harness(FleetSpec(leaking={LEAKER: InstanceSpec(leak_to_percent=85.0, reboot_queue_seconds=200.0)}))
+    throttled = h.rt.inject("ec2", "RebootInstances", "RequestLimitExceeded", "Rate exceeded", 400, 1, REBOOT)
+    died = h.rt.inject_after("ec2", "RebootInstances", 1, REBOOT, crash="Lambda.Unknown")
+    out = h.run(reason="throttled, then accepted and lost")
+    assert throttled.fired and died.fired
+    assert out["status"] == "SUCCEEDED", out
+    assert len(accepted(h, "RebootInstances")) == 1
+    assert len(h.sim.reboots(h.leaker)) == 1
+    assert h.in_service_everywhere(h.leaker) and not h.lock_held()
