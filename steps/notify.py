@@ -67,6 +67,4 @@ def audit_restore_failed(ctx: StepContext, outcome: dict[str, Any]) -> None:
               error=error, cause=cause[:2000], restore_failed=True)
 
 
-
-
 handler = notify
