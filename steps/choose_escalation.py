@@ -115,6 +115,11 @@ def choose_escalation(ctx: StepContext) -> dict[str, Any]:
                       instance_id=instance_id, rung=rung.action)
             continue
         if rung.action in DESTRUCTIVE:
+            shared = guards.serves_another_group(ctx.group, instance_id)
+            if shared:
+                ctx.audit("SKIPPED_SHARED", f"not escalating to {rung.action}: {shared}", instance_id=instance_id,
+                          rung=rung.action)
+                raise CapacityLost(f"not escalating to {rung.action}: {shared}")
             capacity = guards.capacity_now(ctx.group, instance_id).decision
             if not capacity.allowed:
                 ctx.audit("SKIPPED_CAPACITY", f"not escalating {instance_id} to {rung.action}: {capacity.reason}",

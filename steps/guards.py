@@ -5,11 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from steps import clock
+from botocore.exceptions import ClientError
+
+from steps import clock, groups
 from steps.aws import alarms, autoscaling, ec2, elbv2
+from steps.aws.errors import error_code
 from steps.config import GroupConfig
 from steps.domain.blockers import Block, Facts, blocking
 from steps.domain.capacity import CapacityDecision, healthy_after_removal
+from steps.exceptions import AwsCallFailed
 from steps.store import audit, pause
 
 REMEDIATION_EVENTS = {"REBOOT_REQUESTED"}
@@ -82,3 +86,45 @@ def refuse_if_paused(group: GroupConfig, instance_id: str, before: str) -> str |
     if flag is None:
         return None
     return f"not {before} {instance_id}: the group was paused ({flag.reason}); `nightshift resume` lifts it"
+
+
+# ELBv2 TargetHealth states of a target on its way out of a target group (not serving there any more).
+LEAVING = frozenset({"draining", "unhealthy.draining"})
+
+
+def _registered_in(target_group_arn: str, instance_id: str) -> str | None:
+    """The instance's state in a target group another group declares; None when it is not registered there
+    or the target group no longer exists (a deleted target group serves no one: that group's own runs fail
+    their validation, this one's need not)."""
+    try:
+        return elbv2.target_states(target_group_arn, [instance_id]).get(instance_id)
+    except AwsCallFailed as exc:
+        cause = exc.__cause__
+        if isinstance(cause, ClientError) and error_code(cause) == "TargetGroupNotFound":
+            return None
+        raise
+
+
+def serves_another_group(group: GroupConfig, instance_id: str) -> str | None:
+    """Why ``instance_id`` must not be rebooted, stopped or replaced by ``group``: it is registered (and not
+    leaving) in a target group that another declared group guards, or None.
+
+    A reboot takes an instance out of every target group it serves in, but ``group`` drains it only from its
+    own and checks only its own floor: the other group's target group would lose it undrained, unannounced
+    and uncounted, while that group may be taking one of its own out (two out of one target group at once;
+    found by the overlapping-groups property, docs/design.md "Instances shared by two groups"). Such an
+    instance is passed over (or, found later, put back) with this reason; the fix is to declare both target
+    groups in one group. One DescribeTargetHealth (filtered to the instance) per target group of the other
+    groups."""
+    for other in groups.load().groups:
+        if other.name == group.name:
+            continue
+        for arn in other.target_group_arns:
+            state = _registered_in(arn, instance_id)
+            if state is not None and state not in LEAVING:
+                where = arn.split("/")[-2] if arn.count("/") >= 2 else arn
+                return (f"{instance_id} also serves ({state}) in target group {where}, which group {other.name!r} "
+                        f"guards: a reboot would take it out of {where} undrained and below {other.name!r}'s "
+                        f"floor unchecked. Declare {', '.join(group.target_group_arns)} and {arn} "
+                        "in one group to heal it")
+    return None

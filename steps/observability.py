@@ -41,9 +41,9 @@ METRICS_OF: dict[str, list[tuple[str, MetricUnit, float | str]]] = {
     "RECONCILE_FAILED": [("ReconcileFailed", MetricUnit.Count, 1)],
     "NO_METRIC_DATA": [("NoMetricData", MetricUnit.Count, 1)],
 }
-SKIPS = frozenset({"SKIPPED_LOCKED", "SKIPPED_CLAIMED", "SKIPPED_CAPACITY", "SKIPPED_PAUSED", "SKIPPED_EXCLUDED",
-                   "SKIPPED_ALARM", "SKIPPED_WINDOW", "SKIPPED_COOLDOWN", "SKIPPED_ASG_ACTIVITY", "STORM_BREAKER",
-                   "NOTHING_TO_DO"})
+SKIPS = frozenset({"SKIPPED_LOCKED", "SKIPPED_CLAIMED", "SKIPPED_SHARED", "SKIPPED_CAPACITY", "SKIPPED_PAUSED",
+                   "SKIPPED_EXCLUDED", "SKIPPED_ALARM", "SKIPPED_WINDOW", "SKIPPED_COOLDOWN", "SKIPPED_ASG_ACTIVITY",
+                   "STORM_BREAKER", "NOTHING_TO_DO"})
 
 
 def use_sink(sink: Callable[[str], None] | None) -> None:

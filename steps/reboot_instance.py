@@ -40,6 +40,12 @@ def _guard(ctx: StepContext, instance_id: str) -> None:
     if paused:
         ctx.audit("SKIPPED_PAUSED", paused, instance_id=instance_id, at_step="reboot")
         raise GroupPaused(paused)
+    # Registered since the selection in a target group another group guards: the reboot would take it out
+    # of that one undrained (steps/guards.py serves_another_group). Put back, not rebooted.
+    shared = guards.serves_another_group(ctx.group, instance_id)
+    if shared:
+        ctx.audit("SKIPPED_SHARED", f"not rebooting: {shared}", instance_id=instance_id, at_step="reboot")
+        raise CapacityLost(f"not rebooting: {shared}")
     # If the rest of the group lost capacity while this one drained, it is worth more serving
     # (even degraded) than rebooting: fail into the restore path, which puts it back.
     capacity = guards.capacity_now(ctx.group, instance_id).decision

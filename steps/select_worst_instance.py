@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from steps import guards
 from steps.aws import autoscaling, cloudwatch, elbv2, notifications
 from steps.aws.stepfunctions import execution_status
 from steps.config import MetricSpec
@@ -46,6 +47,27 @@ def _claimed_elsewhere(ctx: StepContext, instance_id: str | None) -> claim.Claim
     outcome = claim.acquire(instance_id, ctx.execution_id, ctx.group.name, ctx.state.request.remediation_id,
                             ctx.now, ctx.group.lock_lease_seconds, execution_status)
     return None if outcome.claimed else outcome
+
+
+def _passed_over(ctx: StepContext, instance_id: str) -> str | None:
+    """Why the chosen instance must be passed over (audited), or None once it is claimed for this run."""
+    reason = _not_in_service_in_asg(ctx, instance_id)
+    if reason is not None:
+        # Standby, Pending, Terminating...: an operator or the ASG owns it. Never touch it; next worst.
+        ctx.audit("SKIPPED_ASG_STATE", reason, instance_id=instance_id)
+        return reason
+    reason = guards.serves_another_group(ctx.group, instance_id)
+    if reason is not None:
+        ctx.audit("SKIPPED_SHARED", reason, instance_id=instance_id)
+        return reason
+    claimed = _claimed_elsewhere(ctx, instance_id)
+    if claimed is None:
+        return None
+    reason = (f"{instance_id} is claimed by another remediation ({claimed.holder}, group "
+              f"{claimed.holder_group}): an instance is never in two remediations at once; passed over")
+    ctx.audit("SKIPPED_CLAIMED", reason, instance_id=instance_id, holder=claimed.holder,
+              holder_group=claimed.holder_group)
+    return reason
 
 
 def _nothing_reason(reason: str, named: str | None, any_left: bool, passed: dict[str, str]) -> str:
@@ -89,7 +111,7 @@ def select_worst_instance(ctx: StepContext) -> dict[str, Any]:
     label = f"{metric.namespace}/{metric.name} ({metric.stat})"
     if instances and not any(series.values()):
         return _no_metric_data(ctx, record, metric, label, instances, read)
-    passed: dict[str, str] = {}  # instance -> why it was passed over (claimed elsewhere, ASG state)
+    passed: dict[str, str] = {}  # instance -> why it was passed over (ASG state, shared, claimed elsewhere)
     while True:
         if named and instances:
             selection = evaluate_named(named, series[named], metric.threshold, metric.breaching_datapoints,
@@ -97,18 +119,11 @@ def select_worst_instance(ctx: StepContext) -> dict[str, Any]:
         else:
             selection = select_worst(series, metric.threshold, metric.breaching_datapoints,
                                      metric.evaluation_datapoints, label)
-        passed_over = _not_in_service_in_asg(ctx, selection.instance_id)
+        if selection.instance_id is None:
+            break
+        passed_over = _passed_over(ctx, selection.instance_id)
         if passed_over is None:
-            claimed = _claimed_elsewhere(ctx, selection.instance_id)
-            if claimed is None:
-                break
-            passed_over = (f"{selection.instance_id} is claimed by another remediation ({claimed.holder}, group "
-                           f"{claimed.holder_group}): an instance is never in two remediations at once; passed over")
-            ctx.audit("SKIPPED_CLAIMED", passed_over, instance_id=selection.instance_id,
-                      holder=claimed.holder, holder_group=claimed.holder_group)
-        else:
-            # Standby, Pending, Terminating...: an operator or the ASG owns it. Never touch it; next worst.
-            ctx.audit("SKIPPED_ASG_STATE", passed_over, instance_id=selection.instance_id)
+            break
         passed[str(selection.instance_id)] = passed_over
         series = {i: s for i, s in series.items() if i != selection.instance_id}
         instances = [i for i in instances if i != selection.instance_id]

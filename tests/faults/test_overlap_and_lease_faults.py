@@ -2,7 +2,9 @@
 
 Overlap: two groups reach the same instances (group "web" declares the fleet's HTTPS target group, "api" its
 HTTP one, every instance is behind both: validation cannot see the overlap), and their remediations start
-together, as the sweep starts groups. An AWS fault (throttling, a 5xx for as long as retried, the answer lost
+together, as the sweep starts groups. Such a shared instance is passed over by both groups (SKIPPED_SHARED,
+tests/workflow/test_shared_instances.py); this family tests the instance claim, the second line behind that
+guard, so it switches the guard off. An AWS fault (throttling, a 5xx for as long as retried, the answer lost
 after the call took effect, the runtime dying right after the call) is injected into one of the two
 executions (the first that makes the call): into select-worst-instance's DynamoDB calls (the instance claim:
 its conditional PutItem, its GetItem of the holder), or the winner's DeregisterTargets or RebootInstances.
@@ -84,6 +86,13 @@ def test_the_families_cover_what_they_say() -> None:
 
 # -- overlapping groups ---------------------------------------------------------------------------------------
 
+@pytest.fixture
+def shared_guard_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    from steps import guards
+
+    monkeypatch.setattr(guards, "serves_another_group", lambda *_: None)
+
+
 def declare_two_groups_over_one_fleet(h: Harness) -> None:
     https, http = h.built.target_group_arns
     h.rt.declare_groups([{**h.group, "name": "web", "target_group_arns": [https]},
@@ -151,7 +160,7 @@ def overlap_problems(h: Harness) -> list[str]:
 
 
 @pytest.mark.parametrize("case", ALL_OVERLAP if FULL else SMOKE_OVERLAP, ids=lambda c: c.id)
-def test_overlap_fault(harness: Any, case: matrix.Case) -> None:
+def test_overlap_fault(harness: Any, case: matrix.Case, shared_guard_off: None) -> None:
     h = harness()
     declare_two_groups_over_one_fleet(h)
     fault = in_one_execution(h, matrix.inject(h, case))
@@ -207,11 +216,12 @@ def test_lock_taken_over_before_a_polling_task(harness: Any, task: str) -> None:
 
 # -- the families can fail ------------------------------------------------------------------------------------
 
-def test_the_overlap_family_finds_a_disabled_claim(harness: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_overlap_family_finds_a_disabled_claim(harness: Any, monkeypatch: pytest.MonkeyPatch,
+                                                   shared_guard_off: None) -> None:
     """With the instance claim always granted, both groups remediate the leaker: two reboots at the API."""
     monkeypatch.setattr(claim, "acquire", lambda *_, **__: claim.ClaimOutcome(True))
     with pytest.raises(AssertionError, match=r"RebootInstances accepted 2 times|out of service together"):
-        test_overlap_fault(harness, SMOKE_OVERLAP[0])
+        test_overlap_fault(harness, SMOKE_OVERLAP[0], shared_guard_off)
 
 
 def test_the_lease_family_finds_a_disabled_renewal(harness: Any, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,9 +3,11 @@ at random offsets: no instance is ever in two remediations at once, no group eve
 Nightshift took out, no target group goes below its group's floor, and at the end everything is back in
 service with every lock and claim free (issue 14).
 
-Each example builds a fleet of 4-6 instances, each behind both target groups; group "web" declares the
-HTTPS one and group "api" the HTTP one (validation cannot see that they share instances), with
-``min_healthy = size - 2`` so the capacity guard alone would let a second instance go. Drains wait out the
+Each example builds a fleet of 4-6 instances, each behind the HTTPS target group, the HTTP one or both (at
+least 3 in each); group "web" declares the HTTPS one and group "api" the HTTP one (validation cannot see that
+they share instances), each with ``min_healthy = members - 2`` so the capacity guard alone would let a second
+instance go. An instance behind both is shared: a reboot by either group would take it out of the other's
+target group undrained, so both pass it over (SKIPPED_SHARED, steps/guards.py serves_another_group). Drains wait out the
 deregistration delay (``drain.signal: target_state``, 60-900 s, one long Wait); in half the examples the
 lease is 300 s (validation's lease bound switched off, as tests/workflow/test_lease_renewal.py does), so
 only the renewals keep the group. Two or three remediations of either group start at random virtual-time
@@ -15,13 +17,14 @@ virtual time moves in Waits). The checks, over every simulated instant from the 
 - at most one RebootInstances per instance within any two runs whose windows overlap, counted at the API;
 - from the audit trail, each execution's remediation (its SELECTED record to its last) never overlaps
   another of the same group (the lease) or of the same instance (the claim);
-- in each target group, at most one instance out of service (nothing but Nightshift takes any out here),
-  and never fewer healthy than the group's floor;
-- at the end: every instance healthy in both target groups and running, both locks free, no instance claim.
+- in each target group, at most one of its members out of service (nothing but Nightshift takes any out
+  here), and never fewer healthy than the group's floor;
+- at the end: every instance healthy in each target group it was in and running, both locks free, no claim.
 
 ``make proof`` runs NIGHTSHIFT_PROOF_EXAMPLES random examples (split like the capacity property);
 ``make test`` runs CI_EXAMPLES derandomized ones. ``test_overlap_property_finds_a_disabled_claim`` and
-``test_overlap_property_finds_a_disabled_lease_renewal`` remove one guard each and check the property fails.
+``test_overlap_property_finds_a_disabled_lease_renewal`` and ``test_overlap_property_finds_a_disabled_shared_guard``
+remove one guard each and check the property fails.
 """
 
 from __future__ import annotations
@@ -62,6 +65,7 @@ BASE = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, Heal
 PROFILE = (settings(BASE, max_examples=max(1, OVERLAP_EXAMPLES)) if PROOF_EXAMPLES
            else settings(BASE, max_examples=CI_EXAMPLES, derandomize=True))
 GROUPS = ("web", "api")
+BOTH = "both"  # an instance's membership: behind both target groups, or only the one of "web" / "api"
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,7 @@ class Shape:
     leakers: dict[int, float]  # index -> memory %
     deregistration_delay: int
     short_lease: bool  # lock_lease_seconds 300 (validation's bound off) instead of the default
+    membership: tuple[str, ...]  # per instance: BOTH, "web" (HTTPS only) or "api" (HTTP only)
     runs: tuple[tuple[str, int], ...]  # (group, seconds after the first run's start); the first at 0
 
 
@@ -79,18 +84,25 @@ ANY_OFFSET = st.integers(0, 1200)
 ANY_DELAY = st.sampled_from([60, 300, 900])
 
 
+def _members(membership: tuple[str, ...], group: str) -> int:
+    return sum(1 for m in membership if m in (BOTH, group))
+
+
 @st.composite
 def shapes(draw: st.DrawFn, short_lease: st.SearchStrategy[bool] = ANY_LEASE,
            group: st.SearchStrategy[str] = ANY_GROUP, offset: st.SearchStrategy[int] = ANY_OFFSET,
-           delay: st.SearchStrategy[int] = ANY_DELAY, least_leakers: int = 1) -> Shape:
+           delay: st.SearchStrategy[int] = ANY_DELAY, least_leakers: int = 1, all_shared: bool = False) -> Shape:
     size = draw(st.integers(4, 6))
+    membership = (tuple([BOTH] * size) if all_shared else
+                  draw(st.lists(st.sampled_from((BOTH, *GROUPS)), min_size=size, max_size=size)
+                       .filter(lambda m: all(_members(tuple(m), g) >= 3 for g in GROUPS)).map(tuple)))
     index = st.integers(0, size - 1)
     runs = draw(st.lists(st.tuples(group, offset), min_size=2, max_size=3))
     return Shape(size=size,
                  leakers=draw(st.dictionaries(index, st.sampled_from([80.0, 90.0, 99.0]), min_size=least_leakers,
                                               max_size=2)),
                  deregistration_delay=draw(delay),
-                 short_lease=draw(short_lease),
+                 short_lease=draw(short_lease), membership=membership,
                  runs=((runs[0][0], 0), *sorted(runs[1:], key=lambda r: r[1])))
 
 
@@ -101,7 +113,8 @@ class Example:
     built: Any
     shape: Shape
     names: dict[str, str]  # group -> this example's group name
-    floor: int
+    floors: dict[str, int]  # target group ARN -> the floor of the group declaring it
+    members: dict[str, list[str]]  # target group ARN -> the instances registered in it at the start
     start: float = 0.0
     windows: list[tuple[str, float, float, str]] | None = None  # (group, start, end, status)
 
@@ -113,16 +126,23 @@ def run_example(rt: LocalRuntime, name: str, shape: Shape) -> Example:
                      healthy_threshold=HEALTHY_THRESHOLD)
     sim, built = rt.add_fleet(spec)
     https, http = built.target_group_arns
-    floor = shape.size - 2
-    base = group_for(built, min_healthy=floor, min_healthy_percent=0.0,
+    arn_of = {"web": https, "api": http}
+    for instance, membership in zip(built.instance_ids, shape.membership, strict=True):
+        if membership != BOTH:  # out of the other group's target group before anything starts
+            sim.asg_deregister(instance, [arn_of["api" if membership == "web" else "web"]], sim.now())
+    rt.clock.advance(shape.deregistration_delay + 1)
+    members = {arn_of[g]: [i for i, m in zip(built.instance_ids, shape.membership, strict=True) if m in (BOTH, g)]
+               for g in GROUPS}
+    floors = {arn: len(ids) - 2 for arn, ids in members.items()}
+    base = group_for(built, min_healthy_percent=0.0,
                      guards={"storm": {"max_remediations": 50, "max_failures": 50, "window_seconds": 60}},
                      drain={"signal": "target_state"}, boot={"poll_seconds": 20},
                      health={"poll_seconds": 20, "deadline_seconds": 900},
                      **({"lock_lease_seconds": 300} if shape.short_lease else {}))
     names = {g: f"{name}-{g}" for g in GROUPS}
-    rt.declare_groups([{**base, "name": names["web"], "target_group_arns": [https]},
-                       {**base, "name": names["api"], "target_group_arns": [http]}])
-    example = Example(rt, sim, built, shape, names, floor, start=sim.now())
+    rt.declare_groups([{**base, "name": names["web"], "target_group_arns": [https], "min_healthy": floors[https]},
+                       {**base, "name": names["api"], "target_group_arns": [http], "min_healthy": floors[http]}])
+    example = Example(rt, sim, built, shape, names, floors, members, start=sim.now())
     pending = list(shape.runs[1:])
     started: list[tuple[str, str, float]] = []  # (group, execution ARN, start)
 
@@ -198,33 +218,33 @@ def check_remediations_apart(example: Example) -> None:
                                      f"{e2 - example.start:.0f}] s")
 
 
-# The known defect (test_a_reboot_never_takes_an_instance_out_of_another_groups_target_group_unannounced): a
-# group reboots its instance while it is still registered in the other group's target group, where it shows
-# "unhealthy" (nothing else makes a target unhealthy here: no flaps). Tolerated by the property until fixed,
-# so the property can still find everything else; the strict-xfail test turns the tolerance off.
-TOLERATE_CROSS_GROUP_REBOOT = True
+# With the shared guard removed (test_overlap_property_finds_a_disabled_claim), a group reboots an instance
+# still registered in the other group's target group, where it shows "unhealthy" (nothing else makes a target
+# unhealthy here: no flaps). That test tolerates it, so that what it finds is the claim's absence.
+TOLERATE_CROSS_GROUP_REBOOT = False
 
 
 def check_timeline(example: Example) -> None:
     """Every instant from the first start: per target group at most one instance out, never below the floor."""
-    sim, ids = example.sim, example.built.instance_ids
+    sim = example.sim
     times = sorted({p.time for p in sim.capacity_timeline() if p.time >= example.start})
     for at in times:
-        for tg in example.built.target_group_arns:
+        for tg, ids in example.members.items():
             states = {i: sim.target_state(i, tg, at=at) for i in ids}
             out = [i for i in ids if states[i] != "healthy"
                    and not (TOLERATE_CROSS_GROUP_REBOOT and states[i] == "unhealthy")]
             assert len(out) <= 1, (f"two instances out of {tg.split('/')[-2]} at once: {out} at "
                                    f"t={at - example.start:.0f}s")
-            assert len(ids) - len(out) >= example.floor, f"below the floor in {tg.split('/')[-2]}"
+            assert len(ids) - len(out) >= example.floors[tg], f"below the floor in {tg.split('/')[-2]}"
 
 
 def check_end(example: Example) -> None:
     sim, built = example.sim, example.built
     later = sim.now() + SETTLE_SECONDS
-    for instance in built.instance_ids:
-        for tg in built.target_group_arns:
+    for tg, ids in example.members.items():
+        for instance in ids:
             assert sim.target_state(instance, tg, at=later) == "healthy", f"{instance} not back in {tg}"
+    for instance in built.instance_ids:
         assert sim.instance_state(instance) == "running"
     for name in example.names.values():
         assert lock.holder(name) is None, f"the lock of {name} is still held"
@@ -293,17 +313,28 @@ MUTANT_SETTINGS = settings(max_examples=10, deadline=None, derandomize=True, dat
                            phases=[Phase.generate], suppress_health_check=list(HealthCheck))
 
 
-def test_overlap_property_finds_a_disabled_claim(monkeypatch: pytest.MonkeyPatch,
-                                                 short_leases_accepted: None) -> None:
-    """With the instance claim always granted, two groups started close together both reboot the leaker."""
+@pytest.fixture
+def shared_guard_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Remove the guard that passes over an instance registered in another group's target group."""
+    from steps import guards
+
+    monkeypatch.setattr(guards, "serves_another_group", lambda *_: None)
+
+
+def test_overlap_property_finds_a_disabled_claim(monkeypatch: pytest.MonkeyPatch, short_leases_accepted: None,
+                                                 shared_guard_off: None) -> None:
+    """The claim is the second line behind the shared guard (an instance registered in the other group's
+    target group after the selection): with both removed, two groups started close together both reboot a
+    shared leaker. The cross-group reboot itself is tolerated here, so what fails is the claim's absence."""
     monkeypatch.setattr(claim, "acquire", lambda *_, **__: claim.ClaimOutcome(True))
-    close_together = shapes(offset=st.integers(0, 30), short_lease=st.just(False))
+    monkeypatch.setattr(sys.modules[__name__], "TOLERATE_CROSS_GROUP_REBOOT", True)
+    close_together = shapes(offset=st.integers(0, 30), short_lease=st.just(False), all_shared=True)
     with pytest.raises(AssertionError, match=r"RebootInstances within two overlapping runs|remediations of instance"):
         property_test(MUTANT_SETTINGS, examples=close_together.filter(lambda s: {g for g, _ in s.runs} == set(GROUPS)))
 
 
 def test_overlap_property_finds_a_disabled_lease_renewal(monkeypatch: pytest.MonkeyPatch,
-                                                         short_leases_accepted: None) -> None:
+                                                         short_leases_accepted: None, shared_guard_off: None) -> None:
     """With the renewal a no-op, a 300 s lease runs out mid-drain and a second run of the group takes it."""
     from steps import lease
 
@@ -312,23 +343,34 @@ def test_overlap_property_finds_a_disabled_lease_renewal(monkeypatch: pytest.Mon
         # the second run of the group starts after the 300 s lease has run out, while the first still drains
         property_test(MUTANT_SETTINGS, examples=shapes(short_lease=st.just(True), group=st.just("web"),
                                                        offset=st.integers(320, 800), delay=st.just(900),
-                                                       least_leakers=2))
+                                                       least_leakers=2, all_shared=True))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "KNOWN DEFECT found by make proof (2026-11-27): two groups over different target groups of the same "
-    "instances (web: HTTPS, api: HTTP). web drains its leaker from HTTPS only, then reboots it while it is still "
-    "registered and serving in api's HTTP target group; api meanwhile takes its own leaker out of HTTP, so HTTP "
-    "has two instances out at once (and one rebooted without being drained from it). The per-instance claim "
-    "keeps one remediation per instance, but nothing accounts for an instance's other target groups. Fix "
-    "direction: drain from, and check the floor of, every declared target group the instance is registered in "
-    "(holding those groups' locks), or skip such an instance with an audited reason"))
-def test_a_reboot_never_takes_an_instance_out_of_another_groups_target_group_unannounced(
-        short_leases_accepted: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sys.modules[__name__], "TOLERATE_CROSS_GROUP_REBOOT", False)
+# The defect make proof found (2026-11-27), before the shared guard: web drains its leaker from HTTPS only, then
+# reboots it while it is still registered and serving in api's HTTP target group; api meanwhile takes its own
+# leaker out of HTTP, so HTTP has two instances out at once (one rebooted without being drained from it).
+DEFECT = Shape(size=4, leakers={0: 80.0, 1: 80.0}, deregistration_delay=900, short_lease=False,
+               membership=(BOTH,) * 4, runs=(("web", 0), ("web", 0), ("api", 0)))
+
+
+def test_overlap_property_finds_a_disabled_shared_guard(short_leases_accepted: None, shared_guard_off: None) -> None:
     runtimes = Runtimes()
     try:
-        exercise(Shape(size=4, leakers={0: 80.0, 1: 80.0}, deregistration_delay=900, short_lease=False,
-                       runs=(("web", 0), ("web", 0), ("api", 0))), runtimes)
+        with pytest.raises(AssertionError, match="two instances out of"):
+            exercise(DEFECT, runtimes)
+    finally:
+        runtimes.close()
+
+
+def test_a_shared_instance_is_passed_over_by_both_groups_and_never_rebooted(short_leases_accepted: None) -> None:
+    runtimes = Runtimes()
+    try:
+        example = exercise(DEFECT, runtimes)
+        for instance in example.built.instance_ids:
+            assert example.sim.reboot_requests(instance) == [], f"{instance} is shared and was rebooted"
+        for group, name in example.names.items():
+            skipped = {r.instance_id for r in audit.for_group(name) if r.event == "SKIPPED_SHARED"}
+            assert skipped >= {example.built.instance_ids[0], example.built.instance_ids[1]}, (group, skipped)
+            assert not any(r.event == "SELECTED" for r in audit.for_group(name)), group
     finally:
         runtimes.close()

@@ -47,6 +47,9 @@ def test_another_groups_remediation_id_is_refused_naming_the_field(harness: Any)
     https, http = h.built.target_group_arns
     h.rt.declare_groups([{**h.group, "target_group_arns": [https]},
                          {**h.group, "name": "api", "target_group_arns": [http]}])
+    # the leaker serves only in web's target group (one in both is passed over by both: SKIPPED_SHARED)
+    h.sim.asg_deregister(h.leaker, [http], h.sim.now())
+    h.rt.clock.advance(h.sim.spec.deregistration_delay + 1)
     assert h.run(remediation_id="web-1")["status"] == "SUCCEEDED"
     h.rt.clock.advance(600)
     other = h.rt.run({"group": "api", "remediation_id": "web-1"})
