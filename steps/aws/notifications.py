@@ -31,14 +31,25 @@ def put_event(bus: str, detail: dict[str, Any]) -> None:
 
 def announce(text: str, detail: dict[str, Any]) -> list[str]:
     """Publish to NIGHTSHIFT_TOPIC_ARN (SNS) and NIGHTSHIFT_EVENT_BUS (EventBridge), each when set; returns
-    where it went."""
+    where it went. Each channel is tried even when the other fails (a page must not depend on the topic's
+    policy); if either failed, the first error is raised once both were tried, so a Retry or the caller
+    knows (a Retry may then deliver the other channel twice: both are at-least-once anyway)."""
     sent: list[str] = []
+    failed: list[Exception] = []
     topic, bus = os.environ.get("NIGHTSHIFT_TOPIC_ARN"), os.environ.get("NIGHTSHIFT_EVENT_BUS")
-    if topic:
-        publish(topic, f"Nightshift: {text}", text, detail)
-        sent.append("sns")
-    if bus:
-        put_event(bus, detail)
-        sent.append("eventbridge")
+    for name, target in (("sns", topic), ("eventbridge", bus)):
+        if not target:
+            continue
+        try:
+            if name == "sns":
+                publish(target, f"Nightshift: {text}", text, detail)
+            else:
+                put_event(target, detail)
+            sent.append(name)
+        except Exception as exc:  # the other channel is still tried; raised below
+            failed.append(exc)
+            logger.warning("notification channel failed", extra={"channel": name, "error": repr(exc)})
     logger.info(text, extra={"notification": detail, "sent": sent})
+    if failed:
+        raise failed[0]
     return sent

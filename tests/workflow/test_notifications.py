@@ -65,3 +65,14 @@ def test_a_broken_topic_never_fails_the_remediation(harness: Any) -> None:
     result = h.run()
     assert result["status"] == "SUCCEEDED"
     assert len(h.sim.reboots(h.leaker)) == 1
+
+
+def test_a_broken_topic_does_not_silence_the_event_bus(harness: Any) -> None:
+    """SNS refuses every Publish: the EventBridge event of each announcement still goes out (each channel is
+    tried whatever the other does); before, a failed Publish skipped PutEvents."""
+    h = harness()
+    _, event_q = listen(h)
+    h.rt.inject("sns", "Publish", "AuthorizationError", "topic policy denies", times=None)
+    assert h.run()["status"] == "SUCCEEDED"
+    statuses = [json.loads(body)["detail"]["status"] for body in drain(h, event_q)]
+    assert "started" in statuses and "remediated" in statuses, statuses
