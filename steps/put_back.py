@@ -10,9 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import ClientError
+
 from steps.aws import autoscaling, ec2, elbv2
+from steps.aws.errors import error_code
 from steps.domain import replacement
-from steps.exceptions import AwsUnavailable
+from steps.exceptions import AwsCallFailed, AwsUnavailable
 from steps.store import reconcile_progress
 
 if TYPE_CHECKING:
@@ -30,10 +33,18 @@ class PutBack:
     target_groups: list[str] = field(default_factory=list)
     standby: str = NOT_NEEDED
     being_replaced: bool = False
+    gone: str | None = None  # the instance no longer exists (RegisterTargets refused it): what EC2 says
 
     def numbers(self) -> dict[str, Any]:
         return {"target_groups": self.target_groups, "standby": self.standby,
-                "being_replaced": self.being_replaced}
+                "being_replaced": self.being_replaced, **({"gone": self.gone} if self.gone else {})}
+
+    def sentence(self) -> str:
+        if self.gone:
+            return f"{self.instance_id} no longer exists ({self.gone}): nothing to put back"
+        if self.being_replaced:
+            return "left it to its Auto Scaling group, which is replacing it"
+        return f"put {self.instance_id} back in {len(self.target_groups)} target group(s)"
 
 
 def should_decrement(size: autoscaling.GroupSize) -> bool:
@@ -124,11 +135,36 @@ def put_back(facts: dict[str, Any]) -> PutBack:
         return PutBack(instance_id, being_replaced=True)
     start_if_stopped(instance_id, facts)
     standby = leave_standby(instance_id, deregistration.get("standby"))
-    arns = []
+    arns: list[str] = []
     for registration in deregistration["target_groups"]:
-        elbv2.register(registration["arn"], instance_id, registration.get("port"))
+        try:
+            elbv2.register(registration["arn"], instance_id, registration.get("port"))
+        except AwsCallFailed:
+            gone = gone_state(instance_id)
+            if gone is None:
+                raise
+            # Terminated since (by a person, Spot, its ASG): no put-back can ever succeed, so retrying it every
+            # sweep would fail (and announce) forever. Said once, and the remediation is closed.
+            return PutBack(instance_id, arns, standby, gone=gone)
         arns.append(registration["arn"])
     return PutBack(instance_id, arns, standby)
+
+
+GONE_STATES = frozenset({"shutting-down", "terminated"})
+
+
+def gone_state(instance_id: str) -> str | None:
+    """After RegisterTargets refused ``instance_id``: its EC2 state if it is terminated or being terminated
+    (``InvalidInstanceID.NotFound`` once EC2 no longer lists it), else None (refused for another reason,
+    e.g. stopped by someone: that stays a failure, since starting it is not ours to do)."""
+    try:
+        state, _, _ = ec2.power(instance_id)
+    except AwsCallFailed as exc:
+        cause = exc.__cause__
+        if isinstance(cause, ClientError) and error_code(cause) == "InvalidInstanceID.NotFound":
+            return "not found"
+        raise
+    return state if state in GONE_STATES else None
 
 
 def audit_standby(ctx: StepContext, result: PutBack) -> None:

@@ -271,15 +271,16 @@ def _restore(group: str, remediation_id: str, now: float, sweep_execution: str) 
         return None, True  # the record holds no deregistration to undo
     # Audited before the lifecycle moves on: if a write below is throttled, the item is tried again while the
     # record still says it is out, so the audit is written (once: idempotent) rather than lost.
+    done = (f"{result.instance_id} no longer exists ({result.gone}): nothing to put back, closed" if result.gone
+            else f"registered back in {len(result.target_groups)} target group(s)")
     _record(group, "RECONCILED", now, sweep_execution, remediation_id, result.instance_id,
-            f"{result.instance_id} was left out of service by {record.executions[-1]} (no longer running): "
-            f"registered back in {len(result.target_groups)} target group(s)",
+            f"{result.instance_id} was left out of service by {record.executions[-1]} (no longer running): {done}",
             lifecycle_state=record.state, executions=record.executions, **result.numbers())
     if result.standby == put_back.EXITED:
         _record(group, "STANDBY_EXITED", now, sweep_execution, remediation_id, result.instance_id,
                 f"{result.instance_id} left Auto Scaling Standby")
     lifecycle.advance(record, "restore", {"error": "reconciled", **result.numbers()}, now, sweep_execution)
-    return result.instance_id, True
+    return (None if result.gone else result.instance_id), True
 
 
 def _finish_standby(group: str, remediation_id: str, now: float, sweep_execution: str) -> tuple[str | None, bool]:

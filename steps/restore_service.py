@@ -51,10 +51,8 @@ def restore_service(ctx: StepContext) -> dict[str, Any]:
         if record.state != "restored":
             lifecycle.advance(record, "restore", {"error": error_name, **restored.numbers()}, ctx.now,
                               ctx.execution_id)
-        what = ("left it to its Auto Scaling group, which is replacing it" if restored.being_replaced else
-                f"put {restored.instance_id} back in {len(restored.target_groups)} target group(s)")
-        ctx.audit("RESTORED", f"{what} (from the lifecycle record) after {why}", instance_id=restored.instance_id,
-                  error=error_name, **configuration, **restored.numbers())
+        ctx.audit("RESTORED", f"{restored.sentence()} (from the lifecycle record) after {why}",
+                  instance_id=restored.instance_id, error=error_name, **configuration, **restored.numbers())
         put_back.audit_standby(ctx, restored)
     elif record.state in ("requested", "selected"):
         lifecycle.advance(record, "fail", {"error": error_name}, ctx.now, ctx.execution_id)

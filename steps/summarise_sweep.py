@@ -10,9 +10,10 @@ from pydantic import BaseModel, ConfigDict
 from steps import clock
 from steps.aws import notifications
 from steps.observability import logger, record_metrics, tracer
-from steps.store import audit
+from steps.store import audit, notices
 
 # remediate's outcome.status -> the sweep's verdict
+NOTICE = "reconcile-failed"  # steps/store/notices.py: once per group per UTC day
 VERDICTS = {
     "remediated": "remediated",
     "replaced": "escalated",
@@ -95,18 +96,31 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
 
 def announce_reconcile_failed(execution_id: str, reconcile: dict[str, Any], reconciled: dict[str, Any] | None,
                               groups: list[str]) -> None:
-    """An instance a dead execution left out of service stays out until a sweep puts it back: say so. A message
-    that cannot be sent is logged; the summary (and the audit) stand."""
+    """An instance a dead execution left out of service stays out until a sweep puts it back: say so, once per
+    group per UTC day (a failure retrying cannot cure, e.g. an instance someone stopped, fails every sweep:
+    each sweep audits RECONCILE_FAILED and emits the metric, the message goes out once a day). A message that
+    cannot be sent is logged and its daily claims given back; the summary (and the audit) stand."""
     failed_groups = reconcile.get("failed_groups") or groups
+    now = clock.now()
+    fresh = [g for g in failed_groups if notices.claim_daily(NOTICE, g, now, execution_id)]
+    if failed_groups and not fresh:
+        logger.info("reconcile failure already announced today", extra={"groups": failed_groups})
+        return
     per_group = (reconciled or {}).get("groups") or {}
-    causes = {g: (per_group.get(g) or {}).get("failed") or {} for g in failed_groups}
+    causes = {g: (per_group.get(g) or {}).get("failed") or {} for g in fresh}
     cause = "; ".join(f"{g}: {c.get('cause')}" for g, c in causes.items() if c) or str(reconcile.get("cause") or "")
     text = (f"the sweep's reconciler could not put back what dead executions left out of service in "
-            f"{', '.join(failed_groups) or 'no declared group'}; it stays out until a sweep succeeds")
-    detail = {"status": "reconcile_failed", "groups": failed_groups, "execution_id": execution_id,
+            f"{', '.join(fresh) or 'no declared group'}; it stays out until a sweep succeeds (announced once "
+            "a day per group; every sweep audits RECONCILE_FAILED)")
+    detail = {"status": "reconcile_failed", "groups": fresh, "execution_id": execution_id,
               "error": reconcile.get("error") or "ItemsFailed", "cause": cause[:2000],
               "open_remediations": sorted({rid for c in causes.values() for rid in c.get("open_remediations") or []})}
     try:
         notifications.announce(text, detail)
     except Exception as exc:  # never fails the summary: the audit has it, the sweeps-failed alarm is separate
         logger.warning(f"reconcile failure not announced: {type(exc).__name__}: {exc}")
+        for group in fresh:
+            try:
+                notices.release_daily(NOTICE, group, now, execution_id)
+            except Exception as again:  # the claim then stands for the day
+                logger.warning("reconcile-failed notice claim not released", extra={"error": repr(again)})

@@ -215,6 +215,21 @@ def test_a_failure_retrying_cannot_cure_is_audited_and_does_not_fail_the_task(st
     assert len(published) == 1
     message = published[0].params["Message"]
     assert '"status": "reconcile_failed"' in message and '"it-1"' in message and "InvalidTarget" in message
+    # AND the same failure on the next sweeps (it fails every sweep) is audited each time, announced once a day
+    for n in (2, 3):
+        steps.rt.clock.advance(900)
+        again = reconcile.handler({"execution_id": f"{SWEEP}-{n}"}, None)
+        assert again["groups"]["web"]["failed"]["error"] == "ItemsFailed"
+        summarise_sweep.handler({"execution_id": f"{SWEEP}-{n}", "reconciled": again,
+                                 "results": [{"group": "web", "result": {"outcome": "nothing_to_do"}}]}, None)
+    assert events().count("RECONCILE_FAILED") == 3
+    assert len([c for c in steps.rt.api_calls() if (c.service, c.operation) == ("sns", "Publish") and c.accepted]) == 1
+    # AND the next UTC day it is announced again
+    steps.rt.clock.advance(86400)
+    last = reconcile.handler({"execution_id": f"{SWEEP}-4"}, None)
+    summarise_sweep.handler({"execution_id": f"{SWEEP}-4", "reconciled": last,
+                             "results": [{"group": "web", "result": {"outcome": "nothing_to_do"}}]}, None)
+    assert len([c for c in steps.rt.api_calls() if (c.service, c.operation) == ("sns", "Publish") and c.accepted]) == 2
 
 
 def test_a_reconcile_task_that_failed_is_announced_by_the_summary(steps: Steps) -> None:

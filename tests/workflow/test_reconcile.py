@@ -73,3 +73,30 @@ def test_an_item_that_cannot_be_put_back_does_not_stop_the_rest(harness: Any) ->
     assert web["stale_lock_released"] == CRASHED and not h.lock_held()
     assert "RECONCILE_FAILED" in h.audit_events()
     assert "crashed-mid-drain" in web["failed"]["open_remediations"]
+
+
+def test_an_instance_terminated_while_left_out_is_closed_once_not_failed_every_sweep(harness: Any) -> None:
+    """A dead execution left the leaker out, then it was terminated (a person, Spot, its ASG). RegisterTargets
+    refuses it for ever: the reconciler finds it gone (EC2 says shutting-down/terminated), audits RECONCILED
+    saying so and closes the remediation. Before, it stayed open: RECONCILE_FAILED and an announcement every
+    sweep, for ever."""
+    from steps import reconcile
+
+    h = harness()
+    crash_mid_drain(h)
+    now = h.sim.now()
+    h.sim.asg_terminate(h.leaker, now, now + 1, now + 30)
+    h.rt.clock.advance(60)
+    sweep = "arn:aws:states:us-east-1:123456789012:execution:sweep:s1"
+    first = reconcile.handler({"execution_id": sweep}, None)["groups"]["web"]
+    assert "failed" not in first and first["restored"] == [], first
+    record = next(r for r in h.audit_records() if r["event"] == "RECONCILED")
+    assert record["details"]["gone"] == "terminated" and "no longer exists" in record["reason"]
+    assert lifecycle.load("crashed-mid-drain").state == "restored"
+    registers = [c for c in h.rt.api_calls() if c.operation == "RegisterTargets"]
+    # WHEN the next sweep runs: nothing is tried again, nothing failed
+    h.rt.clock.advance(900)
+    second = reconcile.handler({"execution_id": sweep + "-2"}, None)["groups"]["web"]
+    assert "failed" not in second
+    assert [c for c in h.rt.api_calls() if c.operation == "RegisterTargets"] == registers
+    assert "RECONCILE_FAILED" not in h.audit_events()
