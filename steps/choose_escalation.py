@@ -117,9 +117,9 @@ def choose_escalation(ctx: StepContext) -> dict[str, Any]:
         if rung.action in DESTRUCTIVE:
             shared = guards.serves_another_group(ctx.group, instance_id)
             if shared:
-                ctx.audit("SKIPPED_SHARED", f"not escalating to {rung.action}: {shared}", instance_id=instance_id,
-                          rung=rung.action)
-                raise CapacityLost(f"not escalating to {rung.action}: {shared}")
+                refused = f"not escalating {instance_id} to {rung.action}: {shared}"
+                ctx.audit("SKIPPED_SHARED", refused, instance_id=instance_id, rung=rung.action)
+                raise CapacityLost(refused)
             capacity = guards.capacity_now(ctx.group, instance_id).decision
             if not capacity.allowed:
                 ctx.audit("SKIPPED_CAPACITY", f"not escalating {instance_id} to {rung.action}: {capacity.reason}",

@@ -34,6 +34,14 @@ def deregister_instance(ctx: StepContext) -> dict[str, Any]:
             ctx.audit("SKIPPED_PAUSED", paused, instance_id=instance_id, at_step="deregister")
             lifecycle.advance(record, "skip", {"reason": "SKIPPED_PAUSED"}, ctx.now, ctx.execution_id)
             raise GroupPaused(paused)
+        # Registered since the selection in a target group another group guards (or a replay of a remediation
+        # selected before this check existed): skip before anything is taken out (steps/guards.py).
+        shared = guards.serves_another_group(ctx.group, instance_id)
+        if shared:
+            ctx.audit("SKIPPED_SHARED", f"not deregistering {instance_id}: {shared}", instance_id=instance_id,
+                      at_step="deregister")
+            lifecycle.advance(record, "skip", {"reason": "SKIPPED_SHARED"}, ctx.now, ctx.execution_id)
+            raise CapacityLost(f"not deregistering {instance_id}: {shared}")
         capacity = guards.capacity_now(ctx.group, instance_id).decision
         if not capacity.allowed:
             ctx.audit("SKIPPED_CAPACITY", capacity.reason, checks=capacity.numbers())

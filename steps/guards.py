@@ -88,43 +88,45 @@ def refuse_if_paused(group: GroupConfig, instance_id: str, before: str) -> str |
     return f"not {before} {instance_id}: the group was paused ({flag.reason}); `nightshift resume` lifts it"
 
 
-# ELBv2 TargetHealth states of a target on its way out of a target group (not serving there any more).
-LEAVING = frozenset({"draining", "unhealthy.draining"})
-
-
-def _registered_in(target_group_arn: str, instance_id: str) -> str | None:
-    """The instance's state in a target group another group declares; None when it is not registered there
-    or the target group no longer exists (a deleted target group serves no one: that group's own runs fail
-    their validation, this one's need not)."""
+def _registrations(target_group_arn: str, instance_id: str, other: str) -> list[str]:
+    """The instance's states in a target group another group declares (one per port it is registered on;
+    empty when it is not registered there, or the target group no longer exists: a deleted target group
+    serves no one, and that group's own runs fail their validation, this one's need not). Any other error
+    fails the step, naming what was being checked: never assumed unshared."""
     try:
-        return elbv2.target_states(target_group_arn, [instance_id]).get(instance_id)
+        return elbv2.registrations_of(target_group_arn, instance_id)
     except AwsCallFailed as exc:
         cause = exc.__cause__
         if isinstance(cause, ClientError) and error_code(cause) == "TargetGroupNotFound":
-            return None
-        raise
+            return []
+        raise AwsCallFailed(f"checking whether {instance_id} also serves in group {other!r} (its target group "
+                            f"{target_group_arn}): {exc}") from cause
 
 
 def serves_another_group(group: GroupConfig, instance_id: str) -> str | None:
-    """Why ``instance_id`` must not be rebooted, stopped or replaced by ``group``: it is registered (and not
-    leaving) in a target group that another declared group guards, or None.
+    """Why ``group`` must not take ``instance_id`` out of service (drain it, reboot, stop or replace it): it is
+    registered, in any state, in a target group that another declared group guards; or None.
 
-    A reboot takes an instance out of every target group it serves in, but ``group`` drains it only from its
-    own and checks only its own floor: the other group's target group would lose it undrained, unannounced
-    and uncounted, while that group may be taking one of its own out (two out of one target group at once;
-    found by the overlapping-groups property, docs/design.md "Instances shared by two groups"). Such an
-    instance is passed over (or, found later, put back) with this reason; the fix is to declare both target
-    groups in one group. One DescribeTargetHealth (filtered to the instance) per target group of the other
-    groups."""
+    A reboot (or a stop, a replacement) takes an instance out of service in every target group it is in: it
+    fails their health checks and its connections are cut. ``group`` drains it only from its own target groups
+    and checks only its own floor: the other group's target group would lose it undrained, unannounced and
+    uncounted, while that group may be taking one of its own out (two out of one target group at once; found by
+    the overlapping-groups property; docs/design.md "Instances shared by two groups"). Every state counts, not
+    only ``healthy``: ``draining`` still serves its in-flight requests until the deregistration delay ends, and
+    an NLB's ``unhealthy.draining`` keeps its established connections and turns ``healthy`` again if the target
+    recovers (docs/aws-behaviour.md). Such an instance is passed over (or, found later, put back) with this
+    reason. One DescribeTargetHealth per target group of the other groups, listing every target (not filtered
+    to the instance: a filter names a port, and an instance may be registered on several; an instance id asked
+    of an IP or Lambda target group, or of another VPC's, is an InvalidTarget error)."""
     for other in groups.load().groups:
         if other.name == group.name:
             continue
         for arn in other.target_group_arns:
-            state = _registered_in(arn, instance_id)
-            if state is not None and state not in LEAVING:
+            states = _registrations(arn, instance_id, other.name)
+            if states:
                 where = arn.split("/")[-2] if arn.count("/") >= 2 else arn
-                return (f"{instance_id} also serves ({state}) in target group {where}, which group {other.name!r} "
-                        f"guards: a reboot would take it out of {where} undrained and below {other.name!r}'s "
-                        f"floor unchecked. Declare {', '.join(group.target_group_arns)} and {arn} "
-                        "in one group to heal it")
+                return (f"{instance_id} is registered ({', '.join(states)}) in target group {where}, which group "
+                        f"{other.name!r} guards: taking it out of service would cut its connections there "
+                        f"undrained and leave the floor of group {other.name!r} unchecked. To heal it, move {arn} "
+                        f"into group {group.name!r} (or merge the two groups)")
     return None

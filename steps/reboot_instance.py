@@ -44,8 +44,8 @@ def _guard(ctx: StepContext, instance_id: str) -> None:
     # of that one undrained (steps/guards.py serves_another_group). Put back, not rebooted.
     shared = guards.serves_another_group(ctx.group, instance_id)
     if shared:
-        ctx.audit("SKIPPED_SHARED", f"not rebooting: {shared}", instance_id=instance_id, at_step="reboot")
-        raise CapacityLost(f"not rebooting: {shared}")
+        ctx.audit("SKIPPED_SHARED", f"not rebooting {instance_id}: {shared}", instance_id=instance_id, at_step="reboot")
+        raise CapacityLost(f"not rebooting {instance_id}: {shared}")
     # If the rest of the group lost capacity while this one drained, it is worth more serving
     # (even degraded) than rebooting: fail into the restore path, which puts it back.
     capacity = guards.capacity_now(ctx.group, instance_id).decision

@@ -59,6 +59,9 @@ def _passed_over(ctx: StepContext, instance_id: str) -> str | None:
     reason = guards.serves_another_group(ctx.group, instance_id)
     if reason is not None:
         ctx.audit("SKIPPED_SHARED", reason, instance_id=instance_id)
+        # Passed over on every run until the groups are fixed: say so, once a day, not only in the audit.
+        _notify_daily(ctx, "shared-instance", f"{ctx.group.name} cannot heal {instance_id}: another group "
+                      "serves through it", {"code": "SKIPPED_SHARED", "instance_id": instance_id, "reason": reason})
         return reason
     claimed = _claimed_elsewhere(ctx, instance_id)
     if claimed is None:
@@ -161,25 +164,32 @@ def _no_metric_data(ctx: StepContext, record: RemediationRecord, metric: MetricS
                   + f"(dimension sets that exist for it: {'; '.join(seen) or 'none at all'})")
     ctx.audit("NO_METRIC_DATA", reason, metric=label, instances_evaluated=len(instances),
               instances_with_series=with_series, dimension_filter=wanted or None, dimension_sets_seen=seen)
-    sent: list[str] = []
-    if notices.claim_daily("no-metric-data", ctx.group.name, ctx.now, ctx.execution_id):
-        detail = {"group": ctx.group.name, "status": "no_metric_data", "code": "NO_METRIC_DATA",
-                  "execution_id": ctx.execution_id, "remediation_id": ctx.state.request.remediation_id,
-                  "metric": label, "instances_evaluated": len(instances), "instances_with_series": with_series,
-                  "dimension_sets_seen": seen, "reason": reason}
-        try:
-            sent = notifications.announce(
-                f"{ctx.group.name} reports no {metric.name} data: nothing can be judged", detail)
-        except Exception as exc:  # a notice that cannot be sent never fails the selection
-            logger.warning("no-metric-data notice not sent", extra={"error": repr(exc)})
-            try:
-                notices.release_daily("no-metric-data", ctx.group.name, ctx.now, ctx.execution_id)
-            except Exception as again:  # the claim then simply stands for the day
-                logger.warning("no-metric-data claim not released", extra={"error": repr(again)})
+    sent = _notify_daily(ctx, "no-metric-data",
+                         f"{ctx.group.name} reports no {metric.name} data: nothing can be judged",
+                         {"code": "NO_METRIC_DATA", "metric": label, "instances_evaluated": len(instances),
+                          "instances_with_series": with_series, "dimension_sets_seen": seen, "reason": reason})
     result = {"action": "no_metric_data", "value": None, "threshold": metric.threshold, "reason": reason,
               "notified": sent}
     lifecycle.advance(record, "find_no_data", result, ctx.now, ctx.execution_id)
     return result
+
+
+def _notify_daily(ctx: StepContext, kind: str, text: str, facts: dict[str, Any]) -> list[str]:
+    """Announce ``text`` once per group per UTC day for ``kind`` (a claim in the lock table); where it went.
+    A notice that cannot be sent never fails the selection: its claim is given back for a later run."""
+    if not notices.claim_daily(kind, ctx.group.name, ctx.now, ctx.execution_id):
+        return []
+    detail = {"group": ctx.group.name, "status": facts["code"].lower(), "execution_id": ctx.execution_id,
+              "remediation_id": ctx.state.request.remediation_id, **facts}
+    try:
+        return notifications.announce(text, detail)
+    except Exception as exc:
+        logger.warning(f"{kind} notice not sent", extra={"error": repr(exc)})
+        try:
+            notices.release_daily(kind, ctx.group.name, ctx.now, ctx.execution_id)
+        except Exception as again:  # the claim then simply stands for the day
+            logger.warning(f"{kind} claim not released", extra={"error": repr(again)})
+        return []
 
 
 handler = select_worst_instance

@@ -37,6 +37,17 @@ def group_target_states(target_group_arns: Iterable[str], instance_ids: Iterable
     return {arn: target_states(arn, ids) for arn in target_group_arns}
 
 
+def registrations_of(target_group_arn: str, instance_id: str) -> list[str]:
+    """The states of every registration of ``instance_id`` in a target group (one per port; ``unused`` left out),
+    from one unfiltered DescribeTargetHealth: a Targets filter would name a port, and asking an IP or Lambda
+    target group (or another VPC's) about an instance id is an InvalidTarget error."""
+    with aws_call(f"DescribeTargetHealth {target_group_arn}"):
+        response = client("elbv2").describe_target_health(TargetGroupArn=target_group_arn)
+    return [str(d.get("TargetHealth", {}).get("State", "unavailable"))
+            for d in response.get("TargetHealthDescriptions", [])
+            if d["Target"]["Id"] == instance_id and d.get("TargetHealth", {}).get("State") not in GONE_STATES]
+
+
 def target_ports(target_group_arn: str, instance_id: str) -> list[int]:
     """The ports an instance is registered on (usually one), so re-registration restores them exactly."""
     with aws_call(f"DescribeTargetHealth {target_group_arn}"):
