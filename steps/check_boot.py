@@ -71,9 +71,16 @@ def check_boot(ctx: StepContext) -> dict[str, Any]:
     if decision.phase == boot.DONE:
         if record.state == "booting":
             lifecycle.advance(record, "finish_boot", {"boot_seconds": round(elapsed, 3)}, ctx.now, ctx.execution_id)
-        ctx.audit("REBOOTED", f"{instance_id} rebooted (proven by {decision.confirmed_by}) and passed its "
-                  f"status checks {elapsed:.0f} s after the request", instance_id=instance_id,
-                  confirmed_by=decision.confirmed_by, boot_seconds=round(elapsed, 3), boot_time=boot_time)
+        # With boot.signal "none" nothing proves the reboot: min_wait only assumes it. Said so, and more plainly
+        # when the request's answer was never seen (its step died or lost the answer after the write-ahead).
+        unseen = decision.confirmed_by == "min_wait" and reboot.sent is False
+        how = ("assumed after the minimum wait: boot.signal none cannot prove it, and the RebootInstances answer "
+               "was never seen (it may not have been sent)" if unseen else
+               "assumed after the minimum wait (boot.signal none cannot prove it)"
+               if decision.confirmed_by == "min_wait" else f"proven by {decision.confirmed_by}")
+        ctx.audit("REBOOTED", f"{instance_id} rebooted ({how}) and passed its status checks {elapsed:.0f} s after "
+                  "the request", instance_id=instance_id, confirmed_by=decision.confirmed_by,
+                  boot_seconds=round(elapsed, 3), boot_time=boot_time, request_answer_seen=reboot.sent is not False)
     elif spec.signal == "ssm" and not decision.confirmed_by and command_id is None:
         # While it reboots the agent is not running and SSM may answer InvalidInstanceId: that is "not yet",
         # asked again at the next poll; the boot deadline still ends the wait (BOOT_TIMED_OUT).

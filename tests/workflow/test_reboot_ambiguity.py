@@ -68,3 +68,16 @@ def test_a_throttled_reboot_whose_retry_is_accepted_and_then_dies_is_not_sent_a_
     assert len(accepted(h, "RebootInstances")) == 1
     assert len(h.sim.reboots(h.leaker)) == 1
     assert h.in_service_everywhere(h.leaker) and not h.lock_held()
+
+
+def test_with_no_boot_signal_a_reboot_whose_answer_was_never_seen_is_audited_as_assumed_not_proven(
+        harness: Any) -> None:
+    """boot.signal none cannot prove a reboot: REBOOTED says it is assumed, and that the request's answer was
+    never seen, when the reboot step died after its write-ahead (found by review: it read "proven")."""
+    h = harness(boot={"signal": "none"})
+    fault = h.rt.inject_after("dynamodb", "PutItem", 1, REBOOT, crash="Lambda.Unknown")
+    out = h.run(reason="reboot ambiguity, no boot signal")
+    assert fault.fired and out["status"] == "SUCCEEDED", out
+    rebooted = next(r for r in h.audit_records() if r["event"] == "REBOOTED")
+    assert "never seen" in rebooted["reason"] and "proven" not in rebooted["reason"]
+    assert rebooted["details"]["request_answer_seen"] is False
