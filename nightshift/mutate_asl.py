@@ -54,6 +54,8 @@ CRASHED_RESTORE = "tests/workflow/test_asl_guards.py::test_a_restore_that_crashe
 RECONCILER_RAISES = ("tests/workflow/test_reconcile_bounded.py::"
                      "test_a_reconciler_that_raises_shows_as_failed_in_the_sweep_summary_and_the_audit")
 SWEEP_CHILD_FAILS = "tests/workflow/test_asl_guards.py::test_a_failing_group_does_not_fail_the_sweep"
+REBOOT_NOT_QUEUED = ("tests/workflow/test_reboot_ambiguity.py::"
+                     "test_died_after_the_write_ahead_before_the_call_the_boot_time_proves_no_reboot_and_it_is_sent_once")
 
 
 def fault(function: str, kind: str) -> str:
@@ -201,6 +203,8 @@ MUTANTS: tuple[Mutant, ...] = (
            invert_choice("Is the drain over?", 0), (WHOLE_DELAY,)),
     Mutant("choice-inverted/boot-done", "remediate", "Is it back up? inverted",
            invert_choice("Is it back up?", 0), (HAPPY,)),
+    Mutant("choice-dropped/boot-resend", "remediate", "Is it back up? proof that no reboot was queued is ignored",
+           drop_choice("Is it back up?", 1), (REBOOT_NOT_QUEUED,)),
     Mutant("choice-inverted/healthy", "remediate", "Is it healthy everywhere? inverted",
            invert_choice("Is it healthy everywhere?", 0), (HAPPY,)),
     Mutant("choice-inverted/escalate", "remediate", "Reboot, or escalate? inverted",
@@ -316,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
         if outcome != "survived":
             print(tail)
             return 2
-    results = []
+    results = _kept(args.json, {m.name for m in mutants}) if args.only is not None else []
     for m in mutants:
         with tempfile.TemporaryDirectory(prefix="asl-mutant-") as tmp:
             write_mutant(m, Path(tmp))
@@ -330,6 +334,17 @@ def main(argv: list[str] | None = None) -> int:
     killed = sum(r["outcome"] == "killed" for r in results)
     print(f"ASL mutants: {killed}/{len(results)} killed")
     return 0
+
+
+def _kept(path: Path, rerun: set[str]) -> list[dict[str, Any]]:
+    """With --only: the earlier results of every other mutant still defined, so a partial run updates the
+    file instead of replacing it."""
+    try:
+        earlier = json.loads(path.read_text())["mutants"]
+    except (OSError, ValueError, KeyError):
+        return []
+    defined = {m.name for m in MUTANTS}
+    return [r for r in earlier if r.get("name") in defined - rerun]
 
 
 def write(path: Path, results: list[dict[str, Any]]) -> None:
