@@ -192,7 +192,10 @@ class GroupRun:
         return {"error": "ItemsFailed", "cause": "; ".join(f"{f['remediation_id']}: {f['error']}: {f['cause']}"
                                                            for f in self.item_failures)[:1000],
                 "items": [{k: v for k, v in f.items() if k != "transient"} for f in self.item_failures],
-                "transient": all(f["transient"] for f in self.item_failures), **self.remains()}
+                # One item that throttling or an outage failed is worth the sweep's Retry, whatever else failed
+                # with it (the others fail again, idempotently; if the Retry runs out, the summary audits and
+                # announces all of them).
+                "transient": any(f["transient"] for f in self.item_failures), **self.remains()}
 
     def release_stale_lock(self) -> None:
         if self.budget.low():
@@ -245,6 +248,21 @@ def _audit_and_measure(group: str, event: str, now: float, execution: str, reaso
                                   reason=reason, details=details))
     logger.warning(reason, extra={"audit_event": event, "details": details})
     record_metrics(group, event, details)
+
+
+# How far back a sweep's earlier attempts can be: 7 runs of at most the 150 s Task timeout, and the back-off.
+SWEEP_ATTEMPTS_SECONDS = 3600
+
+
+def _audit_failed_once(group: str, now: float, execution: str, reason: str, details: dict[str, Any]) -> None:
+    """RECONCILE_FAILED for ``group``, once per sweep execution: when another group's transient failure makes
+    the sweep's Retry run the reconcile again, a failure retrying cannot cure is found again on every attempt;
+    it is audited (and measured) by the first only."""
+    earlier = audit.for_group(group, since=now - SWEEP_ATTEMPTS_SECONDS)
+    if any(r.event == "RECONCILE_FAILED" and r.execution_id == execution for r in earlier):
+        logger.info("reconcile failure already audited by an earlier attempt", extra={"group": group})
+        return
+    _audit_and_measure(group, "RECONCILE_FAILED", now, execution, reason, details)
 
 
 def _record(group: str, event: str, now: float, execution: str, remediation_id: str, instance_id: str | None,
@@ -323,7 +341,7 @@ def reconcile_group(group: str, sweep_execution: str, budget: Budget | None = No
         if failure is not None and failure["transient"]:
             return {**run.result(), "failed": failure}  # the handler raises: the sweep's Retry runs it again
         if failure is not None:
-            _audit_and_measure(group, "RECONCILE_FAILED", run.now, sweep_execution,
+            _audit_failed_once(group, run.now, sweep_execution,
                                f"reconcile of {group}: {len(run.item_failures)} remediation(s) could not be put "
                                f"back and stay open for the next sweep: {failure['cause']}", failure)
             return {**run.result(), "failed": failure}
@@ -338,8 +356,8 @@ def reconcile_group(group: str, sweep_execution: str, budget: Budget | None = No
         failure = {"error": type(exc).__name__, "cause": str(exc)[:1000], **run.remains()}
         if isinstance(exc, TRANSIENT):
             return {**run.result(), "failed": {**failure, "transient": True}}  # the handler raises (Retry)
-        _audit_and_measure(group, "RECONCILE_FAILED", run.now, sweep_execution,
-                           f"reconcile of {group} failed: {type(exc).__name__}: {exc}", failure)
+        _audit_failed_once(group, run.now, sweep_execution, f"reconcile of {group} failed: {type(exc).__name__}: {exc}",
+                           failure)
         return {**run.result(), "failed": failure}
     logger.info("reconciled group", extra={"group": group, "records_read": run.records_read, "pages": run.pages})
     return run.result()

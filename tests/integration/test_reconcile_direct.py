@@ -296,3 +296,33 @@ def test_an_instance_not_running_yet_is_left_for_the_next_sweep_not_retried_as_a
     assert "RECONCILE_FAILED" not in events()
     monkeypatch.undo()
     assert reconcile.handler({"execution_id": SWEEP}, None)["groups"]["web"]["restored"] == [steps.leaker]
+
+
+def test_a_failure_retrying_cannot_cure_is_audited_once_per_sweep_however_often_the_retry_runs_it(
+        steps: Steps) -> None:
+    """Another group's outage makes the sweep's Retry run the whole reconcile again (up to 7 runs): this group's
+    InvalidTarget is found on every attempt, and audited (and measured) by the first only. A new sweep audits
+    it again (found by review: one record per attempt)."""
+    left_out(steps)
+    steps.rt.inject("elastic-load-balancing-v2", "RegisterTargets", "InvalidTarget", "refused", 400)
+    for _ in range(3):
+        steps.rt.clock.advance(30)
+        assert reconcile.handler({"execution_id": SWEEP}, None)["groups"]["web"]["failed"]["error"] == "ItemsFailed"
+    assert events().count("RECONCILE_FAILED") == 1
+    steps.rt.clock.advance(900)
+    reconcile.handler({"execution_id": SWEEP + "-next"}, None)
+    assert events().count("RECONCILE_FAILED") == 2
+
+
+@pytest.mark.parametrize(("kinds", "transient"), [
+    ((True,), True), ((False,), False), ((True, True), True), ((False, False), False),
+    ((True, False), True), ((False, True), True),  # mixed: worth the Retry (found by review: it was not)
+])
+def test_a_group_whose_items_failed_is_retried_when_any_failed_transiently(kinds: tuple[bool, ...],
+                                                                            transient: bool) -> None:
+    run = reconcile.GroupRun("web", SWEEP, reconcile.Budget(None))
+    run.item_failures = [{"remediation_id": f"r{i}", "error": "AwsThrottled" if t else "AwsCallFailed",
+                          "cause": "x", "transient": t} for i, t in enumerate(kinds)]
+    failure = run.item_failure()
+    assert failure is not None and failure["transient"] is transient
+    assert [i["remediation_id"] for i in failure["items"]] == [f"r{i}" for i in range(len(kinds))]
