@@ -201,13 +201,18 @@ class GroupRun:
         if self.budget.low():
             raise Stopped("time budget ran low before the stale lock check")
         holder = lock.holder(self.group)
-        if holder and not lock.owner_may_run(execution_status(holder.owner), float(holder.acquired_at), self.now) \
-                and lock.release(self.group, holder.owner):
-            self.released = holder.owner
+        if holder and not lock.owner_may_run(execution_status(holder.owner), float(holder.acquired_at), self.now):
+            # Audited before the release (idempotent within this run): a release whose audit write is then
+            # throttled would otherwise leave no record, since a Retry no longer finds the lock.
             audit.record(audit.AuditEntry(
                 group=self.group, event="LOCK_RELEASED_STALE", at=self.now, execution_id=self.sweep_execution,
-                trigger="schedule", reason=f"released the lock held by {holder.owner}, which is no longer running",
-                details={"owner": holder.owner, "expires_at": float(holder.expires_at)}))
+                trigger="schedule",
+                reason=f"releasing the lock held by {holder.owner}, which is no longer running (conditionally on "
+                "that owner: if it released the lock itself meanwhile, nothing more is done)",
+                details={"owner": holder.owner, "expires_at": float(holder.expires_at)},
+                idempotency_key=f"LOCK_RELEASED_STALE#{holder.owner}#{self.sweep_execution}"))
+            if lock.release(self.group, holder.owner):
+                self.released = holder.owner
         self.lock_checked = True
 
     def result(self) -> dict[str, Any]:
@@ -297,7 +302,14 @@ def _restore(group: str, remediation_id: str, now: float, sweep_execution: str) 
     if result.standby == put_back.EXITED:
         _record(group, "STANDBY_EXITED", now, sweep_execution, remediation_id, result.instance_id,
                 f"{result.instance_id} left Auto Scaling Standby")
-    lifecycle.advance(record, "restore", {"error": "reconciled", **result.numbers()}, now, sweep_execution)
+    try:
+        lifecycle.advance(record, "restore", {"error": "reconciled", **result.numbers()}, now, sweep_execution)
+    except LifecycleConflict:
+        # Another reconciler (two sweeps at once: a manual one and the schedule) closed it between our read and
+        # our write; the put-back is idempotent, so that is done, not a failure. Anything else is.
+        if lifecycle.load(remediation_id).state in PUT_BACK_STATES:
+            raise
+        logger.info(f"reconcile {remediation_id}: closed by another reconciler meanwhile")
     return (None if result.gone else result.instance_id), True
 
 
@@ -384,15 +396,18 @@ def release_stale_claims(sweep_execution: str, budget: Budget) -> list[str]:
         if budget.low():
             raise Stopped("time budget ran low while releasing stale instance claims")
         instance_id = item.group.removeprefix(claim.PREFIX)
-        if lock.owner_may_run(execution_status(item.owner), float(item.acquired_at), now) \
-                or not claim.release(instance_id, item.owner):
+        if lock.owner_may_run(execution_status(item.owner), float(item.acquired_at), now):
             continue
-        released.append(instance_id)
+        # Audited before the release (idempotent within this run), as the stale lock is.
         audit.record(audit.AuditEntry(
             group=item.claimed_for, event="CLAIM_RELEASED_STALE", at=now, instance_id=instance_id,
             execution_id=sweep_execution, remediation_id=item.remediation_id, trigger="schedule",
-            reason=f"released the claim on {instance_id} held by {item.owner}, which is no longer running",
-            details={"owner": item.owner, "acquired_at": float(item.acquired_at)}))
+            reason=f"releasing the claim on {instance_id} held by {item.owner}, which is no longer running "
+            "(conditionally on that owner)",
+            details={"owner": item.owner, "acquired_at": float(item.acquired_at)},
+            idempotency_key=f"CLAIM_RELEASED_STALE#{instance_id}#{item.owner}#{sweep_execution}"))
+        if claim.release(instance_id, item.owner):
+            released.append(instance_id)
     return released
 
 
