@@ -371,7 +371,16 @@ def test_a_stale_release_whose_audit_write_is_throttled_is_recorded_by_the_retry
 
     lock.acquire("web", GONE, direct.now(), 7200, lambda arn: "SUCCEEDED")
     status(monkeypatch, {})
-    direct.rt.inject("dynamodb", "PutItem", "ProvisionedThroughputExceededException", "slow down", times=1)
+    real = reconcile.audit.record
+    throttled: list[str] = []
+
+    def first_stale_audit_throttled(entry: Any) -> Any:
+        if entry.event == "LOCK_RELEASED_STALE" and not throttled:
+            throttled.append(entry.event)
+            raise AwsThrottled("PutItem: ProvisionedThroughputExceededException")
+        return real(entry)
+
+    monkeypatch.setattr(reconcile.audit, "record", first_stale_audit_throttled)
     with pytest.raises(AwsThrottled):
         reconcile.handler({"execution_id": SWEEP}, None)
     direct.rt.clock.advance(4)
