@@ -2,7 +2,8 @@
 
 Write-ahead: the lifecycle moves to ``rebooting`` before the RebootInstances call. A Retry or replay
 that finds ``rebooting`` (or later) recorded does not call again, unless the record proves the earlier
-call never reached EC2 (EC2 answered with an error: a refusal, throttling or a 5xx such as InternalError).
+call never took effect (EC2 refused it: a 4xx error or throttling). A 5xx such as InternalError proves
+nothing: the call may have been accepted.
 A crash right after a successful call, or an answer that never arrived, therefore cannot produce a second
 reboot; the boot check then proves whether the reboot happened.
 
@@ -20,7 +21,6 @@ from typing import Any
 
 from steps import guards
 from steps.aws import ec2
-from steps.aws.errors import answered_with_error
 from steps.domain import boot
 from steps.entrypoint import StepContext, step
 from steps.exceptions import AwsCallFailed, AwsThrottled, AwsUnavailable, CapacityLost, GroupPaused, LifecycleConflict
@@ -101,10 +101,13 @@ def reboot_instance(ctx: StepContext) -> dict[str, Any]:
     except (AwsThrottled, AwsCallFailed):
         _mark_not_sent(record, result)
         raise
-    except AwsUnavailable as exc:
-        if answered_with_error(exc):  # EC2 answered 5xx: the call failed there, nothing is queued
-            _mark_not_sent(record, result)
-        raise  # otherwise no answer (timeout, reset): it may have been accepted, never send it again
+    except AwsUnavailable:
+        # No answer (timeout, reset) or a 5xx: either may have been accepted. AWS: mutating requests "might also
+        # time out or encounter other server issues before they complete, even though the request has already
+        # returned a result", and RebootInstances has no client token to retry it safely
+        # (https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-idempotency.html). Never sent again on the
+        # record alone: the boot check proves from the boot time whether one was queued (REBOOT_NOT_QUEUED).
+        raise
     result = {**result, "sent": True}
     record.facts = {**(record.facts or {}), "reboot": result}
     lifecycle.save_facts(record)

@@ -54,9 +54,3 @@ def aws_call(what: str) -> Iterator[None]:
 def unreachable(exc: BaseException | None) -> bool:
     """A connection that failed or timed out (incl. EndpointConnectionError, ConnectTimeoutError)."""
     return isinstance(exc, ConnectionError | ReadTimeoutError)
-
-
-def answered_with_error(exc: BaseException) -> bool:
-    """AWS answered the call with an error (a ClientError: refused, throttled, a 5xx), so it did not take
-    effect; False when no answer came back (timeout, reset), when the call may have been accepted."""
-    return isinstance(exc.__cause__, ClientError)

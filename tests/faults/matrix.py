@@ -342,8 +342,8 @@ def _reconcile_failed(sweep: dict[str, Any]) -> bool:
 def check_invariants(h: Harness, scenario: Scenario, final: bool, unknown: bool = False) -> list[str]:
     """Every safety invariant; returns the problems (empty: all hold). ``final``: after the operator's
     replays, so the leaker must have ended as the scenario ends when nothing fails. ``unknown``: the fault
-    left the step unable to know whether its call went out (the sandbox died just before it), so a reboot may
-    be replaced by the next rung of the ladder (one stop/start)."""
+    left the step unable to know whether its call went out (the sandbox died just before it, or EC2 answered a
+    reboot with a 5xx), so a reboot may be replaced by the next rung of the ladder (one stop/start)."""
     calls = h.rt.api_calls()
     records = [audit.as_dict(r) for r in audit.for_group("web")]
     events = [(r["event"], r["instance_id"]) for r in records]

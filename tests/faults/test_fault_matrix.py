@@ -89,5 +89,10 @@ def test_fault(harness: Any, case: matrix.Case) -> None:
     # the operator replays every failed execution once the outage is over
     h.rt.interceptor.clear_faults()
     matrix.operator_replays(h)
-    problems = matrix.check_invariants(h, scenario, final=True, unknown=case.kind == "timeout-before")
+    # The step cannot know whether its call went out when the sandbox died just before it, or when EC2 answered
+    # RebootInstances with a 5xx (it may have been accepted: never resent on the record alone; with the outage
+    # still on when the boot time proves none was queued, the one resend fails too and the ladder's stop/start
+    # does the restart instead).
+    unknown = case.kind == "timeout-before" or (case.kind == "server-error" and case.operation == "RebootInstances")
+    problems = matrix.check_invariants(h, scenario, final=True, unknown=unknown)
     assert not problems, "after replay --failed:\n" + "\n".join(problems)

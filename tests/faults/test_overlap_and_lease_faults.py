@@ -170,7 +170,11 @@ def test_overlap_fault(harness: Any, case: matrix.Case, shared_guard_off: None) 
     matrix.operator_replays(h)
     problems = overlap_problems(h)
     assert not problems, "\n".join(problems)
-    assert h.sim.reboot_requests(h.leaker), "the leaker was never rebooted"
+    # (a reboot answered 5xx may have been accepted: it is resent only once the boot time proves none was queued,
+    # and that resend fails too while the outage lasts; the ladder's stop/start then does the restart)
+    restarted = [what for what, _ in h.sim.stop_start_requests(h.leaker)] == ["stop", "start"]
+    unknown = case.kind == "server-error" and case.operation == "RebootInstances"
+    assert h.sim.reboot_requests(h.leaker) or (unknown and restarted), "the leaker was never rebooted"
 
 
 # -- a lease lost before a polling Task -----------------------------------------------------------------------

@@ -81,3 +81,37 @@ def test_with_no_boot_signal_a_reboot_whose_answer_was_never_seen_is_audited_as_
     rebooted = next(r for r in h.audit_records() if r["event"] == "REBOOTED")
     assert "never seen" in rebooted["reason"] and "proven" not in rebooted["reason"]
     assert rebooted["details"]["request_answer_seen"] is False
+
+
+def test_a_reboot_accepted_but_answered_with_a_5xx_is_not_sent_again(harness: Any) -> None:
+    """EC2 queues the reboot and answers InternalError (500): the call may well have been accepted (AWS: a
+    mutating request may "encounter other server issues" after it took effect; RebootInstances has no client
+    token). Before, a 5xx counted as "nothing queued" and the Retry sent a second RebootInstances."""
+    from botocore.exceptions import ClientError
+
+    h = harness()
+
+    def internal_error() -> BaseException:
+        return ClientError({"Error": {"Code": "InternalError", "Message": "An internal error has occurred"},
+                            "ResponseMetadata": {"HTTPStatusCode": 500}}, "RebootInstances")
+
+    assert h.rt.interceptor is not None
+    fault = h.rt.interceptor.inject_after("ec2", "RebootInstances", internal_error, 1, REBOOT)
+    out = h.run(reason="reboot answered 5xx")
+    assert fault.fired and out["status"] == "SUCCEEDED", out
+    assert len(accepted(h, "RebootInstances")) == 1 and len(h.sim.reboots(h.leaker)) == 1
+    assert "REBOOT_NOT_QUEUED" not in h.audit_events()
+    assert h.in_service_everywhere(h.leaker) and not h.lock_held()
+
+
+def test_a_reboot_refused_with_a_5xx_is_sent_once_the_boot_time_proves_none_was_queued(harness: Any) -> None:
+    """The same answer when EC2 did not queue it: nothing is resent on the record alone; the boot check proves
+    from the boot time that no reboot was queued, and the reboot is sent once more."""
+    h = harness()
+    fault = h.rt.inject("ec2", "RebootInstances", "InternalError", "An internal error has occurred", 500, times=1,
+                        function=REBOOT)
+    out = h.run(reason="reboot refused 5xx")
+    assert fault.fired and out["status"] == "SUCCEEDED", out
+    assert len(accepted(h, "RebootInstances")) == 1 and len(h.sim.reboots(h.leaker)) == 1
+    events = h.audit_events()
+    assert events.index("REBOOT_NOT_QUEUED") < events.index("REBOOT_REQUESTED")
