@@ -30,13 +30,15 @@ wait, so a loop ends when its elapsed time passes its deadline):
 - health: also, while Auto Scaling still says EnteringStandby (it lasts at most the deregistration
   delay), the check waits ``STANDBY_POLL_SECONDS`` per turn: ``ceil(3600 / 30) + 1`` more turns, once.
 - The health loop runs again after a ``stop_start`` rung (it re-registers the instance).
+- The boot loop runs twice with the ``ssm`` boot signal: a reboot resent on the boot time's proof that none
+  was queued (REBOOT_NOT_QUEUED) starts a second one, after "Reboot the instance" ran again.
 
 Budget: 80 % of the quota (20,000 events) for this count. The count is already pessimistic: the
 deregistration delay is taken at its 3600 s maximum, every loop runs to its deadline, branches that
 exclude each other are all counted and every Task outside the loops is retried to its last attempt. The
 other 20 % (5,000 events) is for what the count leaves out: Retries of the poll checks themselves, 3
 events per failed attempt, i.e. over 1,600 failed polls in one remediation. 50 % would refuse the
-bench's own settings (drain poll 5 s with a connections signal, boot poll 3 s: about 14,700 events),
+bench's own settings (drain poll 5 s with a connections signal, boot poll 3 s: about 16,300 events),
 which are reasonable for a web fleet.
 """
 
@@ -85,6 +87,8 @@ OTHER_STATE_EVENTS = 2
 PER_RUNG_EVENTS = TASK_EVENTS + 8 * FAILED_ATTEMPT_EVENTS + CHOICE_EVENTS
 # After a stop_start rung, "Register in every target group" runs again (Task, 8 retries).
 REGISTER_AGAIN_EVENTS = TASK_EVENTS + 8 * FAILED_ATTEMPT_EVENTS
+# A reboot resent on the boot time's proof runs "Reboot the instance" again (Task, 8 retries).
+REBOOT_AGAIN_EVENTS = TASK_EVENTS + 8 * FAILED_ATTEMPT_EVENTS
 
 
 @dataclass(frozen=True)
@@ -129,9 +133,14 @@ def drain_waits(group: GroupConfig) -> int:
 
 def worst_case_events(group: GroupConfig) -> HistoryBound:
     """The most history events one remediate execution of ``group`` can write (see the module doc)."""
+    # With the ssm boot signal the boot loop can run twice: when the boot time proves that an unconfirmed
+    # reboot request queued nothing, the loop goes back to "Reboot the instance" (its Task again, with its
+    # retries) and a new boot loop starts (steps/reboot_instance.py; never a third time).
+    boot_runs = 2 if group.boot.signal == "ssm" else 1
+    boot_loop = _loop(loop_waits(group.boot.deadline_seconds, group.boot.poll_seconds))
     loops: list[tuple[str, int]] = [
         ("drain loop", _loop(drain_waits(group))),
-        ("boot loop", _loop(loop_waits(group.boot.deadline_seconds, group.boot.poll_seconds))),
+        ("boot loop (x2: a resend)" if boot_runs > 1 else "boot loop", boot_loop * boot_runs),
     ]
     rungs = group.escalation.rungs
     health_runs = 1 + sum(1 for r in rungs if r.action == "stop_start")
@@ -147,7 +156,8 @@ def worst_case_events(group: GroupConfig) -> HistoryBound:
             loops.append(("replace rung", _loop(loop_waits(rung.deadline_seconds, REPLACE_POLL_SECONDS))))
     fixed = (EXECUTION_EVENTS + FIXED_TASKS * TASK_EVENTS + FIXED_RETRY_ATTEMPTS * FAILED_ATTEMPT_EVENTS
              + FIXED_OTHER_STATES * OTHER_STATE_EVENTS
-             + len(rungs) * PER_RUNG_EVENTS + (health_runs - 1) * REGISTER_AGAIN_EVENTS)
+             + len(rungs) * PER_RUNG_EVENTS + (health_runs - 1) * REGISTER_AGAIN_EVENTS
+             + (boot_runs - 1) * REBOOT_AGAIN_EVENTS)
     ordered = tuple(sorted(loops, key=lambda item: -item[1]))
     events = fixed + sum(count for _, count in ordered)
     ok = events <= BUDGET

@@ -129,7 +129,13 @@ def independent(group: GroupConfig) -> int:
     total = fixed_path(rungs)
     d, b, h = group.drain, group.boot, group.health
     total += loop("CheckDrain", drain_turns(d.signal, d.poll_seconds, d.margin_seconds, d.floor_seconds))
-    total += loop("CheckBoot", boot_turns(b.signal, b.poll_seconds, b.min_wait_seconds, b.deadline_seconds))
+    # with the ssm signal a reboot may be resent once (REBOOT_NOT_QUEUED): a second boot loop, and the Reboot Task
+    # again with all its Retry attempts (read off the ASL like the fixed path's)
+    boot_runs = 2 if b.signal == "ssm" else 1
+    total += boot_runs * loop("CheckBoot", boot_turns(b.signal, b.poll_seconds, b.min_wait_seconds,
+                                                      b.deadline_seconds))
+    reboot = ASL["Reboot the instance"]
+    total += (boot_runs - 1) * (EVENTS_BY_TYPE["Task"] + FAILED_ATTEMPT * retries(reboot))
     total += loop("CheckHealth", poll_turns(h.poll_seconds, h.deadline_seconds)) * (1 + rungs.count("stop_start"))
     if group.auto_scaling.enabled:  # EnteringStandby lasts up to the delay; the check waits >= 30 s a turn
         total += (MAX_DELAY // 30) * found["CheckHealth"]["turn"]
@@ -146,7 +152,7 @@ FITTING: list[dict[str, Any]] = [
     {"drain": {"signal": "ssm", "poll_seconds": 10, "quiet_checks": 2}, "boot": {"signal": "ssm"}},
     {"drain": {"signal": "ssm", "poll_seconds": 5}, "boot": {"signal": "none", "poll_seconds": 5}},
     {"drain": {"signal": "target_state", "poll_seconds": 1, "margin_seconds": 600},
-     "boot": {"poll_seconds": 2, "deadline_seconds": 1800}, "auto_scaling": {"enabled": False},
+     "boot": {"poll_seconds": 3, "deadline_seconds": 1800}, "auto_scaling": {"enabled": False},
      "escalation": {"rungs": []}},
     {"health": {"poll_seconds": 5, "deadline_seconds": 1800},
      "escalation": {"rungs": [{"action": "stop_start", "deadline_seconds": 1800}, {"action": "leave_out"}]}},
