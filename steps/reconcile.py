@@ -202,15 +202,17 @@ class GroupRun:
             raise Stopped("time budget ran low before the stale lock check")
         holder = lock.holder(self.group)
         if holder and not lock.owner_may_run(execution_status(holder.owner), float(holder.acquired_at), self.now):
-            # Audited before the release (idempotent within this run): a release whose audit write is then
-            # throttled would otherwise leave no record, since a Retry no longer finds the lock.
-            audit.record(audit.AuditEntry(
-                group=self.group, event="LOCK_RELEASED_STALE", at=self.now, execution_id=self.sweep_execution,
-                trigger="schedule",
-                reason=f"releasing the lock held by {holder.owner}, which is no longer running (conditionally on "
-                "that owner: if it released the lock itself meanwhile, nothing more is done)",
-                details={"owner": holder.owner, "expires_at": float(holder.expires_at)},
-                idempotency_key=f"LOCK_RELEASED_STALE#{holder.owner}#{self.sweep_execution}"))
+            # Audited before the release (once per sweep, however often its Retry runs this): a release whose
+            # audit write is then throttled would otherwise leave no record, since a Retry no longer finds the lock.
+            if not _audited_by_this_sweep(self.group, "LOCK_RELEASED_STALE", self.sweep_execution, self.now,
+                                          holder.owner):
+                audit.record(audit.AuditEntry(
+                    group=self.group, event="LOCK_RELEASED_STALE", at=self.now, execution_id=self.sweep_execution,
+                    trigger="schedule",
+                    reason=f"releasing the lock held by {holder.owner}, which is no longer running (conditionally "
+                    "on that owner: if it released the lock itself meanwhile, nothing more is done)",
+                    details={"owner": holder.owner, "expires_at": float(holder.expires_at)},
+                    idempotency_key=f"LOCK_RELEASED_STALE#{holder.owner}#{self.sweep_execution}"))
             if lock.release(self.group, holder.owner):
                 self.released = holder.owner
         self.lock_checked = True
@@ -255,16 +257,30 @@ def _audit_and_measure(group: str, event: str, now: float, execution: str, reaso
     record_metrics(group, event, details)
 
 
-# How far back a sweep's earlier attempts can be: 7 runs of at most the 150 s Task timeout, and the back-off.
+# How far back a sweep's earlier attempts can be: up to 9 runs of the reconcile Task (its Retry allows 8 more)
+# of at most its 150 s timeout, and the back-off between them.
 SWEEP_ATTEMPTS_SECONDS = 3600
+
+
+def _audited_by_this_sweep(group: str, event: str, execution: str, now: float, owner: str | None = None) -> bool:
+    """Whether an earlier attempt of this sweep execution (the sweep's Retry runs the reconcile again) already
+    wrote ``event`` for ``group`` (for ``owner``, when given). A read that fails answers False: a duplicate
+    record is better than a lost one."""
+    try:
+        with store_errors.translated():
+            return any(r.event == event and r.execution_id == execution
+                       and (owner is None or (r.details or {}).get("owner") == owner)
+                       for r in audit.for_group(group, since=now - SWEEP_ATTEMPTS_SECONDS))
+    except Exception as exc:
+        logger.warning(f"could not check for an earlier {event}; writing it", extra={"error": repr(exc)})
+        return False
 
 
 def _audit_failed_once(group: str, now: float, execution: str, reason: str, details: dict[str, Any]) -> None:
     """RECONCILE_FAILED for ``group``, once per sweep execution: when another group's transient failure makes
     the sweep's Retry run the reconcile again, a failure retrying cannot cure is found again on every attempt;
     it is audited (and measured) by the first only."""
-    earlier = audit.for_group(group, since=now - SWEEP_ATTEMPTS_SECONDS)
-    if any(r.event == "RECONCILE_FAILED" and r.execution_id == execution for r in earlier):
+    if _audited_by_this_sweep(group, "RECONCILE_FAILED", execution, now):
         logger.info("reconcile failure already audited by an earlier attempt", extra={"group": group})
         return
     _audit_and_measure(group, "RECONCILE_FAILED", now, execution, reason, details)
@@ -398,14 +414,15 @@ def release_stale_claims(sweep_execution: str, budget: Budget) -> list[str]:
         instance_id = item.group.removeprefix(claim.PREFIX)
         if lock.owner_may_run(execution_status(item.owner), float(item.acquired_at), now):
             continue
-        # Audited before the release (idempotent within this run), as the stale lock is.
-        audit.record(audit.AuditEntry(
-            group=item.claimed_for, event="CLAIM_RELEASED_STALE", at=now, instance_id=instance_id,
-            execution_id=sweep_execution, remediation_id=item.remediation_id, trigger="schedule",
-            reason=f"releasing the claim on {instance_id} held by {item.owner}, which is no longer running "
-            "(conditionally on that owner)",
-            details={"owner": item.owner, "acquired_at": float(item.acquired_at)},
-            idempotency_key=f"CLAIM_RELEASED_STALE#{instance_id}#{item.owner}#{sweep_execution}"))
+        # Audited before the release (once per sweep), as the stale lock is.
+        if not _audited_by_this_sweep(item.claimed_for, "CLAIM_RELEASED_STALE", sweep_execution, now, item.owner):
+            audit.record(audit.AuditEntry(
+                group=item.claimed_for, event="CLAIM_RELEASED_STALE", at=now, instance_id=instance_id,
+                execution_id=sweep_execution, remediation_id=item.remediation_id, trigger="schedule",
+                reason=f"releasing the claim on {instance_id} held by {item.owner}, which is no longer running "
+                "(conditionally on that owner)",
+                details={"owner": item.owner, "acquired_at": float(item.acquired_at)},
+                idempotency_key=f"CLAIM_RELEASED_STALE#{instance_id}#{item.owner}#{sweep_execution}"))
         if claim.release(instance_id, item.owner):
             released.append(instance_id)
     return released

@@ -177,7 +177,11 @@ def _no_metric_data(ctx: StepContext, record: RemediationRecord, metric: MetricS
 def _notify_daily(ctx: StepContext, kind: str, text: str, facts: dict[str, Any]) -> list[str]:
     """Announce ``text`` once per group per UTC day for ``kind`` (a claim in the lock table); where it went.
     A notice that cannot be sent never fails the selection: its claim is given back for a later run."""
-    if not notices.claim_daily(kind, ctx.group.name, ctx.now, ctx.execution_id):
+    try:
+        if not notices.claim_daily(kind, ctx.group.name, ctx.now, ctx.execution_id):
+            return []
+    except Exception as exc:  # the claim could not be written: no notice this run, the selection goes on
+        logger.warning(f"{kind} notice not claimed", extra={"error": repr(exc)})
         return []
     detail = {"group": ctx.group.name, "status": facts["code"].lower(), "execution_id": ctx.execution_id,
               "remediation_id": ctx.state.request.remediation_id, **facts}

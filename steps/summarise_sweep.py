@@ -3,6 +3,7 @@ reconciler finished (``reconcile``: ok, incomplete or failed, with counts)."""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -11,6 +12,7 @@ from steps import clock
 from steps.aws import notifications
 from steps.observability import logger, record_metrics, tracer
 from steps.store import audit, notices
+from steps.store import errors as store_errors
 
 # remediate's outcome.status -> the sweep's verdict
 NOTICE = "reconcile-failed"  # steps/store/notices.py: once per group per UTC day
@@ -63,6 +65,12 @@ def reconcile_summary(reconciled: dict[str, Any] | None) -> dict[str, Any]:
 
 @tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    # A throttled audit write is AwsThrottled, which the Summarise state retries (PynamoDB's own errors are not).
+    with store_errors.translated():
+        return _summarise(event)
+
+
+def _summarise(event: dict[str, Any]) -> dict[str, Any]:
     parsed = SummariseEvent.model_validate(event)
     logger.set_correlation_id(parsed.execution_id)
     per_group: dict[str, dict[str, Any]] = {}
@@ -94,33 +102,53 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     return {"groups": per_group, "counts": counts, "reconcile": reconcile}
 
 
+def _fingerprint(reconcile: dict[str, Any], cause: dict[str, Any]) -> str:
+    """What a failure is, for its once-a-day notice: the error and the open remediations. The same failure
+    recurring every sweep is announced once a day; a different one the same day is announced too."""
+    what = f"{cause.get('error') or reconcile.get('error')}|{','.join(sorted(cause.get('open_remediations') or []))}"
+    return hashlib.sha256(what.encode()).hexdigest()[:12]
+
+
+def _claim(group: str, fingerprint: str, now: float, execution_id: str) -> bool:
+    """This failure's daily notice for ``group``; a claim that cannot be written announces anyway (a repeat
+    during a DynamoDB outage is better than silence) and never fails the summary."""
+    try:
+        return notices.claim_daily(f"{NOTICE}#{fingerprint}", group, now, execution_id)
+    except Exception as exc:
+        logger.warning("reconcile-failed notice not claimed; announcing anyway", extra={"error": repr(exc)})
+        return True
+
+
 def announce_reconcile_failed(execution_id: str, reconcile: dict[str, Any], reconciled: dict[str, Any] | None,
                               groups: list[str]) -> None:
     """An instance a dead execution left out of service stays out until a sweep puts it back: say so, once per
-    group per UTC day (a failure retrying cannot cure, e.g. an instance someone stopped, fails every sweep:
-    each sweep audits RECONCILE_FAILED and emits the metric, the message goes out once a day). A message that
-    cannot be sent is logged and its daily claims given back; the summary (and the audit) stand."""
+    group per failure per UTC day (a failure retrying cannot cure, e.g. an instance someone stopped, fails
+    every sweep: each sweep audits RECONCILE_FAILED and emits the metric, the message goes out once a day; a
+    different failure of the group, another error or other open remediations, is announced when it comes).
+    A message that no channel took is logged and its daily claims given back; the summary (and the audit)
+    stand."""
     failed_groups = reconcile.get("failed_groups") or groups
     now = clock.now()
-    fresh = [g for g in failed_groups if notices.claim_daily(NOTICE, g, now, execution_id)]
+    per_group = (reconciled or {}).get("groups") or {}
+    causes = {g: (per_group.get(g) or {}).get("failed") or {} for g in failed_groups}
+    claimed = {g: _fingerprint(reconcile, causes[g]) for g in failed_groups}
+    fresh = [g for g in failed_groups if _claim(g, claimed[g], now, execution_id)]
     if failed_groups and not fresh:
         logger.info("reconcile failure already announced today", extra={"groups": failed_groups})
         return
-    per_group = (reconciled or {}).get("groups") or {}
-    causes = {g: (per_group.get(g) or {}).get("failed") or {} for g in fresh}
-    cause = "; ".join(f"{g}: {c.get('cause')}" for g, c in causes.items() if c) or str(reconcile.get("cause") or "")
+    cause = "; ".join(f"{g}: {causes[g].get('cause')}" for g in fresh if causes[g]) or str(reconcile.get("cause") or "")
     text = (f"the sweep's reconciler could not put back what dead executions left out of service in "
-            f"{', '.join(fresh) or 'no declared group'}; it stays out until a sweep succeeds (announced once "
-            "a day per group; every sweep audits RECONCILE_FAILED)")
+            f"{', '.join(fresh) or 'no declared group'}; it stays out until a sweep succeeds (the same failure is "
+            "announced once a day; every sweep audits RECONCILE_FAILED)")
     detail = {"status": "reconcile_failed", "groups": fresh, "execution_id": execution_id,
               "error": reconcile.get("error") or "ItemsFailed", "cause": cause[:2000],
-              "open_remediations": sorted({rid for c in causes.values() for rid in c.get("open_remediations") or []})}
+              "open_remediations": sorted({rid for g in fresh for rid in causes[g].get("open_remediations") or []})}
     try:
         notifications.announce(text, detail)
     except Exception as exc:  # never fails the summary: the audit has it, the sweeps-failed alarm is separate
         logger.warning(f"reconcile failure not announced: {type(exc).__name__}: {exc}")
         for group in fresh:
             try:
-                notices.release_daily(NOTICE, group, now, execution_id)
+                notices.release_daily(f"{NOTICE}#{claimed[group]}", group, now, execution_id)
             except Exception as again:  # the claim then stands for the day
                 logger.warning("reconcile-failed notice claim not released", extra={"error": repr(again)})

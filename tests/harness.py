@@ -49,6 +49,13 @@ class Harness:
                    for tg in self.built.target_group_arns)
 
 
+def early_in_a_utc_day(rt: LocalRuntime, hour: int = 1) -> None:
+    """Move the virtual clock (it starts at the real time) to ``hour``:00 UTC of the next day, so a test of a
+    once-a-day notice over a few sweeps never crosses midnight, whenever it runs."""
+    now = float(rt.clock.now())
+    rt.clock.advance(86400 - now % 86400 + hour * 3600)
+
+
 def group_for(built: Any, **overrides: Any) -> dict[str, Any]:
     group: dict[str, Any] = built.group_declaration()
     group.update({"metric": {"threshold": 65.0, "breaching_datapoints": 3, "evaluation_datapoints": 5},

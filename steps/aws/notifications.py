@@ -31,9 +31,10 @@ def put_event(bus: str, detail: dict[str, Any]) -> None:
 
 def announce(text: str, detail: dict[str, Any]) -> list[str]:
     """Publish to NIGHTSHIFT_TOPIC_ARN (SNS) and NIGHTSHIFT_EVENT_BUS (EventBridge), each when set; returns
-    where it went. Each channel is tried even when the other fails (a page must not depend on the topic's
-    policy); if either failed, the first error is raised once both were tried, so a Retry or the caller
-    knows (a Retry may then deliver the other channel twice: both are at-least-once anyway)."""
+    where it went. Each channel is tried whatever the other does (a page must not depend on the topic's
+    policy). Delivered on at least one channel counts as announced: the other's failure is logged, and a
+    caller's once-a-day claim stands (raising would make it announce again on the channel that worked).
+    Raises the first error only when no configured channel took it."""
     sent: list[str] = []
     failed: list[Exception] = []
     topic, bus = os.environ.get("NIGHTSHIFT_TOPIC_ARN"), os.environ.get("NIGHTSHIFT_EVENT_BUS")
@@ -46,10 +47,10 @@ def announce(text: str, detail: dict[str, Any]) -> list[str]:
             else:
                 put_event(target, detail)
             sent.append(name)
-        except Exception as exc:  # the other channel is still tried; raised below
+        except Exception as exc:  # the other channel is still tried
             failed.append(exc)
             logger.warning("notification channel failed", extra={"channel": name, "error": repr(exc)})
     logger.info(text, extra={"notification": detail, "sent": sent})
-    if failed:
+    if failed and not sent:
         raise failed[0]
     return sent

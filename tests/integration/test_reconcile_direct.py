@@ -10,6 +10,7 @@ import pytest
 
 from steps import reconcile
 from steps.store import audit, lifecycle, lock, reconcile_progress
+from tests.harness import early_in_a_utc_day
 from tests.integration.conftest import Steps
 
 SWEEP = "arn:aws:states:us-east-1:123456789012:execution:nightshift-sweep:sweep-1"
@@ -201,6 +202,7 @@ def test_a_put_back_the_outage_keeps_failing_names_the_open_remediation(steps: S
 
 
 def test_a_failure_retrying_cannot_cure_is_audited_and_does_not_fail_the_task(steps: Steps) -> None:
+    early_in_a_utc_day(steps.rt)  # the once-a-day notice below must not cross midnight (found by review)
     left_out(steps)
     steps.rt.inject("elastic-load-balancing-v2", "RegisterTargets", "InvalidTarget", "terminated", 400)
     out = reconcile.handler({"execution_id": SWEEP}, None)
@@ -350,3 +352,106 @@ def test_two_reconcilers_at_once_put_it_back_without_either_reporting_a_failure(
     assert registered_everywhere(steps)
     assert lifecycle.load("it-1").state == "restored"
     assert "RECONCILE_FAILED" not in events()
+
+
+def _published(steps: Steps, service: str, operation: str, text: str) -> list[Any]:
+    return [c for c in steps.rt.api_calls() if (c.service, c.operation) == (service, operation) and c.accepted
+            and text in str(c.params)]
+
+
+def _summarise(n: int, reconciled: dict[str, Any]) -> dict[str, Any]:
+    from steps import summarise_sweep
+
+    return summarise_sweep.handler({"execution_id": f"{SWEEP}-{n}", "reconciled": reconciled,
+                                    "results": [{"group": "web", "result": {"outcome": "nothing_to_do"}}]}, None)
+
+
+def test_with_the_topic_broken_the_bus_still_gets_the_failure_once_a_day(steps: Steps) -> None:
+    """SNS refuses every Publish, EventBridge works: delivered on one channel is announced, so the daily claim
+    stands (found by review: it was given back, and the bus got the event every sweep)."""
+    early_in_a_utc_day(steps.rt)
+    left_out(steps)
+    steps.rt.inject("elastic-load-balancing-v2", "RegisterTargets", "InvalidTarget", "stopped", 400)
+    steps.rt.inject("sns", "Publish", "AuthorizationError", "topic policy", 403)
+    for n in (1, 2, 3):
+        steps.rt.clock.advance(900)
+        _summarise(n, reconcile.handler({"execution_id": f"{SWEEP}-{n}"}, None))
+    assert len(_published(steps, "eventbridge", "PutEvents", "reconcile_failed")) == 1
+
+
+def test_a_throttled_notice_claim_never_fails_the_summary(steps: Steps, monkeypatch: Any) -> None:
+    """Found by review: the claim's PutItem raised PynamoDB's PutError, which the Summarise state does not
+    retry, so one throttled write failed the sweep. Now the notice goes out anyway."""
+    from botocore.exceptions import ClientError
+    from pynamodb.exceptions import PutError
+
+    from steps.store import notices
+
+    left_out(steps)
+    steps.rt.inject("elastic-load-balancing-v2", "RegisterTargets", "InvalidTarget", "stopped", 400)
+    out = reconcile.handler({"execution_id": f"{SWEEP}-1"}, None)
+
+    def throttled(*_: Any, **__: Any) -> bool:
+        raise PutError("Failed to put item", ClientError(
+            {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "Rate exceeded"}}, "PutItem"))
+
+    monkeypatch.setattr(notices, "claim_daily", throttled)
+    assert _summarise(1, out)["reconcile"]["status"] == "failed"
+    assert len(_published(steps, "sns", "Publish", "reconcile_failed")) == 1
+
+
+def test_a_different_failure_the_same_day_is_announced_too(steps: Steps) -> None:
+    """The once-a-day notice is per failure (its error and open remediations), not per group (found by review:
+    a new failure later the same day was silenced)."""
+    early_in_a_utc_day(steps.rt)
+    left_out(steps)
+    steps.rt.inject("elastic-load-balancing-v2", "RegisterTargets", "InvalidTarget", "stopped", 400)
+    _summarise(1, reconcile.handler({"execution_id": f"{SWEEP}-1"}, None))
+    steps.rt.clock.advance(1800)
+    _summarise(2, reconcile.handler({"execution_id": f"{SWEEP}-2"}, None))  # the same failure: not again
+    assert len(_published(steps, "sns", "Publish", "reconcile_failed")) == 1
+    steps.rt.clock.advance(1800)
+    _summarise(3, {"failed": True, "error": "AwsUnavailable", "cause": "reconcile of web hit AWS errors (open: it-9)"})
+    assert len(_published(steps, "sns", "Publish", "reconcile_failed")) == 2
+
+
+def test_a_throttled_duplicate_check_still_audits_the_real_failure(steps: Steps, monkeypatch: Any) -> None:
+    """Found by review: the once-per-sweep check's Query ran untranslated; throttled, the group's failure became
+    "QueryError" and the InvalidTarget cause was lost. A check that cannot read writes the record anyway."""
+    from botocore.exceptions import ClientError
+    from pynamodb.exceptions import QueryError
+
+    left_out(steps)
+    steps.rt.inject("elastic-load-balancing-v2", "RegisterTargets", "InvalidTarget", "stopped", 400)
+    real = audit.for_group
+    hit: list[int] = []
+
+    def throttled_once(group: str, since: float | None = None) -> Any:
+        if not hit:
+            hit.append(1)
+            raise QueryError("Failed to query items", ClientError(
+                {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "Rate exceeded"}}, "Query"))
+        return real(group, since)
+
+    monkeypatch.setattr(reconcile.audit, "for_group", throttled_once)
+    failed = reconcile.handler({"execution_id": f"{SWEEP}-1"}, None)["groups"]["web"]["failed"]
+    assert hit and failed["error"] == "ItemsFailed" and "InvalidTarget" in failed["cause"], failed
+    monkeypatch.undo()
+    assert events().count("RECONCILE_FAILED") == 1
+
+
+def test_a_conflict_with_a_record_still_out_of_service_is_a_failure_not_a_close(
+        steps: Steps, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only another reconciler's close is tolerated: a conflict that leaves the record in a put-back state
+    (e.g. a live execution moved it meanwhile) stays a failure (found by review: untested)."""
+    from steps.exceptions import LifecycleConflict
+
+    left_out(steps)
+
+    def conflict(*_: Any, **__: Any) -> Any:
+        raise LifecycleConflict("remediation it-1 left state draining under us")
+
+    monkeypatch.setattr(reconcile.lifecycle, "advance", conflict)
+    result = reconcile.reconcile_group("web", SWEEP)
+    assert result["failed"]["items"][0]["error"] == "LifecycleConflict", result
+    assert result["failed"]["open_remediations"] == ["it-1"]

@@ -477,3 +477,28 @@ def test_a_standby_record_without_a_deregistration_is_closed(direct_asg: Direct)
     mark = direct_asg.mark()
     assert reconcile.reconcile_group("web", SWEEP)["standby_exited"] == []
     assert direct_asg.changes_since(mark) == [] and not still_open()
+
+
+def test_a_throttled_stale_release_retried_by_the_sweep_leaves_one_record(direct: Direct,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The record goes first, the release (DeleteItem) is throttled, the sweep's Retry (a new run, a new
+    instant) releases it: one LOCK_RELEASED_STALE, not one per attempt (found by review)."""
+    from steps.exceptions import AwsThrottled
+
+    lock.acquire("web", GONE, direct.now(), 7200, lambda arn: "SUCCEEDED")
+    status(monkeypatch, {})
+    real = reconcile.lock.release
+    calls: list[int] = []
+
+    def first_release_throttled(group: str, owner: str) -> bool:
+        if not calls:
+            calls.append(1)
+            raise AwsThrottled("DeleteItem: ProvisionedThroughputExceededException")
+        return real(group, owner)
+
+    monkeypatch.setattr(reconcile.lock, "release", first_release_throttled)
+    with pytest.raises(AwsThrottled):
+        reconcile.handler({"execution_id": SWEEP}, None)
+    direct.rt.clock.advance(4)
+    assert reconcile.handler({"execution_id": SWEEP}, None)["groups"]["web"]["stale_lock_released"] == GONE
+    assert len(trail("LOCK_RELEASED_STALE")) == 1

@@ -115,3 +115,11 @@ def test_a_reboot_refused_with_a_5xx_is_sent_once_the_boot_time_proves_none_was_
     assert len(accepted(h, "RebootInstances")) == 1 and len(h.sim.reboots(h.leaker)) == 1
     events = h.audit_events()
     assert events.index("REBOOT_NOT_QUEUED") < events.index("REBOOT_REQUESTED")
+
+
+def test_with_no_boot_signal_an_answered_reboot_is_audited_as_assumed_with_its_answer_seen(harness: Any) -> None:
+    h = harness(boot={"signal": "none"})
+    assert h.run()["status"] == "SUCCEEDED"
+    rebooted = next(r for r in h.audit_records() if r["event"] == "REBOOTED")
+    assert "assumed after the minimum wait" in rebooted["reason"] and "never seen" not in rebooted["reason"]
+    assert rebooted["details"]["request_answer_seen"] is True

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.harness import Harness, group_for
+from tests.harness import Harness, early_in_a_utc_day, group_for
 from tests.workflow.test_escalation import broken_app
 
 pytestmark = pytest.mark.workflow
@@ -170,6 +170,7 @@ def test_a_shared_leaker_is_announced_once_a_day_not_only_audited(harness: Any) 
 
     h = harness()
     two_groups(h)
+    early_in_a_utc_day(h.rt)
     topic_q, event_q = listen(h)
     for _ in range(3):
         assert outcome(h.run())["status"] == "nothing_to_do"
