@@ -14,7 +14,7 @@ import pytest
 
 from nightshift.sim import AutoScalingSpec, FleetSpec, InstanceSpec
 from steps.store import audit
-from tests.harness import LEAKER, MakeHarness
+from tests.harness import LEAKER, MakeHarness, early_in_a_utc_day
 from tests.workflow.test_notifications import drain, listen
 
 pytestmark = pytest.mark.workflow
@@ -113,11 +113,14 @@ def test_no_metric_data_is_audited_notified_once_a_day_and_never_healthy(harness
 
 
 def test_a_notice_that_could_not_be_sent_is_sent_by_the_next_selection_that_day(harness: MakeHarness) -> None:
-    # GIVEN a group with no metric data, and SNS failing the first Publish
+    # GIVEN a group with no metric data, and both channels failing the first notice (one that reached either
+    # channel counts as sent: steps/aws/notifications.py)
     h = harness()
     h.rt.declare_groups([{**h.group, "metric": {**h.group["metric"], "dimensions": {"InstanceType": "x1.32xlarge"}}}])
+    early_in_a_utc_day(h.rt)
     topic_q, _ = listen(h)
     h.rt.inject("sns", "Publish", "InternalError", status=500, times=1)
+    h.rt.inject("eventbridge", "PutEvents", "InternalException", status=500, times=1)
     # WHEN a selection runs
     first = h.run()
     # THEN it is not failed by the notice, and nothing reached the topic
