@@ -56,6 +56,22 @@ def early_in_a_utc_day(rt: LocalRuntime, hour: int = 1) -> None:
     rt.clock.advance(86400 - now % 86400 + hour * 3600)
 
 
+def fail_first_audit(monkeypatch: pytest.MonkeyPatch, module: Any, event: str, error: BaseException) -> list[str]:
+    """Make ``module``'s first audit write of ``event`` raise ``error`` (the write never happened); the list
+    it returns holds the event once that fault has fired."""
+    real = module.audit.record
+    fired: list[str] = []
+
+    def fail_once(entry: Any) -> Any:
+        if entry.event == event and not fired:
+            fired.append(entry.event)
+            raise error
+        return real(entry)
+
+    monkeypatch.setattr(module.audit, "record", fail_once)
+    return fired
+
+
 def group_for(built: Any, **overrides: Any) -> dict[str, Any]:
     group: dict[str, Any] = built.group_declaration()
     group.update({"metric": {"threshold": 65.0, "breaching_datapoints": 3, "evaluation_datapoints": 5},

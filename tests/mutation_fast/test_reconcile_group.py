@@ -11,7 +11,7 @@ import pytest
 from steps import put_back, reconcile
 from steps.exceptions import AwsThrottled, AwsUnavailable
 from steps.store import audit, lifecycle, lock, reconcile_progress
-from tests.harness import DIRECT_EXECUTION, Direct
+from tests.harness import DIRECT_EXECUTION, Direct, fail_first_audit
 
 SWEEP = "arn:aws:states:us-east-1:123456789012:execution:nightshift-sweep:sweep-1"
 GONE = "arn:aws:states:us-east-1:123456789012:execution:nightshift-remediate:gone"
@@ -371,16 +371,8 @@ def test_a_stale_release_whose_audit_write_is_throttled_is_recorded_by_the_retry
 
     lock.acquire("web", GONE, direct.now(), 7200, lambda arn: "SUCCEEDED")
     status(monkeypatch, {})
-    real = reconcile.audit.record
-    throttled: list[str] = []
-
-    def first_stale_audit_throttled(entry: Any) -> Any:
-        if entry.event == "LOCK_RELEASED_STALE" and not throttled:
-            throttled.append(entry.event)
-            raise AwsThrottled("PutItem: ProvisionedThroughputExceededException")
-        return real(entry)
-
-    monkeypatch.setattr(reconcile.audit, "record", first_stale_audit_throttled)
+    fail_first_audit(monkeypatch, reconcile, "LOCK_RELEASED_STALE",
+                     AwsThrottled("PutItem: ProvisionedThroughputExceededException"))
     with pytest.raises(AwsThrottled):
         reconcile.handler({"execution_id": SWEEP}, None)
     direct.rt.clock.advance(4)

@@ -15,7 +15,7 @@ from nightshift import replay
 from nightshift.sim import FleetSpec, InstanceSpec
 from steps import alarm_trigger
 from steps.store import alarm_claims, audit, claim, lifecycle
-from tests.harness import LEAKER
+from tests.harness import LEAKER, fail_first_audit
 from tests.workflow.test_triggers import alarm_event, invoke_alarm
 
 pytestmark = pytest.mark.workflow
@@ -90,18 +90,11 @@ def test_a_delivery_dying_after_the_audited_mark_still_leaves_one_alarm_started(
         harness: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     h = harness()
     event = alarm_event("nightshift-web-memory", h.leaker)
-    real_record = audit.record
-    died: list[str] = []
-
-    def dies_once(entry: Any) -> Any:
-        if entry.event == "ALARM_STARTED" and not died:
-            died.append(entry.event)
-            raise RuntimeError("Task timed out after 30.00 seconds")
-        return real_record(entry)
-
-    monkeypatch.setattr(alarm_trigger.audit, "record", dies_once)
+    died = fail_first_audit(monkeypatch, alarm_trigger, "ALARM_STARTED",
+                            RuntimeError("Task timed out after 30.00 seconds"))
     with pytest.raises(RuntimeError):
         invoke_alarm(event)
+    assert died == ["ALARM_STARTED"]
     retried = invoke_alarm(event)  # Lambda retries a failed asynchronous invocation
     assert h.rt.wait(retried["execution_arn"])["status"] == "SUCCEEDED"
     events = h.audit_events()

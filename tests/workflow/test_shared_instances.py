@@ -40,6 +40,24 @@ def only_in(h: Harness, instance: str, keep: str, drop: str) -> None:
     assert h.sim.target_state(instance, drop) is None and h.sim.target_state(instance, keep) == "healthy"
 
 
+def joins_api_before(h: Harness, function: str, http: str) -> None:
+    """Right before ``function`` first runs, an operator (or a deploy) registers the leaker in api's target group."""
+    def register(name: str, *_: Any) -> None:
+        if name == function and h.sim.target_state(h.leaker, http) is None:
+            h.sim.asg_register(h.leaker, [http], h.sim.now())
+
+    h.rt.router.before.append(register)
+
+
+def shared_since_selection(h: Harness, function: str) -> tuple[str, dict[str, Any]]:
+    """The leaker serves only in web's target group when web selects it, and joins api's right before
+    ``function``; web's run. Returns (web's target group, the run's result)."""
+    https, http = two_groups(h)
+    only_in(h, h.leaker, keep=https, drop=http)
+    joins_api_before(h, function, http)
+    return https, h.run()
+
+
 def requests_for(h: Harness, instance: str) -> list[str]:
     return [c.operation for c in h.rt.api_calls() if c.accepted and c.operation in MUTATING
             and instance in json.dumps(c.params, default=str)]
@@ -77,15 +95,7 @@ def test_a_leaker_only_behind_its_own_groups_target_group_is_healed(harness: Any
 def test_registered_in_the_other_groups_target_group_during_the_drain_it_is_put_back_not_rebooted(
         harness: Any) -> None:
     h = harness()
-    https, http = two_groups(h)
-    only_in(h, h.leaker, keep=https, drop=http)
-
-    def joins_api_before_the_reboot(name: str, *_: Any) -> None:
-        if name == "nightshift-reboot-instance" and h.sim.target_state(h.leaker, http) is None:
-            h.sim.asg_register(h.leaker, [http], h.sim.now())  # an operator (or a deploy) adds it to api
-
-    h.rt.router.before.append(joins_api_before_the_reboot)
-    result = h.run()
+    https, result = shared_since_selection(h, "nightshift-reboot-instance")
     assert result["status"] == "FAILED"  # CapacityLost: put back, and the failed-executions alarm pages
     assert requests_for(h, h.leaker) == ["DeregisterTargets"]  # drained from HTTPS, never rebooted
     events = h.audit_events()
@@ -103,11 +113,7 @@ def test_registered_in_the_other_groups_target_group_before_a_stop_start_it_is_p
     https, http = two_groups(h)
     only_in(h, h.leaker, keep=https, drop=http)
 
-    def joins_api_before_escalating(name: str, *_: Any) -> None:
-        if name == "nightshift-choose-escalation" and h.sim.target_state(h.leaker, http) is None:
-            h.sim.asg_register(h.leaker, [http], h.sim.now())
-
-    h.rt.router.before.append(joins_api_before_escalating)
+    joins_api_before(h, "nightshift-choose-escalation", http)
     result = h.run()
     assert result["status"] == "FAILED"
     sent = requests_for(h, h.leaker)
@@ -147,15 +153,7 @@ def test_draining_from_the_other_groups_target_group_still_counts_as_serving_the
 def test_registered_in_the_other_groups_target_group_before_the_deregistration_nothing_is_taken_out(
         harness: Any) -> None:
     h = harness()
-    https, http = two_groups(h)
-    only_in(h, h.leaker, keep=https, drop=http)
-
-    def joins_api_before_deregistering(name: str, *_: Any) -> None:
-        if name == "nightshift-deregister-instance" and h.sim.target_state(h.leaker, http) is None:
-            h.sim.asg_register(h.leaker, [http], h.sim.now())
-
-    h.rt.router.before.append(joins_api_before_deregistering)
-    result = h.run()
+    https, result = shared_since_selection(h, "nightshift-deregister-instance")
     assert result["status"] == "FAILED"
     assert requests_for(h, h.leaker) == []  # not even drained from web's own target group
     record = next(r for r in h.audit_records() if r["event"] == "SKIPPED_SHARED")
