@@ -1,4 +1,4 @@
-"""Did the reboot really happen, and is the instance back? Pure (DESIGN §2 step 7).
+"""Did the reboot really happen, and is the instance back? Pure (docs/design.md, "The remediation workflow", step 7).
 
 ``RebootInstances`` only queues a reboot (AWS falls back to a hard reboot when the OS does not shut
 down within a few minutes), and status checks can read ``ok`` right after the call without proving

@@ -1,4 +1,6 @@
-"""Is there capacity to take one instance out? Pure arithmetic over target health (DESIGN §2 step 3).
+"""Is there capacity to take one instance out? Pure arithmetic over target health.
+
+docs/design.md, "The remediation workflow", step 3.
 
 Only ``healthy`` counts as healthy: ``initial``, ``unhealthy``, ``unavailable``, ``draining`` and
 anything unknown count as not serving.

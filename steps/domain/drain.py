@@ -1,4 +1,4 @@
-"""When may the drain wait end? Pure (DESIGN §2 step 5).
+"""When may the drain wait end? Pure (docs/design.md, "The remediation workflow", step 5).
 
 ``DescribeTargetHealth`` shows ``draining`` for the whole deregistration delay even when nothing is in
 flight, so target state alone can never end the wait early. The wait ends at the earliest of:

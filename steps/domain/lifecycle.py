@@ -1,4 +1,4 @@
-"""The remediation lifecycle as data (DESIGN §4), enforced with ``transitions``.
+"""The remediation lifecycle as data (docs/design.md, "The remediation lifecycle"), enforced with ``transitions``.
 
 Each step fires one trigger; an illegal move raises ``MachineError``. The happy path is ordered, so a
 step can tell that its work is already recorded (a Retry or a replay reached it again) and return the

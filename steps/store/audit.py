@@ -1,4 +1,4 @@
-"""The audit trail: one item per decision or action, with the numbers behind it (DESIGN §5).
+"""The audit trail: one item per decision or action, with the numbers behind it (docs/design.md, "The audit trail").
 
 Partition by group, sorted by time; a GSI answers "what happened to this instance".
 """

@@ -1,4 +1,4 @@
-"""The group lock: one remediation per group at a time, as a lease in DynamoDB (DESIGN §3).
+"""The group lock: one remediation per group at a time, as a lease in DynamoDB (docs/design.md, "The group lock").
 
 The lock is a lease, not a flag: a crashed execution's lock expires, and a lock whose owner execution
 is no longer running may be taken over early. DynamoDB TTL deletes lazily (and moto never does), so
