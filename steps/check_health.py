@@ -7,6 +7,7 @@ from typing import Any
 
 from steps import lease, put_back
 from steps.aws import elbv2
+from steps.domain import waits
 from steps.domain.history import STANDBY_POLL_SECONDS
 from steps.entrypoint import StepContext, step
 from steps.events import HealthProgress
@@ -47,12 +48,12 @@ def check_health(ctx: StepContext) -> dict[str, Any]:
                   states=states, time_to_healthy_seconds=round(elapsed, 3),
                   out_of_service_seconds=round(total, 3))
         return {"done": True, "states": states, "checks": progress.checks + 1, "wait_seconds": 0}
-    if elapsed >= spec.deadline_seconds:
+    if waits.expired(elapsed, spec.deadline_seconds):
         ctx.audit("HEALTH_TIMED_OUT", f"{instance_id} not healthy in every target group {elapsed:.0f} s "
                   f"after re-registration (deadline {spec.deadline_seconds} s): {states}",
                   instance_id=instance_id, states=states, elapsed_seconds=round(elapsed, 3))
         raise HealthNotRestored(f"{instance_id} not healthy after {elapsed:.0f} s: {states}")
-    wait = max(1, min(spec.poll_seconds, int(spec.deadline_seconds - elapsed + 0.999)))
+    wait = waits.next_wait(spec.poll_seconds, elapsed, spec.deadline_seconds)
     lease.keep(ctx, wait)  # past the next Wait; LockLost if another execution took the group
     return {"done": False, "states": states, "checks": progress.checks + 1, "wait_seconds": wait}
 

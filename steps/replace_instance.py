@@ -16,7 +16,7 @@ from typing import Any
 
 from steps import lease
 from steps.aws import autoscaling, elbv2
-from steps.domain import replacement
+from steps.domain import replacement, waits
 from steps.entrypoint import StepContext, step
 from steps.exceptions import LifecycleConflict, RungTimedOut
 from steps.store import lifecycle
@@ -88,14 +88,14 @@ def _replace(ctx: StepContext) -> dict[str, Any]:
                       seconds=round(elapsed, 3))
             return {"done": True, "phase": "replaced", "replacement": new[0], "wait_seconds": 0}
         phase = "replacing"
-    if elapsed >= escalation.deadline_seconds:
+    if waits.expired(elapsed, escalation.deadline_seconds):
         seen = member.lifecycle_state if member else "gone"
         ctx.audit("RUNG_TIMED_OUT", f"{instance_id} not replaced {elapsed:.0f} s into the rung (deadline "
                   f"{escalation.deadline_seconds} s; lifecycle {seen})", instance_id=instance_id, rung="replace",
                   elapsed_seconds=round(elapsed, 3))
         raise RungTimedOut(f"{instance_id} not replaced after {elapsed:.0f} s")
-    remaining = int(escalation.deadline_seconds - elapsed + 0.999)
-    return {"done": False, "phase": phase, "wait_seconds": max(1, min(POLL_SECONDS, remaining))}
+    wait = waits.next_wait(POLL_SECONDS, elapsed, escalation.deadline_seconds)
+    return {"done": False, "phase": phase, "wait_seconds": wait}
 
 
 handler = replace_instance

@@ -20,7 +20,7 @@ from typing import Any
 
 from steps import lease
 from steps.aws import ec2, elbv2
-from steps.domain import stop_start
+from steps.domain import stop_start, waits
 from steps.entrypoint import StepContext, step
 from steps.exceptions import LifecycleConflict, RungTimedOut
 from steps.store import lifecycle
@@ -79,14 +79,14 @@ def stop_start_instance(ctx: StepContext) -> dict[str, Any]:
         ctx.audit("STOP_STARTED", f"{instance_id} stopped and started again ({seen}) {elapsed:.0f} s into the "
                   "rung; registering it", instance_id=instance_id, seconds=round(elapsed, 3))
         return {"done": True, "phase": "started", "wait_seconds": 0, "seen": seen}
-    if elapsed >= escalation.deadline_seconds:
+    if waits.expired(elapsed, escalation.deadline_seconds):
         ctx.audit("RUNG_TIMED_OUT", f"stop/start of {instance_id} not done {elapsed:.0f} s into the rung "
                   f"(deadline {escalation.deadline_seconds} s): {seen}", instance_id=instance_id, rung="stop_start",
                   elapsed_seconds=round(elapsed, 3), seen=seen)
         raise RungTimedOut(f"stop/start of {instance_id} not done after {elapsed:.0f} s: {seen}")
-    remaining = int(escalation.deadline_seconds - elapsed + 0.999)
     phase = "starting" if progress.get("start_sent_at") else "stopping"
-    return {"done": False, "phase": phase, "wait_seconds": max(1, min(POLL_SECONDS, remaining)), "seen": seen}
+    wait = waits.next_wait(POLL_SECONDS, elapsed, escalation.deadline_seconds)
+    return {"done": False, "phase": phase, "wait_seconds": wait, "seen": seen}
 
 
 handler = stop_start_instance

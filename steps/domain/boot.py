@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from steps.domain import waits
+
 CONFIRMING = "confirming"  # waiting for proof the reboot happened
 STATUS = "status"  # proven; waiting for status checks ok
 DONE = "done"
@@ -62,15 +64,15 @@ def decide(policy: BootPolicy, requested_at: float, elapsed: float, confirmed_by
     proven = confirmed_by or reboot_proven(policy, requested_at, elapsed, boot_time)
     if proven and status_ok:
         return BootDecision(DONE, proven, 0, f"rebooted (proven by {proven}) and status checks ok")
-    if elapsed >= policy.deadline_seconds:
+    if waits.expired(elapsed, policy.deadline_seconds):
         what = "status checks not ok" if proven else "no proof that the reboot happened"
         return BootDecision(TIMED_OUT, proven, 0,
                             f"{what} {int(elapsed)} s after the reboot request "
                             f"(deadline {policy.deadline_seconds} s)")
-    remaining = int(-(-(policy.deadline_seconds - elapsed) // 1))
     if not proven and policy.signal == "none":
-        wait = int(-(-(policy.min_wait_seconds - elapsed) // 1))
-        return BootDecision(CONFIRMING, None, max(1, min(wait, remaining)), "waiting the minimum boot time")
+        return BootDecision(CONFIRMING, None,
+                            waits.next_wait(policy.min_wait_seconds - elapsed, elapsed, policy.deadline_seconds),
+                            "waiting the minimum boot time")
     phase = STATUS if proven else CONFIRMING
     reason = "waiting for status checks" if proven else "waiting for a boot time newer than the request"
-    return BootDecision(phase, proven, max(1, min(policy.poll_seconds, remaining)), reason)
+    return BootDecision(phase, proven, waits.next_wait(policy.poll_seconds, elapsed, policy.deadline_seconds), reason)

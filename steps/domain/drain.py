@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from steps.domain import waits
+
 TARGET_GONE = "target_state"
 DEADLINE = "deadline"
 
@@ -40,9 +42,8 @@ def decide(policy: DrainPolicy, elapsed: float, gone_everywhere: bool, quiet_rea
         return DrainDecision(True, TARGET_GONE, 0)
     if policy.signal != TARGET_GONE and quiet_readings >= policy.quiet_checks and elapsed >= policy.floor_seconds:
         return DrainDecision(True, policy.signal, 0)
-    if elapsed >= policy.deadline_seconds:
+    if waits.expired(elapsed, policy.deadline_seconds):
         return DrainDecision(True, DEADLINE, 0)
-    to_deadline = policy.deadline_seconds - elapsed
     if policy.signal == TARGET_GONE:
         # Nothing can end the wait before the delay expires: wait for it instead of polling through it.
         wait = max(policy.poll_seconds, policy.delay_seconds - elapsed)
@@ -50,4 +51,4 @@ def decide(policy: DrainPolicy, elapsed: float, gone_everywhere: bool, quiet_rea
         wait = policy.floor_seconds - elapsed  # proven idle, held back only by the floor
     else:
         wait = policy.poll_seconds
-    return DrainDecision(False, None, max(1, min(int(-(-wait // 1)), int(-(-to_deadline // 1)))))
+    return DrainDecision(False, None, waits.next_wait(wait, elapsed, policy.deadline_seconds))
