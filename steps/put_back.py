@@ -10,10 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
 from steps.aws import autoscaling, ec2, elbv2
-from steps.aws.errors import error_code
+from steps.aws.errors import code_behind
 from steps.domain import replacement
 from steps.exceptions import AwsCallFailed, AwsUnavailable
 from steps.store import reconcile_progress
@@ -160,8 +158,7 @@ def gone_state(instance_id: str) -> str | None:
     try:
         state, _, _ = ec2.power(instance_id)
     except AwsCallFailed as exc:
-        cause = exc.__cause__
-        if isinstance(cause, ClientError) and error_code(cause) == "InvalidInstanceID.NotFound":
+        if code_behind(exc) == "InvalidInstanceID.NotFound":
             return "not found"
         raise
     return state if state in GONE_STATES else None

@@ -31,6 +31,12 @@ def error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
+def code_behind(exc: BaseException) -> str | None:
+    """The AWS error code behind one of our errors (``aws_call`` chains the ClientError), or None."""
+    cause = exc.__cause__
+    return error_code(cause) if isinstance(cause, ClientError) else None
+
+
 @contextmanager
 def aws_call(what: str) -> Iterator[None]:
     """Wrap one AWS call; ``what`` says which call, for the error message."""
