@@ -12,6 +12,7 @@ Nothing here needs AWS credentials or a network; a 300 s Wait costs no real time
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import time
@@ -156,6 +157,9 @@ class LocalRuntime:
         groups.reset()
         if self.log_stream is not None:
             handler = logger.registered_handler
+            if not isinstance(handler, logging.StreamHandler):
+                raise TypeError(f"the step logger's handler is a {type(handler).__name__}, not a StreamHandler: "
+                                "LocalRuntime(log_stream=...) cannot redirect it")
             if getattr(handler.stream, "closed", False):
                 # A stream closed under us (pytest's capture of an earlier session in this process, as
                 # `make mutation` runs them): setStream would flush it and fail. Fall back to stderr.
@@ -192,7 +196,7 @@ class LocalRuntime:
 
     # -- wiring --------------------------------------------------------------------------------
     def client(self, service: str) -> Any:
-        return boto3.client(service, region_name=self.region)  # type: ignore[call-overload]
+        return boto3.client(service, region_name=self.region)
 
     def add_fleet(self, spec: Any) -> Any:
         """Build a simulated fleet (nightshift.sim) and let it answer what moto lacks."""
@@ -226,7 +230,8 @@ class LocalRuntime:
         def lost() -> BaseException:
             if crash is not None:
                 return SandboxDied(crash, f"{function or 'the function'} died after {operation} took effect")
-            return ReadTimeoutError(endpoint_url=f"https://{service_id}.local/")
+            timeout: BaseException = ReadTimeoutError(endpoint_url=f"https://{service_id}.local/")
+            return timeout
 
         return self.interceptor.inject_after(service_id, operation, lost, times, function)
 
