@@ -69,6 +69,17 @@ def render_definition(path: Path, values: dict[str, str]) -> str:
     return text
 
 
+def _step_log_handler() -> logging.StreamHandler[Any]:
+    """The stream handler of the steps' Powertools logger, which LocalRuntime(log_stream=...) redirects."""
+    from steps.observability import logger
+
+    handler = logger.registered_handler
+    if not isinstance(handler, logging.StreamHandler):
+        raise TypeError(f"the step logger's handler is a {type(handler).__name__}, not a StreamHandler: "
+                        "LocalRuntime(log_stream=...) cannot redirect it")
+    return handler
+
+
 class LocalRuntime:
     def __init__(self, region: str = "us-east-1", clock: VirtualClock | None = None,
                  log_stream: IO[str] | None = None, provision: bool = True,
@@ -135,9 +146,7 @@ class LocalRuntime:
         groups.reset()
         observability.use_sink(None)
         if self._previous_stream is not None:
-            from steps.observability import logger
-
-            logger.registered_handler.setStream(self._previous_stream)  # type: ignore[attr-defined]
+            _step_log_handler().setStream(self._previous_stream)
         self._mock.stop()
         for key, value in self._saved_env.items():
             if value is None:
@@ -149,17 +158,13 @@ class LocalRuntime:
         from steps import clock as step_clock
         from steps import groups, observability
         from steps.aws import clients
-        from steps.observability import logger
 
         step_clock.use(self.clock.now)
         observability.use_sink(lambda blob: self.metrics.append(json.loads(blob)))
         clients.reset()
         groups.reset()
         if self.log_stream is not None:
-            handler = logger.registered_handler
-            if not isinstance(handler, logging.StreamHandler):
-                raise TypeError(f"the step logger's handler is a {type(handler).__name__}, not a StreamHandler: "
-                                "LocalRuntime(log_stream=...) cannot redirect it")
+            handler = _step_log_handler()
             if getattr(handler.stream, "closed", False):
                 # A stream closed under us (pytest's capture of an earlier session in this process, as
                 # `make mutation` runs them): setStream would flush it and fail. Fall back to stderr.
