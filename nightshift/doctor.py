@@ -439,10 +439,10 @@ def overlaps(seen: dict[str, dict[str, set[str]]]) -> list[Finding]:
         by_groups: dict[tuple[str, ...], list[str]] = defaultdict(list)
         for subject, names in shared.items():
             by_groups[tuple(sorted(names))].append(subject)
-        for names, subjects in sorted(by_groups.items()):
+        for group_names, subjects in sorted(by_groups.items()):
             shown = ", ".join(sorted(subjects)[:3]) + (f" and {len(subjects) - 3} more" if len(subjects) > 3 else "")
             found.append(Finding(
-                "overlap", WARN, None, f"groups {', '.join(names)}",
+                "overlap", WARN, None, f"groups {', '.join(group_names)}",
                 f"{len(subjects)} {kind}(s) reached by more than one group ({shown}): the instance claim keeps two "
                 "remediations off one instance, but each group judges capacity only in its own target groups",
                 "register each instance behind the target groups of one group only (or merge the groups)"))

@@ -81,7 +81,8 @@ def _state(definition: Definition, name: str) -> dict[str, Any]:
 
 def _find(states: dict[str, Any], name: str) -> dict[str, Any] | None:
     if name in states:
-        return states[name]  # type: ignore[no-any-return]
+        state: dict[str, Any] = states[name]
+        return state
     for state in states.values():
         inner = [b["States"] for b in state.get("Branches", [])]
         inner += [state[k]["States"] for k in ("ItemProcessor", "Iterator") if k in state]

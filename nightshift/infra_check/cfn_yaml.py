@@ -22,7 +22,8 @@ _TAGS = {
 }
 
 
-class _Loader(yaml.SafeLoader):
+# PyYAML ships no type hints (types-PyYAML is not a dependency): SafeLoader is Any to mypy.
+class _Loader(yaml.SafeLoader):  # type: ignore[misc]
     """SafeLoader plus the CloudFormation tags; YAML anchors and aliases work as usual."""
 
 
@@ -35,7 +36,7 @@ def _construct(key: str) -> Any:
         elif isinstance(node, yaml.SequenceNode):
             value = loader.construct_sequence(node, deep=True)
         else:
-            value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+            value = loader.construct_mapping(node, deep=True)
         return {key: value}
 
     return construct

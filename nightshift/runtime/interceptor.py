@@ -225,7 +225,7 @@ class Interceptor:
                                            "ResponseMetadata": _metadata(fault.error.status)}
 
     def _after(self, event_name: str, http_response: AWSResponse, context: dict[str, Any], **_: Any) -> None:
-        _, service_id, operation = event_name.split(".", 2)
+        service_id, operation = event_name.split(".", 2)[1:]
         call = ApiCall(current_function(), service_id, operation, dict(context.get(_PARAMS_KEY) or {}),
                        int(http_response.status_code))
         with self._lock:

@@ -10,12 +10,16 @@ import copy
 import datetime
 import logging
 import threading
+import time
 from collections import OrderedDict
+from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
+from moto.core.config import DefaultConfig
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import StateTaskService
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn import (
     StateTaskServiceSfn,
 )
@@ -23,22 +27,22 @@ from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_funct
 from moto.stepfunctions.parser.asl.eval.environment import Environment
 from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
 
 from nightshift.runtime.clock import VirtualClock
 
 # moto needs this config to execute ASL at all (otherwise executions just "succeed" with no work) and
 # to keep Lambda out of Docker (our Lambda Tasks are answered in-process by the router).
-MOTO_CONFIG: dict[str, Any] = {
+MOTO_CONFIG: DefaultConfig = {
     "stepfunctions": {"execute_state_machine": True},
     "lambda": {"use_docker": False},
 }
 
 _active: dict[str, VirtualClock | None] = {"clock": None}
 _original_wait = WaitFunction._wait_interval
-_original_retrier_time = retrier_decl.time
 _original_timestamp = EventManager._get_current_timestamp
 _original_parse = AmazonStateLanguageParser.parse
-_original_lambda_client = lambda_eval_utils.boto_client_for
+_original_lambda_client = boto_client_for  # what lambda_eval_utils imports under that name
 
 
 def _virtual_timestamp() -> datetime.datetime:
@@ -81,7 +85,7 @@ def _sfn_parameters(self: StateTaskServiceSfn, parameters: dict[str, Any], boto_
             parameters[key[0].lower() + key[1:]] = parameters.pop(key)
 
 
-def _sfn_response(self: StateTaskServiceSfn, response: Any, boto_service_name: str | None = None,
+def _sfn_response(self: StateTaskService, response: Any, boto_service_name: str | None = None,
                   service_action_name: str | None = None) -> None:
     # Gap: the matching response normalisation is a no-op too, yet moto's own .sync resolvers read
     # submission_output["ExecutionArn"], and AWS returns ExecutionArn/Status/Output to the state.
@@ -153,18 +157,25 @@ def _lambda_client(region: str, service: str, state_credentials: Any = None) -> 
     return client
 
 
+def _swap_engine_globals(time_module: Any, client_for: Callable[..., Any]) -> None:
+    """Replace two module globals moto's engine calls: ``time`` in retrier_decl (its Retry back-off sleeps)
+    and ``boto_client_for`` in lambda_eval_utils (a new client per Lambda Task)."""
+    # Both modules import these names without re-exporting them, so mypy's module type has no such attribute.
+    retrier_decl.time = time_module  # type: ignore[attr-defined]  # moto-internal global, not exported
+    lambda_eval_utils.boto_client_for = client_for  # type: ignore[attr-defined]  # moto-internal global
+
+
 def install(clock: VirtualClock) -> None:
     """Make Wait states and Retry back-off advance ``clock`` instead of sleeping."""
     _active["clock"] = clock
     serialize_dynamodb_writes()
     WaitFunction._wait_interval = _virtual_wait  # type: ignore[method-assign]
-    retrier_decl.time = SimpleNamespace(sleep=_virtual_sleep)  # type: ignore[assignment]
+    _swap_engine_globals(SimpleNamespace(sleep=_virtual_sleep), _lambda_client)
     EventManager._get_current_timestamp = staticmethod(_virtual_timestamp)  # type: ignore[method-assign]
     StateTaskServiceSfn._normalise_parameters = _sfn_parameters  # type: ignore[method-assign]
     StateTaskServiceSfn._normalise_response = _sfn_response  # type: ignore[method-assign]
     AmazonStateLanguageParser.parse = staticmethod(_parse_once)  # type: ignore[method-assign]
     _LAMBDA_CLIENTS.clear()
-    lambda_eval_utils.boto_client_for = _lambda_client
 
 
 def quiet_engine_logs() -> None:
@@ -176,10 +187,9 @@ def quiet_engine_logs() -> None:
 def uninstall() -> None:
     _active["clock"] = None
     WaitFunction._wait_interval = _original_wait  # type: ignore[method-assign]
-    retrier_decl.time = _original_retrier_time
+    _swap_engine_globals(time, _original_lambda_client)  # retrier_decl's own `import time`
     EventManager._get_current_timestamp = staticmethod(_original_timestamp)  # type: ignore[method-assign]
     StateTaskServiceSfn._normalise_parameters = _original_sfn_params  # type: ignore[method-assign]
     StateTaskServiceSfn._normalise_response = _original_sfn_response  # type: ignore[method-assign]
     AmazonStateLanguageParser.parse = staticmethod(_original_parse)  # type: ignore[method-assign]
-    lambda_eval_utils.boto_client_for = _original_lambda_client
     _LAMBDA_CLIENTS.clear()

@@ -12,6 +12,7 @@ Nothing here needs AWS credentials or a network; a 300 s Wait costs no real time
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import time
@@ -66,6 +67,17 @@ def render_definition(path: Path, values: dict[str, str]) -> str:
         start = text.index("${")
         raise ValueError(f"{path.name}: no substitution for {text[start:text.index('}', start) + 1]}")
     return text
+
+
+def _step_log_handler() -> logging.StreamHandler[Any]:
+    """The stream handler of the steps' Powertools logger, which LocalRuntime(log_stream=...) redirects."""
+    from steps.observability import logger
+
+    handler = logger.registered_handler
+    if not isinstance(handler, logging.StreamHandler):
+        raise TypeError(f"the step logger's handler is a {type(handler).__name__}, not a StreamHandler: "
+                        "LocalRuntime(log_stream=...) cannot redirect it")
+    return handler
 
 
 class LocalRuntime:
@@ -134,9 +146,7 @@ class LocalRuntime:
         groups.reset()
         observability.use_sink(None)
         if self._previous_stream is not None:
-            from steps.observability import logger
-
-            logger.registered_handler.setStream(self._previous_stream)  # type: ignore[attr-defined]
+            _step_log_handler().setStream(self._previous_stream)
         self._mock.stop()
         for key, value in self._saved_env.items():
             if value is None:
@@ -148,14 +158,13 @@ class LocalRuntime:
         from steps import clock as step_clock
         from steps import groups, observability
         from steps.aws import clients
-        from steps.observability import logger
 
         step_clock.use(self.clock.now)
         observability.use_sink(lambda blob: self.metrics.append(json.loads(blob)))
         clients.reset()
         groups.reset()
         if self.log_stream is not None:
-            handler = logger.registered_handler
+            handler = _step_log_handler()
             if getattr(handler.stream, "closed", False):
                 # A stream closed under us (pytest's capture of an earlier session in this process, as
                 # `make mutation` runs them): setStream would flush it and fail. Fall back to stderr.
@@ -192,7 +201,7 @@ class LocalRuntime:
 
     # -- wiring --------------------------------------------------------------------------------
     def client(self, service: str) -> Any:
-        return boto3.client(service, region_name=self.region)  # type: ignore[call-overload]
+        return boto3.client(service, region_name=self.region)
 
     def add_fleet(self, spec: Any) -> Any:
         """Build a simulated fleet (nightshift.sim) and let it answer what moto lacks."""
@@ -226,7 +235,8 @@ class LocalRuntime:
         def lost() -> BaseException:
             if crash is not None:
                 return SandboxDied(crash, f"{function or 'the function'} died after {operation} took effect")
-            return ReadTimeoutError(endpoint_url=f"https://{service_id}.local/")
+            timeout: BaseException = ReadTimeoutError(endpoint_url=f"https://{service_id}.local/")
+            return timeout
 
         return self.interceptor.inject_after(service_id, operation, lost, times, function)
 

@@ -19,13 +19,11 @@ datapoint: AWS says to allow up to 15 minutes for a new metric to appear, and 0 
 from __future__ import annotations
 
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from nightshift.runtime.interceptor import AwsError, Interceptor
 from nightshift.sim.instance import SimulatedInstance
-
-if TYPE_CHECKING:
-    from nightshift.sim.fleet import FleetSimulator
+from nightshift.sim.world import FleetWorld
 
 SERVICE = "cloudwatch"
 NAMESPACE = "CWAgent"
@@ -38,11 +36,11 @@ _TOKEN_PREFIX = "nightshift-sim:"
 DimensionSet = tuple[tuple[str, str], ...]  # (Name, Value) pairs sorted by Name
 
 
-def install(sim: FleetSimulator, interceptor: Interceptor) -> None:
+def install(sim: FleetWorld, interceptor: Interceptor) -> None:
     interceptor.answer(SERVICE, "ListMetrics", partial(list_metrics, sim))
 
 
-def dimension_sets(sim: FleetSimulator, instance: SimulatedInstance) -> list[DimensionSet]:
+def dimension_sets(sim: FleetWorld, instance: SimulatedInstance) -> list[DimensionSet]:
     """Every dimension set the agent on ``instance`` publishes each of its metrics with (the full set first)."""
     full = {"InstanceId": instance.instance_id}
     if sim.spec.agent_dimensions == "wizard":
@@ -55,7 +53,7 @@ def dimension_sets(sim: FleetSimulator, instance: SimulatedInstance) -> list[Dim
     return sets
 
 
-def published(sim: FleetSimulator, instance: SimulatedInstance, dimensions: list[dict[str, Any]]) -> bool:
+def published(sim: FleetWorld, instance: SimulatedInstance, dimensions: list[dict[str, Any]]) -> bool:
     """Whether a query's dimensions are exactly one of the sets ``instance``'s agent publishes."""
     asked = tuple(sorted((str(d.get("Name")), str(d.get("Value"))) for d in dimensions))
     return asked in dimension_sets(sim, instance)
@@ -87,7 +85,7 @@ def _validate(params: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
     return filters, offset
 
 
-def list_metrics(sim: FleetSimulator, params: dict[str, Any]) -> dict[str, Any] | None:
+def list_metrics(sim: FleetWorld, params: dict[str, Any]) -> dict[str, Any] | None:
     """ListMetrics over the agent metrics of every simulated instance; other namespaces pass through to moto."""
     names = [params["MetricName"]] if params.get("MetricName") else list(AGENT_METRICS)
     if params.get("Namespace") != NAMESPACE or not set(names) <= set(AGENT_METRICS):
@@ -99,9 +97,9 @@ def list_metrics(sim: FleetSimulator, params: dict[str, Any]) -> dict[str, Any] 
         raise
     with sim.lock:
         now = sim.now()
-        found: list[tuple[FleetSimulator, str, DimensionSet]] = []
+        found: list[tuple[FleetWorld, str, DimensionSet]] = []
         for name in names:
-            for peer in sim._peers:
+            for peer in sim.peers:
                 for instance in peer.instances:
                     if instance.power.first_boot > now:
                         continue  # launched later: nothing published yet

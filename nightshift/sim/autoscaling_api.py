@@ -9,20 +9,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from nightshift.runtime.interceptor import AwsError, Interceptor
 from nightshift.sim import moto_backend
 from nightshift.sim.autoscaling import IN_PROGRESS, Activity, AutoScalingGroup, Member, iso_seconds
-
-if TYPE_CHECKING:
-    from nightshift.sim.fleet import FleetSimulator
+from nightshift.sim.world import FleetWorld
 
 SERVICE = "auto-scaling"
 _MAX_RECORDS = 100
 
 
-def install(sim: FleetSimulator, interceptor: Interceptor) -> None:
+def install(sim: FleetWorld, interceptor: Interceptor) -> None:
     for operation, answerer in (
         ("DescribeAutoScalingInstances", describe_auto_scaling_instances),
         ("DescribeAutoScalingGroups", describe_auto_scaling_groups),
@@ -39,17 +37,17 @@ def _stamp(at: float) -> datetime:
     return datetime.fromtimestamp(at, tz=UTC)
 
 
-def _groups(sim: FleetSimulator) -> list[tuple[FleetSimulator, AutoScalingGroup]]:
+def _groups(sim: FleetWorld) -> list[tuple[FleetWorld, AutoScalingGroup]]:
     """Every simulated group on the interceptor: the first simulator asked answers for its peers too."""
     return [(peer, peer.auto_scaling) for peer in sim.peers if peer.auto_scaling is not None]
 
 
-def _group_named(sim: FleetSimulator, name: object) -> tuple[FleetSimulator, AutoScalingGroup] | None:
+def _group_named(sim: FleetWorld, name: object) -> tuple[FleetWorld, AutoScalingGroup] | None:
     return next(((peer, group) for peer, group in _groups(sim) if group.name == name), None)
 
 
-def _owned_group(sim: FleetSimulator, params: dict[str, Any],
-                 operation: str) -> tuple[FleetSimulator, AutoScalingGroup] | None:
+def _owned_group(sim: FleetWorld, params: dict[str, Any],
+                 operation: str) -> tuple[FleetWorld, AutoScalingGroup] | None:
     found = _group_named(sim, params.get("AutoScalingGroupName"))
     sim.tally(operation, [found[0]] if found is not None else [])
     return found
@@ -59,11 +57,11 @@ def _ids(params: dict[str, Any]) -> list[str]:
     return list(dict.fromkeys(str(i) for i in params.get("InstanceIds") or []))
 
 
-def _moto_has_groups(sim: FleetSimulator) -> bool:
+def _moto_has_groups(sim: FleetWorld) -> bool:
     return bool(moto_backend.autoscaling_group_names(sim.account_id, sim.spec.region))
 
 
-def _instance_fields(sim: FleetSimulator, group: AutoScalingGroup, member: Member, state: str) -> dict[str, Any]:
+def _instance_fields(sim: FleetWorld, group: AutoScalingGroup, member: Member, state: str) -> dict[str, Any]:
     instance = sim.instance(member.instance_id)
     assert instance is not None
     return {"InstanceId": member.instance_id, "InstanceType": instance.instance_type,
@@ -71,7 +69,7 @@ def _instance_fields(sim: FleetSimulator, group: AutoScalingGroup, member: Membe
             "HealthStatus": member.health, "ProtectedFromScaleIn": False}
 
 
-def describe_auto_scaling_instances(sim: FleetSimulator, params: dict[str, Any]) -> dict[str, Any] | None:
+def describe_auto_scaling_instances(sim: FleetWorld, params: dict[str, Any]) -> dict[str, Any] | None:
     ids = _ids(params)
     with sim.lock:
         if ids:
@@ -101,7 +99,7 @@ def describe_auto_scaling_instances(sim: FleetSimulator, params: dict[str, Any])
         return {"AutoScalingInstances": found[:max_records]}
 
 
-def _group_description(fleet: FleetSimulator, group: AutoScalingGroup, now: float) -> dict[str, Any]:
+def _group_description(fleet: FleetWorld, group: AutoScalingGroup, now: float) -> dict[str, Any]:
     return {
         "AutoScalingGroupName": group.name,
         "AutoScalingGroupARN": group.arn,
@@ -126,7 +124,7 @@ def _group_description(fleet: FleetSimulator, group: AutoScalingGroup, now: floa
     }
 
 
-def describe_auto_scaling_groups(sim: FleetSimulator, params: dict[str, Any]) -> dict[str, Any] | None:
+def describe_auto_scaling_groups(sim: FleetWorld, params: dict[str, Any]) -> dict[str, Any] | None:
     names = [str(n) for n in params.get("AutoScalingGroupNames") or []]
     with sim.lock:
         if names:
@@ -162,7 +160,7 @@ def _activity(group: AutoScalingGroup, activity: Activity, now: float, status: s
     return shaped
 
 
-def enter_standby(sim: FleetSimulator, params: dict[str, Any]) -> dict[str, Any] | None:
+def enter_standby(sim: FleetWorld, params: dict[str, Any]) -> dict[str, Any] | None:
     owned = _owned_group(sim, params, "autoscaling.EnterStandby")
     if owned is None:
         return None
@@ -174,7 +172,7 @@ def enter_standby(sim: FleetSimulator, params: dict[str, Any]) -> dict[str, Any]
         return {"Activities": [_activity(group, a, now, IN_PROGRESS, 50) for a in activities]}
 
 
-def exit_standby(sim: FleetSimulator, params: dict[str, Any]) -> dict[str, Any] | None:
+def exit_standby(sim: FleetWorld, params: dict[str, Any]) -> dict[str, Any] | None:
     owned = _owned_group(sim, params, "autoscaling.ExitStandby")
     if owned is None:
         return None
@@ -186,7 +184,7 @@ def exit_standby(sim: FleetSimulator, params: dict[str, Any]) -> dict[str, Any] 
         return {"Activities": [_activity(group, a, now, "PreInService", 30) for a in activities]}
 
 
-def set_instance_health(sim: FleetSimulator, params: dict[str, Any]) -> dict[str, Any] | None:
+def set_instance_health(sim: FleetWorld, params: dict[str, Any]) -> dict[str, Any] | None:
     instance_id = str(params.get("InstanceId"))
     with sim.lock:
         owner = sim.owner_of(instance_id)
@@ -212,7 +210,7 @@ def _page(params: dict[str, Any], items: list[dict[str, Any]], key: str) -> dict
     return page
 
 
-def describe_scaling_activities(sim: FleetSimulator, params: dict[str, Any]) -> dict[str, Any] | None:
+def describe_scaling_activities(sim: FleetWorld, params: dict[str, Any]) -> dict[str, Any] | None:
     owned = _owned_group(sim, params, "autoscaling.DescribeScalingActivities")
     if owned is None:
         return None
@@ -225,7 +223,7 @@ def describe_scaling_activities(sim: FleetSimulator, params: dict[str, Any]) -> 
         return _page(params, activities, "Activities")
 
 
-def describe_instance_refreshes(sim: FleetSimulator, params: dict[str, Any]) -> dict[str, Any] | None:
+def describe_instance_refreshes(sim: FleetWorld, params: dict[str, Any]) -> dict[str, Any] | None:
     owned = _owned_group(sim, params, "autoscaling.DescribeInstanceRefreshes")
     if owned is None:
         return None

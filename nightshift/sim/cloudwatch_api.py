@@ -13,7 +13,7 @@ after it was collected (see nightshift/sim/metric_data.py).
 from __future__ import annotations
 
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from nightshift.runtime.interceptor import AwsError, Interceptor
 from nightshift.sim import agent_dimensions
@@ -25,9 +25,7 @@ from nightshift.sim.metric_data import (
     validate_request,
     validate_stat,
 )
-
-if TYPE_CHECKING:
-    from nightshift.sim.fleet import FleetSimulator
+from nightshift.sim.world import FleetWorld
 
 SERVICE = "cloudwatch"
 NAMESPACE = "CWAgent"
@@ -37,12 +35,12 @@ CONNECTIONS = "netstat_tcp_established"
 _SUB_MINUTE_PERIODS = (1, 5, 10, 20, 30)
 
 
-def install(sim: FleetSimulator, interceptor: Interceptor) -> None:
+def install(sim: FleetWorld, interceptor: Interceptor) -> None:
     interceptor.answer(SERVICE, "GetMetricData", partial(get_metric_data, sim))
     agent_dimensions.install(sim, interceptor)
 
 
-def _series(sim: FleetSimulator, instance: SimulatedInstance, metric_name: str) -> Series:
+def _series(sim: FleetWorld, instance: SimulatedInstance, metric_name: str) -> Series:
     quiet = instance.quiet()
     if metric_name == MEMORY:
         return Series(sim.spec.memory_sample_seconds, sim.history_start, instance.memory_percent,
@@ -59,7 +57,7 @@ def _series(sim: FleetSimulator, instance: SimulatedInstance, metric_name: str) 
                   ingestion_delay_seconds=sim.spec.metric_ingestion_delay_seconds)
 
 
-def _owned(sim: FleetSimulator, query: dict[str, Any]) -> tuple[FleetSimulator, SimulatedInstance, str] | None:
+def _owned(sim: FleetWorld, query: dict[str, Any]) -> tuple[FleetWorld, SimulatedInstance, str] | None:
     """(the fleet, the instance, the metric) a query reads, when a simulator publishes that metric."""
     metric = (query.get("MetricStat") or {}).get("Metric") or {}
     if metric.get("Namespace") != NAMESPACE or metric.get("MetricName") not in (MEMORY, CONNECTIONS):
@@ -69,7 +67,7 @@ def _owned(sim: FleetSimulator, query: dict[str, Any]) -> tuple[FleetSimulator, 
     return (owner[0], owner[1], str(metric["MetricName"])) if owner is not None else None
 
 
-def _published(match: tuple[FleetSimulator, SimulatedInstance, str], query: dict[str, Any]) -> bool:
+def _published(match: tuple[FleetWorld, SimulatedInstance, str], query: dict[str, Any]) -> bool:
     """CloudWatch matches the exact dimension set: InstanceId alone finds nothing for a four-dimension series."""
     return agent_dimensions.published(match[0], match[1], query["MetricStat"]["Metric"].get("Dimensions") or [])
 
@@ -82,7 +80,7 @@ def _period(query: dict[str, Any]) -> int:
     return period
 
 
-def get_metric_data(sim: FleetSimulator, params: dict[str, Any]) -> dict[str, Any] | None:
+def get_metric_data(sim: FleetWorld, params: dict[str, Any]) -> dict[str, Any] | None:
     try:
         queries, start, end, descending = validate_request(params)
     except AwsError:

@@ -14,15 +14,13 @@ https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/Stop_Start.html
 from __future__ import annotations
 
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from nightshift.runtime.interceptor import AwsError, Interceptor
 from nightshift.sim import moto_backend
 from nightshift.sim.instance import SimulatedInstance
 from nightshift.sim.power import PENDING, RUNNING, SHUTTING_DOWN, STATE_CODES, STOPPED, STOPPING, TERMINATED
-
-if TYPE_CHECKING:
-    from nightshift.sim.fleet import FleetSimulator
+from nightshift.sim.world import FleetWorld
 
 SERVICE = "ec2"
 _GONE = (SHUTTING_DOWN, TERMINATED)
@@ -44,15 +42,15 @@ def _state(name: str) -> dict[str, Any]:
     return {"Code": STATE_CODES[name], "Name": name}
 
 
-def install(sim: FleetSimulator, interceptor: Interceptor) -> None:
+def install(sim: FleetWorld, interceptor: Interceptor) -> None:
     interceptor.answer(SERVICE, "RebootInstances", partial(reboot_instances, sim))
     interceptor.answer(SERVICE, "StopInstances", partial(stop_instances, sim))
     interceptor.answer(SERVICE, "StartInstances", partial(start_instances, sim))
     interceptor.answer(SERVICE, "DescribeInstanceStatus", partial(describe_instance_status, sim))
 
 
-def _resolve(sim: FleetSimulator, params: dict[str, Any],
-             operation: str) -> tuple[list[str], dict[str, tuple[FleetSimulator, SimulatedInstance]]] | None:
+def _resolve(sim: FleetWorld, params: dict[str, Any],
+             operation: str) -> tuple[list[str], dict[str, tuple[FleetWorld, SimulatedInstance]]] | None:
     """The requested ids and the simulated ones among them, validated as EC2 validates; None: none simulated.
     The caller holds the lock."""
     ids = list(dict.fromkeys(str(i) for i in params.get("InstanceIds") or []))
@@ -74,7 +72,7 @@ def _dry_run(params: dict[str, Any]) -> None:
         raise AwsError("DryRunOperation", "Request would have succeeded, but DryRun flag is set.", 412)
 
 
-def reboot_instances(sim: FleetSimulator, params: dict[str, Any]) -> dict[str, Any] | None:
+def reboot_instances(sim: FleetWorld, params: dict[str, Any]) -> dict[str, Any] | None:
     with sim.lock:
         resolved = _resolve(sim, params, "ec2.RebootInstances")
         if resolved is None:
@@ -92,7 +90,7 @@ def reboot_instances(sim: FleetSimulator, params: dict[str, Any]) -> dict[str, A
     return {}
 
 
-def _moto_transitions(sim: FleetSimulator, ids: list[str], start: bool) -> list[dict[str, Any]]:
+def _moto_transitions(sim: FleetWorld, ids: list[str], start: bool) -> list[dict[str, Any]]:
     """Stop or start the instances the simulator does not own, in moto, and report them as moto sees them."""
     if not ids:
         return []
@@ -101,7 +99,7 @@ def _moto_transitions(sim: FleetSimulator, ids: list[str], start: bool) -> list[
              "PreviousState": {"Code": previous[0], "Name": previous[1]}} for i, current, previous in changed]
 
 
-def _stop_or_start(sim: FleetSimulator, params: dict[str, Any], start: bool) -> dict[str, Any] | None:
+def _stop_or_start(sim: FleetWorld, params: dict[str, Any], start: bool) -> dict[str, Any] | None:
     operation, verb = ("StartInstances", "started") if start else ("StopInstances", "stopped")
     refused = (STOPPING, *_GONE) if start else (PENDING, *_GONE)
     with sim.lock:
@@ -133,15 +131,15 @@ def _stop_or_start(sim: FleetSimulator, params: dict[str, Any], start: bool) -> 
     return {"StartingInstances" if start else "StoppingInstances": changes}
 
 
-def stop_instances(sim: FleetSimulator, params: dict[str, Any]) -> dict[str, Any] | None:
+def stop_instances(sim: FleetWorld, params: dict[str, Any]) -> dict[str, Any] | None:
     return _stop_or_start(sim, params, start=False)
 
 
-def start_instances(sim: FleetSimulator, params: dict[str, Any]) -> dict[str, Any] | None:
+def start_instances(sim: FleetWorld, params: dict[str, Any]) -> dict[str, Any] | None:
     return _stop_or_start(sim, params, start=True)
 
 
-def describe_instance_status(sim: FleetSimulator, params: dict[str, Any]) -> dict[str, Any] | None:
+def describe_instance_status(sim: FleetWorld, params: dict[str, Any]) -> dict[str, Any] | None:
     ids = [str(i) for i in params.get("InstanceIds") or []]
     owners = [sim.owner_of(i) for i in ids]
     if not ids or params.get("Filters") or any(owner is None for owner in owners):

@@ -2,8 +2,9 @@
 
 moto removes a deregistered target at once and reports every registered target ``healthy``; AWS keeps a
 deregistered target ``draining`` for the whole delay and makes a registered one pass health checks
-first. The simulator records each (de)registration, keeps moto's own target list in step, and answers
-DescribeTargetHealth itself. Calls about other target groups pass through to moto untouched.
+first. The simulator records each (de)registration (target_groups.py, shared with the Auto Scaling group),
+keeps moto's own target list in step, and answers DescribeTargetHealth itself. Calls about other target
+groups pass through to moto untouched.
 
 AWS's documentation of what is modelled here (docs/aws-behaviour.md lists each behaviour):
 https://docs.aws.amazon.com/elasticloadbalancing/latest/application/edit-target-group-attributes.html#deregistration-delay
@@ -12,16 +13,14 @@ https://docs.aws.amazon.com/elasticloadbalancing/latest/application/edit-target-
 from __future__ import annotations
 
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from nightshift.runtime.interceptor import AwsError, Interceptor
-from nightshift.sim import moto_backend
-from nightshift.sim.instance import SimulatedInstance
+from nightshift.sim import moto_backend, target_groups
 from nightshift.sim.power import RUNNING
-from nightshift.sim.target_health import REASONS, UNUSED, TargetRecord
-
-if TYPE_CHECKING:
-    from nightshift.sim.fleet import FleetSimulator, SimulatedTargetGroup
+from nightshift.sim.target_groups import SimulatedTargetGroup
+from nightshift.sim.target_health import REASONS, UNUSED
+from nightshift.sim.world import FleetWorld
 
 SERVICE = "elastic-load-balancing-v2"
 _NOT_OURS = (
@@ -30,7 +29,7 @@ _NOT_OURS = (
 )
 
 
-def install(sim: FleetSimulator, interceptor: Interceptor) -> None:
+def install(sim: FleetWorld, interceptor: Interceptor) -> None:
     for operation, answerer in (
         ("DescribeTargetHealth", describe_target_health),
         ("RegisterTargets", register_targets),
@@ -41,7 +40,7 @@ def install(sim: FleetSimulator, interceptor: Interceptor) -> None:
         interceptor.answer(SERVICE, operation, partial(answerer, sim))
 
 
-def _own_group(sim: FleetSimulator, params: dict[str, Any], operation: str) -> SimulatedTargetGroup | None:
+def _own_group(sim: FleetWorld, params: dict[str, Any], operation: str) -> SimulatedTargetGroup | None:
     """This simulator's target group the call is about, or None to let a peer or moto answer."""
     arn = params.get("TargetGroupArn")
     group = sim.target_group(arn)
@@ -68,7 +67,7 @@ def _unused(instance_id: str, port: int) -> dict[str, Any]:
     return _description(instance_id, port, UNUSED, reason, description)
 
 
-def describe_target_health(sim: FleetSimulator, params: dict[str, Any]) -> dict[str, Any] | None:
+def describe_target_health(sim: FleetWorld, params: dict[str, Any]) -> dict[str, Any] | None:
     group = _own_group(sim, params, "elbv2.DescribeTargetHealth")
     if group is None:
         return None
@@ -99,7 +98,7 @@ def describe_target_health(sim: FleetSimulator, params: dict[str, Any]) -> dict[
         return {"TargetHealthDescriptions": descriptions}
 
 
-def _fleet_targets(sim: FleetSimulator, params: dict[str, Any]) -> list[tuple[str, int | None]]:
+def _fleet_targets(sim: FleetWorld, params: dict[str, Any]) -> list[tuple[str, int | None]]:
     targets = [(str(t["Id"]), int(t["Port"]) if "Port" in t else None) for t in params.get("Targets") or []]
     unknown = [i for i, _ in targets if sim.instance(i) is None]
     if unknown:
@@ -107,40 +106,7 @@ def _fleet_targets(sim: FleetSimulator, params: dict[str, Any]) -> list[tuple[st
     return targets
 
 
-def register(group: SimulatedTargetGroup, targets: list[tuple[SimulatedInstance, int]], at: float) -> None:
-    """Register targets in the simulator and in moto's list: RegisterTargets, and Auto Scaling's own
-    registrations (ExitStandby, a replacement going InService). The caller holds the lock."""
-    for instance, port in targets:
-        record = instance.targets.get(group.arn)
-        if record is None:
-            instance.targets[group.arn] = TargetRecord(port, at, starts_healthy=False)
-        else:
-            record.register(at, port)
-    moto_backend.register_known_targets(group.arn, [(instance.instance_id, port) for instance, port in targets])
-
-
-def deregister(group: SimulatedTargetGroup, instances: list[SimulatedInstance], at: float) -> float:
-    """Deregister targets in the simulator and in moto's list: DeregisterTargets, and Auto Scaling's own
-    deregistrations (EnterStandby, a termination). Returns when the last of their drains ends (``at`` when
-    none is registered). The caller holds the lock."""
-    removed = []
-    drained = at
-    for instance in instances:
-        record = instance.targets.get(group.arn)
-        if record is None:
-            continue
-        # Deregistering a draining or unregistered target is accepted and changes nothing, as on AWS;
-        # the drain keeps the delay in force when it started.
-        if record.deregister(at, group.deregistration_delay):
-            removed.append(instance.instance_id)
-        last = record.registrations[-1]
-        if last.deregistered_at is not None and last.registered_at <= at:
-            drained = max(drained, last.deregistered_at + last.drain_seconds)
-    moto_backend.deregister_targets(group.arn, removed)
-    return drained
-
-
-def register_targets(sim: FleetSimulator, params: dict[str, Any]) -> dict[str, Any] | None:
+def register_targets(sim: FleetWorld, params: dict[str, Any]) -> dict[str, Any] | None:
     group = _own_group(sim, params, "elbv2.RegisterTargets")
     if group is None:
         return None
@@ -155,40 +121,28 @@ def register_targets(sim: FleetSimulator, params: dict[str, Any]) -> dict[str, A
                                             "registered: " + ", ".join(f"'{i}'" for i in not_running))
         moto_backend.register_targets(group.arn, [{"Id": i.instance_id, "Port": port}
                                                   for i, port in instances if i is not None])
-        register(group, [(i, port) for i, port in instances if i is not None], now)
+        target_groups.register(group, [(i, port) for i, port in instances if i is not None], now)
     return {}
 
 
-def deregister_targets(sim: FleetSimulator, params: dict[str, Any]) -> dict[str, Any] | None:
+def deregister_targets(sim: FleetWorld, params: dict[str, Any]) -> dict[str, Any] | None:
     group = _own_group(sim, params, "elbv2.DeregisterTargets")
     if group is None:
         return None
     with sim.lock:
         sim.deregister_requests.append((group.arn, [dict(t) for t in params.get("Targets") or []]))
         targets = _fleet_targets(sim, params)
-        # A target is the pair (Id, Port); a Targets entry without Port names (Id, the group's Port). "If you
-        # specified a port override when you registered a target, you must specify both the target ID and the
-        # port when you deregister it", and "If the specified target does not exist, the action returns
-        # successfully": without the overriding Port nothing is deregistered, and the call succeeds.
-        # https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_DeregisterTargets.html
-        named = []
-        for instance_id, port in targets:
-            instance = sim.instance(instance_id)
-            record = instance.targets.get(group.arn) if instance is not None else None
-            if instance is not None and record is not None and record.port() == (port if port is not None
-                                                                                 else group.port):
-                named.append(instance)
-        deregister(group, named, sim.now())
+        # A target is the pair (Id, Port): target_groups.named_registrations applies AWS's rule (cited there).
+        named = target_groups.named_registrations(group, [(sim.instance(i), port) for i, port in targets])
+        target_groups.deregister(group, named, sim.now())
     return {}
 
 
 def _attributes(group: SimulatedTargetGroup) -> list[dict[str, str]]:
-    attributes = moto_backend.target_group_attributes(group.arn)
-    attributes[moto_backend.DEREGISTRATION_DELAY] = str(group.deregistration_delay)
-    return [{"Key": key, "Value": value} for key, value in attributes.items()]
+    return [{"Key": key, "Value": value} for key, value in target_groups.attributes(group).items()]
 
 
-def describe_target_group_attributes(sim: FleetSimulator, params: dict[str, Any]) -> dict[str, Any] | None:
+def describe_target_group_attributes(sim: FleetWorld, params: dict[str, Any]) -> dict[str, Any] | None:
     group = _own_group(sim, params, "elbv2.DescribeTargetGroupAttributes")
     if group is None:
         return None
@@ -196,21 +150,11 @@ def describe_target_group_attributes(sim: FleetSimulator, params: dict[str, Any]
         return {"Attributes": _attributes(group)}
 
 
-def modify_target_group_attributes(sim: FleetSimulator, params: dict[str, Any]) -> dict[str, Any] | None:
+def modify_target_group_attributes(sim: FleetWorld, params: dict[str, Any]) -> dict[str, Any] | None:
     group = _own_group(sim, params, "elbv2.ModifyTargetGroupAttributes")
     if group is None:
         return None
     attributes = {str(a["Key"]): str(a["Value"]) for a in params.get("Attributes") or []}
-    delay: int | None = None
-    if moto_backend.DEREGISTRATION_DELAY in attributes:
-        raw = attributes[moto_backend.DEREGISTRATION_DELAY]
-        if not raw.isdigit() or int(raw) > 3600:
-            raise AwsError("ValidationError", f"'{moto_backend.DEREGISTRATION_DELAY}' value '{raw}' must be "
-                                              "between '0-3600' inclusive")
-        delay = int(raw)
     with sim.lock:
-        moto_backend.modify_target_group_attributes(group.arn, attributes)
-        if delay is not None:
-            group.deregistration_delay = delay
+        target_groups.modify_attributes(group, attributes)
         return {"Attributes": _attributes(group)}
-

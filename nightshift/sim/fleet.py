@@ -25,14 +25,16 @@ from typing import Any
 import boto3
 
 from nightshift.runtime.interceptor import Interceptor
-from nightshift.sim import elbv2_api, moto_backend
+from nightshift.sim import moto_backend, target_groups
 from nightshift.sim.autoscaling import GROUP_NAME_TAG, AutoScalingGroup
 from nightshift.sim.capacity import CapacityPoint, capacity_timeline
 from nightshift.sim.instance import SimulatedInstance
 from nightshift.sim.power import PowerHistory
 from nightshift.sim.run_command import Command
 from nightshift.sim.spec import AutoScalingSpec, FleetSpec, InstanceSpec
+from nightshift.sim.target_groups import SimulatedTargetGroup
 from nightshift.sim.target_health import HealthCheck, TargetRecord
+from nightshift.sim.world import FleetWorld
 
 __all__ = ["AutoScalingSpec", "BuiltFleet", "CapacityPoint", "FleetSimulator", "FleetSpec", "InstanceSpec",
            "SimulatedTargetGroup"]
@@ -40,19 +42,6 @@ __all__ = ["AutoScalingSpec", "BuiltFleet", "CapacityPoint", "FleetSimulator", "
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9-]")
 GROUP_TAG = "nightshift:group"
 MANAGED_TAG = "nightshift:managed"
-
-
-@dataclass
-class SimulatedTargetGroup:
-    arn: str
-    name: str
-    protocol: str
-    port: int  # the target group's Port (a registration without a Port gets this one)
-    check: HealthCheck
-    # The true delay; moto may hold a clamped copy (see moto_backend).
-    deregistration_delay: int
-    # The port the fleet's instances are registered on at build (a port override when it differs from port).
-    target_port: int = 0
 
 
 @dataclass(frozen=True)
@@ -156,13 +145,15 @@ class FleetSimulator:
         """Does this simulator or a peer on the same interceptor own the target group?"""
         return any(sim.target_group(tg_arn) is not None for sim in self._peers)
 
-    def tally(self, operation: str, owners: Iterable[FleetSimulator] = ()) -> None:
+    def tally(self, operation: str, owners: Iterable[FleetWorld] = ()) -> None:
         """Count a call once for each fleet it concerns. Every simulator on the interceptor sees a call
-        that concerns none of them, so only the first one counts it (as observed, passed to moto)."""
+        that concerns none of them, so only the first one counts it (as observed, passed to moto). An owner
+        is always one of the peers (the answerers find owners among them)."""
         with self.lock:
-            distinct = {id(owner): owner for owner in owners}
-            for owner in distinct.values():
-                owner._api_calls[operation] += 1
+            distinct = {id(owner) for owner in owners}
+            for peer in self._peers:
+                if id(peer) in distinct:
+                    peer._api_calls[operation] += 1
             if not distinct and self is self._peers[0]:
                 self._api_calls[operation] += 1
 
@@ -313,7 +304,7 @@ class FleetSimulator:
         drained = at
         for arn in tg_arns:
             group = self._groups[arn]
-            drained = max(drained, elbv2_api.deregister(group, [instance], at))
+            drained = max(drained, target_groups.deregister(group, [instance], at))
             record = instance.targets.get(arn)
             if record is not None and record.registrations[0].registered_at > at:
                 # A replacement leaving before it went InService: its registration never happens.
@@ -325,7 +316,7 @@ class FleetSimulator:
         instance = self._require(instance_id)
         for arn in tg_arns:
             group = self._groups[arn]
-            elbv2_api.register(group, [(instance, group.port)], at)
+            target_groups.register(group, [(instance, group.port)], at)
 
     def asg_launch(self, like_instance_id: str, at: float, in_service_at: float, tg_arns: list[str]) -> str:
         like = self._require(like_instance_id)
@@ -365,7 +356,7 @@ class FleetSimulator:
         botocore copies the event emitter into each client when the client is created, so install before
         creating any client whose calls must be answered.
         """
-        from nightshift.sim import autoscaling_api, cloudwatch_api, ec2_api, ssm_api
+        from nightshift.sim import autoscaling_api, cloudwatch_api, ec2_api, elbv2_api, ssm_api
 
         self.built  # noqa: B018 - fail now, not at the first call, when build() was forgotten
         peers = _PEERS.setdefault(interceptor, [])

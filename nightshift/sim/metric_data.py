@@ -72,7 +72,8 @@ class Series:
 
 def epoch(value: Any) -> float:
     """Seconds since the epoch for what boto3 accepts as a timestamp (naive datetimes are UTC, as botocore)."""
-    return parse_to_aware_datetime(value).timestamp()
+    parsed: datetime = parse_to_aware_datetime(value)  # botocore ships no type hints
+    return parsed.timestamp()
 
 
 def _aggregate(stat: str, values: Sequence[float]) -> float:

@@ -210,7 +210,7 @@ def _ss_lines(command: str, sockets: list[Socket]) -> int:
     if not words or words[0] != "ss":
         raise FilterError("the command does not run ss")
     flags = ""
-    rest = []
+    rest: list[str] = []
     for word in words[1:]:
         if word.startswith("-") and not rest:
             flags += word[1:]

@@ -10,28 +10,26 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from nightshift.runtime.interceptor import AwsError, Interceptor
 from nightshift.sim import moto_backend, sockets
 from nightshift.sim.instance import SimulatedInstance
 from nightshift.sim.power import SHUTTING_DOWN, TERMINATED
 from nightshift.sim.run_command import BOOT_TIME, COMMENTS, DEFAULT_DELIVERY_TIMEOUT, DOCUMENT, Command, Invocation
-
-if TYPE_CHECKING:
-    from nightshift.sim.fleet import FleetSimulator
+from nightshift.sim.world import FleetWorld
 
 SERVICE = "ssm"
 _NO_INVOCATION = "No invocation exists for this CommandId and InstanceId"
 
 
-def install(sim: FleetSimulator, interceptor: Interceptor) -> None:
+def install(sim: FleetWorld, interceptor: Interceptor) -> None:
     interceptor.answer(SERVICE, "SendCommand", partial(send_command, sim))
     interceptor.answer(SERVICE, "GetCommandInvocation", partial(get_command_invocation, sim))
     interceptor.answer(SERVICE, "DescribeInstanceInformation", partial(describe_instance_information, sim))
 
 
-def _measure(sim: FleetSimulator, instance: SimulatedInstance, comment: str,
+def _measure(sim: FleetWorld, instance: SimulatedInstance, comment: str,
              commands: list[str]) -> Callable[[float, float], int | None]:
     def measure(delivered_at: float, at: float) -> int | None:
         # A reboot while the command runs kills it: no output, the invocation fails.
@@ -50,7 +48,7 @@ def _agent_online(instance: SimulatedInstance, at: float) -> bool:
     return instance.spec.ssm_online and instance.power.is_up(at)
 
 
-def _connections(sim: FleetSimulator, instance: SimulatedInstance, commands: list[str], at: float) -> int | None:
+def _connections(sim: FleetWorld, instance: SimulatedInstance, commands: list[str], at: float) -> int | None:
     """Run the ss pipeline we were sent against the host's sockets: the script's own filter decides what
     it counts (wrong ports or loopback peers read a wrong number). A command the simulator cannot
     evaluate fails, as a script with a syntax error would."""
@@ -75,7 +73,7 @@ def _delivery(instance: SimulatedInstance, sent_at: float, timeout: float) -> Ca
     return delivery
 
 
-def send_command(sim: FleetSimulator, params: dict[str, Any]) -> dict[str, Any] | None:
+def send_command(sim: FleetWorld, params: dict[str, Any]) -> dict[str, Any] | None:
     ids = [str(i) for i in params.get("InstanceIds") or []]
     comment = params.get("Comment")
     owners = [sim.owner_of(i) for i in ids]
@@ -117,7 +115,7 @@ def send_command(sim: FleetSimulator, params: dict[str, Any]) -> dict[str, Any] 
         return command.send_response()
 
 
-def get_command_invocation(sim: FleetSimulator, params: dict[str, Any]) -> dict[str, Any] | None:
+def get_command_invocation(sim: FleetWorld, params: dict[str, Any]) -> dict[str, Any] | None:
     command_id = str(params.get("CommandId"))
     with sim.lock:
         # Any fleet on this interceptor may have sent it: peers are searched, so the first one asked answers.
@@ -135,7 +133,7 @@ def get_command_invocation(sim: FleetSimulator, params: dict[str, Any]) -> dict[
         return invocation.response(sim.now())
 
 
-def describe_instance_information(sim: FleetSimulator, params: dict[str, Any]) -> dict[str, Any] | None:
+def describe_instance_information(sim: FleetWorld, params: dict[str, Any]) -> dict[str, Any] | None:
     """The managed nodes among the fleet's instances (moto does not implement this call).
 
     An instance whose agent is not registered (``ssm_online`` False) is not a managed node and is absent, as

@@ -46,10 +46,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from math import ceil
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from steps.config import GroupConfig
+from steps.domain.group_settings import GroupSettings
 
 HISTORY_LIMIT = 25_000
 BUDGET_PERCENT = 80
@@ -124,14 +122,14 @@ def _loop(waits: int) -> int:
     return waits * LOOP_TURN_EVENTS + LOOP_EXIT_EVENTS
 
 
-def drain_waits(group: GroupConfig) -> int:
+def drain_waits(group: GroupSettings) -> int:
     spec = group.drain
     if spec.signal == "target_state":
         return loop_waits(spec.margin_seconds, spec.poll_seconds) if spec.margin_seconds else 2
     return loop_waits(MAX_DEREGISTRATION_DELAY_SECONDS + spec.margin_seconds, spec.poll_seconds)
 
 
-def worst_case_events(group: GroupConfig) -> HistoryBound:
+def worst_case_events(group: GroupSettings) -> HistoryBound:
     """The most history events one remediate execution of ``group`` can write (see the module doc)."""
     # With the ssm boot signal the boot loop can run twice: when the boot time proves that an unconfirmed
     # reboot request queued nothing, the loop goes back to "Reboot the instance" (its Task again, with its

@@ -31,17 +31,14 @@ the renewals' own extension is a second line of defence. With the defaults that 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
+from steps.domain.group_settings import GroupSettings
 from steps.domain.history import (
     MAX_DEREGISTRATION_DELAY_SECONDS,
     REPLACE_POLL_SECONDS,
     STANDBY_POLL_SECONDS,
     STOP_START_POLL_SECONDS,
 )
-
-if TYPE_CHECKING:
-    from steps.config import GroupConfig
 
 STEP_WORST_SECONDS = 671
 NOTIFY_WORST_SECONDS = 254
@@ -64,7 +61,7 @@ def renewal_seconds(lock_lease_seconds: int, wait_seconds: float) -> float:
     return float(max(lock_lease_seconds, wait_seconds + AFTER_RENEWAL_SECONDS + MARGIN_SECONDS))
 
 
-def longest_waits(group: GroupConfig) -> list[tuple[str, int, str]]:
+def longest_waits(group: GroupSettings) -> list[tuple[str, int, str]]:
     """(loop, the longest single Wait it can take, the setting that bounds it) for every poll loop."""
     drain = group.drain
     # signal target_state (and ssm with no port recorded) waits for the rest of the deregistration delay
@@ -83,7 +80,7 @@ def longest_waits(group: GroupConfig) -> list[tuple[str, int, str]]:
     return waits
 
 
-def required_lease(group: GroupConfig) -> LeaseNeed:
+def required_lease(group: GroupSettings) -> LeaseNeed:
     """The least ``lock_lease_seconds`` for ``group`` (see the module doc)."""
     loop, wait, fix = max(longest_waits(group), key=lambda item: item[1])
     after_wait = wait + AFTER_RENEWAL_SECONDS

@@ -233,3 +233,21 @@ def test_a_health_check_flap_turns_the_target_unhealthy_then_healthy_by_the_thre
 def test_a_flap_window_must_be_a_finite_span_after_boot() -> None:
     with pytest.raises(ValueError, match="health_check_failures"):
         InstanceSpec(health_check_failures=((50.0, 20.0),))
+
+
+def test_a_refused_delay_changes_no_attribute_of_the_call(world: World) -> None:
+    # GIVEN the HTTPS group's attributes as they are
+    def attributes() -> dict[str, str]:
+        described = world.elbv2.describe_target_group_attributes(TargetGroupArn=world.https)["Attributes"]
+        return {a["Key"]: a["Value"] for a in described}
+
+    before = attributes()
+    assert before["stickiness.enabled"] == "false"
+    # WHEN one call changes stickiness and asks for a delay over 3600 s
+    with pytest.raises(ClientError) as raised:
+        world.elbv2.modify_target_group_attributes(TargetGroupArn=world.https, Attributes=[
+            {"Key": "stickiness.enabled", "Value": "true"},
+            {"Key": "deregistration_delay.timeout_seconds", "Value": "3601"}])
+    # THEN it is refused and nothing changed, in the simulator or in moto
+    assert raised.value.response["Error"]["Code"] == "ValidationError"
+    assert attributes() == before
