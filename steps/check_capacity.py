@@ -9,6 +9,7 @@ from typing import Any
 
 from steps import guards
 from steps.entrypoint import StepContext, step
+from steps.reasons import Reason
 from steps.store import lifecycle
 
 
@@ -30,14 +31,14 @@ def check_capacity(ctx: StepContext) -> dict[str, Any]:
     plan = "escalate" if reboots_today >= limit and group.escalation.rungs else "reboot"
     numbers.update(plan=plan, reboots_last_24h=reboots_today, max_reboots_per_day=limit)
     allowed = decision.allowed and not found
-    code = found[0].code if found else ("CAPACITY_OK" if decision.allowed else "SKIPPED_CAPACITY")
+    code = found[0].code if found else (Reason.CAPACITY_OK if decision.allowed else Reason.SKIPPED_CAPACITY)
     reason = "; ".join([b.reason for b in found] + [decision.reason])
     record = lifecycle.load(ctx.state.request.remediation_id)
     if ctx.state.request.dry_run:
         verdict = ("would deregister, drain, reboot and re-register" if plan == "reboot" else
                    f"would deregister, drain and escalate ({reboots_today} reboots in 24 h, limit {limit})")
         verdict = verdict if allowed else f"would skip ({code})"
-        ctx.audit("DRY_RUN", f"dry run: {verdict} {instance_id}; {reason}", **numbers, allowed=allowed)
+        ctx.audit(Reason.DRY_RUN, f"dry run: {verdict} {instance_id}; {reason}", **numbers, allowed=allowed)
         if record.state == "selected":
             lifecycle.advance(record, "plan", {"allowed": allowed, "code": code}, ctx.now, ctx.execution_id)
         return {"allowed": allowed, "dry_run": True, "code": code, "reason": reason, "plan": plan}
@@ -45,13 +46,13 @@ def check_capacity(ctx: StepContext) -> dict[str, Any]:
         ctx.audit(block.code, block.reason, **block.numbers)
     if not allowed:
         if decision.allowed is False:
-            ctx.audit("SKIPPED_CAPACITY", decision.reason, **numbers)
+            ctx.audit(Reason.SKIPPED_CAPACITY, decision.reason, **numbers)
         if record.state == "selected":
             lifecycle.advance(record, "skip", {"reason": code}, ctx.now, ctx.execution_id)
         return {"allowed": False, "dry_run": False, "code": code, "reason": reason, "plan": plan}
-    ctx.audit("CAPACITY_OK", decision.reason, **numbers)
+    ctx.audit(Reason.CAPACITY_OK, decision.reason, **numbers)
     if plan == "escalate":
-        ctx.audit("REBOOT_LIMIT_REACHED", f"{instance_id} was rebooted {reboots_today} times in the last 24 h "
+        ctx.audit(Reason.REBOOT_LIMIT_REACHED, f"{instance_id} was rebooted {reboots_today} times in the last 24 h "
                   f"(limit {limit}): after the drain it goes to the escalation ladder instead of a reboot",
                   reboots_last_24h=reboots_today, max_reboots_per_day=limit)
     return {"allowed": True, "dry_run": False, "code": code, "reason": reason, "plan": plan}

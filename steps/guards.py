@@ -14,12 +14,13 @@ from steps.config import GroupConfig
 from steps.domain.blockers import Block, Facts, blocking
 from steps.domain.capacity import CapacityDecision, healthy_after_removal
 from steps.exceptions import AwsCallFailed
+from steps.reasons import Reason
 from steps.store import audit, pause
 
-REMEDIATION_EVENTS = {"REBOOT_REQUESTED"}
+REMEDIATION_EVENTS = {Reason.REBOOT_REQUESTED}
 # A remediation that ended without healing counts towards the storm breaker's failure limit, once however
 # many of its executions (the original and its replays) failed.
-FAILURE_EVENTS = {"FAILED", "LEFT_OUT_OF_SERVICE"}
+FAILURE_EVENTS = {Reason.FAILED, Reason.LEFT_OUT_OF_SERVICE}
 DAY_SECONDS = 86400
 
 

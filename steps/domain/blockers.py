@@ -10,6 +10,7 @@ from typing import Any
 
 from steps.config import GuardSpec
 from steps.domain.window import inside_any
+from steps.reasons import Reason
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ class Facts:
 
 @dataclass(frozen=True)
 class Block:
-    code: str
+    code: Reason
     reason: str
     numbers: dict[str, Any] = field(default_factory=dict)
     trips_storm_breaker: bool = False
@@ -43,27 +44,27 @@ Blocker = Callable[[GuardSpec, Facts], Block | None]
 def group_paused(guards: GuardSpec, facts: Facts) -> Block | None:
     if facts.paused_reason is None:
         return None
-    return Block("SKIPPED_PAUSED", f"the group is paused: {facts.paused_reason}; `nightshift resume` lifts it")
+    return Block(Reason.SKIPPED_PAUSED, f"the group is paused: {facts.paused_reason}; `nightshift resume` lifts it")
 
 
 def instance_excluded(guards: GuardSpec, facts: Facts) -> Block | None:
     if guards.exclude_tag not in facts.instance_tags:
         return None
-    return Block("SKIPPED_EXCLUDED", f"the instance is tagged {guards.exclude_tag}",
+    return Block(Reason.SKIPPED_EXCLUDED, f"the instance is tagged {guards.exclude_tag}",
                  {"tag": guards.exclude_tag, "value": facts.instance_tags[guards.exclude_tag]})
 
 
 def blocking_alarm(guards: GuardSpec, facts: Facts) -> Block | None:
     if not facts.alarms_in_alarm:
         return None
-    return Block("SKIPPED_ALARM", f"blocking alarm(s) in ALARM: {', '.join(facts.alarms_in_alarm)}",
+    return Block(Reason.SKIPPED_ALARM, f"blocking alarm(s) in ALARM: {', '.join(facts.alarms_in_alarm)}",
                  {"alarms": facts.alarms_in_alarm})
 
 
 def outside_window(guards: GuardSpec, facts: Facts) -> Block | None:
     if inside_any(guards.maintenance_windows, facts.now):
         return None
-    return Block("SKIPPED_WINDOW", f"outside the maintenance windows {guards.maintenance_windows} "
+    return Block(Reason.SKIPPED_WINDOW, f"outside the maintenance windows {guards.maintenance_windows} "
                  f"(now {facts.now.strftime('%a %H:%M')} UTC)", {"windows": guards.maintenance_windows})
 
 
@@ -76,7 +77,7 @@ def instance_cooldown(guards: GuardSpec, facts: Facts) -> Block | None:
     if not recent:
         return None
     ago = facts.now.timestamp() - max(recent)
-    return Block("SKIPPED_COOLDOWN", f"the instance was rebooted {ago:.0f} s ago; cooldown is "
+    return Block(Reason.SKIPPED_COOLDOWN, f"the instance was rebooted {ago:.0f} s ago; cooldown is "
                  f"{guards.instance_cooldown_seconds} s", {"last_reboot_seconds_ago": round(ago),
                                                             "cooldown_seconds": guards.instance_cooldown_seconds})
 
@@ -88,7 +89,7 @@ def group_gap(guards: GuardSpec, facts: Facts) -> Block | None:
     if not recent:
         return None
     ago = facts.now.timestamp() - max(recent)
-    return Block("SKIPPED_COOLDOWN", f"the group was remediated {ago:.0f} s ago; minimum gap is "
+    return Block(Reason.SKIPPED_COOLDOWN, f"the group was remediated {ago:.0f} s ago; minimum gap is "
                  f"{guards.group_min_gap_seconds} s", {"group_min_gap_seconds": guards.group_min_gap_seconds})
 
 
@@ -100,10 +101,11 @@ def storm(guards: GuardSpec, facts: Facts) -> Block | None:
     numbers = {"remediations": remediations, "failures": failures, "max_remediations": spec.max_remediations,
                "max_failures": spec.max_failures, "window_seconds": spec.window_seconds}
     if remediations >= spec.max_remediations:
-        return Block("STORM_BREAKER", f"{remediations} remediations of the group in the last {spec.window_seconds} s "
-                     f"(limit {spec.max_remediations}): pausing the group", numbers, trips_storm_breaker=True)
+        return Block(Reason.STORM_BREAKER, f"{remediations} remediations of the group in the last "
+                     f"{spec.window_seconds} s (limit {spec.max_remediations}): pausing the group", numbers,
+                     trips_storm_breaker=True)
     if failures >= spec.max_failures:
-        return Block("STORM_BREAKER", f"{failures} failed remediations of the group in the last "
+        return Block(Reason.STORM_BREAKER, f"{failures} failed remediations of the group in the last "
                      f"{spec.window_seconds} s (limit {spec.max_failures}): pausing the group", numbers,
                      trips_storm_breaker=True)
     return None
@@ -112,7 +114,7 @@ def storm(guards: GuardSpec, facts: Facts) -> Block | None:
 def asg_not_in_service(guards: GuardSpec, facts: Facts) -> Block | None:
     if facts.asg_lifecycle in (None, "InService"):
         return None
-    return Block("SKIPPED_ASG_STATE", f"the instance is {facts.asg_lifecycle} in Auto Scaling group "
+    return Block(Reason.SKIPPED_ASG_STATE, f"the instance is {facts.asg_lifecycle} in Auto Scaling group "
                  f"{facts.asg_group}: someone (an operator or the ASG) is already handling it",
                  {"asg": facts.asg_group, "lifecycle_state": facts.asg_lifecycle})
 
@@ -120,7 +122,7 @@ def asg_not_in_service(guards: GuardSpec, facts: Facts) -> Block | None:
 def asg_busy(guards: GuardSpec, facts: Facts) -> Block | None:
     if not facts.asg_activity:
         return None
-    return Block("SKIPPED_ASG_ACTIVITY", f"Auto Scaling group {facts.asg_group} is busy: "
+    return Block(Reason.SKIPPED_ASG_ACTIVITY, f"Auto Scaling group {facts.asg_group} is busy: "
                  f"{'; '.join(facts.asg_activity)}", {"asg": facts.asg_group, "activity": facts.asg_activity})
 
 
