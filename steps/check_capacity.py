@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from steps import guards
+from steps import blockers
 from steps.entrypoint import StepContext, step
 from steps.reasons import Reason
 from steps.store import lifecycle
@@ -18,14 +18,14 @@ def check_capacity(ctx: StepContext) -> dict[str, Any]:
     instance_id = ctx.instance_id
     assert instance_id, "the state machine only checks capacity for a selected instance"
     group = ctx.group
-    capacity = guards.capacity_now(group, instance_id)
+    capacity = blockers.capacity_now(group, instance_id)
     decision = capacity.decision
-    facts = guards.gather(group, instance_id)
-    found = guards.blocks(group, facts)
+    facts = blockers.Context(group, instance_id)
+    found = blockers.blocks(group, facts)
     numbers: dict[str, Any] = {"checks": decision.numbers(), "min_healthy": group.min_healthy,
                                "min_healthy_percent": group.min_healthy_percent, "per_az": group.per_az,
                                "blockers": [{"code": b.code, "reason": b.reason, **b.numbers} for b in found]}
-    reboots_today = guards.reboots_in(facts, guards.DAY_SECONDS)
+    reboots_today = blockers.reboots_in(facts, blockers.DAY_SECONDS)
     limit = group.escalation.max_reboots_per_day
     # Rebooted too often today: a reboot is not curing it. Drain, then go straight to the escalation ladder.
     plan = "escalate" if reboots_today >= limit and group.escalation.rungs else "reboot"

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from steps import guards, put_back
+from steps import blockers, put_back
 from steps.aws import autoscaling
 from steps.aws.stepfunctions import execution_status
 from steps.config import RungSpec
@@ -116,12 +116,12 @@ def choose_escalation(ctx: StepContext) -> dict[str, Any]:
                       instance_id=instance_id, rung=rung.action)
             continue
         if rung.action in DESTRUCTIVE:
-            shared = guards.serves_another_group(ctx.group, instance_id)
+            shared = blockers.serves_another_group(ctx.group, instance_id)
             if shared:
                 refused = f"not escalating {instance_id} to {rung.action}: {shared}"
                 ctx.audit(Reason.SKIPPED_SHARED, refused, instance_id=instance_id, rung=rung.action)
                 raise CapacityLost(refused)
-            capacity = guards.capacity_now(ctx.group, instance_id).decision
+            capacity = blockers.capacity_now(ctx.group, instance_id).decision
             if not capacity.allowed:
                 ctx.audit(Reason.SKIPPED_CAPACITY, f"not escalating {instance_id} to {rung.action}: {capacity.reason}",
                           instance_id=instance_id, checks=capacity.numbers(), rung=rung.action)

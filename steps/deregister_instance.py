@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from steps import guards, put_back
+from steps import blockers, put_back
 from steps.aws import elbv2
 from steps.entrypoint import StepContext, step
 from steps.exceptions import CapacityLost, GroupPaused, LifecycleConflict
@@ -30,20 +30,20 @@ def deregister_instance(ctx: StepContext) -> dict[str, Any]:
         if record.state != "selected":
             raise LifecycleConflict(f"cannot deregister {instance_id} in lifecycle state {record.state}")
         # The pause and capacity again, right before the destructive call: the check state may be seconds old.
-        paused = guards.refuse_if_paused(ctx.group, instance_id, "deregistering")
+        paused = blockers.refuse_if_paused(ctx.group, instance_id, "deregistering")
         if paused:
             ctx.audit(Reason.SKIPPED_PAUSED, paused, instance_id=instance_id, at_step="deregister")
             lifecycle.advance(record, "skip", {"reason": Reason.SKIPPED_PAUSED}, ctx.now, ctx.execution_id)
             raise GroupPaused(paused)
         # Registered since the selection in a target group another group guards (or a replay of a remediation
-        # selected before this check existed): skip before anything is taken out (steps/guards.py).
-        shared = guards.serves_another_group(ctx.group, instance_id)
+        # selected before this check existed): skip before anything is taken out (steps/blockers.py).
+        shared = blockers.serves_another_group(ctx.group, instance_id)
         if shared:
             ctx.audit(Reason.SKIPPED_SHARED, f"not deregistering {instance_id}: {shared}", instance_id=instance_id,
                       at_step="deregister")
             lifecycle.advance(record, "skip", {"reason": Reason.SKIPPED_SHARED}, ctx.now, ctx.execution_id)
             raise CapacityLost(f"not deregistering {instance_id}: {shared}")
-        capacity = guards.capacity_now(ctx.group, instance_id).decision
+        capacity = blockers.capacity_now(ctx.group, instance_id).decision
         if not capacity.allowed:
             ctx.audit(Reason.SKIPPED_CAPACITY, capacity.reason, checks=capacity.numbers())
             lifecycle.advance(record, "skip", {"reason": Reason.SKIPPED_CAPACITY}, ctx.now, ctx.execution_id)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from steps import guards, put_back
+from steps import blockers, put_back
 from steps.aws import elbv2
 from steps.entrypoint import StepContext, step
 from steps.exceptions import CapacityLost, LifecycleConflict
@@ -38,7 +38,7 @@ def leave_out_instance(ctx: StepContext) -> dict[str, Any]:
     if record.state != "escalating":
         raise LifecycleConflict(f"cannot leave {instance_id} out in lifecycle state {record.state}")
     being_replaced = put_back.being_replaced(instance_id, facts)
-    capacity = guards.capacity_now(ctx.group, instance_id).decision
+    capacity = blockers.capacity_now(ctx.group, instance_id).decision
     if not capacity.allowed and not being_replaced:
         ctx.audit(Reason.SKIPPED_CAPACITY, f"cannot leave {instance_id} out of service: {capacity.reason}",
                   instance_id=instance_id, checks=capacity.numbers())

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from steps import guards
+from steps import blockers
 from steps.aws import ec2
 from steps.domain import boot
 from steps.entrypoint import StepContext, step
@@ -37,20 +37,20 @@ def _mark_not_sent(record: RemediationRecord, result: dict[str, Any]) -> None:
 
 def _guard(ctx: StepContext, instance_id: str) -> None:
     # A pause since the capacity check (e.g. during the drain) stops it here: put back, not rebooted.
-    paused = guards.refuse_if_paused(ctx.group, instance_id, "rebooting")
+    paused = blockers.refuse_if_paused(ctx.group, instance_id, "rebooting")
     if paused:
         ctx.audit(Reason.SKIPPED_PAUSED, paused, instance_id=instance_id, at_step="reboot")
         raise GroupPaused(paused)
     # Registered since the selection in a target group another group guards: the reboot would take it out
-    # of that one undrained (steps/guards.py serves_another_group). Put back, not rebooted.
-    shared = guards.serves_another_group(ctx.group, instance_id)
+    # of that one undrained (steps/blockers.py serves_another_group). Put back, not rebooted.
+    shared = blockers.serves_another_group(ctx.group, instance_id)
     if shared:
         ctx.audit(Reason.SKIPPED_SHARED, f"not rebooting {instance_id}: {shared}", instance_id=instance_id,
                   at_step="reboot")
         raise CapacityLost(f"not rebooting {instance_id}: {shared}")
     # If the rest of the group lost capacity while this one drained, it is worth more serving
     # (even degraded) than rebooting: fail into the restore path, which puts it back.
-    capacity = guards.capacity_now(ctx.group, instance_id).decision
+    capacity = blockers.capacity_now(ctx.group, instance_id).decision
     if not capacity.allowed:
         ctx.audit(Reason.SKIPPED_CAPACITY, f"not rebooting {instance_id}: {capacity.reason}",
                   instance_id=instance_id, checks=capacity.numbers())

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from steps import guards
+from steps import blockers
 from steps.aws import autoscaling, cloudwatch, elbv2, notifications
 from steps.aws.stepfunctions import execution_status
 from steps.config import MetricSpec
@@ -57,7 +57,7 @@ def _passed_over(ctx: StepContext, instance_id: str) -> str | None:
         # Standby, Pending, Terminating...: an operator or the ASG owns it. Never touch it; next worst.
         ctx.audit(Reason.SKIPPED_ASG_STATE, reason, instance_id=instance_id)
         return reason
-    reason = guards.serves_another_group(ctx.group, instance_id)
+    reason = blockers.serves_another_group(ctx.group, instance_id)
     if reason is not None:
         ctx.audit(Reason.SKIPPED_SHARED, reason, instance_id=instance_id)
         # Passed over on every run until the groups are fixed: say so, once a day, not only in the audit.

@@ -91,7 +91,7 @@ def test_every_code_has_a_description() -> None:
 
 def test_an_unknown_code_is_refused_by_name() -> None:
     assert reason_of("SKIPPED_ASG_STATE") is Reason.SKIPPED_ASG_STATE
-    with pytest.raises(ValueError, match="unknown audit reason code 'SKIPPED_TYPO'.*steps/reasons.py"):
+    with pytest.raises(ValueError, match=r"unknown audit reason code 'SKIPPED_TYPO'.*steps/reasons\.py"):
         reason_of("SKIPPED_TYPO")
 
 
