@@ -114,3 +114,17 @@ def test_no_auto_scaling_call_when_it_is_off(ports: Ports) -> None:
     assert blocking(config.blockers, blockers.Context(config, "i-1")) == []
     assert ports.calls["membership"] == 0 and ports.calls["activity_in_progress"] == 0
     assert ports.calls["for_group"] == 1 and ports.group_since == [T - 6 * 3600]  # the storm window, by default
+
+
+def test_the_histories_reach_back_as_far_as_the_widest_blocker_window() -> None:
+    from steps.config import BlockerSpec
+    from steps.domain.blockers import group_history_seconds, instance_history_seconds
+
+    def spec(**fields: Any) -> BlockerSpec:
+        return BlockerSpec.model_validate(fields)
+
+    assert group_history_seconds(spec(storm={"window_seconds": 3600}, group_min_gap_seconds=7200)) == 7200
+    assert group_history_seconds(spec(storm={"window_seconds": 7200}, group_min_gap_seconds=60)) == 7200
+    assert group_history_seconds(spec()) == 6 * 3600  # the storm window by default; no gap
+    assert instance_history_seconds(spec(instance_cooldown_seconds=7 * 86400)) == 7 * 86400
+    assert instance_history_seconds(spec(instance_cooldown_seconds=0)) == 0

@@ -60,9 +60,6 @@ class Blocker:
     group_history_seconds: Callable[[BlockerSpec], float] = _none
     instance_history_seconds: Callable[[BlockerSpec], float] = _none
 
-    def __call__(self, spec: BlockerSpec, facts: Facts) -> Block | None:
-        return self.decide(spec, facts)
-
 
 def within(times: list[float], now: float, seconds: float) -> list[float]:
     return [t for t in times if now - t < seconds]
