@@ -300,6 +300,7 @@ def _show(args: argparse.Namespace) -> int:
 
 def _pause(args: argparse.Namespace) -> int:
     from steps import groups
+    from steps.reasons import Reason
     from steps.store import pause
     from steps.store.audit import AuditEntry, record
 
@@ -308,13 +309,14 @@ def _pause(args: argparse.Namespace) -> int:
     groups.group(args.group)
     now = datetime.now(UTC).timestamp()
     pause.pause(args.group, args.reason, now, args.by)
-    record(AuditEntry(group=args.group, event="PAUSED", reason=f"paused: {args.reason}", at=now, trigger="manual",
+    record(AuditEntry(group=args.group, event=Reason.PAUSED, reason=f"paused: {args.reason}", at=now, trigger="manual",
                       details={"by": args.by}))
     print(f"{args.group} paused: {args.reason}")
     return 0
 
 
 def _resume(args: argparse.Namespace) -> int:
+    from steps.reasons import Reason
     from steps.store import pause
     from steps.store.audit import AuditEntry, record
 
@@ -323,7 +325,7 @@ def _resume(args: argparse.Namespace) -> int:
         print(f"{args.group} was not paused")
         return 0
     now = datetime.now(UTC).timestamp()
-    record(AuditEntry(group=args.group, event="RESUMED", reason=f"resumed (was: {flag.reason if flag else '?'})",
+    record(AuditEntry(group=args.group, event=Reason.RESUMED, reason=f"resumed (was: {flag.reason if flag else '?'})",
                       at=now, trigger="manual"))
     print(f"{args.group} resumed")
     return 0

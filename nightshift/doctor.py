@@ -363,12 +363,12 @@ class _Group:
     def settings(self) -> None:
         from steps.domain.window import open_minutes_per_week
 
-        windows = self.group.guards.maintenance_windows
+        windows = self.group.blockers.maintenance_windows
         if windows:
             minutes = open_minutes_per_week(windows)
             if minutes == 0:
                 self.add("windows", FAIL, ", ".join(windows), "open zero minutes a week: nothing is ever remediated",
-                         "fix guards.maintenance_windows (e.g. 'daily 01:00-05:00', UTC)")
+                         "fix blockers.maintenance_windows (e.g. 'daily 01:00-05:00', UTC)")
             else:
                 self.add("windows", OK, ", ".join(windows), f"open {minutes / 60:g} h a week (UTC)")
         from steps.domain.history import worst_case_events

@@ -6,6 +6,7 @@ from typing import Any
 
 from steps.aws.stepfunctions import execution_status
 from steps.entrypoint import StepContext, step
+from steps.reasons import Reason
 from steps.store import lifecycle, lock
 
 
@@ -15,14 +16,14 @@ def acquire_group_lock(ctx: StepContext) -> dict[str, Any]:
     outcome = lock.acquire(group.name, ctx.execution_id, ctx.now, group.lock_lease_seconds, execution_status)
     if outcome.acquired:
         if outcome.took_over_from:
-            ctx.audit("LOCK_TAKEN_OVER",
+            ctx.audit(Reason.LOCK_TAKEN_OVER,
                       f"took over the lock of {group.name} from {outcome.took_over_from}, which is no longer "
                       "running", previous_owner=outcome.took_over_from, expires_at=outcome.expires_at)
         else:
-            ctx.audit("LOCK_ACQUIRED", f"acquired the lock of {group.name} until {outcome.expires_at:.0f}",
+            ctx.audit(Reason.LOCK_ACQUIRED, f"acquired the lock of {group.name} until {outcome.expires_at:.0f}",
                       expires_at=outcome.expires_at)
         return {"acquired": True, "expires_at": outcome.expires_at}
-    ctx.audit("SKIPPED_LOCKED",
+    ctx.audit(Reason.SKIPPED_LOCKED,
               f"another remediation of {group.name} holds the lock ({outcome.holder}); doing nothing",
               holder=outcome.holder, holder_expires_at=outcome.holder_expires_at)
     record = lifecycle.load(ctx.state.request.remediation_id)

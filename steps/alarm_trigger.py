@@ -28,6 +28,7 @@ from steps.entrypoint import validation_message
 from steps.events import CONTROL_CHARACTERS
 from steps.exceptions import ConfigurationError, InvalidRequest
 from steps.observability import logger, tracer
+from steps.reasons import Reason
 from steps.store import alarm_claims, audit
 
 
@@ -153,14 +154,14 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         # ALARM_STARTED before the audited mark, under a key derived from the claim: a delivery that dies
         # between the two leaves the mark unset, and its retry writes the same item again, never a second one.
         audit.record(audit.AuditEntry(
-            group=group.name, event="ALARM_STARTED", reason=f"alarm {detail.alarmName} in ALARM started {name}",
+            group=group.name, event=Reason.ALARM_STARTED, reason=f"alarm {detail.alarmName} in ALARM started {name}",
             at=float(claimed.claimed_at), instance_id=instance_id, execution_id=arn, remediation_id=name,
             trigger="alarm", details=details, idempotency_key=f"ALARM_STARTED#{name}"))
     # Exactly one delivery marks it: that one reports started, every other writes ALARM_DUPLICATE.
     started = alarm_claims.mark_audited(name, clock.now())
     if not started:
         audit.record(audit.AuditEntry(
-            group=group.name, event="ALARM_DUPLICATE", at=clock.now(), instance_id=instance_id,
+            group=group.name, event=Reason.ALARM_DUPLICATE, at=clock.now(), instance_id=instance_id,
             reason=f"alarm {detail.alarmName} state change already started {name}; nothing new started",
             execution_id=arn, remediation_id=name, trigger="alarm", details=details))
     return {"started": started, "execution_arn": arn, "group": group.name, "instance_id": instance_id}

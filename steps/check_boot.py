@@ -14,6 +14,7 @@ from steps.domain import boot
 from steps.entrypoint import StepContext, step
 from steps.events import BootProgress
 from steps.exceptions import BootNotConfirmed
+from steps.reasons import Reason
 from steps.store import lifecycle
 
 
@@ -52,7 +53,7 @@ def check_boot(ctx: StepContext) -> dict[str, Any]:
         # read long after any accepted reboot would have happened is still older than the request, so none
         # was queued. Back to the reboot step, which sends it (once) on this evidence.
         lease.keep(ctx, 0)  # LockLost (and no reboot) if another execution took the group
-        ctx.audit("REBOOT_NOT_QUEUED", f"{instance_id} still runs the kernel booted at {fresh}, read "
+        ctx.audit(Reason.REBOOT_NOT_QUEUED, f"{instance_id} still runs the kernel booted at {fresh}, read "
                   f"{command_sent_at - reboot.requested_at:.0f} s after the reboot request of an attempt that "
                   "may have died before its call: no reboot was queued; sending it", instance_id=instance_id,
                   boot_time=fresh, command_sent_at=command_sent_at, requested_at=reboot.requested_at)
@@ -65,7 +66,7 @@ def check_boot(ctx: StepContext) -> dict[str, Any]:
         lifecycle.advance(record, "confirm_boot", {"confirmed_by": decision.confirmed_by, "boot_time": boot_time},
                           ctx.now, ctx.execution_id)
     if decision.phase == boot.TIMED_OUT:
-        ctx.audit("BOOT_TIMED_OUT", f"{instance_id}: {decision.reason}", instance_id=instance_id,
+        ctx.audit(Reason.BOOT_TIMED_OUT, f"{instance_id}: {decision.reason}", instance_id=instance_id,
                   elapsed_seconds=round(elapsed, 3), status=status_seen, boot_time=boot_time)
         raise BootNotConfirmed(f"{instance_id}: {decision.reason}")
     if decision.phase == boot.DONE:
@@ -78,7 +79,7 @@ def check_boot(ctx: StepContext) -> dict[str, Any]:
                "was never seen (it may not have been sent)" if unseen else
                "assumed after the minimum wait (boot.signal none cannot prove it)"
                if decision.confirmed_by == "min_wait" else f"proven by {decision.confirmed_by}")
-        ctx.audit("REBOOTED", f"{instance_id} rebooted ({how}) and passed its status checks {elapsed:.0f} s after "
+        ctx.audit(Reason.REBOOTED, f"{instance_id} rebooted ({how}) and passed its status checks {elapsed:.0f} s after "
                   "the request", instance_id=instance_id, confirmed_by=decision.confirmed_by,
                   boot_seconds=round(elapsed, 3), boot_time=boot_time, request_answer_seen=reboot.sent is not False)
     elif spec.signal == "ssm" and not decision.confirmed_by and command_id is None:

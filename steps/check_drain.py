@@ -15,6 +15,7 @@ from steps.aws import elbv2, ssm
 from steps.domain import drain
 from steps.entrypoint import StepContext, step
 from steps.events import DrainProgress
+from steps.reasons import Reason
 
 
 def _ssm_reading(progress: DrainProgress, instance_id: str) -> tuple[int, float | None, bool]:
@@ -60,7 +61,7 @@ def check_drain(ctx: StepContext) -> dict[str, Any]:
         # later poll and enough quiet readings follow.
         command_id = ssm.send_if_online(instance_id, ssm.CONNECTIONS, ssm.connections_script(ports))
         if command_id is None and not agent_offline:
-            ctx.audit("DRAIN_SIGNAL_UNAVAILABLE",
+            ctx.audit(Reason.DRAIN_SIGNAL_UNAVAILABLE,
                       f"SSM refused a command to {instance_id} (its agent is not online): the drain cannot end "
                       f"early and waits for the deregistration delay ({deregistration.delay_seconds} s)",
                       instance_id=instance_id, signal=spec.signal, ports=ports)
@@ -76,7 +77,7 @@ def check_drain(ctx: StepContext) -> dict[str, Any]:
     }
     if decision.done:
         saved = max(0.0, deregistration.delay_seconds - elapsed)
-        ctx.audit("DRAINED",
+        ctx.audit(Reason.DRAINED,
                   f"drain of {instance_id} ended by {decision.ended_by} after {elapsed:.0f} s of a "
                   f"{deregistration.delay_seconds} s deregistration delay ({saved:.0f} s saved)",
                   instance_id=instance_id, ended_by=decision.ended_by, drain_seconds=round(elapsed, 3),

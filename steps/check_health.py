@@ -12,6 +12,7 @@ from steps.domain.history import STANDBY_POLL_SECONDS
 from steps.entrypoint import StepContext, step
 from steps.events import HealthProgress
 from steps.exceptions import HealthNotRestored
+from steps.reasons import Reason
 from steps.store import lifecycle
 
 
@@ -38,18 +39,18 @@ def check_health(ctx: StepContext) -> dict[str, Any]:
             return {"done": False, "states": states, "checks": progress.checks + 1,
                     "wait_seconds": standby_wait, "standby": standby}
         if standby == put_back.EXITED:
-            ctx.audit("STANDBY_EXITED", f"{instance_id} left Auto Scaling Standby", instance_id=instance_id)
+            ctx.audit(Reason.STANDBY_EXITED, f"{instance_id} left Auto Scaling Standby", instance_id=instance_id)
         if record.state == "verifying":
             lifecycle.advance(record, "verify", {"states": states, "seconds": round(elapsed, 3)}, ctx.now,
                               ctx.execution_id)
         total = ctx.now - deregistration.at
-        ctx.audit("HEALTHY", f"{instance_id} is healthy in every target group {elapsed:.0f} s after "
+        ctx.audit(Reason.HEALTHY, f"{instance_id} is healthy in every target group {elapsed:.0f} s after "
                   f"re-registration; out of service for {total:.0f} s in all", instance_id=instance_id,
                   states=states, time_to_healthy_seconds=round(elapsed, 3),
                   out_of_service_seconds=round(total, 3))
         return {"done": True, "states": states, "checks": progress.checks + 1, "wait_seconds": 0}
     if waits.expired(elapsed, spec.deadline_seconds):
-        ctx.audit("HEALTH_TIMED_OUT", f"{instance_id} not healthy in every target group {elapsed:.0f} s "
+        ctx.audit(Reason.HEALTH_TIMED_OUT, f"{instance_id} not healthy in every target group {elapsed:.0f} s "
                   f"after re-registration (deadline {spec.deadline_seconds} s): {states}",
                   instance_id=instance_id, states=states, elapsed_seconds=round(elapsed, 3))
         raise HealthNotRestored(f"{instance_id} not healthy after {elapsed:.0f} s: {states}")

@@ -17,12 +17,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from steps import guards, put_back
+from steps import blockers, put_back
 from steps.aws import autoscaling
 from steps.aws.stepfunctions import execution_status
 from steps.config import RungSpec
 from steps.entrypoint import StepContext, step
 from steps.exceptions import CapacityLost, EscalationExhausted, LockLost
+from steps.reasons import Reason
 from steps.store import lifecycle, lock
 
 DESTRUCTIVE = frozenset({"stop_start", "replace"})
@@ -75,7 +76,7 @@ def _still_tried(ctx: StepContext, ladder: dict[str, Any], facts: dict[str, Any]
         if chooser is None or chooser == ctx.execution_id or _accepted(action, facts, instance_id):
             tried.append(action)
         else:
-            ctx.audit("ESCALATION_RUNG_RETRIED", f"rung {action} chosen by {chooser} is offered again for "
+            ctx.audit(Reason.ESCALATION_RUNG_RETRIED, f"rung {action} chosen by {chooser} is offered again for "
                       f"{instance_id}: AWS accepted none of its calls", instance_id=instance_id, rung=action,
                       chosen_by=chooser)
     return tried
@@ -111,18 +112,18 @@ def choose_escalation(ctx: StepContext) -> dict[str, Any]:
         reason = _cannot_apply(ctx, rung, instance_id)
         if reason:
             tried.append(rung.action)
-            ctx.audit("ESCALATION_RUNG_SKIPPED", f"rung {rung.action} skipped for {instance_id}: {reason}",
+            ctx.audit(Reason.ESCALATION_RUNG_SKIPPED, f"rung {rung.action} skipped for {instance_id}: {reason}",
                       instance_id=instance_id, rung=rung.action)
             continue
         if rung.action in DESTRUCTIVE:
-            shared = guards.serves_another_group(ctx.group, instance_id)
+            shared = blockers.serves_another_group(ctx.group, instance_id)
             if shared:
                 refused = f"not escalating {instance_id} to {rung.action}: {shared}"
-                ctx.audit("SKIPPED_SHARED", refused, instance_id=instance_id, rung=rung.action)
+                ctx.audit(Reason.SKIPPED_SHARED, refused, instance_id=instance_id, rung=rung.action)
                 raise CapacityLost(refused)
-            capacity = guards.capacity_now(ctx.group, instance_id).decision
+            capacity = blockers.capacity_now(ctx.group, instance_id).decision
             if not capacity.allowed:
-                ctx.audit("SKIPPED_CAPACITY", f"not escalating {instance_id} to {rung.action}: {capacity.reason}",
+                ctx.audit(Reason.SKIPPED_CAPACITY, f"not escalating {instance_id} to {rung.action}: {capacity.reason}",
                           instance_id=instance_id, checks=capacity.numbers(), rung=rung.action)
                 raise CapacityLost(f"not escalating {instance_id} to {rung.action}: {capacity.reason}")
         _extend_lease(ctx, rung)
@@ -132,11 +133,11 @@ def choose_escalation(ctx: StepContext) -> dict[str, Any]:
                     "tried": tried, "reason": why}
         lifecycle.advance(record, "escalate", {"tried": tried, "chosen_by": chosen_by, "token": token,
                                                "decision": decision}, ctx.now, ctx.execution_id)
-        ctx.audit("ESCALATING", f"{instance_id}: {why} -> rung {len(tried)} `{rung.action}` "
+        ctx.audit(Reason.ESCALATING, f"{instance_id}: {why} -> rung {len(tried)} `{rung.action}` "
                   f"(deadline {rung.deadline_seconds} s)", instance_id=instance_id, rung=rung.action,
                   deadline_seconds=rung.deadline_seconds, tried=tried, cause=why)
         return decision
-    ctx.audit("ESCALATION_EXHAUSTED", f"{instance_id}: {why}; no escalation rung left (tried: "
+    ctx.audit(Reason.ESCALATION_EXHAUSTED, f"{instance_id}: {why}; no escalation rung left (tried: "
               f"{', '.join(tried) or 'none'}): putting it back in service and paging", instance_id=instance_id,
               tried=tried)
     raise EscalationExhausted(

@@ -8,12 +8,13 @@ declaration fails with the field's name before anything in AWS changes.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 from functools import cached_property
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from steps.exceptions import ConfigurationError
 
@@ -187,8 +188,8 @@ class StormSpec(_Strict):
     window_seconds: Annotated[int, Field(ge=60, le=7 * 86400)] = 6 * 3600
 
 
-class GuardSpec(_Strict):
-    """Blockers and cooldowns checked before anything is taken out of service."""
+class BlockerSpec(_Strict):
+    """The settings of the blockers (steps/domain/blockers/): checks that keep an instance in service."""
 
     storm: StormSpec = Field(default_factory=StormSpec)
     # No second reboot of the same instance within this long.
@@ -274,10 +275,22 @@ class GroupConfig(_Strict):
     drain: DrainSpec = Field(default_factory=DrainSpec)
     boot: BootSpec = Field(default_factory=BootSpec)
     health: HealthSpec = Field(default_factory=HealthSpec)
-    guards: GuardSpec = Field(default_factory=GuardSpec)
+    # The key was `guards` until issue 15; still accepted, with a warning (_deprecated_guards).
+    blockers: BlockerSpec = Field(default_factory=BlockerSpec, validation_alias=AliasChoices("blockers", "guards"))
     auto_scaling: AutoScalingSpec = Field(default_factory=AutoScalingSpec)
     escalation: EscalationSpec = Field(default_factory=EscalationSpec)
     lock_lease_seconds: Annotated[int, Field(ge=300, le=86400)] = 7200
+
+    @model_validator(mode="before")
+    @classmethod
+    def _deprecated_guards(cls, data: object) -> object:
+        if isinstance(data, dict) and "guards" in data:
+            if "blockers" in data:
+                raise ValueError("guards: the old name of blockers; both are given: move the settings under "
+                                 "blockers and remove guards")
+            logging.getLogger("nightshift.config").warning(
+                "group %r: the key 'guards' is deprecated, rename it 'blockers' (same settings)", data.get("name"))
+        return data
 
     @field_validator("name")
     @classmethod

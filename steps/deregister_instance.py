@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from steps import guards, put_back
+from steps import blockers, put_back
 from steps.aws import elbv2
 from steps.entrypoint import StepContext, step
 from steps.exceptions import CapacityLost, GroupPaused, LifecycleConflict
+from steps.reasons import Reason
 from steps.store import lifecycle
 
 
@@ -29,23 +30,23 @@ def deregister_instance(ctx: StepContext) -> dict[str, Any]:
         if record.state != "selected":
             raise LifecycleConflict(f"cannot deregister {instance_id} in lifecycle state {record.state}")
         # The pause and capacity again, right before the destructive call: the check state may be seconds old.
-        paused = guards.refuse_if_paused(ctx.group, instance_id, "deregistering")
+        paused = blockers.refuse_if_paused(ctx.group, instance_id, "deregistering")
         if paused:
-            ctx.audit("SKIPPED_PAUSED", paused, instance_id=instance_id, at_step="deregister")
-            lifecycle.advance(record, "skip", {"reason": "SKIPPED_PAUSED"}, ctx.now, ctx.execution_id)
+            ctx.audit(Reason.SKIPPED_PAUSED, paused, instance_id=instance_id, at_step="deregister")
+            lifecycle.advance(record, "skip", {"reason": Reason.SKIPPED_PAUSED}, ctx.now, ctx.execution_id)
             raise GroupPaused(paused)
         # Registered since the selection in a target group another group guards (or a replay of a remediation
-        # selected before this check existed): skip before anything is taken out (steps/guards.py).
-        shared = guards.serves_another_group(ctx.group, instance_id)
+        # selected before this check existed): skip before anything is taken out (steps/blockers.py).
+        shared = blockers.serves_another_group(ctx.group, instance_id)
         if shared:
-            ctx.audit("SKIPPED_SHARED", f"not deregistering {instance_id}: {shared}", instance_id=instance_id,
+            ctx.audit(Reason.SKIPPED_SHARED, f"not deregistering {instance_id}: {shared}", instance_id=instance_id,
                       at_step="deregister")
-            lifecycle.advance(record, "skip", {"reason": "SKIPPED_SHARED"}, ctx.now, ctx.execution_id)
+            lifecycle.advance(record, "skip", {"reason": Reason.SKIPPED_SHARED}, ctx.now, ctx.execution_id)
             raise CapacityLost(f"not deregistering {instance_id}: {shared}")
-        capacity = guards.capacity_now(ctx.group, instance_id).decision
+        capacity = blockers.capacity_now(ctx.group, instance_id).decision
         if not capacity.allowed:
-            ctx.audit("SKIPPED_CAPACITY", capacity.reason, checks=capacity.numbers())
-            lifecycle.advance(record, "skip", {"reason": "SKIPPED_CAPACITY"}, ctx.now, ctx.execution_id)
+            ctx.audit(Reason.SKIPPED_CAPACITY, capacity.reason, checks=capacity.numbers())
+            lifecycle.advance(record, "skip", {"reason": Reason.SKIPPED_CAPACITY}, ctx.now, ctx.execution_id)
             raise CapacityLost(f"not deregistering {instance_id}: {capacity.reason}")
         registrations: list[dict[str, Any]] = [
             {"arn": arn, "port": port}
@@ -61,14 +62,14 @@ def deregister_instance(ctx: StepContext) -> dict[str, Any]:
     # Standby first: the ASG must neither replace it (failed health checks while it reboots) nor register
     # it again behind our back. It deregisters it from the ASG's own target groups; we do all of them.
     if standby and put_back.send_standby(instance_id, standby, fresh):
-        ctx.audit("STANDBY_ENTERED",
+        ctx.audit(Reason.STANDBY_ENTERED,
                   f"{instance_id} entered Standby in {standby['group']} "
                   + ("decrementing the desired capacity" if standby["decrement"] else
                      "without decrementing (MinSize forbids it): the ASG launches a replacement meanwhile"),
                   instance_id=instance_id, **standby)
     for registration in planned["target_groups"]:
         elbv2.deregister(registration["arn"], instance_id, registration.get("port"))
-    ctx.audit("DEREGISTERED",
+    ctx.audit(Reason.DEREGISTERED,
               f"deregistered {instance_id} from {len(planned['target_groups'])} target group(s); "
               f"deregistration delay {planned['delay_seconds']} s",
               target_groups=[r["arn"] for r in planned["target_groups"]], delay_seconds=planned["delay_seconds"])

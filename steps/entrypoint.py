@@ -18,6 +18,7 @@ from steps.config import GroupConfig
 from steps.events import StepEvent, WorkflowState
 from steps.exceptions import InvalidRequest
 from steps.observability import logger, record_metrics, tracer
+from steps.reasons import Reason
 from steps.store import audit
 from steps.store import errors as store_errors
 
@@ -48,7 +49,7 @@ class StepContext:
         selection = self.state.selection
         return self.state.request.instance_id if selection is None else selection.instance_id
 
-    def audit(self, event: str, reason: str, instance_id: str | None = None, **details: Any) -> None:
+    def audit(self, event: Reason, reason: str, instance_id: str | None = None, **details: Any) -> None:
         request = self.state.request
         audit.record(audit.AuditEntry(
             group=request.group, event=event, reason=reason, at=clock.now(),

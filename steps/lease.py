@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from steps.domain.lease import renewal_seconds
 from steps.exceptions import LockLost
+from steps.reasons import Reason
 from steps.store import lock
 
 if TYPE_CHECKING:
@@ -24,7 +25,7 @@ def keep(ctx: StepContext, wait_seconds: float) -> float:
                                                                                 wait_seconds))
     if not renewal.renewed:
         holder = renewal.holder or "nobody (the lock is gone)"
-        ctx.audit("LOCK_LOST", f"the lock of {group.name} is held by {holder}, not this execution: stopping and "
+        ctx.audit(Reason.LOCK_LOST, f"the lock of {group.name} is held by {holder}, not this execution: stopping and "
                   "putting the instance back", holder=renewal.holder)
         raise LockLost(f"the lock of {group.name} is held by {holder}, not this execution")
     assert renewal.expires_at is not None

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from steps import guards, put_back
+from steps import blockers, put_back
 from steps.aws import elbv2
 from steps.entrypoint import StepContext, step
 from steps.exceptions import CapacityLost, LifecycleConflict
+from steps.reasons import Reason
 from steps.store import lifecycle
 
 
@@ -30,23 +31,23 @@ def leave_out_instance(ctx: StepContext) -> dict[str, Any]:
     if record.state == "left_out":
         # A Retry: the earlier attempt's lifecycle write took effect but it may have died (or lost the answer)
         # before its audit; announce it again rather than leave an instance out with no LEFT_OUT_OF_SERVICE.
-        ctx.audit("LEFT_OUT_OF_SERVICE", f"{instance_id} is left out of service for a person to look at after "
+        ctx.audit(Reason.LEFT_OUT_OF_SERVICE, f"{instance_id} is left out of service for a person to look at after "
                   f"{escalation.reason}; rungs tried: {', '.join(escalation.tried)} (recorded by an earlier "
                   "attempt of this step)", instance_id=instance_id, tried=escalation.tried, retried=True)
         return outcome
     if record.state != "escalating":
         raise LifecycleConflict(f"cannot leave {instance_id} out in lifecycle state {record.state}")
     being_replaced = put_back.being_replaced(instance_id, facts)
-    capacity = guards.capacity_now(ctx.group, instance_id).decision
+    capacity = blockers.capacity_now(ctx.group, instance_id).decision
     if not capacity.allowed and not being_replaced:
-        ctx.audit("SKIPPED_CAPACITY", f"cannot leave {instance_id} out of service: {capacity.reason}",
+        ctx.audit(Reason.SKIPPED_CAPACITY, f"cannot leave {instance_id} out of service: {capacity.reason}",
                   instance_id=instance_id, checks=capacity.numbers())
         raise CapacityLost(f"leaving {instance_id} out would break the capacity guard: {capacity.reason}")
     for registration in deregistration.get("target_groups", []):
         elbv2.deregister(registration["arn"], instance_id, registration.get("port"))
     lifecycle.advance(record, "leave_out", {"tried": escalation.tried, "reason": escalation.reason}, ctx.now,
                       ctx.execution_id)
-    ctx.audit("LEFT_OUT_OF_SERVICE",
+    ctx.audit(Reason.LEFT_OUT_OF_SERVICE,
               f"{instance_id} is left out of service for a person to look at after {escalation.reason}; "
               f"rungs tried: {', '.join(escalation.tried)}. Capacity allows it: {capacity.reason}",
               instance_id=instance_id, tried=escalation.tried, checks=capacity.numbers(),

@@ -11,6 +11,7 @@ from typing import Any
 
 from steps.aws import notifications
 from steps.entrypoint import StepContext, step
+from steps.reasons import Reason
 
 HEADLINES = {
     "started": "{instance} is leaving service in {group} for a reboot",
@@ -20,19 +21,19 @@ HEADLINES = {
     "replaced": "{instance} in {group} did not heal by reboot; its Auto Scaling group replaced it",
     "left_out": "{instance} in {group} did not heal (tried: {tried}); it is LEFT OUT of service for you to look at",
     "skipped": "remediation of {group} skipped: {code}",
-    "STORM_BREAKER": "STORM BREAKER: {group} is paused after too many remediations; `nightshift resume {group}`",
+    Reason.STORM_BREAKER: "STORM BREAKER: {group} is paused after too many remediations; `nightshift resume {group}`",
 }
 
 
 # Endings worth a message; nothing to do, dry runs and ordinary skips stay in the audit trail.
-NOTABLE = frozenset({"started", "remediated", "replaced", "left_out", "failed", "restore_failed", "STORM_BREAKER"})
+NOTABLE = frozenset({"started", "remediated", "replaced", "left_out", "failed", "restore_failed", Reason.STORM_BREAKER})
 
 
 def message(phase: str, ctx: StepContext, outcome: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     request = ctx.state.request
     status = str(outcome.get("status", "started")) if phase == "ended" else "started"
     code = str(outcome.get("code", ""))
-    key = "STORM_BREAKER" if code == "STORM_BREAKER" else status
+    key = Reason.STORM_BREAKER if code == Reason.STORM_BREAKER else status
     template = HEADLINES.get(key, "remediation of {group} ended: {status}")
     text = template.format(instance=ctx.instance_id or "no instance", group=request.group, error=outcome.get("error"),
                            code=code, status=status, tried=", ".join(outcome.get("tried") or []) or "nothing")
@@ -63,7 +64,7 @@ def audit_restore_failed(ctx: StepContext, outcome: dict[str, Any]) -> None:
     error = original.Error if original else "RestoreFailed"
     cause = f"{original.Cause if original else 'no error information'}; then the restore failed: " \
             f"{outcome.get('cause') or 'no cause'}"
-    ctx.audit("FAILED", f"remediation failed with {error} and the instance could NOT be put back: {cause[:500]}",
+    ctx.audit(Reason.FAILED, f"remediation failed with {error} and the instance could NOT be put back: {cause[:500]}",
               error=error, cause=cause[:2000], restore_failed=True)
 
 

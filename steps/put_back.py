@@ -14,6 +14,7 @@ from steps.aws import autoscaling, ec2, elbv2
 from steps.aws.errors import code_behind
 from steps.domain import replacement
 from steps.exceptions import AwsCallFailed, AwsUnavailable
+from steps.reasons import Reason
 from steps.store import reconcile_progress
 
 if TYPE_CHECKING:
@@ -166,9 +167,10 @@ def gone_state(instance_id: str) -> str | None:
 
 def audit_standby(ctx: StepContext, result: PutBack) -> None:
     if result.standby == EXITED:
-        ctx.audit("STANDBY_EXITED", f"{result.instance_id} left Auto Scaling Standby", instance_id=result.instance_id)
+        ctx.audit(Reason.STANDBY_EXITED, f"{result.instance_id} left Auto Scaling Standby",
+                  instance_id=result.instance_id)
     elif result.standby == WAITING:
-        ctx.audit("STANDBY_EXIT_PENDING", f"{result.instance_id} is registered again but still EnteringStandby "
+        ctx.audit(Reason.STANDBY_EXIT_PENDING, f"{result.instance_id} is registered again but still EnteringStandby "
                   "(its deregistration delay is running); the sweep's reconciler takes it out of Standby",
                   instance_id=result.instance_id)
         # Even when the group is gone from the declaration by then, the reconciler must find this.

@@ -19,11 +19,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from steps import guards
+from steps import blockers
 from steps.aws import ec2
 from steps.domain import boot
 from steps.entrypoint import StepContext, step
 from steps.exceptions import AwsCallFailed, AwsThrottled, AwsUnavailable, CapacityLost, GroupPaused, LifecycleConflict
+from steps.reasons import Reason
 from steps.store import lifecycle
 from steps.store.lifecycle import RemediationRecord
 
@@ -36,21 +37,22 @@ def _mark_not_sent(record: RemediationRecord, result: dict[str, Any]) -> None:
 
 def _guard(ctx: StepContext, instance_id: str) -> None:
     # A pause since the capacity check (e.g. during the drain) stops it here: put back, not rebooted.
-    paused = guards.refuse_if_paused(ctx.group, instance_id, "rebooting")
+    paused = blockers.refuse_if_paused(ctx.group, instance_id, "rebooting")
     if paused:
-        ctx.audit("SKIPPED_PAUSED", paused, instance_id=instance_id, at_step="reboot")
+        ctx.audit(Reason.SKIPPED_PAUSED, paused, instance_id=instance_id, at_step="reboot")
         raise GroupPaused(paused)
     # Registered since the selection in a target group another group guards: the reboot would take it out
-    # of that one undrained (steps/guards.py serves_another_group). Put back, not rebooted.
-    shared = guards.serves_another_group(ctx.group, instance_id)
+    # of that one undrained (steps/blockers.py serves_another_group). Put back, not rebooted.
+    shared = blockers.serves_another_group(ctx.group, instance_id)
     if shared:
-        ctx.audit("SKIPPED_SHARED", f"not rebooting {instance_id}: {shared}", instance_id=instance_id, at_step="reboot")
+        ctx.audit(Reason.SKIPPED_SHARED, f"not rebooting {instance_id}: {shared}", instance_id=instance_id,
+                  at_step="reboot")
         raise CapacityLost(f"not rebooting {instance_id}: {shared}")
     # If the rest of the group lost capacity while this one drained, it is worth more serving
     # (even degraded) than rebooting: fail into the restore path, which puts it back.
-    capacity = guards.capacity_now(ctx.group, instance_id).decision
+    capacity = blockers.capacity_now(ctx.group, instance_id).decision
     if not capacity.allowed:
-        ctx.audit("SKIPPED_CAPACITY", f"not rebooting {instance_id}: {capacity.reason}",
+        ctx.audit(Reason.SKIPPED_CAPACITY, f"not rebooting {instance_id}: {capacity.reason}",
                   instance_id=instance_id, checks=capacity.numbers())
         raise CapacityLost(f"not rebooting {instance_id}: {capacity.reason}")
 
@@ -111,7 +113,7 @@ def reboot_instance(ctx: StepContext) -> dict[str, Any]:
     result = {**result, "sent": True}
     record.facts = {**(record.facts or {}), "reboot": result}
     lifecycle.save_facts(record)
-    ctx.audit("REBOOT_REQUESTED",
+    ctx.audit(Reason.REBOOT_REQUESTED,
               f"asked EC2 to reboot {instance_id}; EC2 only queues the reboot, so the next step waits "
               "for proof that it happened", instance_id=instance_id, requested_at=result["requested_at"])
     return result

@@ -31,14 +31,15 @@ from steps.aws.stepfunctions import execution_status
 from steps.domain.lifecycle import OUT_OF_SERVICE
 from steps.exceptions import AwsThrottled, AwsUnavailable, ConfigurationError, LifecycleConflict
 from steps.observability import logger, record_metrics, tracer
+from steps.reasons import Reason
 from steps.store import audit, claim, lifecycle, lock, reconcile_progress
 from steps.store import errors as store_errors
 from steps.store.lock import LIVE_EXECUTION_STATES
 
 LOOKBACK_SECONDS = 14 * 86400  # a group with no progress yet starts this far back (redrivable history)
-BACK_IN_SERVICE = {"RESTORED", "HEALTHY", "RECONCILED"}
+BACK_IN_SERVICE = {Reason.RESTORED, Reason.HEALTHY, Reason.RECONCILED}
 # opening event -> the events that close it
-OPENS = {"DEREGISTERED": BACK_IN_SERVICE, "STANDBY_ENTERED": {"STANDBY_EXITED"}}
+OPENS = {Reason.DEREGISTERED: BACK_IN_SERVICE, Reason.STANDBY_ENTERED: {Reason.STANDBY_EXITED}}
 PAGE_SIZE = 200  # audit records per Query page
 # No Lambda runs longer than 15 minutes, so no step writes a record later than that after its timestamp.
 SETTLE_SECONDS = 900
@@ -161,8 +162,8 @@ class GroupRun:
             items.get(opened, {}).pop(rid, None)
 
     def act(self) -> None:
-        self._each("DEREGISTERED", _restore, self.restored, "putting instances back")
-        self._each("STANDBY_ENTERED", _finish_standby, self.standby_exited, "ending Standby")
+        self._each(Reason.DEREGISTERED, _restore, self.restored, "putting instances back")
+        self._each(Reason.STANDBY_ENTERED, _finish_standby, self.standby_exited, "ending Standby")
         self._save()
 
     def _each(self, opened: str, act: Callable[[str, str, float, str], tuple[str | None, bool]], done_ids: list[str],
@@ -204,10 +205,10 @@ class GroupRun:
         if holder and not lock.owner_may_run(execution_status(holder.owner), float(holder.acquired_at), self.now):
             # Audited before the release (once per sweep, however often its Retry runs this): a release whose
             # audit write is then throttled would otherwise leave no record, since a Retry no longer finds the lock.
-            if not _audited_by_this_sweep(self.group, "LOCK_RELEASED_STALE", self.sweep_execution, self.now,
+            if not _audited_by_this_sweep(self.group, Reason.LOCK_RELEASED_STALE, self.sweep_execution, self.now,
                                           holder.owner):
                 audit.record(audit.AuditEntry(
-                    group=self.group, event="LOCK_RELEASED_STALE", at=self.now, execution_id=self.sweep_execution,
+                    group=self.group, event=Reason.LOCK_RELEASED_STALE, at=self.now, execution_id=self.sweep_execution,
                     trigger="schedule",
                     reason=f"releasing the lock held by {holder.owner}, which is no longer running (conditionally "
                     "on that owner: if it released the lock itself meanwhile, nothing more is done)",
@@ -249,7 +250,7 @@ def _with_retries(act: Callable[[str, str, float, str], tuple[str | None, bool]]
     raise AssertionError("unreachable")
 
 
-def _audit_and_measure(group: str, event: str, now: float, execution: str, reason: str,
+def _audit_and_measure(group: str, event: Reason, now: float, execution: str, reason: str,
                        details: dict[str, Any]) -> None:
     audit.record(audit.AuditEntry(group=group, event=event, at=now, execution_id=execution, trigger="schedule",
                                   reason=reason, details=details))
@@ -262,7 +263,7 @@ def _audit_and_measure(group: str, event: str, now: float, execution: str, reaso
 SWEEP_ATTEMPTS_SECONDS = 3600
 
 
-def _audited_by_this_sweep(group: str, event: str, execution: str, now: float, owner: str | None = None) -> bool:
+def _audited_by_this_sweep(group: str, event: Reason, execution: str, now: float, owner: str | None = None) -> bool:
     """Whether an earlier attempt of this sweep execution (the sweep's Retry runs the reconcile again) already
     wrote ``event`` for ``group`` (for ``owner``, when given). A read that fails answers False: a duplicate
     record is better than a lost one."""
@@ -280,13 +281,13 @@ def _audit_failed_once(group: str, now: float, execution: str, reason: str, deta
     """RECONCILE_FAILED for ``group``, once per sweep execution: when another group's transient failure makes
     the sweep's Retry run the reconcile again, a failure retrying cannot cure is found again on every attempt;
     it is audited (and measured) by the first only."""
-    if _audited_by_this_sweep(group, "RECONCILE_FAILED", execution, now):
+    if _audited_by_this_sweep(group, Reason.RECONCILE_FAILED, execution, now):
         logger.info("reconcile failure already audited by an earlier attempt", extra={"group": group})
         return
-    _audit_and_measure(group, "RECONCILE_FAILED", now, execution, reason, details)
+    _audit_and_measure(group, Reason.RECONCILE_FAILED, now, execution, reason, details)
 
 
-def _record(group: str, event: str, now: float, execution: str, remediation_id: str, instance_id: str | None,
+def _record(group: str, event: Reason, now: float, execution: str, remediation_id: str, instance_id: str | None,
             reason: str, **details: Any) -> None:
     """Idempotent within one reconcile run (``now`` is the run's): an item tried again after a throttled write
     leaves one record, not none and not two."""
@@ -312,11 +313,11 @@ def _restore(group: str, remediation_id: str, now: float, sweep_execution: str) 
     # record still says it is out, so the audit is written (once: idempotent) rather than lost.
     done = (f"{result.instance_id} no longer exists ({result.gone}): nothing to put back, closed" if result.gone
             else f"registered back in {len(result.target_groups)} target group(s)")
-    _record(group, "RECONCILED", now, sweep_execution, remediation_id, result.instance_id,
+    _record(group, Reason.RECONCILED, now, sweep_execution, remediation_id, result.instance_id,
             f"{result.instance_id} was left out of service by {record.executions[-1]} (no longer running): {done}",
             lifecycle_state=record.state, executions=record.executions, **result.numbers())
     if result.standby == put_back.EXITED:
-        _record(group, "STANDBY_EXITED", now, sweep_execution, remediation_id, result.instance_id,
+        _record(group, Reason.STANDBY_EXITED, now, sweep_execution, remediation_id, result.instance_id,
                 f"{result.instance_id} left Auto Scaling Standby")
     try:
         lifecycle.advance(record, "restore", {"error": "reconciled", **result.numbers()}, now, sweep_execution)
@@ -347,7 +348,7 @@ def _finish_standby(group: str, remediation_id: str, now: float, sweep_execution
     if outcome == put_back.WAITING:
         return None, False  # still EnteringStandby: the next sweep
     if outcome == put_back.EXITED:
-        _record(group, "STANDBY_EXITED", now, sweep_execution, remediation_id, instance_id,
+        _record(group, Reason.STANDBY_EXITED, now, sweep_execution, remediation_id, instance_id,
                 f"{instance_id} left Auto Scaling Standby that {record.executions[-1]} could not end")
         return str(instance_id), True
     return None, True  # in service, or the ASG owns it now
@@ -375,7 +376,7 @@ def reconcile_group(group: str, sweep_execution: str, budget: Budget | None = No
             return {**run.result(), "failed": failure}
     except (Stopped, reconcile_progress.ProgressConflict) as exc:
         remains = {"cause": str(exc), **run.remains()}
-        _audit_and_measure(group, "RECONCILE_INCOMPLETE", run.now, sweep_execution,
+        _audit_and_measure(group, Reason.RECONCILE_INCOMPLETE, run.now, sweep_execution,
                            f"reconcile of {group} cut short ({exc}): {len(remains['open_remediations'])} open "
                            f"remediation(s) and {'no' if run.read_all else 'more'} unread audit left for the next "
                            "sweep", remains)
@@ -415,9 +416,9 @@ def release_stale_claims(sweep_execution: str, budget: Budget) -> list[str]:
         if lock.owner_may_run(execution_status(item.owner), float(item.acquired_at), now):
             continue
         # Audited before the release (once per sweep), as the stale lock is.
-        if not _audited_by_this_sweep(item.claimed_for, "CLAIM_RELEASED_STALE", sweep_execution, now, item.owner):
+        if not _audited_by_this_sweep(item.claimed_for, Reason.CLAIM_RELEASED_STALE, sweep_execution, now, item.owner):
             audit.record(audit.AuditEntry(
-                group=item.claimed_for, event="CLAIM_RELEASED_STALE", at=now, instance_id=instance_id,
+                group=item.claimed_for, event=Reason.CLAIM_RELEASED_STALE, at=now, instance_id=instance_id,
                 execution_id=sweep_execution, remediation_id=item.remediation_id, trigger="schedule",
                 reason=f"releasing the claim on {instance_id} held by {item.owner}, which is no longer running "
                 "(conditionally on that owner)",

@@ -7,6 +7,7 @@ from typing import Any
 from steps.aws import elbv2
 from steps.entrypoint import StepContext, step
 from steps.exceptions import LifecycleConflict
+from steps.reasons import Reason
 from steps.store import lifecycle
 
 
@@ -27,7 +28,7 @@ def register_instance(ctx: StepContext) -> dict[str, Any]:
         return earlier
     result = {"at": ctx.now, "target_groups": [r["arn"] for r in deregistration["target_groups"]]}
     lifecycle.advance(record, "register", result, ctx.now, ctx.execution_id)
-    ctx.audit("REGISTERED", f"registered {instance_id} again in {len(deregistration['target_groups'])} "
+    ctx.audit(Reason.REGISTERED, f"registered {instance_id} again in {len(deregistration['target_groups'])} "
               "target group(s); waiting for health checks", instance_id=instance_id,
               target_groups=result["target_groups"])
     return result

@@ -19,6 +19,7 @@ from steps.aws import autoscaling, elbv2
 from steps.domain import replacement, waits
 from steps.entrypoint import StepContext, step
 from steps.exceptions import LifecycleConflict, RungTimedOut
+from steps.reasons import Reason
 from steps.store import lifecycle
 
 POLL_SECONDS = 15
@@ -62,7 +63,7 @@ def _replace(ctx: StepContext) -> dict[str, Any]:
             raise RungTimedOut(f"{instance_id} is no longer in an Auto Scaling group: nothing will replace it")
         if member.lifecycle_state == autoscaling.STANDBY:
             autoscaling.exit_standby(member.group, instance_id)
-            ctx.audit("STANDBY_EXITED", f"{instance_id} left Standby so that {member.group} acts on its health",
+            ctx.audit(Reason.STANDBY_EXITED, f"{instance_id} left Standby so that {member.group} acts on its health",
                       instance_id=instance_id)
             member = autoscaling.membership(instance_id)
         if member is not None and member.lifecycle_state == autoscaling.IN_SERVICE:
@@ -71,7 +72,7 @@ def _replace(ctx: StepContext) -> dict[str, Any]:
             autoscaling.mark_unhealthy(instance_id)  # a throttle or failure raises: the Retry sends it again
             progress["marked_sent_at"] = ctx.now
             _save(record, progress)
-            ctx.audit("MARKED_UNHEALTHY", f"marked {instance_id} Unhealthy in {member.group}: it terminates it "
+            ctx.audit(Reason.MARKED_UNHEALTHY, f"marked {instance_id} Unhealthy in {member.group}: it terminates it "
                       "and launches a replacement", instance_id=instance_id, asg=member.group)
             member = autoscaling.membership(instance_id)
         phase = "marked" if progress.get("marked_sent_at") else "leaving standby"
@@ -83,14 +84,14 @@ def _replace(ctx: StepContext) -> dict[str, Any]:
         if new and old_leaving:
             lifecycle.advance(record, "replace", {"replacement": new[0], "seconds": round(elapsed, 3)}, ctx.now,
                               ctx.execution_id)
-            ctx.audit("REPLACED", f"{instance_id} was replaced by {new[0]}, healthy in every target group "
+            ctx.audit(Reason.REPLACED, f"{instance_id} was replaced by {new[0]}, healthy in every target group "
                       f"{elapsed:.0f} s into the rung", instance_id=instance_id, replacement=new[0],
                       seconds=round(elapsed, 3))
             return {"done": True, "phase": "replaced", "replacement": new[0], "wait_seconds": 0}
         phase = "replacing"
     if waits.expired(elapsed, escalation.deadline_seconds):
         seen = member.lifecycle_state if member else "gone"
-        ctx.audit("RUNG_TIMED_OUT", f"{instance_id} not replaced {elapsed:.0f} s into the rung (deadline "
+        ctx.audit(Reason.RUNG_TIMED_OUT, f"{instance_id} not replaced {elapsed:.0f} s into the rung (deadline "
                   f"{escalation.deadline_seconds} s; lifecycle {seen})", instance_id=instance_id, rung="replace",
                   elapsed_seconds=round(elapsed, 3))
         raise RungTimedOut(f"{instance_id} not replaced after {elapsed:.0f} s")

@@ -14,6 +14,7 @@ from steps import groups, put_back
 from steps.domain.lifecycle import OUT_OF_SERVICE
 from steps.entrypoint import StepContext, step
 from steps.exceptions import ConfigurationError, NightshiftError
+from steps.reasons import Reason
 from steps.store import lifecycle
 
 
@@ -51,12 +52,12 @@ def restore_service(ctx: StepContext) -> dict[str, Any]:
         if record.state != "restored":
             lifecycle.advance(record, "restore", {"error": error_name, **restored.numbers()}, ctx.now,
                               ctx.execution_id)
-        ctx.audit("RESTORED", f"{restored.sentence()} (from the lifecycle record) after {why}",
+        ctx.audit(Reason.RESTORED, f"{restored.sentence()} (from the lifecycle record) after {why}",
                   instance_id=restored.instance_id, error=error_name, **configuration, **restored.numbers())
         put_back.audit_standby(ctx, restored)
     elif record.state in ("requested", "selected"):
         lifecycle.advance(record, "fail", {"error": error_name}, ctx.now, ctx.execution_id)
-    ctx.audit("FAILED", f"remediation failed with {why}: {cause[:500]}",
+    ctx.audit(Reason.FAILED, f"remediation failed with {why}: {cause[:500]}",
               instance_id=record.instance_id, error=error_name, cause=cause[:2000],
               lifecycle_state=record.state, restored_to=restored.target_groups, **configuration)
     return {"status": "failed", "error": error_name, "cause": cause[:2000],

@@ -15,6 +15,7 @@ from steps import put_back
 from steps.aws.stepfunctions import execution_status
 from steps.domain.lifecycle import OUT_OF_SERVICE
 from steps.entrypoint import StepContext, step
+from steps.reasons import Reason
 from steps.store import claim, lifecycle
 from steps.store.lifecycle import RemediationRecord
 
@@ -27,7 +28,7 @@ def _put_back(ctx: StepContext, record: RemediationRecord) -> list[str]:
         return []
     result = put_back.put_back(record.facts or {})
     lifecycle.advance(record, "restore", {"error": "replayed", **result.numbers()}, ctx.now, ctx.execution_id)
-    ctx.audit("RESTORED", f"replay put {result.instance_id} back in {len(result.target_groups)} target group(s) "
+    ctx.audit(Reason.RESTORED, f"replay put {result.instance_id} back in {len(result.target_groups)} target group(s) "
               "the failed run left it out of", instance_id=result.instance_id,
               replay_of=ctx.state.request.replay_of, **result.numbers())
     put_back.audit_standby(ctx, result)
@@ -44,7 +45,7 @@ def resume_remediation(ctx: StepContext) -> dict[str, Any]:
     state = ctx.state.model_dump(mode="json", exclude_none=True)
     record = lifecycle.load(ctx.state.request.remediation_id)
     if record.state in ENDED:
-        ctx.audit("REPLAY_NOT_NEEDED", f"remediation {record.remediation_id} already ended {record.state}; "
+        ctx.audit(Reason.REPLAY_NOT_NEEDED, f"remediation {record.remediation_id} already ended {record.state}; "
                   "nothing to replay", lifecycle_state=record.state)
         return {**state, "resume": {"next": "done", "state": record.state}}
     put_back = _put_back(ctx, record)
@@ -57,13 +58,13 @@ def resume_remediation(ctx: StepContext) -> dict[str, Any]:
         claimed = claim.acquire(instance_id, ctx.execution_id, ctx.group.name, record.remediation_id, ctx.now,
                                 ctx.group.lock_lease_seconds, execution_status)
         if not claimed.claimed:
-            ctx.audit("SKIPPED_CLAIMED", f"{instance_id} is claimed by another remediation ({claimed.holder}, "
+            ctx.audit(Reason.SKIPPED_CLAIMED, f"{instance_id} is claimed by another remediation ({claimed.holder}, "
                       f"group {claimed.holder_group}): not verified now; replay again once it ends",
                       instance_id=instance_id, holder=claimed.holder, holder_group=claimed.holder_group)
             return {**state, "resume": {"next": "claimed", "put_back": put_back}}
         lifecycle.advance(record, "reverify", {"replay_of": ctx.state.request.replay_of}, ctx.now,
                           ctx.execution_id)
-        ctx.audit("REPLAY_VERIFY", f"{deregistration['instance_id']} was already asked to reboot in this "
+        ctx.audit(Reason.REPLAY_VERIFY, f"{deregistration['instance_id']} was already asked to reboot in this "
                   "remediation: never again; verifying its health only", instance_id=deregistration["instance_id"],
                   reboot=facts.get("reboot"), put_back=put_back)
         return {**state, "deregistration": deregistration, "registration": {"at": ctx.now},
@@ -73,7 +74,7 @@ def resume_remediation(ctx: StepContext) -> dict[str, Any]:
     if record.state in ("restored", "failed", "skipped"):
         lifecycle.advance(record, "reopen", {"replay_of": ctx.state.request.replay_of}, ctx.now, ctx.execution_id)
     selected = facts.get("select", {}).get("instance_id")
-    ctx.audit("REPLAY_RESUMED", f"replaying remediation {record.remediation_id} from the start"
+    ctx.audit(Reason.REPLAY_RESUMED, f"replaying remediation {record.remediation_id} from the start"
               + (f" on the same instance {selected}" if selected else ""), instance_id=selected, put_back=put_back)
     return {**state, "resume": {"next": "select", "put_back": put_back, "instance_id": selected}}
 

@@ -13,13 +13,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from steps import guards
+from steps import blockers
 from steps.aws import autoscaling, cloudwatch, elbv2, notifications
 from steps.aws.stepfunctions import execution_status
 from steps.config import MetricSpec
 from steps.domain.selection import evaluate_named, evaluation_window, select_worst
 from steps.entrypoint import StepContext, step
 from steps.observability import logger
+from steps.reasons import Reason
 from steps.store import claim, lifecycle, notices
 from steps.store.lifecycle import RemediationRecord
 
@@ -54,21 +55,22 @@ def _passed_over(ctx: StepContext, instance_id: str) -> str | None:
     reason = _not_in_service_in_asg(ctx, instance_id)
     if reason is not None:
         # Standby, Pending, Terminating...: an operator or the ASG owns it. Never touch it; next worst.
-        ctx.audit("SKIPPED_ASG_STATE", reason, instance_id=instance_id)
+        ctx.audit(Reason.SKIPPED_ASG_STATE, reason, instance_id=instance_id)
         return reason
-    reason = guards.serves_another_group(ctx.group, instance_id)
+    reason = blockers.serves_another_group(ctx.group, instance_id)
     if reason is not None:
-        ctx.audit("SKIPPED_SHARED", reason, instance_id=instance_id)
+        ctx.audit(Reason.SKIPPED_SHARED, reason, instance_id=instance_id)
         # Passed over on every run until the groups are fixed: say so, once a day, not only in the audit.
         _notify_daily(ctx, "shared-instance", f"{ctx.group.name} cannot heal {instance_id}: another group "
-                      "serves through it", {"code": "SKIPPED_SHARED", "instance_id": instance_id, "reason": reason})
+                      "serves through it",
+                      {"code": Reason.SKIPPED_SHARED, "instance_id": instance_id, "reason": reason})
         return reason
     claimed = _claimed_elsewhere(ctx, instance_id)
     if claimed is None:
         return None
     reason = (f"{instance_id} is claimed by another remediation ({claimed.holder}, group "
               f"{claimed.holder_group}): an instance is never in two remediations at once; passed over")
-    ctx.audit("SKIPPED_CLAIMED", reason, instance_id=instance_id, holder=claimed.holder,
+    ctx.audit(Reason.SKIPPED_CLAIMED, reason, instance_id=instance_id, holder=claimed.holder,
               holder_group=claimed.holder_group)
     return reason
 
@@ -137,12 +139,12 @@ def select_worst_instance(ctx: StepContext) -> dict[str, Any]:
                "passed_over": sorted(passed)}
     if selection.instance_id is None:
         reason = _nothing_reason(selection.reason, named, bool(instances), passed)
-        ctx.audit("NOTHING_TO_DO", reason, instance_id=named, **numbers)
+        ctx.audit(Reason.NOTHING_TO_DO, reason, instance_id=named, **numbers)
         result = {"action": "nothing_to_do", "value": selection.value, "threshold": metric.threshold,
                   "reason": reason}
         lifecycle.advance(record, "find_nothing", result, ctx.now, ctx.execution_id)
         return result
-    ctx.audit("SELECTED", selection.reason, instance_id=selection.instance_id, **numbers)
+    ctx.audit(Reason.SELECTED, selection.reason, instance_id=selection.instance_id, **numbers)
     result = {"action": "remediate", "instance_id": selection.instance_id, "value": selection.value,
               "threshold": metric.threshold, "reason": selection.reason}
     lifecycle.advance(record, "select", result, ctx.now, ctx.execution_id, instance_id=selection.instance_id)
@@ -162,11 +164,11 @@ def _no_metric_data(ctx: StepContext, record: RemediationRecord, metric: MetricS
         reason = (f"{label}: none of the {len(instances)} instances has this metric "
                   + (f"with dimensions including {wanted} " if wanted else "")
                   + f"(dimension sets that exist for it: {'; '.join(seen) or 'none at all'})")
-    ctx.audit("NO_METRIC_DATA", reason, metric=label, instances_evaluated=len(instances),
+    ctx.audit(Reason.NO_METRIC_DATA, reason, metric=label, instances_evaluated=len(instances),
               instances_with_series=with_series, dimension_filter=wanted or None, dimension_sets_seen=seen)
     sent = _notify_daily(ctx, "no-metric-data",
                          f"{ctx.group.name} reports no {metric.name} data: nothing can be judged",
-                         {"code": "NO_METRIC_DATA", "metric": label, "instances_evaluated": len(instances),
+                         {"code": Reason.NO_METRIC_DATA, "metric": label, "instances_evaluated": len(instances),
                           "instances_with_series": with_series, "dimension_sets_seen": seen, "reason": reason})
     result = {"action": "no_metric_data", "value": None, "threshold": metric.threshold, "reason": reason,
               "notified": sent}

@@ -23,6 +23,7 @@ from steps.aws import ec2, elbv2
 from steps.domain import stop_start, waits
 from steps.entrypoint import StepContext, step
 from steps.exceptions import LifecycleConflict, RungTimedOut
+from steps.reasons import Reason
 from steps.store import lifecycle
 
 POLL_SECONDS = 10
@@ -62,25 +63,25 @@ def stop_start_instance(ctx: StepContext) -> dict[str, Any]:
         ec2.stop_instance(instance_id)  # a throttle or failure raises: nothing recorded, the Retry sends it
         progress["stop_sent_at"] = ctx.now
         _save(record, progress)
-        ctx.audit("STOP_REQUESTED", f"asked EC2 to stop {instance_id} (escalation: a new host after start)",
+        ctx.audit(Reason.STOP_REQUESTED, f"asked EC2 to stop {instance_id} (escalation: a new host after start)",
                   instance_id=instance_id)
         status_ok, seen = False, "stop requested"
     elif plan.action == stop_start.START:
         ec2.start_instance(instance_id)
         progress["start_sent_at"] = ctx.now
         _save(record, progress)
-        ctx.audit("START_REQUESTED", f"{instance_id} stopped {ctx.now - progress['stop_sent_at']:.0f} s "
+        ctx.audit(Reason.START_REQUESTED, f"{instance_id} stopped {ctx.now - progress['stop_sent_at']:.0f} s "
                   "after the request; asked EC2 to start it", instance_id=instance_id)
         status_ok, seen = False, "start requested"  # it boots for a while: the next poll looks
     if progress.get("start_sent_at") and status_ok:
         result = {"stop_sent_at": progress["stop_sent_at"], "start_sent_at": progress["start_sent_at"],
                   "seconds": round(elapsed, 3)}
         lifecycle.advance(record, "restart", result, ctx.now, ctx.execution_id)
-        ctx.audit("STOP_STARTED", f"{instance_id} stopped and started again ({seen}) {elapsed:.0f} s into the "
+        ctx.audit(Reason.STOP_STARTED, f"{instance_id} stopped and started again ({seen}) {elapsed:.0f} s into the "
                   "rung; registering it", instance_id=instance_id, seconds=round(elapsed, 3))
         return {"done": True, "phase": "started", "wait_seconds": 0, "seen": seen}
     if waits.expired(elapsed, escalation.deadline_seconds):
-        ctx.audit("RUNG_TIMED_OUT", f"stop/start of {instance_id} not done {elapsed:.0f} s into the rung "
+        ctx.audit(Reason.RUNG_TIMED_OUT, f"stop/start of {instance_id} not done {elapsed:.0f} s into the rung "
                   f"(deadline {escalation.deadline_seconds} s): {seen}", instance_id=instance_id, rung="stop_start",
                   elapsed_seconds=round(elapsed, 3), seen=seen)
         raise RungTimedOut(f"stop/start of {instance_id} not done after {elapsed:.0f} s: {seen}")

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict
 from steps import clock
 from steps.aws import notifications
 from steps.observability import logger, record_metrics, tracer
+from steps.reasons import Reason
 from steps.store import audit, notices
 from steps.store import errors as store_errors
 
@@ -80,7 +81,7 @@ def _summarise(event: dict[str, Any]) -> dict[str, Any]:
         per_group[item.group] = {"verdict": verdict, "outcome": outcome,
                                  "execution": item.result.get("execution"), "error": item.result.get("error")}
         audit.record(audit.AuditEntry(
-            group=item.group, event="SWEEP_RESULT", at=clock.now(), execution_id=parsed.execution_id,
+            group=item.group, event=Reason.SWEEP_RESULT, at=clock.now(), execution_id=parsed.execution_id,
             trigger="schedule", reason=f"scheduled sweep: {item.group} {verdict} ({outcome})",
             details=per_group[item.group]))
     reconcile = reconcile_summary(parsed.reconciled)
@@ -89,10 +90,10 @@ def _summarise(event: dict[str, Any]) -> dict[str, Any]:
         details = {"error": reconcile["error"], "cause": str(reconcile["cause"] or "")[:1000]}
         for group in per_group:
             audit.record(audit.AuditEntry(
-                group=group, event="RECONCILE_FAILED", at=clock.now(), execution_id=parsed.execution_id,
+                group=group, event=Reason.RECONCILE_FAILED, at=clock.now(), execution_id=parsed.execution_id,
                 trigger="schedule", reason=f"the sweep's reconciler failed ({details['error']}): nothing left "
                 f"out of service by a dead execution was put back in {group} this sweep", details=details))
-            record_metrics(group, "RECONCILE_FAILED", details)
+            record_metrics(group, Reason.RECONCILE_FAILED, details)
     if reconcile["status"] == "failed":
         announce_reconcile_failed(parsed.execution_id, reconcile, parsed.reconciled, sorted(per_group))
     counts: dict[str, int] = {}

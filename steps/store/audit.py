@@ -18,6 +18,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 from pynamodb.pagination import ResultIterator
 
+from steps.reasons import Reason, reason_of
 from steps.store.tables import AUDIT_TABLE, REGION, RETENTION_SECONDS
 
 NO_INSTANCE = "-"
@@ -57,7 +58,7 @@ class AuditEntry:
     """What a step knows when it records something; ``details`` holds the numbers behind the decision."""
 
     group: str
-    event: str
+    event: Reason  # only the enumeration's codes: record() refuses any other
     reason: str
     at: float
     instance_id: str | None = None
@@ -87,12 +88,13 @@ def _deterministic_sort_key(at: float, unique: str) -> str:
 def record(entry: AuditEntry) -> AuditRecord:
     """Write ``entry``. With ``entry.idempotency_key`` (and a deterministic ``entry.at``) the item's key is derived
     from both, so writing the same record twice (a retried delivery) leaves one item."""
+    event = reason_of(entry.event)  # ValueError naming the code: never an unknown code in the trail
     key = entry.idempotency_key
     item = AuditRecord(
         entry.group,
         _sort_key(entry.at) if key is None else _deterministic_sort_key(entry.at, key),
         at=entry.at,
-        event=entry.event,
+        event=event.value,
         instance_id=entry.instance_id or NO_INSTANCE,
         execution_id=entry.execution_id,
         remediation_id=entry.remediation_id,
@@ -132,11 +134,11 @@ def for_instance(instance_id: str) -> Iterator[AuditRecord]:
     return AuditRecord.by_instance.query(instance_id)
 
 
-def times_of(records: Iterator[AuditRecord], events: set[str]) -> list[float]:
+def times_of(records: Iterator[AuditRecord], events: set[Reason]) -> list[float]:
     return [float(r.at) for r in records if r.event in events]
 
 
-def times_per_remediation(records: Iterator[AuditRecord], events: set[str]) -> list[float]:
+def times_per_remediation(records: Iterator[AuditRecord], events: set[Reason]) -> list[float]:
     """One time per remediation (its latest such record): a remediation that failed, was replayed and failed
     again is one failed remediation, not two. Records with no remediation id count per execution."""
     latest: dict[str, float] = {}

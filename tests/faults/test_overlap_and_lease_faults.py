@@ -88,9 +88,9 @@ def test_the_families_cover_what_they_say() -> None:
 
 @pytest.fixture
 def shared_guard_off(monkeypatch: pytest.MonkeyPatch) -> None:
-    from steps import guards
+    from steps import blockers
 
-    monkeypatch.setattr(guards, "serves_another_group", lambda *_: None)
+    monkeypatch.setattr(blockers, "serves_another_group", lambda *_: None)
 
 
 def declare_two_groups_over_one_fleet(h: Harness) -> None:

@@ -355,7 +355,7 @@ def _exercise(rt: LocalRuntime, name: str, shape: Shape) -> Run:
     group = group_for(built, min_healthy=min_healthy, min_healthy_percent=percent, per_az=shape.per_az,
                       # a zero floor must be asked for (validation refuses it otherwise); the oracle's floor is 0 too
                       allow_zero_healthy=min_healthy == 0 and percent == 0,
-                      guards={"storm": {"max_remediations": 50, "max_failures": 50, "window_seconds": 60}},
+                      blockers={"storm": {"max_remediations": 50, "max_failures": 50, "window_seconds": 60}},
                       # few polls per remediation: each Lambda step costs real time in moto's engine
                       drain={"poll_seconds": 20, "quiet_checks": 1}, boot={"poll_seconds": 20},
                       health={"poll_seconds": 20, "deadline_seconds": 900})
@@ -436,10 +436,10 @@ MUTANT_SETTINGS = settings(max_examples=60, deadline=None, derandomize=True, dat
 
 def test_property_finds_a_disabled_capacity_guard(monkeypatch: pytest.MonkeyPatch) -> None:
     """With the capacity guard always allowing, the same property must find a fleet taken below its floor."""
-    from steps import guards
+    from steps import blockers
     from steps.domain.capacity import CapacityDecision
 
-    monkeypatch.setattr(guards, "healthy_after_removal",
+    monkeypatch.setattr(blockers, "healthy_after_removal",
                         lambda *_, **__: CapacityDecision(True, (), "capacity guard disabled (mutant)"))
     with pytest.raises(AssertionError, match=r"below the floor|two instances out"):
         property_test(MUTANT_SETTINGS)()
@@ -447,13 +447,13 @@ def test_property_finds_a_disabled_capacity_guard(monkeypatch: pytest.MonkeyPatc
 
 def test_property_finds_a_disabled_per_az_guard(monkeypatch: pytest.MonkeyPatch) -> None:
     """With only the per-AZ branch of the guard removed, the property must still find a counterexample."""
-    from steps import guards
+    from steps import blockers
     from steps.domain import capacity
 
     def without_zones(states: Any, candidate: str, min_healthy: int, percent: float, zones: Any = None) -> Any:
         return capacity.healthy_after_removal(states, candidate, min_healthy, percent, None)
 
-    monkeypatch.setattr(guards, "healthy_after_removal", without_zones)
+    monkeypatch.setattr(blockers, "healthy_after_removal", without_zones)
     with pytest.raises(AssertionError, match=r"below the floor: .* AZ"):
         property_test(MUTANT_SETTINGS, fleets=shapes(per_az=st.just(True)))()  # only per_az fleets can tell
 

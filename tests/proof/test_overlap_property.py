@@ -7,8 +7,8 @@ Each example builds a fleet of 4-6 instances, each behind the HTTPS target group
 least 3 in each); group "web" declares the HTTPS one and group "api" the HTTP one (validation cannot see that
 they share instances), each with ``min_healthy = members - 2`` so the capacity guard alone would let a second
 instance go. An instance behind both is shared: a reboot by either group would take it out of the other's
-target group undrained, so both pass it over (SKIPPED_SHARED, steps/guards.py serves_another_group). Drains wait out the
-deregistration delay (``drain.signal: target_state``, 60-900 s, one long Wait); in half the examples the
+target group undrained, so both pass it over (SKIPPED_SHARED, steps/blockers.py serves_another_group). Drains wait
+out the deregistration delay (``drain.signal: target_state``, 60-900 s, one long Wait); in half the examples the
 lease is 300 s (validation's lease bound switched off, as tests/workflow/test_lease_renewal.py does), so
 only the renewals keep the group. Two or three remediations of either group start at random virtual-time
 offsets (0-1,200 s after the first; a run starts at the first Lambda step at or after its offset, as
@@ -135,7 +135,7 @@ def run_example(rt: LocalRuntime, name: str, shape: Shape) -> Example:
                for g in GROUPS}
     floors = {arn: len(ids) - 2 for arn, ids in members.items()}
     base = group_for(built, min_healthy_percent=0.0,
-                     guards={"storm": {"max_remediations": 50, "max_failures": 50, "window_seconds": 60}},
+                     blockers={"storm": {"max_remediations": 50, "max_failures": 50, "window_seconds": 60}},
                      drain={"signal": "target_state"}, boot={"poll_seconds": 20},
                      health={"poll_seconds": 20, "deadline_seconds": 900},
                      **({"lock_lease_seconds": 300} if shape.short_lease else {}))
@@ -316,9 +316,9 @@ MUTANT_SETTINGS = settings(max_examples=10, deadline=None, derandomize=True, dat
 @pytest.fixture
 def shared_guard_off(monkeypatch: pytest.MonkeyPatch) -> None:
     """Remove the guard that passes over an instance registered in another group's target group."""
-    from steps import guards
+    from steps import blockers
 
-    monkeypatch.setattr(guards, "serves_another_group", lambda *_: None)
+    monkeypatch.setattr(blockers, "serves_another_group", lambda *_: None)
 
 
 def test_overlap_property_finds_a_disabled_claim(monkeypatch: pytest.MonkeyPatch, short_leases_accepted: None,

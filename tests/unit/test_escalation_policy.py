@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 
 from steps.aws.autoscaling import GroupSize
-from steps.config import GuardSpec, parse_groups
-from steps.domain.blockers import Facts, asg_busy, asg_not_in_service, blocking
+from steps.config import BlockerSpec, parse_groups
+from steps.domain.blockers import FactRecord, blocking
+from steps.domain.blockers.asg_activity import asg_busy
+from steps.domain.blockers.asg_state import asg_not_in_service
 from steps.domain.lifecycle import Lifecycle, MachineError
 from steps.exceptions import ConfigurationError
 from steps.put_back import should_decrement
@@ -76,24 +78,24 @@ def test_standby_decrements_only_when_min_size_allows(min_size: int, desired: in
     assert should_decrement(GroupSize("asg", min_size, 100, desired, ())) is decrement
 
 
-def facts(**fields: Any) -> Facts:
-    return Facts(now=datetime(2026, 11, 23, 3, 0, tzinfo=UTC), **fields)
+def facts(**fields: Any) -> FactRecord:
+    return FactRecord(now=datetime(2026, 11, 23, 3, 0, tzinfo=UTC), **fields)
 
 
 @pytest.mark.parametrize("state", ["Standby", "EnteringStandby", "Pending", "Terminating", "Terminating:Wait"])
 def test_an_instance_not_in_service_in_its_asg_is_blocked(state: str) -> None:
-    block = asg_not_in_service(GuardSpec(), facts(asg_group="web-asg", asg_lifecycle=state))
+    block = asg_not_in_service(BlockerSpec(), facts(asg_group="web-asg", asg_lifecycle=state))
     assert block is not None and block.code == "SKIPPED_ASG_STATE" and state in block.reason
 
 
 def test_in_service_or_outside_any_asg_is_not_blocked() -> None:
-    assert asg_not_in_service(GuardSpec(), facts(asg_group="web-asg", asg_lifecycle="InService")) is None
-    assert asg_not_in_service(GuardSpec(), facts()) is None
-    assert asg_busy(GuardSpec(), facts(asg_group="web-asg")) is None
+    assert asg_not_in_service(BlockerSpec(), facts(asg_group="web-asg", asg_lifecycle="InService")) is None
+    assert asg_not_in_service(BlockerSpec(), facts()) is None
+    assert asg_busy(BlockerSpec(), facts(asg_group="web-asg")) is None
 
 
 def test_asg_activity_blocks_with_every_activity_named() -> None:
     busy = ["scaling activity: Launching a new EC2 instance (InProgress)", "instance refresh r-1 (InProgress)"]
-    found = blocking(GuardSpec(), facts(asg_group="web-asg", asg_lifecycle="InService", asg_activity=busy))
+    found = blocking(BlockerSpec(), facts(asg_group="web-asg", asg_lifecycle="InService", asg_activity=busy))
     assert [b.code for b in found] == ["SKIPPED_ASG_ACTIVITY"]
     assert all(text in found[0].reason for text in busy)

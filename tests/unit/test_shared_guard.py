@@ -1,4 +1,4 @@
-"""steps/guards.py serves_another_group against DescribeTargetHealth answers stated by hand (AWS's
+"""steps/blockers.py serves_another_group against DescribeTargetHealth answers stated by hand (AWS's
 TargetHealth states; docs/design.md "Instances shared by two groups"). The rule: registered in another
 group's target group in any state but ``unused`` -> shared; every registration (port) counts."""
 
@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from steps import groups, guards
+from steps import blockers, groups
 from steps.aws import elbv2
 from steps.config import parse_groups
 from steps.exceptions import AwsCallFailed, AwsThrottled
@@ -77,7 +77,7 @@ CASES = [
 @pytest.mark.parametrize(("registrations", "shared"), CASES)
 def test_the_rule(fake: Any, registrations: list[dict[str, Any]], shared: bool) -> None:
     elb = fake({API: registrations})
-    reason = guards.serves_another_group(fake.group("web"), INSTANCE)
+    reason = blockers.serves_another_group(fake.group("web"), INSTANCE)
     assert (reason is not None) is shared, reason
     # every other group's target group was listed, unfiltered (a Targets filter names a port), never web's own
     assert sorted(c["TargetGroupArn"] for c in elb.calls) == sorted([API, JOBS]) or shared
@@ -87,7 +87,7 @@ def test_the_rule(fake: Any, registrations: list[dict[str, Any]], shared: bool) 
 
 def test_the_reason_names_the_other_group_its_target_group_the_states_and_the_fix(fake: Any) -> None:
     fake({API: [target(INSTANCE, "healthy", 8080), target(INSTANCE, "draining", 80)]})
-    reason = guards.serves_another_group(fake.group("web"), INSTANCE)
+    reason = blockers.serves_another_group(fake.group("web"), INSTANCE)
     assert reason is not None
     assert "(healthy, draining)" in reason and "group 'api'" in reason and "in target group api," in reason
     assert f"move {API} into group 'web'" in reason and "merge" in reason
@@ -95,7 +95,7 @@ def test_the_reason_names_the_other_group_its_target_group_the_states_and_the_fi
 
 def test_a_target_group_that_no_longer_exists_serves_no_one(fake: Any) -> None:
     fake({API: "TargetGroupNotFound", JOBS: [target(INSTANCE, "healthy")]})
-    reason = guards.serves_another_group(fake.group("web"), INSTANCE)
+    reason = blockers.serves_another_group(fake.group("web"), INSTANCE)
     assert reason is not None and "group 'jobs'" in reason  # the next one is still checked
 
 
@@ -103,13 +103,13 @@ def test_a_target_group_that_no_longer_exists_serves_no_one(fake: Any) -> None:
 def test_any_other_refusal_fails_naming_what_was_checked_never_unshared(fake: Any, code: str) -> None:
     fake({API: code})
     with pytest.raises(AwsCallFailed, match=rf"checking whether {INSTANCE} also serves in group 'api' .*{code}"):
-        guards.serves_another_group(fake.group("web"), INSTANCE)
+        blockers.serves_another_group(fake.group("web"), INSTANCE)
 
 
 def test_throttling_is_raised_for_the_retry(fake: Any) -> None:
     fake({API: "Throttling"})
     with pytest.raises(AwsThrottled):
-        guards.serves_another_group(fake.group("web"), INSTANCE)
+        blockers.serves_another_group(fake.group("web"), INSTANCE)
 
 
 def test_a_single_group_makes_no_call(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -117,5 +117,5 @@ def test_a_single_group_makes_no_call(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(groups, "load", lambda: document)
     elb = FakeElb({})
     monkeypatch.setattr(elbv2, "client", lambda _service: elb)
-    assert guards.serves_another_group(document.group("web"), INSTANCE) is None
+    assert blockers.serves_another_group(document.group("web"), INSTANCE) is None
     assert elb.calls == []

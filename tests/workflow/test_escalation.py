@@ -125,7 +125,7 @@ def test_a_stop_start_past_its_deadline_moves_to_the_next_rung(harness: Any) -> 
 
 def test_after_max_reboots_a_day_it_escalates_instead_of_rebooting(harness: Any) -> None:
     # GIVEN the leaker was rebooted 3 times in the last 24 h (outside the instance cooldown)
-    h = harness(guards={"instance_cooldown_seconds": 3600}, escalation={"max_reboots_per_day": 3})
+    h = harness(blockers={"instance_cooldown_seconds": 3600}, escalation={"max_reboots_per_day": 3})
     now = h.rt.clock.now()
     for hours_ago in (20, 14, 8):
         audit.record(audit.AuditEntry(group="web", event="REBOOT_REQUESTED", at=now - hours_ago * 3600,
@@ -144,7 +144,7 @@ def test_after_max_reboots_a_day_it_escalates_instead_of_rebooting(harness: Any)
 
 
 def test_a_dry_run_says_it_would_escalate(harness: Any) -> None:
-    h = harness(guards={"instance_cooldown_seconds": 3600}, escalation={"max_reboots_per_day": 1})
+    h = harness(blockers={"instance_cooldown_seconds": 3600}, escalation={"max_reboots_per_day": 1})
     audit.record(audit.AuditEntry(group="web", event="REBOOT_REQUESTED", at=h.rt.clock.now() - 7200,
                                   instance_id=h.leaker, reason="earlier reboot", trigger="schedule"))
     h.run(dry_run=True)

@@ -46,7 +46,7 @@ def test_a_remediation_announces_its_start_and_its_success(harness: Any) -> None
 
 def test_failure_and_storm_breaker_are_announced_but_nothing_to_do_is_not(harness: Any) -> None:
     spec = FleetSpec(leaking={5: InstanceSpec(leak_to_percent=85.0, leak_returns_after_seconds=60)})
-    h = harness(spec, guards={"instance_cooldown_seconds": 0, "storm": {"max_remediations": 1}})
+    h = harness(spec, blockers={"instance_cooldown_seconds": 0, "storm": {"max_remediations": 1}})
     topic_q, _ = listen(h)
     h.rt.inject("ec2", "RebootInstances", "UnauthorizedOperation", "no", times=1)
     assert h.run()["status"] == "FAILED"

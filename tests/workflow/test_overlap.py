@@ -29,9 +29,9 @@ pytestmark = pytest.mark.workflow
 
 @pytest.fixture
 def shared_guard_off(monkeypatch: pytest.MonkeyPatch) -> None:
-    from steps import guards
+    from steps import blockers
 
-    monkeypatch.setattr(guards, "serves_another_group", lambda *_: None)
+    monkeypatch.setattr(blockers, "serves_another_group", lambda *_: None)
 
 
 def _declare_two_groups_over_one_fleet(h: Any) -> None:

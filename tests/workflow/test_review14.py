@@ -23,7 +23,7 @@ pytestmark = pytest.mark.workflow
 
 def _leak_returns(harness: Any, **overrides: Any) -> Any:
     spec = FleetSpec(leaking={LEAKER: InstanceSpec(leak_to_percent=85.0, leak_returns_after_seconds=60)})
-    return harness(spec, guards={"instance_cooldown_seconds": 0}, **overrides)
+    return harness(spec, blockers={"instance_cooldown_seconds": 0}, **overrides)
 
 
 # -- remediation_id: the default one (the execution's name) is an id too ---------------------------------------

@@ -58,7 +58,7 @@ def test_six_healthy_with_min_six_is_never_touched(harness: Any) -> None:
 def test_reboots_that_never_cure_trip_the_storm_breaker_until_resumed(harness: Any) -> None:
     # GIVEN a leak that comes back a minute after every reboot, and no per-instance cooldown
     spec = FleetSpec(leaking={5: InstanceSpec(leak_to_percent=85.0, leak_returns_after_seconds=60)})
-    h = harness(spec, guards={"instance_cooldown_seconds": 0, "storm": {"max_remediations": 3}})
+    h = harness(spec, blockers={"instance_cooldown_seconds": 0, "storm": {"max_remediations": 3}})
     outcomes = []
     for _ in range(5):
         h.rt.clock.advance(600)
@@ -89,11 +89,11 @@ def test_the_same_instance_is_not_rebooted_again_within_its_cooldown(harness: An
 def test_each_blocker_stops_the_remediation_with_its_reason_code(harness: Any, blocker: str) -> None:
     overrides: dict[str, Any] = {}
     if blocker == "alarm":
-        overrides["guards"] = {"blocking_alarms": ["deploy-in-progress"]}
+        overrides["blockers"] = {"blocking_alarms": ["deploy-in-progress"]}
     h = harness()
     if blocker == "window":  # a window on another weekday than the (virtual) today
         today = datetime.fromtimestamp(h.rt.clock.now(), UTC).weekday()
-        overrides["guards"] = {"maintenance_windows": [f"{['Mon', 'Tue'][today == 0]} 03:00-04:00"]}
+        overrides["blockers"] = {"maintenance_windows": [f"{['Mon', 'Tue'][today == 0]} 03:00-04:00"]}
     if overrides:
         h.group.update(overrides)
         h.rt.declare_groups([h.group])

@@ -1,62 +1,107 @@
-"""Gather the facts the blockers need and apply them; trip the storm breaker. Shared by the capacity
-step (before deregistering) and anything else that is about to take capacity."""
+"""The blockers' side that reads AWS and writes: the facts they read (``Context``, each read through the ports
+at most once per check), the storm breaker's pause, and the checks shared by every step about to take an
+instance out of service: the floor right now, the pause flag again, and the shared-instance rule
+(``serves_another_group``). The decisions themselves are pure, one file each, in steps/domain/blockers/."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from botocore.exceptions import ClientError
+from datetime import datetime
+from functools import cached_property
 
 from steps import clock, groups
 from steps.aws import alarms, autoscaling, ec2, elbv2
-from steps.aws.errors import error_code
+from steps.aws.autoscaling import Membership
+from steps.aws.errors import code_behind
 from steps.config import GroupConfig
-from steps.domain.blockers import Block, Facts, blocking
+from steps.domain.blockers import Block, blocking, group_history_seconds, instance_history_seconds
 from steps.domain.capacity import CapacityDecision, healthy_after_removal
 from steps.exceptions import AwsCallFailed
+from steps.reasons import Reason
 from steps.store import audit, pause
+from steps.store.audit import AuditRecord
 
-REMEDIATION_EVENTS = {"REBOOT_REQUESTED"}
+REMEDIATION_EVENTS = {Reason.REBOOT_REQUESTED}
 # A remediation that ended without healing counts towards the storm breaker's failure limit, once however
 # many of its executions (the original and its replays) failed.
-FAILURE_EVENTS = {"FAILED", "LEFT_OUT_OF_SERVICE"}
+FAILURE_EVENTS = {Reason.FAILED, Reason.LEFT_OUT_OF_SERVICE}
 DAY_SECONDS = 86400
 
 
-def gather(group: GroupConfig, instance_id: str) -> Facts:
-    guards = group.guards
-    now = clock.now()
-    window = max(guards.storm.window_seconds, guards.group_min_gap_seconds)
-    group_records = list(audit.for_group(group.name, since=now - window))
-    # One query serves both the cooldown blocker and the reboots-per-day count.
-    instance_window = max(guards.instance_cooldown_seconds, DAY_SECONDS)
-    instance_records = [r for r in audit.for_instance(instance_id) if now - float(r.at) < instance_window]
-    flag = pause.paused(group.name)
-    member = autoscaling.membership(instance_id) if group.auto_scaling.enabled else None
-    activity = (autoscaling.activity_in_progress(member.group)
-                if member is not None and group.auto_scaling.block_on_activity else [])
-    return Facts(
-        now=clock.now_dt(),
-        paused_reason=flag.reason if flag else None,
-        instance_tags=ec2.instance_tags(instance_id),
-        alarms_in_alarm=alarms.in_alarm(guards.blocking_alarms),
-        instance_reboots_at=audit.times_of(iter(instance_records), REMEDIATION_EVENTS),
-        group_remediations_at=audit.times_of(iter(group_records), REMEDIATION_EVENTS),
-        group_failures_at=audit.times_per_remediation(iter(group_records), FAILURE_EVENTS),
-        asg_group=member.group if member else None,
-        asg_lifecycle=member.lifecycle_state if member else None,
-        asg_activity=activity,
-    )
+class Context:
+    """The facts the blockers read (steps.domain.blockers.Facts), each read the first time a blocker asks and
+    kept: the group's audit history serves the storm breaker and the group gap with one query, the instance's
+    serves the cooldown and the reboots-per-day count, its Auto Scaling membership both Auto Scaling blockers.
+    The histories reach as far back as the widest window of the registered blockers."""
+
+    def __init__(self, group: GroupConfig, instance_id: str) -> None:
+        self.group = group
+        self.instance_id = instance_id
+        self._at = clock.now()
+        self.now: datetime = clock.now_dt()
+
+    @cached_property
+    def _group_records(self) -> list[AuditRecord]:
+        since = self._at - group_history_seconds(self.group.blockers)
+        return list(audit.for_group(self.group.name, since=since))
+
+    @cached_property
+    def instance_reboots_at(self) -> list[float]:
+        # One query serves both the cooldown blocker and the reboots-per-day count.
+        window = max(instance_history_seconds(self.group.blockers), DAY_SECONDS)
+        records = [r for r in audit.for_instance(self.instance_id) if self._at - float(r.at) < window]
+        return audit.times_of(iter(records), REMEDIATION_EVENTS)
+
+    @cached_property
+    def group_remediations_at(self) -> list[float]:
+        return audit.times_of(iter(self._group_records), REMEDIATION_EVENTS)
+
+    @cached_property
+    def group_failures_at(self) -> list[float]:
+        return audit.times_per_remediation(iter(self._group_records), FAILURE_EVENTS)
+
+    @cached_property
+    def paused_reason(self) -> str | None:
+        flag = pause.paused(self.group.name)
+        return flag.reason if flag else None
+
+    @cached_property
+    def instance_tags(self) -> dict[str, str]:
+        return ec2.instance_tags(self.instance_id)
+
+    @cached_property
+    def alarms_in_alarm(self) -> list[str]:
+        return alarms.in_alarm(self.group.blockers.blocking_alarms)
+
+    @cached_property
+    def _member(self) -> Membership | None:
+        return autoscaling.membership(self.instance_id) if self.group.auto_scaling.enabled else None
+
+    @property
+    def asg_group(self) -> str | None:
+        return self._member.group if self._member else None
+
+    @property
+    def asg_lifecycle(self) -> str | None:
+        return self._member.lifecycle_state if self._member else None
+
+    @cached_property
+    def asg_activity(self) -> list[str]:
+        member = self._member
+        if member is None or not self.group.auto_scaling.block_on_activity:
+            return []
+        return autoscaling.activity_in_progress(member.group)
 
 
-def reboots_in(facts: Facts, seconds: float) -> int:
+def reboots_in(facts: Context, seconds: float) -> int:
     """How many reboots of the instance Nightshift requested in the last ``seconds`` (at most a day)."""
     now = facts.now.timestamp()
     return len([t for t in facts.instance_reboots_at if now - t < seconds])
 
 
-def blocks(group: GroupConfig, facts: Facts) -> list[Block]:
-    found = blocking(group.guards, facts)
+def blocks(group: GroupConfig, facts: Context) -> list[Block]:
+    """Every blocker that applies; the storm breaker, when it trips, pauses the group."""
+    found = blocking(group.blockers, facts)
     tripped = next((b for b in found if b.trips_storm_breaker), None)
     if tripped:
         pause.pause(group.name, tripped.reason, clock.now(), "storm breaker")
@@ -96,11 +141,10 @@ def _registrations(target_group_arn: str, instance_id: str, other: str) -> list[
     try:
         return elbv2.registrations_of(target_group_arn, instance_id)
     except AwsCallFailed as exc:
-        cause = exc.__cause__
-        if isinstance(cause, ClientError) and error_code(cause) == "TargetGroupNotFound":
+        if code_behind(exc) == "TargetGroupNotFound":
             return []
         raise AwsCallFailed(f"checking whether {instance_id} also serves in group {other!r} (its target group "
-                            f"{target_group_arn}): {exc}") from cause
+                            f"{target_group_arn}): {exc}") from exc.__cause__
 
 
 def serves_another_group(group: GroupConfig, instance_id: str) -> str | None:

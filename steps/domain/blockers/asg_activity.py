@@ -1,0 +1,17 @@
+"""A scaling activity or an instance refresh is in progress in the instance's Auto Scaling group."""
+
+from __future__ import annotations
+
+from steps.config import BlockerSpec
+from steps.domain.blockers.base import Block, Blocker, Facts
+from steps.reasons import Reason
+
+
+def asg_busy(spec: BlockerSpec, facts: Facts) -> Block | None:
+    if not facts.asg_activity:
+        return None
+    return Block(Reason.SKIPPED_ASG_ACTIVITY, f"Auto Scaling group {facts.asg_group} is busy: "
+                 f"{'; '.join(facts.asg_activity)}", {"asg": facts.asg_group, "activity": facts.asg_activity})
+
+
+BLOCKER = Blocker("asg_busy", asg_busy)
