@@ -8,16 +8,14 @@ Lambda; the local runtime swaps the sink to collect them instead.
 
 from __future__ import annotations
 
-import contextlib
-import io
+import json
 import os
-import sys
-import threading
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer, single_metric
+from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics.base import SingleMetric
 
 from steps.reasons import SKIPS, Reason
 
@@ -27,7 +25,6 @@ NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Nightshift")
 tracer = Tracer(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "nightshift"))
 
 _sink: Callable[[str], None] | None = None  # None: stdout, where Lambda wants EMF
-_capturing = threading.Lock()
 
 # audit event -> [(metric, unit, value or the details key holding it)]. Every skip code (Reason.is_skip)
 # emits RemediationsSkipped besides, dimensioned by its code.
@@ -68,21 +65,11 @@ def record_metrics(group: str, event: Reason, details: dict[str, Any]) -> None:
 
 
 def _emit(name: str, unit: MetricUnit, value: float, dimensions: dict[str, str]) -> None:
-    """One EMF blob per metric (Powertools ``single_metric``: no state shared between metrics, so a skip's
-    Reason dimension never reaches another metric). It prints the blob; with a sink installed the print is
-    caught and handed to the sink instead."""
-    if _sink is None:
-        with single_metric(name=name, unit=unit, value=value, namespace=NAMESPACE, default_dimensions=dimensions):
-            return
-    sink, out = _sink, io.StringIO()
-    with _capturing:
-        real = sys.stdout
-        with contextlib.redirect_stdout(out), single_metric(name=name, unit=unit, value=value, namespace=NAMESPACE,
-                                                            default_dimensions=dimensions):
-            pass
-    for line in out.getvalue().splitlines():
-        # Anything another thread printed meanwhile goes where it was going.
-        if line.startswith('{"_aws"'):
-            sink(line)
-        else:
-            print(line, file=real)
+    """One EMF blob per metric: Powertools' ``SingleMetric`` (what ``single_metric`` builds: no state shared
+    between metrics, so a skip's Reason dimension never reaches another metric), serialised as
+    ``single_metric`` prints it and handed to the sink (stdout on Lambda, the local runtime's collector)."""
+    metric = SingleMetric(namespace=NAMESPACE)
+    metric.add_metric(name=name, unit=unit, value=value)
+    for key, dim in dimensions.items():
+        metric.add_dimension(name=key, value=dim)
+    (_sink or print)(json.dumps(metric.serialize_metric_set(), separators=(",", ":")))
