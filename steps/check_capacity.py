@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from steps import blockers
+from steps.domain import admission
 from steps.entrypoint import StepContext, step
 from steps.reasons import Reason
 from steps.store import lifecycle
@@ -25,20 +26,15 @@ def check_capacity(ctx: StepContext) -> dict[str, Any]:
     numbers: dict[str, Any] = {"checks": decision.numbers(), "min_healthy": group.min_healthy,
                                "min_healthy_percent": group.min_healthy_percent, "per_az": group.per_az,
                                "blockers": [{"code": b.code, "reason": b.reason, **b.numbers} for b in found]}
-    reboots_today = blockers.reboots_in(facts, blockers.DAY_SECONDS)
-    limit = group.escalation.max_reboots_per_day
-    # Rebooted too often today: a reboot is not curing it. Drain, then go straight to the escalation ladder.
-    plan = "escalate" if reboots_today >= limit and group.escalation.rungs else "reboot"
+    verdict = admission.decide(decision, found, blockers.reboots_in(facts, blockers.DAY_SECONDS),
+                               group.escalation.max_reboots_per_day, bool(group.escalation.rungs))
+    allowed, code, reason, plan = verdict.allowed, verdict.code, verdict.reason, verdict.plan
+    reboots_today, limit = verdict.reboots_today, verdict.max_reboots_per_day
     numbers.update(plan=plan, reboots_last_24h=reboots_today, max_reboots_per_day=limit)
-    allowed = decision.allowed and not found
-    code = found[0].code if found else (Reason.CAPACITY_OK if decision.allowed else Reason.SKIPPED_CAPACITY)
-    reason = "; ".join([b.reason for b in found] + [decision.reason])
     record = lifecycle.load(ctx.state.request.remediation_id)
     if ctx.state.request.dry_run:
-        verdict = ("would deregister, drain, reboot and re-register" if plan == "reboot" else
-                   f"would deregister, drain and escalate ({reboots_today} reboots in 24 h, limit {limit})")
-        verdict = verdict if allowed else f"would skip ({code})"
-        ctx.audit(Reason.DRY_RUN, f"dry run: {verdict} {instance_id}; {reason}", **numbers, allowed=allowed)
+        ctx.audit(Reason.DRY_RUN, f"dry run: {verdict.dry_run_sentence()} {instance_id}; {reason}", **numbers,
+                  allowed=allowed)
         if record.state == "selected":
             lifecycle.advance(record, "plan", {"allowed": allowed, "code": code}, ctx.now, ctx.execution_id)
         return {"allowed": allowed, "dry_run": True, "code": code, "reason": reason, "plan": plan}
@@ -51,7 +47,7 @@ def check_capacity(ctx: StepContext) -> dict[str, Any]:
             lifecycle.advance(record, "skip", {"reason": code}, ctx.now, ctx.execution_id)
         return {"allowed": False, "dry_run": False, "code": code, "reason": reason, "plan": plan}
     ctx.audit(Reason.CAPACITY_OK, decision.reason, **numbers)
-    if plan == "escalate":
+    if plan == admission.ESCALATE:
         ctx.audit(Reason.REBOOT_LIMIT_REACHED, f"{instance_id} was rebooted {reboots_today} times in the last 24 h "
                   f"(limit {limit}): after the drain it goes to the escalation ladder instead of a reboot",
                   reboots_last_24h=reboots_today, max_reboots_per_day=limit)

@@ -1,0 +1,52 @@
+"""May the selected instance leave service, and what happens to it then? Pure.
+
+The check-capacity step's verdict from what it gathered: the floor (``capacity.CapacityDecision``), the
+blockers that apply (``blockers.Block``) and the instance's reboots in the last 24 h. Blockers come first: the
+first one found names the verdict. An instance rebooted ``max_reboots_per_day`` times already is drained and
+sent to the escalation ladder instead of being rebooted again (a reboot is not curing it), when the group has
+a ladder. docs/design.md, "The remediation workflow", step 3.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from steps.domain.blockers.base import Block
+from steps.domain.capacity import CapacityDecision
+from steps.reasons import Reason
+
+REBOOT = "reboot"
+ESCALATE = "escalate"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    allowed: bool
+    code: Reason  # the first blocker's code, else CAPACITY_OK or SKIPPED_CAPACITY
+    reason: str  # every blocker's reason, then the floor's
+    plan: str  # REBOOT or ESCALATE
+    reboots_today: int
+    max_reboots_per_day: int
+
+    def dry_run_sentence(self) -> str:
+        """What a real run would do."""
+        if not self.allowed:
+            return f"would skip ({self.code})"
+        if self.plan == REBOOT:
+            return "would deregister, drain, reboot and re-register"
+        return (f"would deregister, drain and escalate ({self.reboots_today} reboots in 24 h, "
+                f"limit {self.max_reboots_per_day})")
+
+
+def plan(reboots_today: int, max_reboots_per_day: int, has_ladder: bool) -> str:
+    return ESCALATE if reboots_today >= max_reboots_per_day and has_ladder else REBOOT
+
+
+def decide(capacity: CapacityDecision, found: Sequence[Block], reboots_today: int, max_reboots_per_day: int,
+           has_ladder: bool) -> Verdict:
+    allowed = capacity.allowed and not found
+    code = found[0].code if found else (Reason.CAPACITY_OK if capacity.allowed else Reason.SKIPPED_CAPACITY)
+    reason = "; ".join([b.reason for b in found] + [capacity.reason])
+    return Verdict(allowed, code, reason, plan(reboots_today, max_reboots_per_day, has_ladder), reboots_today,
+                   max_reboots_per_day)
