@@ -33,9 +33,9 @@ def configure(new: Settings) -> None:
     global _settings
     from steps.store import tables
 
+    tables.configure(new)  # refuses three tables that are not three, before anything reads them
     with _lock:
         _settings = new
-    tables.configure(new)
 
 
 @contextmanager

@@ -73,4 +73,4 @@ def reset() -> None:
     """Forget the cached declaration: the next ``load`` reads the parameter as it is now."""
     with _lock:
         if _provider is not None:
-            _provider.clear_cache()
+            _provider.clear_cache()  # type: ignore[no-untyped-call]

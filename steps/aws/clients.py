@@ -30,7 +30,7 @@ ClientFactory = Callable[[str], Any]
 
 def session_clients(session: boto3.session.Session) -> ClientFactory:
     """Clients of ``session`` with ``CONFIG``."""
-    return lambda service: session.client(service, config=CONFIG)  # type: ignore[call-overload]
+    return lambda service: session.client(service, config=CONFIG)
 
 
 def _default_session() -> boto3.session.Session:
