@@ -85,7 +85,7 @@ def test_settings_read_every_variable_once() -> None:
 
 
 def test_missing_settings_say_which_variable_to_set() -> None:
-    with pytest.raises(ConfigurationError, match="set NIGHTSHIFT_GROUPS_PARAMETER .* or NIGHTSHIFT_GROUPS"):
+    with pytest.raises(ConfigurationError, match=r"set NIGHTSHIFT_GROUPS_PARAMETER .* or NIGHTSHIFT_GROUPS"):
         Settings().groups_source()
     with pytest.raises(ConfigurationError, match="NIGHTSHIFT_REMEDIATE_STATE_MACHINE_ARN not set"):
         Settings().state_machine_arn()
