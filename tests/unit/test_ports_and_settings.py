@@ -182,3 +182,18 @@ def test_a_throttled_read_is_named_for_the_state_machines_retry(ssm: Any) -> Non
     with pytest.raises(AwsThrottled, match=f"GetParameter {PARAMETER}: ThrottlingException"):
         groups.load()
     assert groups.group("web").name == "web"  # the next read succeeds
+
+
+def test_an_answerer_added_later_answers_a_client_made_before_it() -> None:
+    """botocore copies a session's handlers into a client when it is made: the runtime's fleet, added after
+    a step's client exists, must still answer that client (no client needs remaking)."""
+    session = boto3.session.Session(region_name="us-east-1")
+    interceptor = Interceptor(session.events)
+    ec2 = clients.session_clients(session)("ec2")
+    interceptor.answer("ec2", "DescribeInstanceStatus", lambda params: {"InstanceStatuses": [
+        {"InstanceId": params["InstanceIds"][0], "InstanceState": {"Code": 16, "Name": "running"}}]})
+    described = ec2.describe_instance_status(InstanceIds=["i-0123456789abcdef0"])["InstanceStatuses"]
+    assert [s["InstanceId"] for s in described] == ["i-0123456789abcdef0"]
+    assert [(c.operation, c.params["InstanceIds"]) for c in interceptor.calls] == [
+        ("DescribeInstanceStatus", ["i-0123456789abcdef0"])]
+    interceptor.uninstall()
