@@ -12,7 +12,6 @@ validate step that this trigger, not a person, said ``trigger: alarm``.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from datetime import datetime
 from typing import Any, Literal
@@ -21,7 +20,7 @@ from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from steps import clock, groups
+from steps import clock, container, groups
 from steps.aws import alarms, elbv2, executions
 from steps.config import GroupConfig, GroupsDocument
 from steps.entrypoint import validation_message
@@ -146,7 +145,7 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     # The claim first: it proves to the validate step that this trigger started the execution with this input.
     # Start whatever the claim says: a delivery whose predecessor died between claim and start must still start.
     alarm_claims.claim(name, group.name, detail.alarmName, alarm["time"], clock.now(), request)
-    arn, _ = executions.start(os.environ["NIGHTSHIFT_REMEDIATE_STATE_MACHINE_ARN"], name, request)
+    arn, _ = executions.start(container.settings().state_machine_arn(), name, request)
     logger.set_correlation_id(arn)
     details = {**alarm, "execution_name": name}
     claimed = alarm_claims.find(name)

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import re
+from collections.abc import Mapping
 from functools import cached_property
 from typing import Annotated, Literal
 
@@ -397,9 +398,15 @@ def parse_groups(raw: str | bytes | dict[str, object]) -> GroupsDocument:
     """Validate a groups declaration; the error names the offending field and what to do."""
     try:
         data = json.loads(raw) if isinstance(raw, str | bytes) else raw
-        return GroupsDocument.model_validate(data)
     except json.JSONDecodeError as exc:
         raise ConfigurationError(f"groups declaration is not valid JSON: {exc}") from exc
+    return validate_groups(data)
+
+
+def validate_groups(data: object) -> GroupsDocument:
+    """Validate a decoded groups declaration (any JSON value)."""
+    try:
+        return GroupsDocument.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or '(document)'}: {err['msg']}" for err in exc.errors()
@@ -408,37 +415,42 @@ def parse_groups(raw: str | bytes | dict[str, object]) -> GroupsDocument:
 
 
 class Settings(_Strict):
-    """Where the steps find their tables and configuration; read once per Lambda container."""
+    """The environment a container's steps run in, read once at start-up (``steps.container``). The SAM
+    template sets these variables on every function; the local runtime and tests configure their own."""
 
-    lock_table: str
-    audit_table: str
-    lifecycle_table: str
-    region: str
-    groups_parameter: str | None = None
-    groups_inline: str | None = None
-    service_name: str = "nightshift"
+    lock_table: str = "nightshift-locks"  # NIGHTSHIFT_LOCK_TABLE
+    audit_table: str = "nightshift-audit"  # NIGHTSHIFT_AUDIT_TABLE
+    lifecycle_table: str = "nightshift-remediations"  # NIGHTSHIFT_LIFECYCLE_TABLE
+    region: str = "us-east-1"  # AWS_REGION (set by Lambda), else AWS_DEFAULT_REGION
+    groups_parameter: str | None = None  # NIGHTSHIFT_GROUPS_PARAMETER: the SSM parameter holding the groups
+    groups_inline: str | None = None  # NIGHTSHIFT_GROUPS: the groups as JSON (tests)
+    remediate_state_machine_arn: str | None = None  # NIGHTSHIFT_REMEDIATE_STATE_MACHINE_ARN: the alarm trigger's
+    topic_arn: str | None = None  # NIGHTSHIFT_TOPIC_ARN: notifications by SNS, when set
+    event_bus: str | None = None  # NIGHTSHIFT_EVENT_BUS: notifications by EventBridge, when set
 
     @classmethod
-    def from_env(cls) -> Settings:
-        env = os.environ
-        missing = [
-            k for k in ("NIGHTSHIFT_LOCK_TABLE", "NIGHTSHIFT_AUDIT_TABLE", "NIGHTSHIFT_LIFECYCLE_TABLE")
-            if not env.get(k)
-        ]
-        if missing:
-            raise ConfigurationError(
-                f"environment: {', '.join(missing)} not set; the SAM template (or the local runtime) sets them"
-            )
-        if not env.get("NIGHTSHIFT_GROUPS_PARAMETER") and not env.get("NIGHTSHIFT_GROUPS"):
-            raise ConfigurationError(
-                "environment: set NIGHTSHIFT_GROUPS_PARAMETER (an SSM parameter name) or NIGHTSHIFT_GROUPS (JSON)"
-            )
-        return cls(
-            lock_table=env["NIGHTSHIFT_LOCK_TABLE"],
-            audit_table=env["NIGHTSHIFT_AUDIT_TABLE"],
-            lifecycle_table=env["NIGHTSHIFT_LIFECYCLE_TABLE"],
-            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
-            groups_parameter=env.get("NIGHTSHIFT_GROUPS_PARAMETER") or None,
-            groups_inline=env.get("NIGHTSHIFT_GROUPS") or None,
-            service_name=env.get("POWERTOOLS_SERVICE_NAME", "nightshift"),
-        )
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        variables = {"lock_table": "NIGHTSHIFT_LOCK_TABLE", "audit_table": "NIGHTSHIFT_AUDIT_TABLE",
+                     "lifecycle_table": "NIGHTSHIFT_LIFECYCLE_TABLE", "groups_parameter": "NIGHTSHIFT_GROUPS_PARAMETER",
+                     "groups_inline": "NIGHTSHIFT_GROUPS",
+                     "remediate_state_machine_arn": "NIGHTSHIFT_REMEDIATE_STATE_MACHINE_ARN",
+                     "topic_arn": "NIGHTSHIFT_TOPIC_ARN", "event_bus": "NIGHTSHIFT_EVENT_BUS"}
+        found = {field: env.get(variable) for field, variable in variables.items()}
+        found["region"] = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+        return cls(**{field: value for field, value in found.items() if value})
+
+    def groups_source(self) -> tuple[str, str]:
+        """("inline", JSON) or ("parameter", name): where the groups declaration is read from."""
+        if self.groups_inline:
+            return "inline", self.groups_inline
+        if self.groups_parameter:
+            return "parameter", self.groups_parameter
+        raise ConfigurationError(
+            "environment: set NIGHTSHIFT_GROUPS_PARAMETER (an SSM parameter name) or NIGHTSHIFT_GROUPS (JSON)")
+
+    def state_machine_arn(self) -> str:
+        if not self.remediate_state_machine_arn:
+            raise ConfigurationError("environment: NIGHTSHIFT_REMEDIATE_STATE_MACHINE_ARN not set; the SAM template "
+                                     "(or the local runtime) sets it")
+        return self.remediate_state_machine_arn

@@ -1,39 +1,68 @@
-"""Load the groups declaration (SSM parameter or inline JSON), cached briefly per Lambda container."""
+"""Load the groups declaration: from the SSM parameter through Powertools Parameters (cached for
+``CACHE_SECONDS``), or inline JSON (tests)."""
 
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
-from steps import clock
+from steps import clock, container
 from steps.aws.clients import client
 from steps.aws.errors import aws_call
-from steps.config import GroupConfig, GroupsDocument, Settings, parse_groups
+from steps.config import GroupConfig, GroupsDocument, parse_groups, validate_groups
+from steps.exceptions import ConfigurationError
 
-CACHE_SECONDS = 60.0
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.parameters import SSMProvider
+
+CACHE_SECONDS = 60
 _lock = threading.Lock()
-_cached: tuple[float, str, GroupsDocument] | None = None
+_provider: SSMProvider | None = None
 
 
-def _read(settings: Settings) -> str:
-    if settings.groups_inline:
-        return settings.groups_inline
-    assert settings.groups_parameter  # Settings.from_env guarantees one of the two
-    with aws_call(f"GetParameter {settings.groups_parameter}"):
-        response = client("ssm").get_parameter(Name=settings.groups_parameter)
-    return str(response["Parameter"]["Value"])
+def _parameters() -> SSMProvider:
+    """The Parameters provider over the container's SSM client; its cache lives as long as that client (the
+    local runtime's next run makes a new one, with an empty cache)."""
+    from aws_lambda_powertools.utilities.parameters import SSMProvider
+    from aws_lambda_powertools.utilities.parameters.base import ExpirableValue
+
+    class StepClockSSMProvider(SSMProvider):
+        """Powertools measures a cached value's age in wall-clock time; this one in the steps' clock, which is
+        the wall clock on AWS and the virtual clock in the local runtime (where a Wait takes no time)."""
+
+        def has_not_expired_in_cache(self, key: tuple[Any, ...]) -> bool:
+            return key in self.store and clock.now() < self.store[key].ttl.timestamp()
+
+        def add_to_cache(self, key: tuple[Any, ...], value: Any, max_age: int) -> None:
+            if max_age > 0:
+                self.store[key] = ExpirableValue(value, datetime.fromtimestamp(clock.now() + max_age, UTC))
+
+    global _provider
+    ssm = client("ssm")
+    with _lock:
+        if _provider is None or _provider.client is not ssm:
+            _provider = StepClockSSMProvider(boto3_client=ssm)
+        return _provider
+
+
+def _from_parameter(name: str) -> GroupsDocument:
+    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError, TransformParameterError
+
+    try:
+        with aws_call(f"GetParameter {name}"):
+            try:
+                raw = _parameters().get(name, max_age=CACHE_SECONDS, transform="json")
+            except GetParameterError as exc:  # Powertools wraps the botocore error: name it as the ASL expects
+                raise (exc.__context__ or exc) from None
+    except TransformParameterError as exc:
+        raise ConfigurationError(f"groups declaration is not valid JSON: {exc.__cause__}") from exc
+    return validate_groups(raw)
 
 
 def load() -> GroupsDocument:
-    global _cached
-    settings = Settings.from_env()
-    source = settings.groups_inline or settings.groups_parameter or ""
-    with _lock:
-        if _cached and _cached[1] == source and clock.now() - _cached[0] < CACHE_SECONDS:
-            return _cached[2]
-    document = parse_groups(_read(settings))
-    with _lock:
-        _cached = (clock.now(), source, document)
-    return document
+    kind, source = container.settings().groups_source()
+    return parse_groups(source) if kind == "inline" else _from_parameter(source)
 
 
 def group(name: str) -> GroupConfig:
@@ -41,6 +70,7 @@ def group(name: str) -> GroupConfig:
 
 
 def reset() -> None:
-    global _cached
+    """Forget the cached declaration: the next ``load`` reads the parameter as it is now."""
     with _lock:
-        _cached = None
+        if _provider is not None:
+            _provider.clear_cache()  # type: ignore[no-untyped-call]

@@ -5,7 +5,10 @@ botocore emits ``before-parameter-build.<service>.<Op>`` with the caller's API p
 ``(http_response, parsed_response)`` short-circuits the request: the client returns the parsed
 response (or raises ``ClientError`` for a status >= 300) exactly as if AWS had answered. We stash the
 API parameters in the per-request ``context`` in the first event and answer in the second, so
-answerers see plain Python parameters, never a serialized body (JSON, query or CBOR).
+answerers see plain Python parameters, never a serialized body (JSON, query or CBOR). Both handlers are
+registered once, when the interceptor is made, and look the answerers up per call: botocore copies a
+session's handlers into each client when the client is made, so an answerer added later (a fleet added to a
+running runtime) still answers the clients made before it.
 
 The same emitter carries the fault injection and the call record (``Interceptor.calls``): a ``*.*``
 handler records every answered call with the Lambda function that made it (``current_function()``, set by
@@ -123,7 +126,7 @@ class Interceptor:
 
     def __init__(self, events: BaseEventHooks) -> None:
         self._events = events
-        self._registered: list[tuple[str, Callable[..., Any], str]] = []
+        self._answerers: dict[tuple[str, str], list[Answerer]] = {}
         self._dispatching: list[tuple[BaseEventHooks, str, Callable[..., Any], str]] = []
         self._lock = threading.Lock()
         self.faults: list[Fault] = []
@@ -131,30 +134,11 @@ class Interceptor:
         self._dispatch_on(events)
 
     def answer(self, service_id: str, operation: str, answerer: Answerer) -> None:
-        def stash(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
-            context[_PARAMS_KEY] = dict(params)
-
-        def respond(context: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
-            params = context.get(_PARAMS_KEY, {})
-            try:
-                parsed = answerer(params)
-            except AwsError as err:
-                return _http(err.status), {
-                    "Error": {"Code": err.code, "Message": err.message},
-                    "ResponseMetadata": _metadata(err.status),
-                }
-            if parsed is None:
-                return None
-            parsed.setdefault("ResponseMetadata", _metadata(200))
-            return _http(200), parsed
-
-        unique = f"nightshift-{service_id}-{operation}-{id(answerer)}"
-        for event, handler in (
-            (f"before-parameter-build.{service_id}.{operation}", stash),
-            (f"before-call.{service_id}.{operation}", respond),
-        ):
-            self._events.register(event, handler, unique_id=f"{unique}-{event}")
-            self._registered.append((event, handler, f"{unique}-{event}"))
+        """Answer ``operation`` with ``answerer`` from now on, also on clients made before this call: the
+        emitter's handlers were registered once, when the interceptor was made, and they look answerers up
+        when a call comes (botocore copies a session's handlers into a client when the client is made)."""
+        with self._lock:
+            self._answerers.setdefault((service_id, operation), []).append(answerer)
 
     def inject(self, service_id: str, operation: str, error: AwsError, times: int | None = None,
                function: str | None = None) -> Fault:
@@ -214,15 +198,28 @@ class Interceptor:
                     return fault
         return None
 
-    def _before(self, event_name: str, **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+    def _before(self, event_name: str, context: dict[str, Any], **_: Any,
+                ) -> tuple[AWSResponse, dict[str, Any]] | None:
         fault = self._match("before", event_name)
-        if fault is None:
-            return None
-        if fault.make_error is not None:
-            raise fault.make_error()
-        assert fault.error is not None
-        return _http(fault.error.status), {"Error": {"Code": fault.error.code, "Message": fault.error.message},
-                                           "ResponseMetadata": _metadata(fault.error.status)}
+        if fault is not None:
+            if fault.make_error is not None:
+                raise fault.make_error()
+            assert fault.error is not None
+            return _http(fault.error.status), {"Error": {"Code": fault.error.code, "Message": fault.error.message},
+                                               "ResponseMetadata": _metadata(fault.error.status)}
+        service_id, operation = event_name.split(".", 2)[1:]
+        with self._lock:
+            answerers = list(self._answerers.get((service_id, operation), ()))
+        for answerer in answerers:  # in the order they were added; the first answer wins
+            try:
+                parsed = answerer(context.get(_PARAMS_KEY, {}))
+            except AwsError as err:
+                return _http(err.status), {"Error": {"Code": err.code, "Message": err.message},
+                                           "ResponseMetadata": _metadata(err.status)}
+            if parsed is not None:
+                parsed.setdefault("ResponseMetadata", _metadata(200))
+                return _http(200), parsed
+        return None
 
     def _after(self, event_name: str, http_response: AWSResponse, context: dict[str, Any], **_: Any) -> None:
         service_id, operation = event_name.split(".", 2)[1:]
@@ -236,9 +233,8 @@ class Interceptor:
             raise fault.make_error()
 
     def uninstall(self) -> None:
-        for event, handler, unique in self._registered:
-            self._events.unregister(event, handler, unique_id=unique)
-        self._registered.clear()
+        with self._lock:
+            self._answerers.clear()
         for events, event, handler, unique in self._dispatching:
             events.unregister(event, handler, unique_id=unique)
         self._dispatching.clear()

@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import boto3
 from moto import mock_aws
@@ -29,6 +29,9 @@ from nightshift.runtime import moto_gaps
 from nightshift.runtime.clock import VirtualClock
 from nightshift.runtime.interceptor import ApiCall, AwsError, Fault, Interceptor, SandboxDied
 from nightshift.runtime.lambda_router import LambdaRouter
+
+if TYPE_CHECKING:
+    from steps.config import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 STATEMACHINE_DIR = ROOT / "statemachine"
@@ -97,23 +100,28 @@ class LocalRuntime:
         self.fleets: list[Any] = []
         self._mock: Any = None
         self._saved_env: dict[str, str | None] = {}
+        self._previous_settings: Settings | None = None
+        self.settings: Settings  # what the steps run with (set on entering)
         self.interceptor: Interceptor | None = None
         self._previous_stream: IO[str] | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
     def __enter__(self) -> LocalRuntime:
-        from steps.store import tables
+        from steps import container
+        from steps.config import Settings
 
         env = {**_ENV, "AWS_DEFAULT_REGION": self.region, "AWS_REGION": self.region,
-               "NIGHTSHIFT_LOCK_TABLE": tables.LOCK_TABLE, "NIGHTSHIFT_AUDIT_TABLE": tables.AUDIT_TABLE,
-               "NIGHTSHIFT_LIFECYCLE_TABLE": tables.LIFECYCLE_TABLE,
-               "NIGHTSHIFT_GROUPS_PARAMETER": GROUPS_PARAMETER}
+               "NIGHTSHIFT_GROUPS_PARAMETER": GROUPS_PARAMETER}  # for the CLI run against this runtime
         for key, value in env.items():
             self._saved_env[key] = os.environ.get(key)
             os.environ[key] = value
         self._saved_env["NIGHTSHIFT_GROUPS"] = os.environ.pop("NIGHTSHIFT_GROUPS", None)
-        for key in ("NIGHTSHIFT_REMEDIATE_STATE_MACHINE_ARN", "NIGHTSHIFT_TOPIC_ARN", "NIGHTSHIFT_EVENT_BUS"):
-            self._saved_env[key] = os.environ.get(key)
+        self._saved_env["NIGHTSHIFT_REMEDIATE_STATE_MACHINE_ARN"] = os.environ.get(
+            "NIGHTSHIFT_REMEDIATE_STATE_MACHINE_ARN")
+        # The steps' settings, as a function's environment would give them (the default table names).
+        self._previous_settings = container.settings()
+        self.settings = Settings(region=self.region, groups_parameter=GROUPS_PARAMETER)
+        container.configure(self.settings)
         self._mock = mock_aws(config=moto_gaps.MOTO_CONFIG)
         self._mock.start()
         # A fresh default session: moto's engine and our steps both create their clients from it,
@@ -133,21 +141,18 @@ class LocalRuntime:
 
     def __exit__(self, *exc: object) -> None:
         from steps import clock as step_clock
-        from steps import groups
-        from steps.aws import clients
+        from steps import container, observability
 
         if self.interceptor:
             self.interceptor.uninstall()
         moto_gaps.uninstall()
-        from steps import observability
-
         step_clock.reset()
-        clients.reset()
-        groups.reset()
         observability.use_sink(None)
         if self._previous_stream is not None:
             _step_log_handler().setStream(self._previous_stream)
         self._mock.stop()
+        if self._previous_settings is not None:
+            container.configure(self._previous_settings)
         for key, value in self._saved_env.items():
             if value is None:
                 os.environ.pop(key, None)
@@ -155,14 +160,13 @@ class LocalRuntime:
                 os.environ[key] = value
 
     def _bind_steps(self) -> None:
+        """The steps' clock and metrics sink, and their log stream. Their AWS clients need nothing: they are made
+        from boto3's default session, set up (with this runtime's interceptors) on entering."""
         from steps import clock as step_clock
-        from steps import groups, observability
-        from steps.aws import clients
+        from steps import observability
 
         step_clock.use(self.clock.now)
         observability.use_sink(lambda blob: self.metrics.append(json.loads(blob)))
-        clients.reset()
-        groups.reset()
         if self.log_stream is not None:
             handler = _step_log_handler()
             if getattr(handler.stream, "closed", False):
@@ -181,10 +185,10 @@ class LocalRuntime:
                 model.create_table(billing_mode="PAY_PER_REQUEST", wait=True)
 
     def _create_state_machines(self) -> None:
-        from steps.store import tables
+        from steps import container
 
         sfn = self.client("stepfunctions")
-        values = substitutions(self.router, tables.LOCK_TABLE)
+        values = substitutions(self.router, self.settings.lock_table)
         asl_dir = Path(os.environ.get(ASL_DIR_VARIABLE) or STATEMACHINE_DIR)
         for name in STATE_MACHINES:  # remediate first: the sweep refers to it
             created = sfn.create_state_machine(
@@ -194,10 +198,12 @@ class LocalRuntime:
             )
             self.state_machines[name] = created["stateMachineArn"]
             values[f"{name.capitalize()}StateMachineArn"] = created["stateMachineArn"]
-        os.environ["NIGHTSHIFT_REMEDIATE_STATE_MACHINE_ARN"] = self.state_machines["remediate"]
+        os.environ["NIGHTSHIFT_REMEDIATE_STATE_MACHINE_ARN"] = self.state_machines["remediate"]  # the CLI's
         self.topic_arn = self.client("sns").create_topic(Name="nightshift-notifications")["TopicArn"]
-        os.environ["NIGHTSHIFT_TOPIC_ARN"] = self.topic_arn
-        os.environ["NIGHTSHIFT_EVENT_BUS"] = "default"
+        self.settings = self.settings.model_copy(update={
+            "remediate_state_machine_arn": self.state_machines["remediate"], "topic_arn": self.topic_arn,
+            "event_bus": "default"})
+        container.configure(self.settings)
 
     # -- wiring --------------------------------------------------------------------------------
     def client(self, service: str) -> Any:
@@ -211,9 +217,6 @@ class LocalRuntime:
         simulator = FleetSimulator(spec, self.clock.now)
         built = simulator.build()
         simulator.install(self.interceptor)
-        from steps.aws import clients
-
-        clients.reset()  # step clients must be created after the simulator's interceptors
         self.fleets.append(simulator)
         return simulator, built
 

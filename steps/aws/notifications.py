@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
+from steps import container
 from steps.aws.clients import client
 from steps.aws.errors import aws_call
 from steps.observability import logger
@@ -37,7 +37,8 @@ def announce(text: str, detail: dict[str, Any]) -> list[str]:
     Raises the first error only when no configured channel took it."""
     sent: list[str] = []
     failed: list[Exception] = []
-    topic, bus = os.environ.get("NIGHTSHIFT_TOPIC_ARN"), os.environ.get("NIGHTSHIFT_EVENT_BUS")
+    settings = container.settings()
+    topic, bus = settings.topic_arn, settings.event_bus
     for name, target in (("sns", topic), ("eventbridge", bus)):
         if not target:
             continue

@@ -1,20 +1,25 @@
-"""Table names and region, read from the environment when the models are defined.
+"""The tables' names and region, from the container's settings (steps/container.py), and conditional writes.
 
-The SAM template sets these variables on every function; the local runtime sets the same names.
+A model's ``Meta`` names its table by one of the constants below: the names the container started with.
+``configure`` points every model at other settings' tables (the local runtime, a deployed stack in tests).
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from pynamodb.exceptions import DeleteError, PutError
+from pynamodb.models import Model
 
-LOCK_TABLE = os.environ.get("NIGHTSHIFT_LOCK_TABLE", "nightshift-locks")
-AUDIT_TABLE = os.environ.get("NIGHTSHIFT_AUDIT_TABLE", "nightshift-audit")
-LIFECYCLE_TABLE = os.environ.get("NIGHTSHIFT_LIFECYCLE_TABLE", "nightshift-remediations")
-REGION = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+from steps import container
+from steps.config import Settings
+
+_STARTED = container.settings()
+LOCK_TABLE = _STARTED.lock_table
+AUDIT_TABLE = _STARTED.audit_table
+LIFECYCLE_TABLE = _STARTED.lifecycle_table
+REGION = _STARTED.region
 
 # Audit and lifecycle records are kept this long, then DynamoDB TTL removes them.
 RETENTION_SECONDS = 400 * 24 * 3600
@@ -44,3 +49,27 @@ def _conditionally(write: Callable[[], object], failure: type[Exception]) -> boo
             return False
         raise
     return True
+
+
+def configure(settings: Settings) -> None:
+    """Point every model of steps/store at ``settings``' tables and region (a model defined later takes them
+    from the constants, which follow)."""
+    global LOCK_TABLE, AUDIT_TABLE, LIFECYCLE_TABLE, REGION
+    renamed = {LOCK_TABLE: settings.lock_table, AUDIT_TABLE: settings.audit_table,
+               LIFECYCLE_TABLE: settings.lifecycle_table}
+    if len({settings.lock_table, settings.audit_table, settings.lifecycle_table}) < 3:
+        raise ValueError(f"the lock, audit and lifecycle tables must be three tables: {settings}")
+    for model in _models(Model):
+        table = renamed[model.Meta.table_name]
+        if (model.Meta.table_name, model.Meta.region) != (table, settings.region):
+            model.Meta.table_name, model.Meta.region = table, settings.region
+            model._connection = None  # the next call connects to the table and region named now
+    LOCK_TABLE, AUDIT_TABLE = settings.lock_table, settings.audit_table
+    LIFECYCLE_TABLE, REGION = settings.lifecycle_table, settings.region
+
+
+def _models(base: type[Model]) -> Iterator[type[Model]]:
+    for model in base.__subclasses__():
+        if model.__module__.startswith("steps.store."):
+            yield model
+        yield from _models(model)

@@ -3,7 +3,8 @@
 A call graph over the ``steps`` package: a node is a module-level function or class; an edge is a
 reference to another node (same module, ``from steps.x import f``, or ``module.f`` through an imported
 steps module). Leaves are the AWS calls: ``client("svc").operation(...)`` in steps/aws/*.py and
-steps/groups.py, and the PynamoDB calls of steps/store/*.py (``.save`` PutItem, ``Model.get`` GetItem,
+steps/groups.py, a Powertools Parameters provider (``SSMProvider``: the groups parameter's GetParameter), and
+the PynamoDB calls of steps/store/*.py (``.save`` PutItem, ``Model.get`` GetItem,
 ``.delete`` DeleteItem, ``.query`` Query, ``.update`` UpdateItem, ``.exists``/``.describe_table``
 DescribeTable), each on its module's table. It over-approximates (every branch counts), which is what a
 policy must cover; the template tests compare it with each function's policy in both directions.
@@ -31,6 +32,9 @@ TABLE_CONSTANTS = {"LOCK_TABLE": "LockTable", "AUDIT_TABLE": "AuditTable", "LIFE
 PYNAMODB_CALLS = {"save": "PutItem", "delete": "DeleteItem", "query": "Query", "update": "UpdateItem",
                   "exists": "DescribeTable", "describe_table": "DescribeTable", "scan": "Scan",
                   "batch_get": "BatchGetItem", "batch_write": "BatchWriteItem"}
+
+# library classes whose use sends an AWS call: the Parameters provider steps/groups.py reads the declaration with
+LIBRARY_CALLS = {"SSMProvider": "ssm:GetParameter"}
 
 # steps/store/tables.py's conditional helpers, called from a store module on that module's model
 STORE_HELPERS = {"save_if": "PutItem", "delete_if": "DeleteItem"}
@@ -134,6 +138,8 @@ def _edges_and_leaves(module: Module, node: ast.AST) -> tuple[set[tuple[str, str
             if operation:
                 leaves.add(Call(f"dynamodb:{operation}", store_tables()[module.name]))
         if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Load):
+            if sub.id in LIBRARY_CALLS:
+                leaves.add(Call(LIBRARY_CALLS[sub.id]))
             if sub.id in module.nodes:
                 edges.add((module.name, sub.id))
             elif sub.id in module.imports and module.imports[sub.id] not in modules():

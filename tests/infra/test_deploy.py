@@ -96,55 +96,24 @@ class Deployment:
         return self.rt.wait(arn, timeout=60)
 
 
-def store_models() -> dict[Any, str]:
-    """Every PynamoDB model of steps/store -> the environment variable naming its table."""
-    import importlib
-    import pkgutil
-
-    from pynamodb.models import Model
-
-    import steps.store
-    from steps.store import tables
-
-    variable_of = {tables.LOCK_TABLE: "NIGHTSHIFT_LOCK_TABLE", tables.AUDIT_TABLE: "NIGHTSHIFT_AUDIT_TABLE",
-                   tables.LIFECYCLE_TABLE: "NIGHTSHIFT_LIFECYCLE_TABLE"}
-    found = {}
-    for info in pkgutil.iter_modules(steps.store.__path__):
-        module = importlib.import_module(f"steps.store.{info.name}")
-        for value in vars(module).values():
-            if isinstance(value, type) and issubclass(value, Model) and value.__module__ == module.__name__:
-                found[value] = variable_of[value.Meta.table_name]
-    return found
-
-
 @contextmanager
 def deployed_environment(variables: dict[str, str]) -> Iterator[None]:
     """Bind the in-process handlers to what a cold-started container of the deployed function reads: its
-    environment, and the table names the PynamoDB models take from it at import time."""
-    from steps import groups
-    from steps.aws import clients
+    environment, the settings the steps read from it once (the stack's tables and groups parameter)."""
+    from steps import container
+    from steps.config import Settings
 
-    models = store_models()
     saved_env = {key: os.environ.get(key) for key in variables}
-    saved_tables = {model: model.Meta.table_name for model in models}
     os.environ.update(variables)
-    for model, variable in models.items():
-        model.Meta.table_name = variables[variable]
-        model._connection = None
-    groups.reset()
-    clients.reset()
     try:
-        yield
+        with container.configured(Settings.from_env()):
+            yield
     finally:
         for key, value in saved_env.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-        for model, table in saved_tables.items():
-            model.Meta.table_name = table
-            model._connection = None
-        groups.reset()
 
 
 @contextmanager

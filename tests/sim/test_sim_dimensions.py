@@ -7,6 +7,7 @@ set); ListMetrics returns up to 500 metrics a call with a NextToken for the rest
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,10 +24,10 @@ MEMORY = "mem_used_percent"
 @pytest.fixture
 def steps_use_world() -> Iterator[Any]:
     """Point the steps' CloudWatch client at a world's (the port functions under test use it)."""
-    def use(world: World) -> None:
-        clients.use("cloudwatch", world.cloudwatch)
-    yield use
-    clients.reset()
+    with ExitStack() as stack:
+        def use(world: World) -> None:
+            stack.enter_context(clients.bound(clients.Aws({"cloudwatch": world.cloudwatch}.__getitem__)))
+        yield use
 
 
 def read(world: World, instance_id: str, dimensions: list[dict[str, str]]) -> list[float]:

@@ -4,6 +4,7 @@ retries that), and the special codes still mean what they mean."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from typing import Any
 
 import pytest
@@ -35,10 +36,16 @@ def client_error(code: str) -> Callable[[], Exception]:
     return lambda: ClientError({"Error": {"Code": code, "Message": "m"}}, "Op")
 
 
-@pytest.fixture(autouse=True)
-def _reset_clients() -> Iterator[None]:
-    yield
-    clients.reset()
+Use = Callable[[str, Any], None]
+
+
+@pytest.fixture
+def use() -> Iterator[Use]:
+    """``use(service, fake)``: the ports' calls from now on go to ``fake`` (a client of that service alone)."""
+    with ExitStack() as stack:
+        def bind(service: str, fake: Any) -> None:
+            stack.enter_context(clients.bound(clients.Aws({service: fake}.__getitem__)))
+        yield bind
 
 
 CALLS: dict[str, tuple[str, Callable[[], object]]] = {
@@ -51,11 +58,11 @@ CALLS: dict[str, tuple[str, Callable[[], object]]] = {
 
 @pytest.mark.parametrize("make_error", NETWORK_ERRORS, ids=["read-timeout", "endpoint-unreachable"])
 @pytest.mark.parametrize("call", sorted(CALLS))
-def test_a_network_error_is_aws_unavailable(call: str, make_error: Callable[[], Exception]) -> None:
+def test_a_network_error_is_aws_unavailable(call: str, make_error: Callable[[], Exception], use: Use) -> None:
     service, run = CALLS[call]
-    clients.use(service, Raising(make_error))
+    use(service, Raising(make_error))
     if call == "StartExecution":  # start looks the name up first: let that say GONE, then fail the start
-        clients.use(service, StartFails(make_error))
+        use(service, StartFails(make_error))
     with pytest.raises(AwsUnavailable, match=call):
         run()
 
@@ -65,17 +72,17 @@ class StartFails(Raising):
         raise client_error("ExecutionDoesNotExist")()
 
 
-def test_the_special_codes_keep_their_meaning() -> None:
-    clients.use("ssm", Raising(client_error("InvalidInstanceId")))
+def test_the_special_codes_keep_their_meaning(use: Use) -> None:
+    use("ssm", Raising(client_error("InvalidInstanceId")))
     with pytest.raises(AgentNotOnline):
         ssm.send("i-1", ssm.CONNECTIONS, ["true"])
     assert ssm.send_if_online("i-1", ssm.CONNECTIONS, ["true"]) is None
-    clients.use("ssm", Raising(client_error("InvocationDoesNotExist")))
+    use("ssm", Raising(client_error("InvocationDoesNotExist")))
     assert ssm.invocation("c-1", "i-1") == ssm.Invocation("Pending", "")
-    clients.use("ssm", Raising(client_error("AccessDeniedException")))
+    use("ssm", Raising(client_error("AccessDeniedException")))
     with pytest.raises(AwsCallFailed, match="AccessDeniedException"):
         ssm.invocation("c-1", "i-1")
-    clients.use("stepfunctions", Raising(client_error("ExecutionDoesNotExist")))
+    use("stepfunctions", Raising(client_error("ExecutionDoesNotExist")))
     assert stepfunctions.execution_status(SFN + ":x") == "GONE"
-    clients.use("stepfunctions", StartFails(client_error("ExecutionAlreadyExists")))
+    use("stepfunctions", StartFails(client_error("ExecutionAlreadyExists")))
     assert executions.start(SFN, "x", {}) == (executions.execution_arn(SFN, "x"), False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from typing import Any
 
@@ -111,11 +112,11 @@ class FakeCloudWatch:
 
 @pytest.fixture
 def use_fake() -> Iterator[Callable[[FakeCloudWatch], FakeCloudWatch]]:
-    def use(fake: FakeCloudWatch) -> FakeCloudWatch:
-        clients.use("cloudwatch", fake)
-        return fake
-    yield use
-    clients.reset()
+    with ExitStack() as stack:
+        def use(fake: FakeCloudWatch) -> FakeCloudWatch:
+            stack.enter_context(clients.bound(clients.Aws({"cloudwatch": fake}.__getitem__)))
+            return fake
+        yield use
 
 
 def query(instance_id: str = IID, stat: str = "Average") -> MetricQuery:
