@@ -8,6 +8,7 @@ from steps import clock
 from steps.aws.clients import client
 from steps.aws.errors import aws_call
 from steps.config import GroupConfig, GroupsDocument, Settings, parse_groups
+from steps.exceptions import ConfigurationError
 
 CACHE_SECONDS = 60.0
 _lock = threading.Lock()
@@ -17,7 +18,9 @@ _cached: tuple[float, str, GroupsDocument] | None = None
 def _read(settings: Settings) -> str:
     if settings.groups_inline:
         return settings.groups_inline
-    assert settings.groups_parameter  # Settings.from_env guarantees one of the two
+    if not settings.groups_parameter:  # Settings.from_env refuses neither being set; a hand-built Settings may
+        raise ConfigurationError("environment: set NIGHTSHIFT_GROUPS_PARAMETER (an SSM parameter name) or "
+                                 "NIGHTSHIFT_GROUPS (JSON)")
     with aws_call(f"GetParameter {settings.groups_parameter}"):
         response = client("ssm").get_parameter(Name=settings.groups_parameter)
     return str(response["Parameter"]["Value"])

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict
 from steps import clock, groups, put_back
 from steps.aws.stepfunctions import execution_status
 from steps.domain.lifecycle import OUT_OF_SERVICE
-from steps.exceptions import AwsThrottled, AwsUnavailable, ConfigurationError, LifecycleConflict
+from steps.exceptions import AwsThrottled, AwsUnavailable, ConfigurationError, InvalidRequest, LifecycleConflict
 from steps.observability import logger, record_metrics, tracer
 from steps.store import audit, claim, lifecycle, lock, reconcile_progress
 from steps.store import errors as store_errors
@@ -121,16 +121,21 @@ class GroupRun:
         self.saved = reconcile_progress.open_items(self.progress)
         self.current = self.saved
 
+    def _loaded(self) -> reconcile_progress.ReconcileProgress:
+        if self.progress is None:  # reconcile_group calls load() first; this holds under -O too
+            raise InvalidRequest(f"reconcile {self.group}: the progress record is used before load() read it")
+        return self.progress
+
     def _save(self) -> None:
-        assert self.progress is not None
-        self.progress.open_items = self.saved
-        self.progress.updated_at = self.now
-        reconcile_progress.save(self.progress)
+        progress = self._loaded()
+        progress.open_items = self.saved
+        progress.updated_at = self.now
+        reconcile_progress.save(progress)
 
     def read(self) -> None:
-        assert self.progress is not None
+        progress = self._loaded()
         settled_before = self.now - SETTLE_SECONDS
-        after = self.progress.cursor or None
+        after = progress.cursor or None
         last_key: dict[str, Any] | None = None
         while True:
             if self.budget.low():
@@ -141,7 +146,7 @@ class GroupRun:
                 self.records_read += 1
                 if self.current is self.saved and float(record.at) < settled_before:
                     fold(self.saved, record)
-                    self.progress.cursor = record.sk
+                    progress.cursor = record.sk
                     advanced += 1
                 else:
                     if self.current is self.saved:
@@ -149,7 +154,7 @@ class GroupRun:
                     fold(self.current, record)
             self.pages += 1
             if advanced:
-                self.progress.records_read = int(self.progress.records_read or 0) + advanced
+                progress.records_read = int(progress.records_read or 0) + advanced
                 self._save()
             last_key = page.last_evaluated_key
             if last_key is None:

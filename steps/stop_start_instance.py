@@ -35,8 +35,7 @@ def _save(record: lifecycle.RemediationRecord, progress: dict[str, Any]) -> None
 
 @step
 def stop_start_instance(ctx: StepContext) -> dict[str, Any]:
-    escalation = ctx.state.escalation
-    assert escalation and escalation.rung == "stop_start", "runs as the stop_start rung"
+    escalation = ctx.require_rung("stop_start")
     lease.keep(ctx, POLL_SECONDS)  # before any AWS call: never stop or start an instance of a group we lost
     record = lifecycle.load(ctx.state.request.remediation_id)
     deregistration = (record.facts or {}).get("deregister") or {}
