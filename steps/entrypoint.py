@@ -21,7 +21,6 @@ from steps.observability import logger, record_metrics, tracer
 from steps.store import audit
 from steps.store import errors as store_errors
 
-
 T = TypeVar("T")
 
 

@@ -30,7 +30,8 @@ def gather(group: GroupConfig, instance_id: str) -> Facts:
     group_records = list(audit.for_group(group.name, since=now - window))
     # One query serves both the cooldown blocker and the reboots-per-day count.
     instance_window = max(guards.instance_cooldown_seconds, DAY_SECONDS)
-    instance_records = [r for r in audit.for_instance(instance_id) if now - float(r.at) < instance_window]
+    instance_records = [r for r in audit.for_instance(instance_id, since=now - instance_window)
+                        if now - float(r.at) < instance_window]  # the query is to the second; this is exact
     flag = pause.paused(group.name)
     member = autoscaling.membership(instance_id) if group.auto_scaling.enabled else None
     activity = (autoscaling.activity_in_progress(member.group)

@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict
 
 from steps import clock, groups, put_back
 from steps.aws.stepfunctions import execution_status
-from steps.domain.lifecycle import OUT_OF_SERVICE
+from steps.domain.lifecycle import may
 from steps.exceptions import AwsThrottled, AwsUnavailable, ConfigurationError, InvalidRequest, LifecycleConflict
 from steps.observability import logger, record_metrics, tracer
 from steps.store import audit, claim, lifecycle, lock, reconcile_progress
@@ -49,7 +49,6 @@ RETRIES_PER_ITEM = 1  # an item whose call was throttled, failed (5xx) or unansw
 # so the sweep's Retry runs the (idempotent) reconcile again with back-off; only if that keeps failing does the
 # Catch record and announce it (summarise-sweep).
 TRANSIENT = (AwsThrottled, AwsUnavailable)
-PUT_BACK_STATES = [*OUT_OF_SERVICE, "verifying"]
 NEVER_BACK = ("left_out", "replaced")  # deliberately out, or gone
 
 
@@ -308,7 +307,7 @@ def _restore(group: str, remediation_id: str, now: float, sweep_execution: str) 
         return None, True
     if _alive(record.executions):
         return None, False  # its own execution puts it back
-    if record.state not in PUT_BACK_STATES:
+    if not may(record.state, "restore"):
         return None, True  # back in service, failed after its restore, or deliberately out: a reopen audits anew
     result = put_back.put_back(record.facts or {})
     if result.instance_id is None:
@@ -328,7 +327,7 @@ def _restore(group: str, remediation_id: str, now: float, sweep_execution: str) 
     except LifecycleConflict:
         # Another reconciler (two sweeps at once: a manual one and the schedule) closed it between our read and
         # our write; the put-back is idempotent, so that is done, not a failure. Anything else is.
-        if lifecycle.load(remediation_id).state in PUT_BACK_STATES:
+        if may(lifecycle.load(remediation_id).state, "restore"):
             raise
         logger.info(f"reconcile {remediation_id}: closed by another reconciler meanwhile")
     return (None if result.gone else result.instance_id), True

@@ -21,6 +21,7 @@ from typing import Any
 from steps import lease
 from steps.aws import ec2, elbv2
 from steps.domain import stop_start
+from steps.domain.lifecycle import already_past
 from steps.entrypoint import StepContext, step
 from steps.exceptions import LifecycleConflict, RungTimedOut
 from steps.store import lifecycle
@@ -40,7 +41,7 @@ def stop_start_instance(ctx: StepContext) -> dict[str, Any]:
     record = lifecycle.load(ctx.state.request.remediation_id)
     deregistration = (record.facts or {}).get("deregister") or {}
     instance_id = deregistration.get("instance_id") or record.instance_id
-    if record.state in ("registering", "verifying", "healthy"):
+    if already_past(record.state, "restart"):
         return {"done": True, "phase": "started", "wait_seconds": 0}  # a Retry after the rung finished
     if record.state != "escalating":
         raise LifecycleConflict(f"cannot stop/start {instance_id} in lifecycle state {record.state}")

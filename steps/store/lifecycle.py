@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pynamodb.attributes import JSONAttribute, ListAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import JSONAttribute, ListAttribute, NumberAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.exceptions import PutError
 from pynamodb.models import Model
 
 from steps.domain.lifecycle import Lifecycle, MachineError, already_past
 from steps.exceptions import LifecycleConflict
-from steps.store.tables import LIFECYCLE_TABLE, REGION, RETENTION_SECONDS, conditional_check_failed
+from steps.store.tables import LIFECYCLE_TABLE, REGION, RETENTION_SECONDS, conditional_check_failed, expiry
 
 
 class RemediationRecord(Model):
@@ -33,7 +33,7 @@ class RemediationRecord(Model):
     history = JSONAttribute(default=list)  # [{"from", "to", "at", "execution"}]
     created_at = NumberAttribute()
     updated_at = NumberAttribute()
-    expires_at = NumberAttribute()  # DynamoDB TTL
+    expires_at = TTLAttribute()  # DynamoDB TTL
 
 
 def open_record(remediation_id: str, group: str, trigger: str, execution_id: str, now: float,
@@ -41,7 +41,7 @@ def open_record(remediation_id: str, group: str, trigger: str, execution_id: str
     """Create the record, or load it when this remediation already exists (a replay or a redrive)."""
     record = RemediationRecord(
         remediation_id, group=group, trigger=trigger, executions=[execution_id], created_at=now,
-        updated_at=now, expires_at=int(now + RETENTION_SECONDS), facts={}, history=[],
+        updated_at=now, expires_at=expiry(now + RETENTION_SECONDS), facts={}, history=[],
     )
     try:
         record.save(condition=RemediationRecord.remediation_id.does_not_exist())

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from pynamodb.exceptions import DeleteError, PutError
@@ -18,6 +19,12 @@ REGION = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or
 
 # Audit and lifecycle records are kept this long, then DynamoDB TTL removes them.
 RETENTION_SECONDS = 400 * 24 * 3600
+
+
+def expiry(at: float) -> datetime:
+    """The value of a TTLAttribute (DynamoDB TTL: epoch seconds, stored as N) for the epoch time ``at``, whole
+    seconds as before. From the step clock, never TTLAttribute's timedelta form (that reads the wall clock)."""
+    return datetime.fromtimestamp(int(at), UTC)
 
 
 def conditional_check_failed(exc: Exception) -> bool:

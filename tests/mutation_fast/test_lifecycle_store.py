@@ -4,7 +4,9 @@ advance and save_facts write, and the conditions that keep two executions from m
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
+import boto3
 import pytest
 from moto import mock_aws
 from pynamodb.exceptions import PutError
@@ -36,8 +38,16 @@ def test_open_record_creates_the_record(table: None) -> None:
     saved = stored()
     assert (saved.group, saved.state, saved.trigger, saved.instance_id) == ("web", "requested", "alarm", None)
     assert saved.executions == [FIRST]
-    assert (saved.created_at, saved.updated_at, saved.expires_at) == (T0, T0, T0 + RETENTION)
+    assert (saved.created_at, saved.updated_at) == (T0, T0)
+    assert saved.expires_at == datetime.fromtimestamp(T0 + RETENTION, UTC)
     assert saved.facts == {} and saved.history == []
+
+
+def test_the_expiry_is_stored_as_epoch_seconds_for_dynamodb_ttl(table: None) -> None:
+    lifecycle.open_record("r-1", "web", "alarm", FIRST, T0 + 0.75)
+    raw = boto3.client("dynamodb", region_name="us-east-1").get_item(
+        TableName=RemediationRecord.Meta.table_name, Key={"remediation_id": {"S": "r-1"}})["Item"]
+    assert raw["expires_at"] == {"N": str(int(T0) + RETENTION)}  # whole seconds, a Number, as DynamoDB TTL reads
 
 
 def test_open_record_again_loads_it_and_adds_a_new_execution_once(table: None) -> None:

@@ -18,8 +18,8 @@ from steps import (
     deregister_instance,
     groups,
     leave_out_instance,
-    reconcile,
     reboot_instance,
+    reconcile,
     replace_instance,
     stop_start_instance,
 )
