@@ -244,14 +244,11 @@ class _Group:
         ssm = self.client("ssm")
         status: dict[str, str] = {}
         for chunk in _chunks(instance_ids, 50):
-            kwargs: dict[str, Any] = {"Filters": [{"Key": "InstanceIds", "Values": chunk}]}
-            while True:
-                page = ssm.describe_instance_information(**kwargs)
+            pages = ssm.get_paginator("describe_instance_information").paginate(
+                Filters=[{"Key": "InstanceIds", "Values": chunk}])
+            for page in pages:
                 for info in page.get("InstanceInformationList", []):
                     status[str(info["InstanceId"])] = str(info.get("PingStatus", "Unknown"))
-                if not page.get("NextToken"):
-                    break
-                kwargs["NextToken"] = page["NextToken"]
         return status
 
     # -- the metric ----------------------------------------------------------------------------------
@@ -308,8 +305,9 @@ class _Group:
         asg = self.client("autoscaling")
         membership: dict[str, list[str]] = defaultdict(list)
         for chunk in _chunks(instance_ids, 50):
-            for entry in asg.describe_auto_scaling_instances(InstanceIds=chunk).get("AutoScalingInstances", []):
-                membership[str(entry["AutoScalingGroupName"])].append(str(entry["InstanceId"]))
+            for page in asg.get_paginator("describe_auto_scaling_instances").paginate(InstanceIds=chunk):
+                for entry in page.get("AutoScalingInstances", []):
+                    membership[str(entry["AutoScalingGroupName"])].append(str(entry["InstanceId"]))
         if not membership:
             self.add("auto_scaling", OK, "-", "no instance belongs to an Auto Scaling group")
             return
@@ -320,7 +318,8 @@ class _Group:
                      "set auto_scaling.enabled true (the default)")
             return
         self.asg_members = dict(membership)
-        described = asg.describe_auto_scaling_groups(AutoScalingGroupNames=sorted(membership))["AutoScalingGroups"]
+        described = [g for page in asg.get_paginator("describe_auto_scaling_groups").paginate(
+            AutoScalingGroupNames=sorted(membership)) for g in page["AutoScalingGroups"]]
         self._floor_beyond_max_size(membership, described)
         for g in described:
             name = str(g["AutoScalingGroupName"])

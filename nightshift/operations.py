@@ -83,15 +83,10 @@ def start_request(group: str, instance_id: str | None, dry_run: bool, reason: st
 
 
 def execution_history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
-    """Every history event of an execution, across pages."""
-    events: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
-    while True:
-        page = sfn.get_execution_history(**kwargs)
-        events.extend(page["events"])
-        if not page.get("nextToken"):
-            return events
-        kwargs["nextToken"] = page["nextToken"]
+    """Every history event of an execution, across pages (GetExecutionHistory returns at most 1,000 a page)."""
+    pages = sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn,
+                                                                 PaginationConfig={"PageSize": 1000})
+    return [event for page in pages for event in page["events"]]
 
 
 def manual_name(group: str) -> str:
@@ -107,7 +102,7 @@ def follow(sfn: Any, arn: str, poll_seconds: float, timeout: float,
     deadline = time.monotonic() + timeout
     while True:
         description = sfn.describe_execution(executionArn=arn)
-        events = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+        events = execution_history(sfn, arn)
         fresh = events[seen:]
         seen = len(events)
         yield description, fresh
@@ -116,13 +111,19 @@ def follow(sfn: Any, arn: str, poll_seconds: float, timeout: float,
         time.sleep(poll_seconds)
 
 
+def _executions(sfn: Any, machine_arn: str, status: str) -> list[dict[str, Any]]:
+    """Every execution of the machine in ``status``, across pages (ListExecutions returns 100 a page by default)."""
+    pages = sfn.get_paginator("list_executions").paginate(stateMachineArn=machine_arn, statusFilter=status)
+    return [execution for page in pages for execution in page["executions"]]
+
+
 def status_report(sfn: Any, machine_arn: str, lock_table: Any, since: timedelta) -> dict[str, Any]:
     """Running and recently failed executions, and every held lock with whether its owner still runs."""
     now = datetime.now(UTC)
-    running = sfn.list_executions(stateMachineArn=machine_arn, statusFilter="RUNNING")["executions"]
+    running = _executions(sfn, machine_arn, "RUNNING")
     failed = []
     for status in ("FAILED", "TIMED_OUT", "ABORTED"):
-        for e in sfn.list_executions(stateMachineArn=machine_arn, statusFilter=status)["executions"]:
+        for e in _executions(sfn, machine_arn, status):
             if e.get("stopDate") and now - e["stopDate"] <= since:
                 failed.append(e)
     locks = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from steps.aws.stepfunctions import execution_status
+from steps.domain.lifecycle import may
 from steps.entrypoint import StepContext, step
 from steps.reasons import Reason
 from steps.store import lifecycle, lock
@@ -27,7 +28,7 @@ def acquire_group_lock(ctx: StepContext) -> dict[str, Any]:
               f"another remediation of {group.name} holds the lock ({outcome.holder}); doing nothing",
               holder=outcome.holder, holder_expires_at=outcome.holder_expires_at)
     record = lifecycle.load(ctx.state.request.remediation_id)
-    if record.state in ("requested", "selected"):
+    if may(record.state, "skip"):
         lifecycle.advance(record, "skip", {"reason": "locked", "holder": outcome.holder}, ctx.now, ctx.execution_id)
     return {"acquired": False, "holder": outcome.holder}
 

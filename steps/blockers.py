@@ -49,7 +49,8 @@ class Context:
     def instance_reboots_at(self) -> list[float]:
         # One query serves both the cooldown blocker and the reboots-per-day count.
         window = max(instance_history_seconds(self.group.blockers), DAY_SECONDS)
-        records = [r for r in audit.for_instance(self.instance_id) if self._at - float(r.at) < window]
+        records = [r for r in audit.for_instance(self.instance_id, since=self._at - window)
+                   if self._at - float(r.at) < window]  # the query is to the second; this is exact
         return audit.times_of(iter(records), REMEDIATION_EVENTS)
 
     @cached_property

@@ -31,8 +31,7 @@ def _boot_time(progress: BootProgress, instance_id: str) -> tuple[int | None, st
 
 @step
 def check_boot(ctx: StepContext) -> dict[str, Any]:
-    reboot = ctx.state.reboot
-    assert reboot, "the boot loop runs after the reboot request"
+    reboot = ctx.require(ctx.state.reboot, "reboot", "the boot loop runs after the reboot request")
     instance_id = reboot.instance_id
     spec = ctx.group.boot
     progress = ctx.state.boot or BootProgress()

@@ -16,8 +16,8 @@ from steps.store import lifecycle
 
 @step
 def check_capacity(ctx: StepContext) -> dict[str, Any]:
-    instance_id = ctx.instance_id
-    assert instance_id, "the state machine only checks capacity for a selected instance"
+    instance_id = ctx.require(ctx.instance_id, "selection.instance_id",
+                              "the state machine only checks capacity for a selected instance")
     group = ctx.group
     capacity = blockers.capacity_now(group, instance_id)
     decision = capacity.decision

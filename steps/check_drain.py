@@ -33,8 +33,8 @@ def _ssm_reading(progress: DrainProgress, instance_id: str) -> tuple[int, float 
 
 @step
 def check_drain(ctx: StepContext) -> dict[str, Any]:
-    deregistration = ctx.state.deregistration
-    assert deregistration, "the drain loop runs after deregistration"
+    deregistration = ctx.require(ctx.state.deregistration, "deregistration",
+                                 "the drain loop runs after deregistration")
     instance_id = deregistration.instance_id
     spec = ctx.group.drain
     progress = ctx.state.drain or DrainProgress()

@@ -18,8 +18,9 @@ from steps.store import lifecycle
 
 @step
 def check_health(ctx: StepContext) -> dict[str, Any]:
-    registration, deregistration = ctx.state.registration, ctx.state.deregistration
-    assert registration and deregistration, "health is checked after re-registration"
+    registration = ctx.require(ctx.state.registration, "registration", "health is checked after re-registration")
+    deregistration = ctx.require(ctx.state.deregistration, "deregistration",
+                                 "health is checked after re-registration")
     instance_id = deregistration.instance_id
     spec = ctx.group.health
     progress = ctx.state.health or HealthProgress()

@@ -96,8 +96,8 @@ def _extend_lease(ctx: StepContext, rung: RungSpec) -> None:
 @step
 def choose_escalation(ctx: StepContext) -> dict[str, Any]:
     record = lifecycle.load(ctx.state.request.remediation_id)
-    instance_id = record.instance_id or ctx.instance_id
-    assert instance_id, "the ladder runs for a selected instance"
+    instance_id = ctx.require(record.instance_id or ctx.instance_id, "selection.instance_id",
+                              "the ladder runs for a selected instance")
     ladder: dict[str, Any] = dict((record.facts or {}).get("escalate") or {})
     # A Retry of this very decision (same execution, same point in the ladder) returns what was decided.
     token = f"{ctx.execution_id}#{len(ctx.state.escalation.tried) if ctx.state.escalation else 0}"

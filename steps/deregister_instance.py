@@ -19,8 +19,8 @@ from steps.store import lifecycle
 
 @step
 def deregister_instance(ctx: StepContext) -> dict[str, Any]:
-    instance_id = ctx.instance_id
-    assert instance_id, "the state machine only deregisters a selected instance"
+    instance_id = ctx.require(ctx.instance_id, "selection.instance_id",
+                              "the state machine only deregisters a selected instance")
     record = lifecycle.load(ctx.state.request.remediation_id)
     planned = lifecycle.recorded(record, "deregister")
     if planned is not None and record.state != "draining":

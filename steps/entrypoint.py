@@ -8,19 +8,21 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from aws_lambda_powertools.utilities.parser import parse
 from pydantic import ValidationError
 
 from steps import clock, groups
 from steps.config import GroupConfig
-from steps.events import StepEvent, WorkflowState
+from steps.events import EscalationChoice, StepEvent, WorkflowState
 from steps.exceptions import InvalidRequest
 from steps.observability import logger, record_metrics, tracer
 from steps.reasons import Reason
 from steps.store import audit
 from steps.store import errors as store_errors
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -33,6 +35,23 @@ class StepContext:
     execution_id: str
     state: WorkflowState
     _group: GroupConfig | None = None
+    step: str = "step"
+
+    def require(self, value: T | None, field: str, why: str) -> T:
+        """``value``, which the state machine always gives this step (``why``); missing, InvalidRequest naming
+        the field: a contract check that holds under ``python -O`` too, and fails like any bad step input
+        (never retried; the Task's Catch takes the restore path)."""
+        if not value:
+            raise InvalidRequest(f"{self.step}: malformed step input: {field}: missing; {why}")
+        return value
+
+    def require_rung(self, rung: str) -> EscalationChoice:
+        """The escalation state of the rung this step runs as (a contract check, like ``require``)."""
+        escalation = self.require(self.state.escalation, "escalation", f"this step runs as the {rung} rung")
+        if escalation.rung != rung:
+            raise InvalidRequest(f"{self.step}: malformed step input: escalation.rung: {escalation.rung!r}; this "
+                                 f"step runs as the {rung} rung")
+        return escalation
 
     @property
     def group(self) -> GroupConfig:
@@ -83,7 +102,7 @@ def step(body: Callable[[StepContext], dict[str, Any]]) -> Callable[[dict[str, A
         logger.set_correlation_id(parsed.execution_id)
         logger.append_keys(group=request.group, remediation_id=request.remediation_id, step=body.__name__)
         tracer.put_annotation(key="group", value=request.group)
-        ctx = StepContext(parsed.execution_id, parsed.state)
+        ctx = StepContext(parsed.execution_id, parsed.state, step=body.__name__)
         if ctx.instance_id:
             logger.append_keys(instance_id=ctx.instance_id)
         try:

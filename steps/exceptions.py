@@ -9,7 +9,9 @@ class NightshiftError(Exception):
 
 
 class InvalidRequest(NightshiftError):
-    """The execution input is wrong. Never retried: the message names the field and the fix."""
+    """The execution input is wrong, or a step's input lacks what the state machine always gives it at that point
+    (a contract check: ``StepContext.require``, never ``assert``, which ``python -O`` removes). Never retried:
+    the message names the field and the fix; a Task's Catch (States.ALL) takes the restore path."""
 
 
 class ConfigurationError(NightshiftError):

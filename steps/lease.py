@@ -23,10 +23,9 @@ def keep(ctx: StepContext, wait_seconds: float) -> float:
     group = ctx.group
     renewal = lock.renew(group.name, ctx.execution_id, ctx.now, renewal_seconds(group.lock_lease_seconds,
                                                                                 wait_seconds))
-    if not renewal.renewed:
+    if not renewal.renewed or renewal.expires_at is None:  # renewed always carries the new expiry
         holder = renewal.holder or "nobody (the lock is gone)"
         ctx.audit(Reason.LOCK_LOST, f"the lock of {group.name} is held by {holder}, not this execution: stopping and "
                   "putting the instance back", holder=renewal.holder)
         raise LockLost(f"the lock of {group.name} is held by {holder}, not this execution")
-    assert renewal.expires_at is not None
     return renewal.expires_at

@@ -20,8 +20,7 @@ from steps.store import lifecycle
 
 @step
 def leave_out_instance(ctx: StepContext) -> dict[str, Any]:
-    escalation = ctx.state.escalation
-    assert escalation and escalation.rung == "leave_out", "runs as the leave_out rung"
+    escalation = ctx.require_rung("leave_out")
     record = lifecycle.load(ctx.state.request.remediation_id)
     facts = record.facts or {}
     deregistration = facts.get("deregister") or {}

@@ -71,8 +71,7 @@ def _never_queued(ctx: StepContext, record: RemediationRecord, earlier: dict[str
 
 @step
 def reboot_instance(ctx: StepContext) -> dict[str, Any]:
-    deregistration = ctx.state.deregistration
-    assert deregistration, "reboot follows deregistration"
+    deregistration = ctx.require(ctx.state.deregistration, "deregistration", "reboot follows deregistration")
     instance_id = deregistration.instance_id
     record = lifecycle.load(ctx.state.request.remediation_id)
     earlier = lifecycle.recorded(record, "reboot")

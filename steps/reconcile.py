@@ -28,8 +28,8 @@ from pydantic import BaseModel, ConfigDict
 
 from steps import clock, groups, put_back
 from steps.aws.stepfunctions import execution_status
-from steps.domain.lifecycle import OUT_OF_SERVICE
-from steps.exceptions import AwsThrottled, AwsUnavailable, ConfigurationError, LifecycleConflict
+from steps.domain.lifecycle import may
+from steps.exceptions import AwsThrottled, AwsUnavailable, ConfigurationError, InvalidRequest, LifecycleConflict
 from steps.observability import logger, record_metrics, tracer
 from steps.reasons import Reason
 from steps.store import audit, claim, lifecycle, lock, reconcile_progress
@@ -50,7 +50,6 @@ RETRIES_PER_ITEM = 1  # an item whose call was throttled, failed (5xx) or unansw
 # so the sweep's Retry runs the (idempotent) reconcile again with back-off; only if that keeps failing does the
 # Catch record and announce it (summarise-sweep).
 TRANSIENT = (AwsThrottled, AwsUnavailable)
-PUT_BACK_STATES = [*OUT_OF_SERVICE, "verifying"]
 NEVER_BACK = ("left_out", "replaced")  # deliberately out, or gone
 
 
@@ -122,16 +121,21 @@ class GroupRun:
         self.saved = reconcile_progress.open_items(self.progress)
         self.current = self.saved
 
+    def _loaded(self) -> reconcile_progress.ReconcileProgress:
+        if self.progress is None:  # reconcile_group calls load() first; this holds under -O too
+            raise InvalidRequest(f"reconcile {self.group}: the progress record is used before load() read it")
+        return self.progress
+
     def _save(self) -> None:
-        assert self.progress is not None
-        self.progress.open_items = self.saved
-        self.progress.updated_at = self.now
-        reconcile_progress.save(self.progress)
+        progress = self._loaded()
+        progress.open_items = self.saved
+        progress.updated_at = self.now
+        reconcile_progress.save(progress)
 
     def read(self) -> None:
-        assert self.progress is not None
+        progress = self._loaded()
         settled_before = self.now - SETTLE_SECONDS
-        after = self.progress.cursor or None
+        after = progress.cursor or None
         last_key: dict[str, Any] | None = None
         while True:
             if self.budget.low():
@@ -142,7 +146,7 @@ class GroupRun:
                 self.records_read += 1
                 if self.current is self.saved and float(record.at) < settled_before:
                     fold(self.saved, record)
-                    self.progress.cursor = record.sk
+                    progress.cursor = record.sk
                     advanced += 1
                 else:
                     if self.current is self.saved:
@@ -150,7 +154,7 @@ class GroupRun:
                     fold(self.current, record)
             self.pages += 1
             if advanced:
-                self.progress.records_read = int(self.progress.records_read or 0) + advanced
+                progress.records_read = int(progress.records_read or 0) + advanced
                 self._save()
             last_key = page.last_evaluated_key
             if last_key is None:
@@ -304,7 +308,7 @@ def _restore(group: str, remediation_id: str, now: float, sweep_execution: str) 
         return None, True
     if _alive(record.executions):
         return None, False  # its own execution puts it back
-    if record.state not in PUT_BACK_STATES:
+    if not may(record.state, "restore"):
         return None, True  # back in service, failed after its restore, or deliberately out: a reopen audits anew
     result = put_back.put_back(record.facts or {})
     if result.instance_id is None:
@@ -324,7 +328,7 @@ def _restore(group: str, remediation_id: str, now: float, sweep_execution: str) 
     except LifecycleConflict:
         # Another reconciler (two sweeps at once: a manual one and the schedule) closed it between our read and
         # our write; the put-back is idempotent, so that is done, not a failure. Anything else is.
-        if lifecycle.load(remediation_id).state in PUT_BACK_STATES:
+        if may(lifecycle.load(remediation_id).state, "restore"):
             raise
         logger.info(f"reconcile {remediation_id}: closed by another reconciler meanwhile")
     return (None if result.gone else result.instance_id), True

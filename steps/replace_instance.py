@@ -37,8 +37,7 @@ def replace_instance(ctx: StepContext) -> dict[str, Any]:
 
 
 def _replace(ctx: StepContext) -> dict[str, Any]:
-    escalation = ctx.state.escalation
-    assert escalation and escalation.rung == "replace", "runs as the replace rung"
+    escalation = ctx.require_rung("replace")
     record = lifecycle.load(ctx.state.request.remediation_id)
     instance_id = str(record.instance_id or ctx.instance_id)
     if record.state == "replaced":

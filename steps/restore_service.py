@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from steps import groups, put_back
-from steps.domain.lifecycle import OUT_OF_SERVICE
+from steps.domain.lifecycle import may
 from steps.entrypoint import StepContext, step
 from steps.exceptions import ConfigurationError, NightshiftError
 from steps.reasons import Reason
@@ -46,7 +46,7 @@ def restore_service(ctx: StepContext) -> dict[str, Any]:
         why = f"{error_name}: {sentence}"
     record = lifecycle.load(ctx.state.request.remediation_id)
     restored = put_back.PutBack(None)
-    if record.state in [*OUT_OF_SERVICE, "verifying", "restored"]:
+    if may(record.state, "restore") or record.state == "restored":  # restored: put back again, not moved
         restored = put_back.put_back(record.facts or {})
     if restored.instance_id:
         if record.state != "restored":

@@ -13,7 +13,7 @@ from typing import Any
 
 from steps import put_back
 from steps.aws.stepfunctions import execution_status
-from steps.domain.lifecycle import OUT_OF_SERVICE
+from steps.domain.lifecycle import may
 from steps.entrypoint import StepContext, step
 from steps.reasons import Reason
 from steps.store import claim, lifecycle
@@ -24,7 +24,7 @@ ENDED = frozenset({"healthy", "nothing_to_do", "no_metric_data", "planned", "rep
 
 
 def _put_back(ctx: StepContext, record: RemediationRecord) -> list[str]:
-    if not (record.facts or {}).get("deregister") or record.state not in [*OUT_OF_SERVICE, "verifying"]:
+    if not (record.facts or {}).get("deregister") or not may(record.state, "restore"):
         return []
     result = put_back.put_back(record.facts or {})
     lifecycle.advance(record, "restore", {"error": "replayed", **result.numbers()}, ctx.now, ctx.execution_id)
@@ -71,7 +71,7 @@ def resume_remediation(ctx: StepContext) -> dict[str, Any]:
                 "selection": {"action": "remediate", "instance_id": instance_id,
                               "reason": "replay verifying the instance this remediation rebooted"},
                 "resume": {"next": "verify", "put_back": put_back}}
-    if record.state in ("restored", "failed", "skipped"):
+    if may(record.state, "reopen"):
         lifecycle.advance(record, "reopen", {"replay_of": ctx.state.request.replay_of}, ctx.now, ctx.execution_id)
     selected = facts.get("select", {}).get("instance_id")
     ctx.audit(Reason.REPLAY_RESUMED, f"replaying remediation {record.remediation_id} from the start"

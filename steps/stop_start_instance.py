@@ -21,6 +21,7 @@ from typing import Any
 from steps import lease
 from steps.aws import ec2, elbv2
 from steps.domain import stop_start, waits
+from steps.domain.lifecycle import already_past
 from steps.entrypoint import StepContext, step
 from steps.exceptions import LifecycleConflict, RungTimedOut
 from steps.reasons import Reason
@@ -36,13 +37,12 @@ def _save(record: lifecycle.RemediationRecord, progress: dict[str, Any]) -> None
 
 @step
 def stop_start_instance(ctx: StepContext) -> dict[str, Any]:
-    escalation = ctx.state.escalation
-    assert escalation and escalation.rung == "stop_start", "runs as the stop_start rung"
+    escalation = ctx.require_rung("stop_start")
     lease.keep(ctx, POLL_SECONDS)  # before any AWS call: never stop or start an instance of a group we lost
     record = lifecycle.load(ctx.state.request.remediation_id)
     deregistration = (record.facts or {}).get("deregister") or {}
     instance_id = deregistration.get("instance_id") or record.instance_id
-    if record.state in ("registering", "verifying", "healthy"):
+    if already_past(record.state, "restart"):
         return {"done": True, "phase": "started", "wait_seconds": 0}  # a Retry after the rung finished
     if record.state != "escalating":
         raise LifecycleConflict(f"cannot stop/start {instance_id} in lifecycle state {record.state}")

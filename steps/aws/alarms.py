@@ -13,11 +13,13 @@ def in_alarm(names: list[str]) -> list[str]:
     if not names:
         return []
     firing: list[str] = []
+    paginator = client("cloudwatch").get_paginator("describe_alarms")
     for start in range(0, len(names), 100):  # DescribeAlarms takes up to 100 names
         with aws_call("DescribeAlarms"):
-            response = client("cloudwatch").describe_alarms(AlarmNames=names[start:start + 100], StateValue="ALARM",
-                                                            AlarmTypes=["MetricAlarm", "CompositeAlarm"])
-        firing += [a["AlarmName"] for a in response.get("MetricAlarms", []) + response.get("CompositeAlarms", [])]
+            # Each request may answer in pages (NextToken): the paginator follows them.
+            for page in paginator.paginate(AlarmNames=names[start:start + 100], StateValue="ALARM",
+                                           AlarmTypes=["MetricAlarm", "CompositeAlarm"]):
+                firing += [a["AlarmName"] for a in page.get("MetricAlarms", []) + page.get("CompositeAlarms", [])]
     return sorted(firing)
 
 

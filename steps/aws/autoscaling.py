@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from steps.aws.clients import client
 from steps.aws.errors import aws_call
@@ -41,8 +42,9 @@ def memberships(instance_ids: Iterable[str]) -> dict[str, Membership]:
     for start in range(0, len(ids), DESCRIBE_INSTANCES_PAGE):
         page = ids[start:start + DESCRIBE_INSTANCES_PAGE]
         with aws_call("DescribeAutoScalingInstances"):
-            response = client("autoscaling").describe_auto_scaling_instances(InstanceIds=page)
-        for item in response.get("AutoScalingInstances", []):
+            items = [item for answer in client("autoscaling").get_paginator("describe_auto_scaling_instances")
+                     .paginate(InstanceIds=page) for item in answer.get("AutoScalingInstances", [])]
+        for item in items:
             found[item["InstanceId"]] = Membership(item["AutoScalingGroupName"], item.get("LifecycleState", ""),
                                                    item.get("HealthStatus", ""))
     return found
@@ -53,6 +55,7 @@ def membership(instance_id: str) -> Membership | None:
 
 
 def group_size(name: str) -> GroupSize:
+    # One name answers at most one group: one page is all there is.
     with aws_call(f"DescribeAutoScalingGroups {name}"):
         response = client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[name])
     groups = response.get("AutoScalingGroups", [])
@@ -84,14 +87,29 @@ def mark_unhealthy(instance_id: str) -> None:
 def activity_in_progress(name: str) -> list[str]:
     """Descriptions of unfinished scaling activities and running instance refreshes of the group."""
     busy: list[str] = []
+    # One page: "Activities still in progress are described first" (DescribeScalingActivities,
+    # https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_DescribeScalingActivities.html), so if any is
+    # unfinished the newest 20 show it; the group is busy whatever the rest says.
     with aws_call(f"DescribeScalingActivities {name}"):
         activities = client("autoscaling").describe_scaling_activities(AutoScalingGroupName=name, MaxRecords=20)
     for activity in activities.get("Activities", []):
         if activity.get("StatusCode") not in FINISHED_ACTIVITY:
             busy.append(f"scaling activity: {activity.get('Description', '?')} ({activity.get('StatusCode')})")
-    with aws_call(f"DescribeInstanceRefreshes {name}"):
-        refreshes = client("autoscaling").describe_instance_refreshes(AutoScalingGroupName=name, MaxRecords=5)
-    for refresh in refreshes.get("InstanceRefreshes", []):
+    for refresh in _instance_refreshes(name):
         if refresh.get("Status") in RUNNING_REFRESH:
             busy.append(f"instance refresh {refresh.get('InstanceRefreshId', '?')} ({refresh.get('Status')})")
     return busy
+
+
+def _instance_refreshes(name: str) -> list[dict[str, Any]]:
+    """Every page: AWS does not document the order of the refreshes (six weeks of them), so a running one may
+    be on any page. botocore has no paginator for DescribeInstanceRefreshes: NextToken is followed here."""
+    refreshes: list[dict[str, Any]] = []
+    request: dict[str, Any] = {"AutoScalingGroupName": name}
+    while True:
+        with aws_call(f"DescribeInstanceRefreshes {name}"):
+            page = client("autoscaling").describe_instance_refreshes(**request)
+        refreshes += page.get("InstanceRefreshes", [])
+        if not page.get("NextToken"):
+            return refreshes
+        request["NextToken"] = page["NextToken"]

@@ -27,6 +27,8 @@ def start_instance(instance_id: str) -> None:
 
 def power(instance_id: str) -> tuple[str, bool, str]:
     """(EC2 state name, both status checks ok, a human description of what was seen)."""
+    # One id, no MaxResults: one page ("You cannot specify this parameter and the instance IDs parameter in the
+    # same request", DescribeInstanceStatus MaxResults).
     with aws_call(f"DescribeInstanceStatus {instance_id}"):
         response = client("ec2").describe_instance_status(InstanceIds=[instance_id], IncludeAllInstances=True)
     statuses = response.get("InstanceStatuses", [])
@@ -48,8 +50,9 @@ def status_ok(instance_id: str) -> tuple[bool, str]:
 
 def instance_tags(instance_id: str) -> dict[str, str]:
     with aws_call(f"DescribeTags {instance_id}"):
-        response = client("ec2").describe_tags(Filters=[{"Name": "resource-id", "Values": [instance_id]}])
-    return {t["Key"]: t["Value"] for t in response.get("Tags", [])}
+        pages = client("ec2").get_paginator("describe_tags").paginate(
+            Filters=[{"Name": "resource-id", "Values": [instance_id]}])
+        return {t["Key"]: t["Value"] for page in pages for t in page.get("Tags", [])}
 
 
 def availability_zones(instance_ids: Iterable[str]) -> dict[str, str]:
@@ -59,8 +62,9 @@ def availability_zones(instance_ids: Iterable[str]) -> dict[str, str]:
     for start in range(0, len(ids), DESCRIBE_INSTANCES_PAGE):
         page = ids[start:start + DESCRIBE_INSTANCES_PAGE]
         with aws_call("DescribeInstances"):
-            response = client("ec2").describe_instances(InstanceIds=page)
-        for reservation in response.get("Reservations", []):
+            reservations = [r for answer in client("ec2").get_paginator("describe_instances").paginate(InstanceIds=page)
+                            for r in answer.get("Reservations", [])]
+        for reservation in reservations:
             for instance in reservation.get("Instances", []):
                 zones[instance["InstanceId"]] = instance.get("Placement", {}).get("AvailabilityZone", "unknown")
     return zones

@@ -7,6 +7,7 @@ recorded result instead of acting twice.
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from transitions import Machine, MachineError
@@ -49,7 +50,7 @@ TRANSITIONS: list[dict[str, Any]] = [
 ]
 DEST = {t["trigger"]: t["dest"] for t in TRANSITIONS}
 
-__all__ = ["DEST", "HAPPY_PATH", "STATES", "TRANSITIONS", "Lifecycle", "MachineError", "already_past"]
+__all__ = ["DEST", "HAPPY_PATH", "STATES", "TRANSITIONS", "Lifecycle", "MachineError", "already_past", "may"]
 
 
 class Lifecycle:
@@ -70,6 +71,15 @@ class Lifecycle:
             raise MachineError(f"unknown trigger {trigger!r}")
         self.trigger(trigger)  # type: ignore[attr-defined]  # added by transitions
         return self.state
+
+
+@cache
+def may(state: str, trigger: str) -> bool:
+    """Whether ``trigger`` may fire from ``state``: transitions' ``may_<trigger>()``, so a step asks the
+    machine instead of copying a trigger's source states by hand. MachineError for an unknown trigger."""
+    if trigger not in DEST:
+        raise MachineError(f"unknown trigger {trigger!r}")
+    return bool(getattr(Lifecycle(state), f"may_{trigger}")())
 
 
 def already_past(state: str, trigger: str) -> bool:

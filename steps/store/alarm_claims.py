@@ -16,11 +16,11 @@ import hashlib
 import json
 from typing import Any
 
-from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.exceptions import UpdateError
 from pynamodb.models import Model
 
-from steps.store.tables import LOCK_TABLE, REGION, conditional_check_failed, save_if
+from steps.store.tables import LOCK_TABLE, REGION, conditional_check_failed, expiry, save_if
 
 PREFIX = "alarm#"
 # Duplicate deliveries come within hours (EventBridge's default retry policy lasts 24 h; Lambda keeps an
@@ -44,7 +44,7 @@ class AlarmClaim(Model):
     # an orphaned claim's name (its delivery died before StartExecution) cannot choose its own instance/alarm.
     instance_id = UnicodeAttribute(null=True)
     request_digest = UnicodeAttribute(null=True)
-    purge_at = NumberAttribute()  # DynamoDB TTL attribute
+    purge_at = TTLAttribute()  # DynamoDB TTL attribute
 
 
 def request_digest(request: dict[str, Any]) -> str:
@@ -57,7 +57,7 @@ def claim(execution_name: str, group: str, alarm_name: str, changed_at: str, now
     """Record that the alarm trigger starts ``execution_name`` with ``request``; True for the first delivery
     only."""
     item = AlarmClaim(f"{PREFIX}{execution_name}", remediation_group=group, alarm_name=alarm_name,
-                      changed_at=changed_at, claimed_at=now, purge_at=int(now + KEEP_SECONDS),
+                      changed_at=changed_at, claimed_at=now, purge_at=expiry(now + KEEP_SECONDS),
                       instance_id=(request or {}).get("instance_id"),
                       request_digest=request_digest(request) if request is not None else None)
     return save_if(item, AlarmClaim.group.does_not_exist())

@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import JSONAttribute, NumberAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 from pynamodb.pagination import ResultIterator
 
 from steps.reasons import Reason, reason_of
-from steps.store.tables import AUDIT_TABLE, REGION, RETENTION_SECONDS
+from steps.store.tables import AUDIT_TABLE, REGION, RETENTION_SECONDS, expiry
 
 NO_INSTANCE = "-"
 
@@ -49,7 +49,7 @@ class AuditRecord(Model):
     trigger = UnicodeAttribute(default="manual")
     reason = UnicodeAttribute()
     details = JSONAttribute(default=dict)
-    expires_at = NumberAttribute()  # DynamoDB TTL: retention
+    expires_at = TTLAttribute()  # DynamoDB TTL: retention
     by_instance = ByInstance()
 
 
@@ -101,7 +101,7 @@ def record(entry: AuditEntry) -> AuditRecord:
         trigger=entry.trigger,
         reason=entry.reason,
         details=entry.details,
-        expires_at=int(entry.at + RETENTION_SECONDS),
+        expires_at=expiry(entry.at + RETENTION_SECONDS),
     )
     item.save()
     return item
@@ -130,8 +130,11 @@ def page_for_group(group: str, after: str | None, since: float, page_size: int,
                              last_evaluated_key=last_evaluated_key, consistent_read=True)
 
 
-def for_instance(instance_id: str) -> Iterator[AuditRecord]:
-    return AuditRecord.by_instance.query(instance_id)
+def for_instance(instance_id: str, since: float | None = None) -> Iterator[AuditRecord]:
+    """The instance's records (the by-instance index), from ``since`` on by key condition (to the second: the
+    sort key starts with the record's ISO time), so a query reads only the window asked for."""
+    condition = None if since is None else ByInstance.sk >= _iso(since)
+    return AuditRecord.by_instance.query(instance_id, range_key_condition=condition)
 
 
 def times_of(records: Iterator[AuditRecord], events: set[Reason]) -> list[float]:

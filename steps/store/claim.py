@@ -19,11 +19,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.models import Model
 
 from steps.store.lock import owner_may_run
-from steps.store.tables import LOCK_TABLE, REGION, delete_if, save_if
+from steps.store.tables import LOCK_TABLE, REGION, delete_if, expiry, save_if
 
 PREFIX = "instance#"
 
@@ -39,7 +39,7 @@ class InstanceClaim(Model):
     remediation_id = UnicodeAttribute()
     acquired_at = NumberAttribute()
     expires_at = NumberAttribute()
-    purge_at = NumberAttribute()  # DynamoDB TTL attribute
+    purge_at = TTLAttribute()  # DynamoDB TTL attribute
 
 
 def key(instance_id: str) -> str:
@@ -58,7 +58,7 @@ def _put(instance_id: str, owner: str, group: str, remediation_id: str, now: flo
          previous_owner: str | None) -> bool:
     item = InstanceClaim(key(instance_id), owner=owner, claimed_for=group, remediation_id=remediation_id,
                          acquired_at=now, expires_at=now + lease_seconds,
-                         purge_at=int(now + lease_seconds + 86400))
+                         purge_at=expiry(now + lease_seconds + 86400))
     condition = (InstanceClaim.group.does_not_exist() | (InstanceClaim.owner == owner) if previous_owner is None
                  else InstanceClaim.owner == previous_owner)
     return save_if(item, condition)

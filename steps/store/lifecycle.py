@@ -2,20 +2,29 @@
 
 The record is keyed by ``remediation_id`` (the first execution's name; a replay carries it), so a
 replayed or retried step can find its own earlier result. Every save is conditional on the state it
-was read in: two executions cannot both move the same remediation.
+was read in: two executions cannot both move the same remediation. And on the version it was read at
+(PynamoDB's VersionAttribute adds that condition to every save, ANDed with ours): a write made since the
+read, even one that kept the state (another attempt's facts), is a LifecycleConflict, never overwritten.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from pynamodb.attributes import JSONAttribute, ListAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import (
+    JSONAttribute,
+    ListAttribute,
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+    VersionAttribute,
+)
 from pynamodb.exceptions import PutError
 from pynamodb.models import Model
 
 from steps.domain.lifecycle import Lifecycle, MachineError, already_past
 from steps.exceptions import LifecycleConflict
-from steps.store.tables import LIFECYCLE_TABLE, REGION, RETENTION_SECONDS, conditional_check_failed
+from steps.store.tables import LIFECYCLE_TABLE, REGION, RETENTION_SECONDS, conditional_check_failed, expiry
 
 
 class RemediationRecord(Model):
@@ -33,7 +42,8 @@ class RemediationRecord(Model):
     history = JSONAttribute(default=list)  # [{"from", "to", "at", "execution"}]
     created_at = NumberAttribute()
     updated_at = NumberAttribute()
-    expires_at = NumberAttribute()  # DynamoDB TTL
+    expires_at = TTLAttribute()  # DynamoDB TTL
+    version = VersionAttribute()  # optimistic lock: PynamoDB conditions every save on the version read
 
 
 def open_record(remediation_id: str, group: str, trigger: str, execution_id: str, now: float,
@@ -41,7 +51,7 @@ def open_record(remediation_id: str, group: str, trigger: str, execution_id: str
     """Create the record, or load it when this remediation already exists (a replay or a redrive)."""
     record = RemediationRecord(
         remediation_id, group=group, trigger=trigger, executions=[execution_id], created_at=now,
-        updated_at=now, expires_at=int(now + RETENTION_SECONDS), facts={}, history=[],
+        updated_at=now, expires_at=expiry(now + RETENTION_SECONDS), facts={}, history=[],
     )
     try:
         record.save(condition=RemediationRecord.remediation_id.does_not_exist())
@@ -71,11 +81,12 @@ def _save(record: RemediationRecord, prior_state: str) -> None:
     try:
         record.save(condition=RemediationRecord.state == prior_state)
     except PutError as exc:
-        if conditional_check_failed(exc):
-            raise LifecycleConflict(
-                f"remediation {record.remediation_id} left state {prior_state} under us"
-            ) from exc
-        raise
+        if not conditional_check_failed(exc):
+            raise
+        if load(record.remediation_id).state == prior_state:  # the state held: the version did not
+            raise LifecycleConflict(f"remediation {record.remediation_id} was saved by another writer since it "
+                                    f"was read (still in state {prior_state}); read it again") from exc
+        raise LifecycleConflict(f"remediation {record.remediation_id} left state {prior_state} under us") from exc
 
 
 def recorded(record: RemediationRecord, trigger: str) -> dict[str, Any] | None:

@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.exceptions import UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.models import Model
 
-from steps.store.tables import LOCK_TABLE, REGION, conditional_check_failed, delete_if, save_if
+from steps.store.tables import LOCK_TABLE, REGION, conditional_check_failed, delete_if, expiry, save_if
 
 # Step Functions states in which an execution still owns its work.
 LIVE_EXECUTION_STATES = frozenset({"RUNNING", "PENDING_REDRIVE"})
@@ -42,7 +42,7 @@ class GroupLock(Model):
     owner = UnicodeAttribute()  # the owning execution's ARN
     acquired_at = NumberAttribute()
     expires_at = NumberAttribute()
-    purge_at = NumberAttribute()  # DynamoDB TTL attribute: housekeeping after the lease is long over
+    purge_at = TTLAttribute()  # DynamoDB TTL attribute: housekeeping after the lease is long over
 
 
 def lock_is_free() -> Condition:
@@ -74,7 +74,7 @@ class LockOutcome:
 
 def _put(group: str, owner: str, now: float, lease_seconds: int, condition: Condition) -> bool:
     item = GroupLock(group, owner=owner, acquired_at=now, expires_at=now + lease_seconds,
-                     purge_at=int(now + lease_seconds + 86400))
+                     purge_at=expiry(now + lease_seconds + 86400))
     return save_if(item, condition)
 
 
@@ -126,7 +126,7 @@ def renew(group: str, owner: str, now: float, lease_seconds: float) -> Renewal:
     expires_at = now + lease_seconds
     try:
         GroupLock(group).update(actions=[GroupLock.expires_at.set(expires_at),
-                                         GroupLock.purge_at.set(int(expires_at + 86400))],
+                                         GroupLock.purge_at.set(expiry(expires_at + 86400))],
                                 condition=owned_by(owner))
     except UpdateError as exc:
         if conditional_check_failed(exc):

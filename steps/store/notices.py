@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.models import Model
 
-from steps.store.tables import LOCK_TABLE, REGION, delete_if, save_if
+from steps.store.tables import LOCK_TABLE, REGION, delete_if, expiry, save_if
 
 PREFIX = "notice#"
 KEEP_SECONDS = 3 * 86400  # DynamoDB TTL housekeeping; the day in the key is what dedupes
@@ -24,7 +24,7 @@ class DailyNotice(Model):
     group = UnicodeAttribute(hash_key=True)  # "notice#<kind>#<group>#<YYYY-MM-DD>"
     sent_at = NumberAttribute()
     execution_id = UnicodeAttribute()
-    purge_at = NumberAttribute()  # DynamoDB TTL attribute
+    purge_at = TTLAttribute()  # DynamoDB TTL attribute
 
 
 def key(kind: str, group: str, now: float) -> str:
@@ -34,7 +34,7 @@ def key(kind: str, group: str, now: float) -> str:
 def claim_daily(kind: str, group: str, now: float, execution_id: str) -> bool:
     """True for the first claim of ``kind`` for ``group`` this UTC day; False for every later one."""
     item = DailyNotice(key(kind, group, now), sent_at=now, execution_id=execution_id,
-                       purge_at=int(now + KEEP_SECONDS))
+                       purge_at=expiry(now + KEEP_SECONDS))
     return save_if(item, DailyNotice.group.does_not_exist())
 
 

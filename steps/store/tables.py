@@ -7,6 +7,7 @@ A model's ``Meta`` names its table by one of the constants below: the names the 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 from pynamodb.exceptions import DeleteError, PutError
@@ -23,6 +24,12 @@ REGION = _STARTED.region
 
 # Audit and lifecycle records are kept this long, then DynamoDB TTL removes them.
 RETENTION_SECONDS = 400 * 24 * 3600
+
+
+def expiry(at: float) -> datetime:
+    """The value of a TTLAttribute (DynamoDB TTL: epoch seconds, stored as N) for the epoch time ``at``, whole
+    seconds as before. From the step clock, never TTLAttribute's timedelta form (that reads the wall clock)."""
+    return datetime.fromtimestamp(int(at), UTC)
 
 
 def conditional_check_failed(exc: Exception) -> bool:

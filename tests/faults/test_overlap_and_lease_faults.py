@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -193,7 +194,7 @@ def test_lock_taken_over_before_a_polling_task(harness: Any, task: str) -> None:
         if name == f"nightshift-{task}" and not taken:
             now = h.rt.clock.now()
             lock.GroupLock("web", owner=THIEF, acquired_at=now, expires_at=now + 7200,
-                           purge_at=int(now + 7200 + 86400)).save()
+                           purge_at=datetime.fromtimestamp(int(now + 7200 + 86400), UTC)).save()
             taken.append(now)
 
     h.rt.router.before.append(take_the_lock)

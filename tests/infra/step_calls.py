@@ -2,9 +2,9 @@
 
 A call graph over the ``steps`` package: a node is a module-level function or class; an edge is a
 reference to another node (same module, ``from steps.x import f``, or ``module.f`` through an imported
-steps module). Leaves are the AWS calls: ``client("svc").operation(...)`` in steps/aws/*.py and
-steps/groups.py, a Powertools Parameters provider (``SSMProvider``: the groups parameter's GetParameter), and
-the PynamoDB calls of steps/store/*.py (``.save`` PutItem, ``Model.get`` GetItem,
+steps module). Leaves are the AWS calls: ``client("svc").operation(...)`` (or ``.get_paginator("operation")``) in
+steps/aws/*.py and steps/groups.py, a Powertools Parameters provider (``SSMProvider``: the groups
+parameter's GetParameter), and the PynamoDB calls of steps/store/*.py (``.save`` PutItem, ``Model.get`` GetItem,
 ``.delete`` DeleteItem, ``.query`` Query, ``.update`` UpdateItem, ``.exists``/``.describe_table``
 DescribeTable), each on its module's table. It over-approximates (every branch counts), which is what a
 policy must cover; the template tests compare it with each function's policy in both directions.
@@ -110,7 +110,12 @@ def _aws_call(node: ast.Call) -> str | None:
             and isinstance(inner.args[0], ast.Constant) and isinstance(inner.args[0].value, str)):
         return None
     client_name = inner.args[0].value
-    return f"{IAM_PREFIX[client_name]}:{_api_names(client_name)[func.attr]}"
+    operation = func.attr
+    if operation == "get_paginator":  # client("cloudwatch").get_paginator("describe_alarms"): that operation
+        if not (node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
+            return None
+        operation = node.args[0].value
+    return f"{IAM_PREFIX[client_name]}:{_api_names(client_name)[operation]}"
 
 
 def _pynamodb_call(module: Module, node: ast.Call) -> str | None:

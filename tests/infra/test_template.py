@@ -353,6 +353,8 @@ def _keys(schema: list[dict[str, str]]) -> dict[str, str]:
 
 
 def test_tables_match_the_pynamodb_models() -> None:
+    from pynamodb.attributes import TTLAttribute
+
     from steps.store.audit import AuditRecord
     from steps.store.lifecycle import RemediationRecord
     from steps.store.lock import GroupLock
@@ -368,6 +370,7 @@ def test_tables_match_the_pynamodb_models() -> None:
         assert table["SSESpecification"] == {"SSEEnabled": True}
         assert table["TimeToLiveSpecification"] == {"AttributeName": ttl, "Enabled": True}
         assert ttl in model.get_attributes(), f"{model.__name__} has no TTL attribute {ttl}"
+        assert isinstance(model.get_attributes()[ttl], TTLAttribute), f"{model.__name__}.{ttl} is no TTLAttribute"
         model_indexes = {i["index_name"]: i for i in schema["global_secondary_indexes"]}
         table_indexes = {i["IndexName"]: i for i in table.get("GlobalSecondaryIndexes", [])}
         assert table_indexes.keys() == model_indexes.keys(), logical

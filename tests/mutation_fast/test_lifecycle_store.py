@@ -4,7 +4,9 @@ advance and save_facts write, and the conditions that keep two executions from m
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
+import boto3
 import pytest
 from moto import mock_aws
 from pynamodb.exceptions import PutError
@@ -36,8 +38,16 @@ def test_open_record_creates_the_record(table: None) -> None:
     saved = stored()
     assert (saved.group, saved.state, saved.trigger, saved.instance_id) == ("web", "requested", "alarm", None)
     assert saved.executions == [FIRST]
-    assert (saved.created_at, saved.updated_at, saved.expires_at) == (T0, T0, T0 + RETENTION)
+    assert (saved.created_at, saved.updated_at) == (T0, T0)
+    assert saved.expires_at == datetime.fromtimestamp(T0 + RETENTION, UTC)
     assert saved.facts == {} and saved.history == []
+
+
+def test_the_expiry_is_stored_as_epoch_seconds_for_dynamodb_ttl(table: None) -> None:
+    lifecycle.open_record("r-1", "web", "alarm", FIRST, T0 + 0.75)
+    raw = boto3.client("dynamodb", region_name="us-east-1").get_item(
+        TableName=RemediationRecord.Meta.table_name, Key={"remediation_id": {"S": "r-1"}})["Item"]
+    assert raw["expires_at"] == {"N": str(int(T0) + RETENTION)}  # whole seconds, a Number, as DynamoDB TTL reads
 
 
 def test_open_record_again_loads_it_and_adds_a_new_execution_once(table: None) -> None:
@@ -115,6 +125,38 @@ def test_save_facts_keeps_the_state_and_is_conditional_on_it(table: None) -> Non
     with pytest.raises(LifecycleConflict, match="left state selected under us"):
         lifecycle.save_facts(record)
     assert stored().facts == {"select": {}, "note": {"n": 1}, "skip": {}}
+
+
+def test_a_save_since_the_read_is_a_conflict_even_in_the_same_state(table: None) -> None:
+    # GIVEN two reads of one record in state selected
+    record = lifecycle.open_record("r-1", "web", "manual", FIRST, T0)
+    lifecycle.advance(record, "select", {}, T0, FIRST)
+    ours, theirs = lifecycle.load("r-1"), lifecycle.load("r-1")
+    # WHEN one saves its facts, the state unchanged
+    theirs.facts = {**theirs.facts, "note": {"by": "them"}}
+    lifecycle.save_facts(theirs)
+    # THEN the other's save (facts or a move) is refused, not written over theirs
+    ours.facts = {**ours.facts, "note": {"by": "us"}}
+    with pytest.raises(LifecycleConflict, match=r"^remediation r-1 was saved by another writer since it was read "
+                                                r"\(still in state selected\); read it again$"):
+        lifecycle.save_facts(ours)
+    with pytest.raises(LifecycleConflict, match="was saved by another writer"):
+        lifecycle.advance(ours, "deregister", {}, T0 + 1, FIRST)
+    assert stored().facts == {"select": {}, "note": {"by": "them"}} and stored().state == "selected"
+    # AND read again, it saves
+    again = lifecycle.load("r-1")
+    lifecycle.advance(again, "deregister", {}, T0 + 2, FIRST)
+    assert stored().state == "draining"
+
+
+def test_a_record_written_before_it_had_a_version_saves_once_read(table: None) -> None:
+    RemediationRecord("r-1", group="web", created_at=T0, updated_at=T0, expires_at=datetime.fromtimestamp(T0, UTC),
+                      facts={}, history=[]).save(add_version_condition=False)
+    boto3.client("dynamodb", region_name="us-east-1").update_item(
+        TableName=RemediationRecord.Meta.table_name, Key={"remediation_id": {"S": "r-1"}},
+        UpdateExpression="REMOVE #v", ExpressionAttributeNames={"#v": "version"})
+    lifecycle.advance(lifecycle.load("r-1"), "select", {}, T0 + 1, FIRST)
+    assert stored().state == "selected"
 
 
 def test_save_facts_without_a_table_raises_the_store_error(table: None) -> None:

@@ -11,6 +11,7 @@ from steps.domain.lifecycle import (
     Lifecycle,
     MachineError,
     already_past,
+    may,
 )
 
 
@@ -135,3 +136,18 @@ def test_no_shortcut_to_any_state_exists() -> None:
     lifecycle = Lifecycle("selected")
     assert [s for s in STATES if hasattr(lifecycle, f"to_{s}")] == []
     assert lifecycle.state == "selected"
+
+
+def test_may_answers_exactly_the_listed_moves() -> None:
+    wrong = [(state, trigger) for state in ALL_STATES for trigger in ALL_TRIGGERS
+             if may(state, trigger) != ((state, trigger) in LEGAL)]
+    assert wrong == []
+    assert may("selected", "skip") and not may("draining", "skip")  # the acquire step's question
+    assert may("verifying", "restore") and not may("restored", "restore")  # the restore path's
+
+
+def test_may_refuses_an_unknown_trigger_or_state() -> None:
+    with pytest.raises(MachineError, match="unknown trigger"):
+        may("requested", "teleport")
+    with pytest.raises(ValueError, match="unknown lifecycle state"):
+        may("limbo", "select")

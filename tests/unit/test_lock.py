@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 from moto import mock_aws
@@ -113,7 +114,8 @@ def test_the_lease_and_its_housekeeping_written_by_hand(table: None) -> None:
     first = lock.acquire("web", "exec-a", 1000, 600, status_of({}))
     assert first.acquired is True and first.expires_at == 1600 and first.took_over_from is None
     held = lock.holder("web")
-    assert held is not None and (held.acquired_at, held.expires_at, held.purge_at) == (1000, 1600, 1600 + 86400)
+    assert held is not None
+    assert (held.acquired_at, held.expires_at, held.purge_at.timestamp()) == (1000, 1600, 1600 + 86400)
     # WHEN exec-b asks at the very instant the lease ends: not expired yet (expires_at < now frees it)
     at_the_end = lock.acquire("web", "exec-b", 1600, 600, status_of({"exec-a": ALIVE}))
     assert at_the_end.acquired is False and at_the_end.holder == "exec-a" and at_the_end.holder_expires_at == 1600
@@ -128,7 +130,8 @@ def test_a_takeover_reports_the_new_lease(table: None) -> None:
     assert (outcome.acquired, outcome.owner, outcome.took_over_from, outcome.expires_at) == (
         True, "exec-b", "exec-a", 1400)
     held = lock.holder("web")
-    assert held is not None and (held.owner, held.expires_at, held.purge_at) == ("exec-b", 1400, 1400 + 86400)
+    assert held is not None
+    assert (held.owner, held.expires_at, held.purge_at.timestamp()) == ("exec-b", 1400, 1400 + 86400)
 
 
 # Races DynamoDB allows between two of acquire's requests, played deterministically: a wrapper around the
@@ -201,7 +204,7 @@ def test_a_renewal_in_full(table: None) -> None:
     lock.acquire("web", "exec-a", 1000, 300, status_of({}))
     assert lock.renew("web", "exec-a", 1250, 900.5) == lock.Renewal(True, expires_at=2150.5)
     held = lock.holder("web")
-    assert held is not None and (held.expires_at, held.purge_at) == (2150.5, 2150 + 86400)
+    assert held is not None and (held.expires_at, held.purge_at.timestamp()) == (2150.5, 2150 + 86400)
     assert lock.renew("web", "exec-b", 1300, 900) == lock.Renewal(False, holder="exec-a")
     lock.release("web", "exec-a")
     assert lock.renew("web", "exec-a", 1300, 900) == lock.Renewal(False)
@@ -223,7 +226,8 @@ def test_every_read_of_the_lock_is_strongly_consistent(table: None, monkeypatch:
 
     def status_while_exec_c_takes_over(arn: str) -> str:
         if arn == "exec-a":
-            lock.GroupLock("web", owner="exec-c", acquired_at=1100, expires_at=1700, purge_at=0).save()
+            lock.GroupLock("web", owner="exec-c", acquired_at=1100, expires_at=1700,
+                           purge_at=datetime.fromtimestamp(0, UTC)).save()
         return "FAILED"
 
     lock.acquire("web", "exec-b", 1100, 600, status_while_exec_c_takes_over)  # two reads: stale, then the winner

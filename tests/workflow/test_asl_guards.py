@@ -5,6 +5,7 @@ nightshift/mutate_asl.py (docs/mutation.md)."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 from steps.exceptions import AwsThrottled
@@ -77,7 +78,7 @@ def test_the_release_deletes_only_our_own_lock(harness: Any) -> None:
         if name == "nightshift-check-health" and isinstance(result, dict) and result.get("done"):
             now = h.rt.clock.now()
             lock.GroupLock(group="web", owner=OTHER, acquired_at=now, expires_at=now + 7200,
-                           purge_at=now + 7200 + 86400).save()
+                           purge_at=datetime.fromtimestamp(int(now + 7200 + 86400), UTC)).save()
 
     h.rt.router.after.append(taken_over)
     result = h.run()

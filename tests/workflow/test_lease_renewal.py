@@ -10,6 +10,7 @@ show the renewal alone keeps the group; tests/unit/test_lease_bound.py tests the
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -79,7 +80,7 @@ def test_a_remediation_that_lost_its_group_puts_the_instance_back_and_fails(harn
         if name == "nightshift-check-drain" and not taken:
             now = h.rt.clock.now()
             lock.GroupLock("web", owner=thief, acquired_at=now, expires_at=now + 7200,
-                           purge_at=int(now + 7200 + 86400)).save()
+                           purge_at=datetime.fromtimestamp(int(now + 7200 + 86400), UTC)).save()
             taken.append(True)
 
     h.rt.router.before.append(take_the_lock_mid_drain)
