@@ -70,7 +70,7 @@ def test_the_audit_trail_is_read_a_page_of_page_size_records_at_a_time(direct: D
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(reconcile, "PAGE_SIZE", 2)
     for n in range(5):  # settled records (older than SETTLE_SECONDS) that open nothing
-        audit.record(audit.AuditEntry(group="web", event="SKIPPED", reason=f"note {n}", at=direct.now() - 2000 + n))
+        audit.record(audit.AuditEntry(group="web", event="SKIPPED_WINDOW", reason=f"note {n}", at=direct.now() - 2000 + n))
     run = reconcile.GroupRun("web", SWEEP, reconcile.Budget(None))
     run.load()
     mark = direct.mark()
