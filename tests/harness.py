@@ -72,6 +72,22 @@ def fail_first_audit(monkeypatch: pytest.MonkeyPatch, module: Any, event: str, e
     return fired
 
 
+def fail_first_call(monkeypatch: pytest.MonkeyPatch, owner: Any, name: str, error: BaseException) -> list[Any]:
+    """Make the first call of ``owner.name`` raise ``error`` (it never reached AWS); later calls go through.
+    Returns the first argument of every call, in order."""
+    real = getattr(owner, name)
+    calls: list[Any] = []
+
+    def first_fails(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args[0] if args else None)
+        if len(calls) == 1:
+            raise error
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, first_fails)
+    return calls
+
+
 def group_for(built: Any, **overrides: Any) -> dict[str, Any]:
     group: dict[str, Any] = built.group_declaration()
     group.update({"metric": {"threshold": 65.0, "breaching_datapoints": 3, "evaluation_datapoints": 5},

@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 from steps import groups, put_back, reconcile, restore_service
 from steps.exceptions import AwsCallFailed, AwsThrottled, AwsUnavailable, ConfigurationError
 from steps.store import audit
-from tests.harness import Direct
+from tests.harness import Direct, fail_first_call
 
 SWEEP = "arn:aws:states:us-east-1:123456789012:execution:nightshift-sweep:sweep-9"
 OWNER = "arn:aws:states:us-east-1:123456789012:execution:nightshift-remediate:dead"
@@ -176,16 +176,7 @@ def test_stale_claims_are_audited_once_per_sweep(direct: Direct, monkeypatch: py
     assert claim.acquire("i-00000000000000001", OWNER, "web", "rid-1", direct.now(), 7200, lambda _: "GONE").claimed
     direct.rt.clock.advance(300)
     monkeypatch.setattr(reconcile, "execution_status", lambda arn: "SUCCEEDED")
-    real = reconcile.claim.release
-    calls: list[str] = []
-
-    def first_throttled(instance: str, owner: str) -> bool:
-        calls.append(instance)
-        if len(calls) == 1:
-            raise AwsThrottled("DeleteItem: throttled")
-        return real(instance, owner)
-
-    monkeypatch.setattr(reconcile.claim, "release", first_throttled)
+    fail_first_call(monkeypatch, reconcile.claim, "release", AwsThrottled("DeleteItem: throttled"))
     with pytest.raises(AwsThrottled):
         reconcile.release_stale_claims(SWEEP, reconcile.Budget(None))
     direct.rt.clock.advance(4)

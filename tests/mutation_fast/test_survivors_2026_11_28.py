@@ -11,7 +11,7 @@ import pytest
 from steps import put_back, reconcile
 from steps.exceptions import AwsCallFailed, AwsThrottled, LifecycleConflict
 from steps.store import audit, claim, lifecycle, lock, reconcile_progress
-from tests.harness import DIRECT_EXECUTION, Direct
+from tests.harness import DIRECT_EXECUTION, Direct, fail_first_call
 
 SWEEP = "arn:aws:states:us-east-1:123456789012:execution:nightshift-sweep:sweep-28"
 OTHER_SWEEP = "arn:aws:states:us-east-1:123456789012:execution:nightshift-sweep:manual-1"
@@ -70,7 +70,8 @@ def test_the_audit_trail_is_read_a_page_of_page_size_records_at_a_time(direct: D
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(reconcile, "PAGE_SIZE", 2)
     for n in range(5):  # settled records (older than SETTLE_SECONDS) that open nothing
-        audit.record(audit.AuditEntry(group="web", event="SKIPPED_WINDOW", reason=f"note {n}", at=direct.now() - 2000 + n))
+        audit.record(audit.AuditEntry(group="web", event="SKIPPED_WINDOW", reason=f"note {n}",
+                                      at=direct.now() - 2000 + n))
     run = reconcile.GroupRun("web", SWEEP, reconcile.Budget(None))
     run.load()
     mark = direct.mark()
@@ -266,16 +267,7 @@ def test_a_claim_audit_written_again_by_a_retry_that_cannot_see_it_is_one_record
     direct.rt.clock.advance(300)
     monkeypatch.setattr(reconcile, "execution_status", lambda arn: "SUCCEEDED")
     monkeypatch.setattr(reconcile, "_audited_by_this_sweep", lambda *_: False)  # its read failed: "not yet"
-    real = reconcile.claim.release
-    calls: list[str] = []
-
-    def throttled_once(instance: str, owner: str) -> bool:
-        calls.append(instance)
-        if len(calls) == 1:
-            raise AwsThrottled("DeleteItem: throttled")
-        return real(instance, owner)
-
-    monkeypatch.setattr(reconcile.claim, "release", throttled_once)
+    fail_first_call(monkeypatch, reconcile.claim, "release", AwsThrottled("DeleteItem: throttled"))
     with pytest.raises(AwsThrottled):
         reconcile.release_stale_claims(SWEEP, reconcile.Budget(None))
     assert reconcile.release_stale_claims(SWEEP, reconcile.Budget(None)) == ["i-0000000000000000a"]
