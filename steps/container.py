@@ -10,13 +10,22 @@ before importing anything: they ``configure`` the settings they want (or hold th
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from steps.config import Settings
 
 _lock = threading.Lock()
 _settings: Settings | None = None
+# Called with new settings before they are used (steps/store/tables.py registers itself when imported, so
+# this module needs no import of the stores: a store imported later reads ``settings()`` then).
+_listeners: list[Callable[[Settings], None]] = []
+
+
+def on_configure(listener: Callable[[Settings], None]) -> None:
+    """Call ``listener(new)`` on every ``configure``, before the new settings are in use."""
+    with _lock:
+        _listeners.append(listener)
 
 
 def settings() -> Settings:
@@ -31,9 +40,10 @@ def settings() -> Settings:
 def configure(new: Settings) -> None:
     """Use ``new`` from now on: the steps read it, the PynamoDB models use its tables and region."""
     global _settings
-    from steps.store import tables
-
-    tables.configure(new)  # refuses three tables that are not three, before anything reads them
+    with _lock:
+        listeners = list(_listeners)
+    for listener in listeners:
+        listener(new)  # the tables refuse three tables that are not three, before anything reads them
     with _lock:
         _settings = new
 

@@ -80,3 +80,6 @@ def _models(base: type[Model]) -> Iterator[type[Model]]:
         if model.__module__.startswith("steps.store."):
             yield model
         yield from _models(model)
+
+
+container.on_configure(configure)

@@ -16,7 +16,6 @@ from steps import (
     check_drain,
     check_health,
     deregister_instance,
-    groups,
     leave_out_instance,
     reboot_instance,
     reconcile,
@@ -45,10 +44,8 @@ class NoAws:
 
 @pytest.fixture(autouse=True)
 def _no_aws() -> Iterator[None]:
-    for service in ("ec2", "elbv2", "autoscaling", "ssm", "cloudwatch", "stepfunctions", "sns", "events"):
-        clients.use(service, NoAws())
-    yield
-    clients.reset()
+    with clients.bound(clients.Aws(lambda service: NoAws())):
+        yield
 
 
 def run(handler: Callable[[dict[str, Any], Any], dict[str, Any]], **state: Any) -> InvalidRequest:
@@ -111,7 +108,7 @@ def test_a_rung_run_as_another_rung(handler: Callable[[dict[str, Any], Any], dic
 def test_no_groups_source_is_a_configuration_error() -> None:
     settings = Settings(lock_table="l", audit_table="a", lifecycle_table="c", region="us-east-1")
     with pytest.raises(ConfigurationError, match="NIGHTSHIFT_GROUPS_PARAMETER"):
-        groups._read(settings)
+        settings.groups_source()
 
 
 def test_the_reconciler_reads_no_progress_before_loading_it() -> None:

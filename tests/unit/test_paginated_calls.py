@@ -22,10 +22,14 @@ MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:remediate"
 NOW = datetime(2026, 11, 28, tzinfo=UTC)
 
 
+_FAKES: dict[str, Any] = {}  # the clients the steps' ports get, per service, for one test
+
+
 @pytest.fixture(autouse=True)
-def _reset_clients() -> Iterator[None]:
-    yield
-    clients.reset()
+def _stubbed_clients() -> Iterator[None]:
+    _FAKES.clear()
+    with clients.bound(clients.Aws(_FAKES.__getitem__)):
+        yield
 
 
 def stubbed(service: str) -> tuple[Any, Stubber]:
@@ -73,7 +77,7 @@ def test_in_alarm_reads_every_page_of_describe_alarms() -> None:
                       asked)
     stub.add_response("describe_alarms", {"CompositeAlarms": [{"AlarmName": "deploy"}]},
                       {**asked, "NextToken": "page-2"})
-    clients.use("cloudwatch", cloudwatch)
+    _FAKES["cloudwatch"] = cloudwatch
     assert alarms.in_alarm(["deploy", "incident"]) == ["deploy", "incident"]
     stub.assert_no_pending_responses()
 
@@ -88,7 +92,7 @@ def test_a_running_instance_refresh_on_the_second_page_makes_the_group_busy() ->
                       {"AutoScalingGroupName": "web"})
     stub.add_response("describe_instance_refreshes", {"InstanceRefreshes": [running]},
                       {"AutoScalingGroupName": "web", "NextToken": "page-2"})
-    clients.use("autoscaling", autoscaling_client)
+    _FAKES["autoscaling"] = autoscaling_client
     assert autoscaling.activity_in_progress("web") == ["instance refresh r-new (InProgress)"]
     stub.assert_no_pending_responses()
 
@@ -100,6 +104,6 @@ def test_instance_tags_read_every_page() -> None:
     stub.add_response("describe_tags", {"Tags": [{**tag, "Key": "a", "Value": "1"}], "NextToken": "page-2"}, asked)
     stub.add_response("describe_tags", {"Tags": [{**tag, "Key": "nightshift:exclude", "Value": "yes"}]},
                       {**asked, "NextToken": "page-2"})
-    clients.use("ec2", ec2_client)
+    _FAKES["ec2"] = ec2_client
     assert ec2.instance_tags("i-1") == {"a": "1", "nightshift:exclude": "yes"}
     stub.assert_no_pending_responses()
