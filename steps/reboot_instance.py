@@ -77,6 +77,10 @@ def reboot_instance(ctx: StepContext) -> dict[str, Any]:
     earlier = lifecycle.recorded(record, "reboot")
     if earlier is not None and not earlier.get("refused"):
         if not _never_queued(ctx, record, earlier):
+            if earlier.get("sent"):
+                # Accepted: audited again in case the attempt that sent it stopped before its audit (a crash,
+                # or its last save's answer lost): the blockers count REBOOT_REQUESTED. One record either way.
+                _audit_requested(ctx, instance_id, earlier)
             return earlier
         # Proven never queued (see the module docstring): send it again, write-ahead again.
         _guard(ctx, instance_id)
@@ -112,10 +116,16 @@ def reboot_instance(ctx: StepContext) -> dict[str, Any]:
     result = {**result, "sent": True}
     record.facts = {**(record.facts or {}), "reboot": result}
     lifecycle.save_facts(record)
-    ctx.audit(Reason.REBOOT_REQUESTED,
-              f"asked EC2 to reboot {instance_id}; EC2 only queues the reboot, so the next step waits "
-              "for proof that it happened", instance_id=instance_id, requested_at=result["requested_at"])
+    _audit_requested(ctx, instance_id, result)
     return result
+
+
+def _audit_requested(ctx: StepContext, instance_id: str, result: dict[str, Any]) -> None:
+    """REBOOT_REQUESTED, once per request (its time is its identity): the cooldown, the daily reboot limit and
+    the storm breaker count these records."""
+    ctx.audit_once(float(result["requested_at"]), Reason.REBOOT_REQUESTED,
+                   f"asked EC2 to reboot {instance_id}; EC2 only queues the reboot, so the next step waits "
+                   "for proof that it happened", instance_id=instance_id, requested_at=result["requested_at"])
 
 
 handler = reboot_instance

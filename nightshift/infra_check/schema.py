@@ -23,6 +23,13 @@ def generate() -> dict[str, Any]:
         "Generated from steps/config.py GroupsDocument by `python -m nightshift.infra_check schema --write`; "
         "do not edit."
     )
+    # The old name of `blockers`, still read (steps/config.py GroupConfig._deprecated_guards): a declaration that
+    # works must validate in an editor too. Marked deprecated, so editors say to rename it.
+    schema["$defs"]["GroupConfig"]["properties"]["guards"] = {
+        "$ref": "#/$defs/BlockerSpec", "deprecated": True,
+        "description": "Deprecated: the old name of `blockers`, still read with a warning. Rename it `blockers`; "
+                       "a group that gives both is refused.",
+    }
     return schema
 
 

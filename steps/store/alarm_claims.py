@@ -20,7 +20,7 @@ from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.exceptions import UpdateError
 from pynamodb.models import Model
 
-from steps.store.tables import LOCK_TABLE, REGION, conditional_check_failed, expiry, save_if
+from steps.store.tables import LOCK_TABLE, NO_SDK_RETRIES, REGION, conditional_check_failed, expiry, save_if
 
 PREFIX = "alarm#"
 # Duplicate deliveries come within hours (EventBridge's default retry policy lasts 24 h; Lambda keeps an
@@ -33,6 +33,7 @@ class AlarmClaim(Model):
     class Meta:
         table_name = LOCK_TABLE
         region = REGION
+        max_retry_attempts = NO_SDK_RETRIES
 
     group = UnicodeAttribute(hash_key=True)  # "alarm#<execution name>"
     remediation_group = UnicodeAttribute()

@@ -19,7 +19,7 @@ from pynamodb.models import Model
 from pynamodb.pagination import ResultIterator
 
 from steps.reasons import Reason, reason_of
-from steps.store.tables import AUDIT_TABLE, REGION, RETENTION_SECONDS, expiry
+from steps.store.tables import AUDIT_TABLE, NO_SDK_RETRIES, REGION, RETENTION_SECONDS, expiry
 
 NO_INSTANCE = "-"
 
@@ -37,6 +37,7 @@ class AuditRecord(Model):
     class Meta:
         table_name = AUDIT_TABLE
         region = REGION
+        max_retry_attempts = NO_SDK_RETRIES
 
     group = UnicodeAttribute(hash_key=True)
     # ISO time first so a Query returns the trail in order; the suffix keeps same-millisecond events apart.

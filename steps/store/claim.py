@@ -23,7 +23,7 @@ from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.models import Model
 
 from steps.store.lock import owner_may_run
-from steps.store.tables import LOCK_TABLE, REGION, delete_if, expiry, save_if
+from steps.store.tables import LOCK_TABLE, NO_SDK_RETRIES, REGION, delete_if, expiry, save_if
 
 PREFIX = "instance#"
 
@@ -32,6 +32,7 @@ class InstanceClaim(Model):
     class Meta:
         table_name = LOCK_TABLE
         region = REGION
+        max_retry_attempts = NO_SDK_RETRIES
 
     group = UnicodeAttribute(hash_key=True)  # the lock table's key: "instance#<instance id>"
     owner = UnicodeAttribute()  # the owning execution's ARN

@@ -24,13 +24,21 @@ from pynamodb.models import Model
 
 from steps.domain.lifecycle import Lifecycle, MachineError, already_past
 from steps.exceptions import LifecycleConflict
-from steps.store.tables import LIFECYCLE_TABLE, REGION, RETENTION_SECONDS, conditional_check_failed, expiry
+from steps.store.tables import (
+    LIFECYCLE_TABLE,
+    NO_SDK_RETRIES,
+    REGION,
+    RETENTION_SECONDS,
+    conditional_check_failed,
+    expiry,
+)
 
 
 class RemediationRecord(Model):
     class Meta:
         table_name = LIFECYCLE_TABLE
         region = REGION
+        max_retry_attempts = NO_SDK_RETRIES
 
     remediation_id = UnicodeAttribute(hash_key=True)
     group = UnicodeAttribute()

@@ -15,7 +15,7 @@ from pynamodb.exceptions import UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.models import Model
 
-from steps.store.tables import LOCK_TABLE, REGION, conditional_check_failed, delete_if, expiry, save_if
+from steps.store.tables import LOCK_TABLE, NO_SDK_RETRIES, REGION, conditional_check_failed, delete_if, expiry, save_if
 
 # Step Functions states in which an execution still owns its work.
 LIVE_EXECUTION_STATES = frozenset({"RUNNING", "PENDING_REDRIVE"})
@@ -37,6 +37,7 @@ class GroupLock(Model):
     class Meta:
         table_name = LOCK_TABLE
         region = REGION
+        max_retry_attempts = NO_SDK_RETRIES
 
     group = UnicodeAttribute(hash_key=True)
     owner = UnicodeAttribute()  # the owning execution's ARN

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.models import Model
 
-from steps.store.tables import LOCK_TABLE, REGION, delete_if, expiry, save_if
+from steps.store.tables import LOCK_TABLE, NO_SDK_RETRIES, REGION, delete_if, expiry, save_if
 
 PREFIX = "notice#"
 KEEP_SECONDS = 3 * 86400  # DynamoDB TTL housekeeping; the day in the key is what dedupes
@@ -20,6 +20,7 @@ class DailyNotice(Model):
     class Meta:
         table_name = LOCK_TABLE
         region = REGION
+        max_retry_attempts = NO_SDK_RETRIES
 
     group = UnicodeAttribute(hash_key=True)  # "notice#<kind>#<group>#<YYYY-MM-DD>"
     sent_at = NumberAttribute()

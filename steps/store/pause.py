@@ -6,7 +6,7 @@ from __future__ import annotations
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.models import Model
 
-from steps.store.tables import LOCK_TABLE, REGION
+from steps.store.tables import LOCK_TABLE, NO_SDK_RETRIES, REGION
 
 PREFIX = "pause#"
 
@@ -15,6 +15,7 @@ class GroupPause(Model):
     class Meta:
         table_name = LOCK_TABLE
         region = REGION
+        max_retry_attempts = NO_SDK_RETRIES
 
     group = UnicodeAttribute(hash_key=True)  # "pause#<group>"
     reason = UnicodeAttribute()

@@ -15,7 +15,7 @@ from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import PutError
 from pynamodb.models import Model
 
-from steps.store.tables import LOCK_TABLE, REGION, conditional_check_failed, delete_if
+from steps.store.tables import LOCK_TABLE, NO_SDK_RETRIES, REGION, conditional_check_failed, delete_if
 
 PREFIX = "reconcile#"
 
@@ -28,6 +28,7 @@ class ReconcileProgress(Model):
     class Meta:
         table_name = LOCK_TABLE
         region = REGION
+        max_retry_attempts = NO_SDK_RETRIES
 
     group = UnicodeAttribute(hash_key=True)  # "reconcile#<group>"
     cursor = UnicodeAttribute(default="")  # "" until the first record is folded in
@@ -70,6 +71,7 @@ class WorkMarker(Model):
     class Meta:
         table_name = LOCK_TABLE
         region = REGION
+        max_retry_attempts = NO_SDK_RETRIES
 
     group = UnicodeAttribute(hash_key=True)  # "reconcile-work#<group>"
     marked_at = NumberAttribute()

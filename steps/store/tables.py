@@ -22,6 +22,12 @@ AUDIT_TABLE = _STARTED.audit_table
 LIFECYCLE_TABLE = _STARTED.lifecycle_table
 REGION = _STARTED.region
 
+# One attempt per DynamoDB call, as for every other AWS call (steps/aws/clients.py): PynamoDB's own client
+# retries 3 times by default, and a conditional write resent after its answer was lost (a read timeout, a 5xx
+# after it took effect) fails its own condition (a lifecycle record's version, a lock's owner), reported as
+# another writer's. The step's Retry re-reads and decides from what is stored instead. Every model's Meta sets it.
+NO_SDK_RETRIES = 0
+
 # Audit and lifecycle records are kept this long, then DynamoDB TTL removes them.
 RETENTION_SECONDS = 400 * 24 * 3600
 
