@@ -19,6 +19,10 @@ if TYPE_CHECKING:
 CACHE_SECONDS = 60
 _lock = threading.Lock()
 _provider: SSMProvider | None = None
+# The last declaration validated, by the identity of the cached value it came from: Powertools hands back the
+# same object until the cache expires, so a warm container validates (and warns about a deprecated key) once
+# per fetch, not on every step.
+_validated: tuple[object, GroupsDocument] | None = None
 
 
 def _parameters() -> SSMProvider:
@@ -57,7 +61,14 @@ def _from_parameter(name: str) -> GroupsDocument:
                 raise (exc.__context__ or exc) from None
     except TransformParameterError as exc:
         raise ConfigurationError(f"groups declaration is not valid JSON: {exc.__cause__}") from exc
-    return validate_groups(raw)
+    global _validated
+    with _lock:
+        if _validated is not None and _validated[0] is raw:
+            return _validated[1]
+    document = validate_groups(raw)  # a broken declaration raises every time: nothing is kept
+    with _lock:
+        _validated = (raw, document)
+    return document
 
 
 def load() -> GroupsDocument:
@@ -71,6 +82,8 @@ def group(name: str) -> GroupConfig:
 
 def reset() -> None:
     """Forget the cached declaration: the next ``load`` reads the parameter as it is now."""
+    global _validated
     with _lock:
+        _validated = None
         if _provider is not None:
             _provider.clear_cache()  # type: ignore[no-untyped-call]

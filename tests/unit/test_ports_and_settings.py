@@ -165,6 +165,23 @@ def test_reset_reads_the_declaration_as_it_is_now(ssm: Any) -> None:
     assert ssm.reads == 2
 
 
+def test_a_cached_declaration_is_validated_once_per_read(ssm: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    validations: list[object] = []
+    real = groups.validate_groups
+
+    def counted(raw: Any) -> Any:
+        validations.append(raw)
+        return real(raw)
+
+    monkeypatch.setattr(groups, "validate_groups", counted)
+    first = groups.load()
+    assert groups.load() is first and groups.group("web").name == "web"
+    assert len(validations) == 1  # three loads from one cached read: one validation
+    ssm.advance(60)
+    groups.load()
+    assert (ssm.reads, len(validations)) == (2, 2)  # a new read is validated again
+
+
 @pytest.mark.parametrize("value", ['{"groups": [', '{"groups": [{"name": "web"}]}', "[1]", '"text"'],
                          ids=["not-json", "invalid-field", "a-list", "a-string"])
 def test_a_bad_declaration_fails_as_the_inline_one_does(ssm: Any, value: str) -> None:
