@@ -69,22 +69,11 @@ class StepContext:
         return self.state.request.instance_id if selection is None else selection.instance_id
 
     def audit(self, event: Reason, reason: str, instance_id: str | None = None, **details: Any) -> None:
-        self._audit(event, reason, instance_id, None, details)
-
-    def audit_once(self, at: float, event: Reason, reason: str, instance_id: str | None = None,
-                   **details: Any) -> None:
-        """An audit record for something that happened once, at ``at`` (a reboot request): a Retry or a replayed
-        step that writes it again leaves one record, dated then (steps/store/audit.py idempotency keys)."""
-        self._audit(event, reason, instance_id, at, details)
-
-    def _audit(self, event: Reason, reason: str, instance_id: str | None, once_at: float | None,
-               details: dict[str, Any]) -> None:
         request = self.state.request
         audit.record(audit.AuditEntry(
-            group=request.group, event=event, reason=reason, at=clock.now() if once_at is None else once_at,
+            group=request.group, event=event, reason=reason, at=clock.now(),
             instance_id=instance_id or self.instance_id, execution_id=self.execution_id,
             remediation_id=request.remediation_id, trigger=request.trigger, details=details,
-            idempotency_key=None if once_at is None else f"{event}#{request.remediation_id}#{once_at!r}",
         ))
         logger.info(reason, extra={"audit_event": event, "details": details})
         record_metrics(request.group, event, details)

@@ -25,7 +25,7 @@ from steps.domain import boot
 from steps.entrypoint import StepContext, step
 from steps.exceptions import AwsCallFailed, AwsThrottled, AwsUnavailable, CapacityLost, GroupPaused, LifecycleConflict
 from steps.reasons import Reason
-from steps.store import lifecycle
+from steps.store import audit, lifecycle
 from steps.store.lifecycle import RemediationRecord
 
 
@@ -77,9 +77,9 @@ def reboot_instance(ctx: StepContext) -> dict[str, Any]:
     earlier = lifecycle.recorded(record, "reboot")
     if earlier is not None and not earlier.get("refused"):
         if not _never_queued(ctx, record, earlier):
-            if earlier.get("sent"):
-                # Accepted: audited again in case the attempt that sent it stopped before its audit (a crash,
-                # or its last save's answer lost): the blockers count REBOOT_REQUESTED. One record either way.
+            if earlier.get("sent") and not _requested_audited(ctx, instance_id, earlier):
+                # Accepted, but the attempt that sent it stopped before its audit (a crash, or its last save's
+                # answer lost): the cooldown, the daily reboot limit and the storm breaker count REBOOT_REQUESTED.
                 _audit_requested(ctx, instance_id, earlier)
             return earlier
         # Proven never queued (see the module docstring): send it again, write-ahead again.
@@ -121,11 +121,19 @@ def reboot_instance(ctx: StepContext) -> dict[str, Any]:
 
 
 def _audit_requested(ctx: StepContext, instance_id: str, result: dict[str, Any]) -> None:
-    """REBOOT_REQUESTED, once per request (its time is its identity): the cooldown, the daily reboot limit and
-    the storm breaker count these records."""
-    ctx.audit_once(float(result["requested_at"]), Reason.REBOOT_REQUESTED,
-                   f"asked EC2 to reboot {instance_id}; EC2 only queues the reboot, so the next step waits "
-                   "for proof that it happened", instance_id=instance_id, requested_at=result["requested_at"])
+    """REBOOT_REQUESTED: the cooldown, the daily reboot limit and the storm breaker count these records."""
+    ctx.audit(Reason.REBOOT_REQUESTED,
+              f"asked EC2 to reboot {instance_id}; EC2 only queues the reboot, so the next step waits "
+              "for proof that it happened", instance_id=instance_id, requested_at=result["requested_at"])
+
+
+def _requested_audited(ctx: StepContext, instance_id: str, result: dict[str, Any]) -> bool:
+    """Whether this request's REBOOT_REQUESTED is in the trail. The by-instance index is eventually
+    consistent: a record written moments ago may not show yet, and is then written twice, which counts one
+    reboot too many (the safe side), never one too few."""
+    requested_at = float(result["requested_at"])
+    return any(r.event == Reason.REBOOT_REQUESTED and (r.details or {}).get("requested_at") == result["requested_at"]
+               for r in audit.for_instance(instance_id, since=requested_at - 1))
 
 
 handler = reboot_instance
