@@ -31,7 +31,7 @@ LAMBDA_TIMEOUT = baseline_seed.LAMBDA_TIMEOUT_SECONDS
 
 @dataclass(frozen=True)
 class Settings:
-    """The group settings Nightshift runs with in the bench (steps/config.py), and the agent's interval.
+    """The group settings Nightshift runs with in the bench (steps/core/config.py), and the agent's interval.
 
     Chosen as an SRE would set them for a web fleet, not to win: see COST.md and results.md for the
     trade-off (every poll-loop iteration is three state transitions: Task, Choice, Wait).

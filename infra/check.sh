@@ -62,7 +62,7 @@ install_node_tools || { echo "infra-check: could not install asl-validator" >&2;
 # Both directories are machine-local: keep them out of git even where .gitignore does not list them.
 for dir in "$VENV" "$TOOLS"; do [ -f "$dir/.gitignore" ] || echo '*' > "$dir/.gitignore"; done
 
-# The checks import the repository's own packages (nightshift.infra_check, steps.config) from the
+# The checks import the repository's own packages (nightshift.infra_check, steps.core.config) from the
 # working tree; .venv-infra has their few dependencies (PyYAML, pydantic) through the linters.
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 PY=$VENV/bin/python

@@ -299,8 +299,8 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _pause(args: argparse.Namespace) -> int:
-    from steps import groups
-    from steps.reasons import Reason
+    from steps.core import groups
+    from steps.core.reasons import Reason
     from steps.store import pause
     from steps.store.audit import AuditEntry, record
 
@@ -316,7 +316,7 @@ def _pause(args: argparse.Namespace) -> int:
 
 
 def _resume(args: argparse.Namespace) -> int:
-    from steps.reasons import Reason
+    from steps.core.reasons import Reason
     from steps.store import pause
     from steps.store.audit import AuditEntry, record
 
@@ -421,7 +421,7 @@ def main(argv: list[str] | None = None) -> int:
     from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
     from pynamodb.exceptions import PynamoDBException
 
-    from steps.exceptions import ConfigurationError
+    from steps.core.exceptions import ConfigurationError
 
     args = _parser().parse_args(argv)
     try:

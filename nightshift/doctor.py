@@ -7,7 +7,7 @@ means it would work but not as well as it could; ``ok`` says what was verified.
 
 What it checks, per group:
 
-* the groups declaration parses (every validation rule of steps/config.py, incl. the history bound);
+* the groups declaration parses (every validation rule of steps/core/config.py, incl. the history bound);
 * every target group exists in this account and region, targets instances, and is tagged
   ``nightshift:managed=true`` (the IAM policies allow Deregister/RegisterTargets only on those); its port,
   protocol, deregistration delay and health check settings are shown;
@@ -33,9 +33,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from steps.config import GroupConfig, GroupsDocument, parse_groups
+from steps.core.config import GroupConfig, GroupsDocument, parse_groups
+from steps.core.exceptions import ConfigurationError, MetricListingTooLarge
 from steps.domain.capacity import required_healthy
-from steps.exceptions import ConfigurationError, MetricListingTooLarge
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 MANAGED_TAG = "nightshift:managed"
@@ -256,8 +256,8 @@ class _Group:
         """Read the metric exactly as selection will: discovered sets, the group's filter, its window."""
         from datetime import UTC, datetime
 
-        from steps import clock
         from steps.aws import cloudwatch
+        from steps.core import clock
         from steps.domain.selection import evaluation_window
 
         m = self.group.metric
@@ -394,7 +394,7 @@ def _guarded(checks: _Group, name: str, run: Callable[[], Any], default: Any = N
     """Run one check; an AWS error (a missing permission, a throttle) becomes a finding, not a traceback."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from steps.exceptions import AwsCallFailed, AwsThrottled, AwsUnavailable
+    from steps.core.exceptions import AwsCallFailed, AwsThrottled, AwsUnavailable
 
     try:
         return run()

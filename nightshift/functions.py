@@ -18,7 +18,7 @@ Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 class StepFunction:
     placeholder: str | None  # ${...} in the ASL; None for a trigger invoked by EventBridge
     name: str  # deployed function name suffix: nightshift-<name>
-    module: str  # steps.<module>.handler
+    module: str  # steps.<package>.<module>.handler, e.g. remediate.check_drain
 
     def handler(self) -> Handler:
         module = importlib.import_module(f"steps.{self.module}")
@@ -27,26 +27,26 @@ class StepFunction:
 
 
 STEP_FUNCTIONS: tuple[StepFunction, ...] = (
-    StepFunction("ValidateRequestFunctionArn", "validate-request", "validate_request"),
-    StepFunction("AcquireGroupLockFunctionArn", "acquire-group-lock", "acquire_group_lock"),
-    StepFunction("SelectWorstInstanceFunctionArn", "select-worst-instance", "select_worst_instance"),
-    StepFunction("CheckCapacityFunctionArn", "check-capacity", "check_capacity"),
-    StepFunction("DeregisterInstanceFunctionArn", "deregister-instance", "deregister_instance"),
-    StepFunction("CheckDrainFunctionArn", "check-drain", "check_drain"),
-    StepFunction("RebootInstanceFunctionArn", "reboot-instance", "reboot_instance"),
-    StepFunction("CheckBootFunctionArn", "check-boot", "check_boot"),
-    StepFunction("RegisterInstanceFunctionArn", "register-instance", "register_instance"),
-    StepFunction("CheckHealthFunctionArn", "check-health", "check_health"),
-    StepFunction("ChooseEscalationFunctionArn", "choose-escalation", "choose_escalation"),
-    StepFunction("StopStartInstanceFunctionArn", "stop-start-instance", "stop_start_instance"),
-    StepFunction("ReplaceInstanceFunctionArn", "replace-instance", "replace_instance"),
-    StepFunction("LeaveOutInstanceFunctionArn", "leave-out-instance", "leave_out_instance"),
-    StepFunction("RestoreServiceFunctionArn", "restore-service", "restore_service"),
-    StepFunction("NotifyFunctionArn", "notify", "notify"),
-    StepFunction("ResumeRemediationFunctionArn", "resume-remediation", "resume_remediation"),
-    StepFunction("ReconcileFunctionArn", "reconcile", "reconcile"),
-    StepFunction("ListGroupsFunctionArn", "list-groups", "list_groups"),
-    StepFunction("SummariseSweepFunctionArn", "summarise-sweep", "summarise_sweep"),
-    StepFunction(None, "alarm-trigger", "alarm_trigger"),
+    StepFunction("ValidateRequestFunctionArn", "validate-request", "remediate.validate_request"),
+    StepFunction("AcquireGroupLockFunctionArn", "acquire-group-lock", "remediate.acquire_group_lock"),
+    StepFunction("SelectWorstInstanceFunctionArn", "select-worst-instance", "remediate.select_worst_instance"),
+    StepFunction("CheckCapacityFunctionArn", "check-capacity", "remediate.check_capacity"),
+    StepFunction("DeregisterInstanceFunctionArn", "deregister-instance", "remediate.deregister_instance"),
+    StepFunction("CheckDrainFunctionArn", "check-drain", "remediate.check_drain"),
+    StepFunction("RebootInstanceFunctionArn", "reboot-instance", "remediate.reboot_instance"),
+    StepFunction("CheckBootFunctionArn", "check-boot", "remediate.check_boot"),
+    StepFunction("RegisterInstanceFunctionArn", "register-instance", "remediate.register_instance"),
+    StepFunction("CheckHealthFunctionArn", "check-health", "remediate.check_health"),
+    StepFunction("ChooseEscalationFunctionArn", "choose-escalation", "remediate.choose_escalation"),
+    StepFunction("StopStartInstanceFunctionArn", "stop-start-instance", "remediate.stop_start_instance"),
+    StepFunction("ReplaceInstanceFunctionArn", "replace-instance", "remediate.replace_instance"),
+    StepFunction("LeaveOutInstanceFunctionArn", "leave-out-instance", "remediate.leave_out_instance"),
+    StepFunction("RestoreServiceFunctionArn", "restore-service", "remediate.restore_service"),
+    StepFunction("NotifyFunctionArn", "notify", "remediate.notify"),
+    StepFunction("ResumeRemediationFunctionArn", "resume-remediation", "remediate.resume_remediation"),
+    StepFunction("ReconcileFunctionArn", "reconcile", "sweep.reconcile"),
+    StepFunction("ListGroupsFunctionArn", "list-groups", "sweep.list_groups"),
+    StepFunction("SummariseSweepFunctionArn", "summarise-sweep", "sweep.summarise_sweep"),
+    StepFunction(None, "alarm-trigger", "triggers.alarm_trigger"),
 )
 BY_NAME = {f"nightshift-{f.name}": f for f in STEP_FUNCTIONS}

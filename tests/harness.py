@@ -228,11 +228,11 @@ class Direct:
 
     def enter_standby(self) -> dict[str, Any]:
         """Standby as the deregister step plans and sends it (an Auto Scaling fleet); the plan."""
-        from steps import put_back
+        from steps.remediate import standby
 
-        plan = put_back.enter_standby(self.instance)
+        plan = standby.enter_standby(self.instance)
         assert plan is not None
-        put_back.send_standby(self.instance, plan, fresh=True)
+        standby.send_standby(self.instance, plan, fresh=True)
         return plan
 
     def out_of_service(self) -> bool:

@@ -85,7 +85,7 @@ def _schema(args: argparse.Namespace) -> int:
         if schema.is_current(args.path):
             print(f"infra-check: {args.path.name} is current")
             return 0
-        print(f"infra-check: {args.path} differs from steps.config.GroupsDocument; run "
+        print(f"infra-check: {args.path} differs from steps.core.config.GroupsDocument; run "
               "`python -m nightshift.infra_check schema --write`", file=sys.stderr)
         return 1
     sys.stdout.write(schema.render(schema.generate()))

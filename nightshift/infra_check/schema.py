@@ -1,4 +1,4 @@
-"""infra/groups.schema.json: the JSON Schema of the groups declaration, generated from steps.config.
+"""infra/groups.schema.json: the JSON Schema of the groups declaration, generated from steps.core.config.
 
 The schema is derived, never edited by hand: `python -m nightshift.infra_check schema --write`
 regenerates it, and a test fails when the checked-in file and the model disagree.
@@ -14,16 +14,16 @@ SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 
 def generate() -> dict[str, Any]:
-    from steps.config import GroupsDocument
+    from steps.core.config import GroupsDocument
 
     schema: dict[str, Any] = {"$schema": SCHEMA_DIALECT, **GroupsDocument.model_json_schema()}
     schema["title"] = "Nightshift groups declaration"
     schema["description"] = (
         "The groups Nightshift may heal, stored as JSON in the SSM parameter NIGHTSHIFT_GROUPS_PARAMETER. "
-        "Generated from steps/config.py GroupsDocument by `python -m nightshift.infra_check schema --write`; "
+        "Generated from steps/core/config.py GroupsDocument by `python -m nightshift.infra_check schema --write`; "
         "do not edit."
     )
-    # The old name of `blockers`, still read (steps/config.py GroupConfig._deprecated_guards): a declaration that
+    # The old name of `blockers`, still read (steps/core/config.py GroupConfig._deprecated_guards): a declaration that
     # works must validate in an editor too. Marked deprecated, so editors say to rename it.
     schema["$defs"]["GroupConfig"]["properties"]["guards"] = {
         "$ref": "#/$defs/BlockerSpec", "deprecated": True,

@@ -31,7 +31,7 @@ from nightshift.runtime.interceptor import ApiCall, AwsError, Fault, Interceptor
 from nightshift.runtime.lambda_router import LambdaRouter
 
 if TYPE_CHECKING:
-    from steps.config import Settings
+    from steps.core.config import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 STATEMACHINE_DIR = ROOT / "statemachine"
@@ -74,7 +74,7 @@ def render_definition(path: Path, values: dict[str, str]) -> str:
 
 def _step_log_handler() -> logging.StreamHandler[Any]:
     """The stream handler of the steps' Powertools logger, which LocalRuntime(log_stream=...) redirects."""
-    from steps.observability import logger
+    from steps.core.observability import logger
 
     handler = logger.registered_handler
     if not isinstance(handler, logging.StreamHandler):
@@ -107,8 +107,8 @@ class LocalRuntime:
 
     # -- lifecycle -----------------------------------------------------------------------------
     def __enter__(self) -> LocalRuntime:
-        from steps import container
-        from steps.config import Settings
+        from steps.core import container
+        from steps.core.config import Settings
 
         env = {**_ENV, "AWS_DEFAULT_REGION": self.region, "AWS_REGION": self.region,
                "NIGHTSHIFT_GROUPS_PARAMETER": GROUPS_PARAMETER}  # for the CLI run against this runtime
@@ -140,8 +140,8 @@ class LocalRuntime:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        from steps import clock as step_clock
-        from steps import container, observability
+        from steps.core import clock as step_clock
+        from steps.core import container, observability
 
         if self.interceptor:
             self.interceptor.uninstall()
@@ -162,8 +162,8 @@ class LocalRuntime:
     def _bind_steps(self) -> None:
         """The steps' clock and metrics sink, and their log stream. Their AWS clients need nothing: they are made
         from boto3's default session, set up (with this runtime's interceptors) on entering."""
-        from steps import clock as step_clock
-        from steps import observability
+        from steps.core import clock as step_clock
+        from steps.core import observability
 
         step_clock.use(self.clock.now)
         observability.use_sink(lambda blob: self.metrics.append(json.loads(blob)))
@@ -185,7 +185,7 @@ class LocalRuntime:
                 model.create_table(billing_mode="PAY_PER_REQUEST", wait=True)
 
     def _create_state_machines(self) -> None:
-        from steps import container
+        from steps.core import container
 
         sfn = self.client("stepfunctions")
         values = substitutions(self.router, self.settings.lock_table)
@@ -266,7 +266,7 @@ class LocalRuntime:
                 self.interceptor.attach(client.meta.events)
 
     def declare_groups(self, groups: list[dict[str, Any]]) -> None:
-        from steps import groups as step_groups
+        from steps.core import groups as step_groups
 
         self.client("ssm").put_parameter(Name=GROUPS_PARAMETER, Value=json.dumps({"groups": groups}),
                                          Type="String", Overwrite=True)

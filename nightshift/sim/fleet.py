@@ -58,7 +58,7 @@ class BuiltFleet:
     auto_scaling_group: str | None = None
 
     def group_declaration(self, **overrides: Any) -> dict[str, Any]:
-        """This fleet as a group for steps/config.py; ``overrides`` add or replace top-level fields."""
+        """This fleet as a group for steps/core/config.py; ``overrides`` add or replace top-level fields."""
         declaration: dict[str, Any] = {"name": self.name, "target_group_arns": list(self.target_group_arns)}
         declaration.update(overrides)
         return declaration

@@ -8,7 +8,7 @@ from typing import Any
 
 from steps.aws.clients import client
 from steps.aws.errors import aws_call
-from steps.exceptions import AwsCallFailed
+from steps.core.exceptions import AwsCallFailed
 
 IN_SERVICE = "InService"
 STANDBY = "Standby"

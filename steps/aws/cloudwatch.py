@@ -17,7 +17,7 @@ from typing import Any
 
 from steps.aws.clients import client
 from steps.aws.errors import aws_call
-from steps.exceptions import AwsCallFailed, AwsUnavailable, MetricListingTooLarge
+from steps.core.exceptions import AwsCallFailed, AwsUnavailable, MetricListingTooLarge
 
 MAX_QUERIES_PER_CALL = 500  # GetMetricData's documented limit
 INSTANCE_ID = "InstanceId"

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, ReadTimeoutError
 
-from steps.exceptions import AwsCallFailed, AwsThrottled, AwsUnavailable
+from steps.core.exceptions import AwsCallFailed, AwsThrottled, AwsUnavailable
 
 THROTTLING_CODES = frozenset(
     {

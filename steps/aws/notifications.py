@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from steps import container
 from steps.aws.clients import client
 from steps.aws.errors import aws_call
-from steps.observability import logger
+from steps.core import container
+from steps.core.observability import logger
 
 SOURCE = "nightshift"
 DETAIL_TYPE = "Nightshift Remediation State Change"

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from steps.aws.clients import client
 from steps.aws.errors import aws_call, error_code
-from steps.exceptions import AgentNotOnline
+from steps.core.exceptions import AgentNotOnline
 
 BOOT_TIME = "nightshift:boot-time"
 CONNECTIONS = "nightshift:connections"

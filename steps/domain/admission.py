@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from steps.core.reasons import Reason
 from steps.domain.blockers.base import Block
 from steps.domain.capacity import CapacityDecision
-from steps.reasons import Reason
 
 REBOOT = "reboot"
 ESCALATE = "escalate"

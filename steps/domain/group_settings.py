@@ -1,7 +1,7 @@
 """The group settings the pure bounds in ``history`` and ``lease`` read, as read-only protocols.
 
-``steps.config.GroupConfig`` satisfies ``GroupSettings`` (mypy checks it where config calls the bounds). The
-bounds name this protocol instead of ``GroupConfig`` so that ``steps.domain`` never imports ``steps.config``,
+``steps.core.config.GroupConfig`` satisfies ``GroupSettings`` (mypy checks it where config calls the bounds). The
+bounds name this protocol instead of ``GroupConfig`` so that ``steps.domain`` never imports ``steps.core.config``,
 which imports the bounds to validate a group: no import cycle, not even a type-only one.
 """
 

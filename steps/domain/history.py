@@ -64,9 +64,9 @@ LOOP_EXIT_EVENTS = TASK_EVENTS + CHOICE_EVENTS
 
 # The largest deregistration delay a target group may have (ELBv2: 0-3600 seconds).
 MAX_DEREGISTRATION_DELAY_SECONDS = 3600
-# steps/check_health.py: the wait while Auto Scaling finishes EnteringStandby (the instance serves already).
+# steps/remediate/check_health.py: the wait while Auto Scaling finishes EnteringStandby (the instance serves already).
 STANDBY_POLL_SECONDS = 30
-# steps/stop_start_instance.py and steps/replace_instance.py poll at these fixed intervals.
+# steps/remediate/stop_start_instance.py and steps/remediate/replace_instance.py poll at these fixed intervals.
 STOP_START_POLL_SECONDS = 10
 REPLACE_POLL_SECONDS = 15
 
@@ -133,7 +133,7 @@ def worst_case_events(group: GroupSettings) -> HistoryBound:
     """The most history events one remediate execution of ``group`` can write (see the module doc)."""
     # With the ssm boot signal the boot loop can run twice: when the boot time proves that an unconfirmed
     # reboot request queued nothing, the loop goes back to "Reboot the instance" (its Task again, with its
-    # retries) and a new boot loop starts (steps/reboot_instance.py; never a third time).
+    # retries) and a new boot loop starts (steps/remediate/reboot_instance.py; never a third time).
     boot_runs = 2 if group.boot.signal == "ssm" else 1
     boot_loop = _loop(loop_waits(group.boot.deadline_seconds, group.boot.poll_seconds))
     loops: list[tuple[str, int]] = [

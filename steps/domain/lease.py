@@ -4,7 +4,7 @@ The group lock is a lease (steps/store/lock.py): once it expires another executi
 the lease must never expire while its owner still has an instance out of service. It is renewed by:
 acquisition (``lock_lease_seconds``), every check of a poll loop (drain, boot, health: at the end of the
 check, once its next Wait is known; stop/start and replace: at the start, before any AWS call), and the
-escalation step (steps/choose_escalation.py). Between two renewals an execution runs Tasks and at most one
+escalation step (steps/remediate/choose_escalation.py). Between two renewals an execution runs Tasks and at most one
 Wait. A Task with all its Retry attempts can take long (Step Functions times each attempt out at the Task's
 ``TimeoutSeconds``); these worst cases are read off ``statemachine/remediate.asl.json``
 (tests/unit/test_lease_bound.py re-derives each from the ASL):

@@ -18,7 +18,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 from pynamodb.pagination import ResultIterator
 
-from steps.reasons import Reason, reason_of
+from steps.core.reasons import Reason, reason_of
 from steps.store.tables import AUDIT_TABLE, NO_SDK_RETRIES, REGION, RETENTION_SECONDS, expiry
 
 NO_INSTANCE = "-"

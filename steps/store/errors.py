@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pynamodb.exceptions import PynamoDBException
 
 from steps.aws.errors import THROTTLING_CODES, UNAVAILABLE_CODES, unreachable
-from steps.exceptions import AwsThrottled, AwsUnavailable, NightshiftError
+from steps.core.exceptions import AwsThrottled, AwsUnavailable, NightshiftError
 
 # DynamoDB's own names for "slow down" and "try again" (besides the generic ones in steps/aws/errors.py).
 DYNAMODB_THROTTLING = frozenset({"ProvisionedThroughputExceededException", "ThrottlingException",

@@ -22,8 +22,8 @@ from pynamodb.attributes import (
 from pynamodb.exceptions import PutError
 from pynamodb.models import Model
 
+from steps.core.exceptions import LifecycleConflict
 from steps.domain.lifecycle import Lifecycle, MachineError, already_past
-from steps.exceptions import LifecycleConflict
 from steps.store.tables import (
     LIFECYCLE_TABLE,
     NO_SDK_RETRIES,

@@ -1,4 +1,4 @@
-"""The tables' names and region, from the container's settings (steps/container.py), and conditional writes.
+"""The tables' names and region, from the container's settings (steps/core/container.py), and conditional writes.
 
 A model's ``Meta`` names its table by one of the constants below: the names the container started with.
 ``configure`` points every model at other settings' tables (the local runtime, a deployed stack in tests).
@@ -13,8 +13,8 @@ from typing import Any
 from pynamodb.exceptions import DeleteError, PutError
 from pynamodb.models import Model
 
-from steps import container
-from steps.config import Settings
+from steps.core import container
+from steps.core.config import Settings
 
 _STARTED = container.settings()
 LOCK_TABLE = _STARTED.lock_table

@@ -11,11 +11,11 @@ from bench import run
 
 def test_a_full_run_refuses_uncommitted_changes_and_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                     capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr(run, "uncommitted", lambda: ["steps/select_worst_instance.py"])
+    monkeypatch.setattr(run, "uncommitted", lambda: ["steps/remediate/select_worst_instance.py"])
     monkeypatch.setattr(run, "run_scenarios", lambda *_: pytest.fail("the bench ran on a dirty tree"))
     assert run.main(["--out", str(tmp_path)]) == 2
     assert list(tmp_path.iterdir()) == []
-    assert "steps/select_worst_instance.py" in capsys.readouterr().err
+    assert "steps/remediate/select_worst_instance.py" in capsys.readouterr().err
 
 
 def test_the_outputs_themselves_do_not_make_the_tree_dirty() -> None:

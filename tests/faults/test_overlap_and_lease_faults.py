@@ -12,7 +12,7 @@ Then the operator's `replay --failed` runs. Invariants: at most one accepted Reb
 counted at the API; never two instances out of service at once, never below the floor; no group lock and no
 instance claim left; every instance in service.
 
-Expired lease: for every polling Task (the Tasks whose step renews the lease: steps/lease.py ``keep``; found
+Expired lease: for every polling Task (the Tasks whose step renews the lease: steps/remediate/lease.py ``keep``; found
 in the steps' source, not listed here), another owner takes the group's lock right before the Task runs, as
 it could once the lease ran out. Invariants: LOCK_LOST audited naming the new holder, the execution failed
 with LockLost, the instance back in service, the other owner's lock untouched, at most one reboot, no claim
@@ -89,7 +89,7 @@ def test_the_families_cover_what_they_say() -> None:
 
 @pytest.fixture
 def shared_guard_off(monkeypatch: pytest.MonkeyPatch) -> None:
-    from steps import blockers
+    from steps.remediate import blockers
 
     monkeypatch.setattr(blockers, "serves_another_group", lambda *_: None)
 
@@ -231,7 +231,7 @@ def test_the_overlap_family_finds_a_disabled_claim(harness: Any, monkeypatch: py
 
 def test_the_lease_family_finds_a_disabled_renewal(harness: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """With the renewal's owner check gone, the remediation runs on in a group another execution holds."""
-    from steps import lease
+    from steps.remediate import lease
 
     monkeypatch.setattr(lease, "keep", lambda ctx, wait_seconds: ctx.now + wait_seconds)
     with pytest.raises(AssertionError, match="SUCCEEDED"):  # it ran on to the end, in a group not its own

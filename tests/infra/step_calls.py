@@ -3,7 +3,7 @@
 A call graph over the ``steps`` package: a node is a module-level function or class; an edge is a
 reference to another node (same module, ``from steps.x import f``, or ``module.f`` through an imported
 steps module). Leaves are the AWS calls: ``client("svc").operation(...)`` (or ``.get_paginator("operation")``) in
-steps/aws/*.py and steps/groups.py, a Powertools Parameters provider (``SSMProvider``: the groups
+steps/aws/*.py and steps/core/groups.py, a Powertools Parameters provider (``SSMProvider``: the groups
 parameter's GetParameter), and the PynamoDB calls of steps/store/*.py (``.save`` PutItem, ``Model.get`` GetItem,
 ``.delete`` DeleteItem, ``.query`` Query, ``.update`` UpdateItem, ``.exists``/``.describe_table``
 DescribeTable), each on its module's table. It over-approximates (every branch counts), which is what a
@@ -33,7 +33,7 @@ PYNAMODB_CALLS = {"save": "PutItem", "delete": "DeleteItem", "query": "Query", "
                   "exists": "DescribeTable", "describe_table": "DescribeTable", "scan": "Scan",
                   "batch_get": "BatchGetItem", "batch_write": "BatchWriteItem"}
 
-# library classes whose use sends an AWS call: the Parameters provider steps/groups.py reads the declaration with
+# library classes whose use sends an AWS call: the Parameters provider steps/core/groups.py reads the declaration with
 LIBRARY_CALLS = {"SSMProvider": "ssm:GetParameter"}
 
 # steps/store/tables.py's conditional helpers, called from a store module on that module's model

@@ -100,8 +100,8 @@ class Deployment:
 def deployed_environment(variables: dict[str, str]) -> Iterator[None]:
     """Bind the in-process handlers to what a cold-started container of the deployed function reads: its
     environment, the settings the steps read from it once (the stack's tables and groups parameter)."""
-    from steps import container
-    from steps.config import Settings
+    from steps.core import container
+    from steps.core.config import Settings
 
     saved_env = {key: os.environ.get(key) for key in variables}
     os.environ.update(variables)

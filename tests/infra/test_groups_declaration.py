@@ -1,4 +1,4 @@
-"""infra/groups.schema.json is generated from steps.config, and infra/groups.example.json is a valid
+"""infra/groups.schema.json is generated from steps.core.config, and infra/groups.example.json is a valid
 declaration by the same rules the steps apply."""
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ import pytest
 
 from nightshift import infra_check
 from nightshift.infra_check import schema
-from steps.config import parse_groups
-from steps.exceptions import ConfigurationError
+from steps.core.config import parse_groups
+from steps.core.exceptions import ConfigurationError
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_checked_in_schema_is_the_generated_one() -> None:
-    # A failure here means steps/config.py changed: run `python -m nightshift.infra_check schema --write`.
+    # A failure here means steps/core/config.py changed: run `python -m nightshift.infra_check schema --write`.
     assert infra_check.GROUPS_SCHEMA.read_text() == schema.render(schema.generate())
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from steps.config import parse_groups
+from steps.core.config import parse_groups
 
 OLD = {"groups": [{"name": "web", "target_group_arns": [
     "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/0123456789abcdef"],

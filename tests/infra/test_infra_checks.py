@@ -129,13 +129,13 @@ def test_a_function_name_instead_of_its_arn_fails(copy: Copy) -> None:
 
 
 def test_a_function_running_another_steps_handler_fails(copy: Copy) -> None:
-    copy.edit_template("Handler: steps.check_boot.handler", "Handler: steps.check_health.handler")
+    copy.edit_template("Handler: steps.remediate.check_boot.handler", "Handler: steps.remediate.check_health.handler")
     found = messages(copy.check())
     assert ("[lambda-placeholders] infra/template.yaml: Resources.CheckBootFunction.Properties.Handler: is "
-            "'steps.check_health.handler'; CheckBootFunctionArn is steps.check_boot.handler in "
+            "'steps.remediate.check_health.handler'; CheckBootFunctionArn is steps.remediate.check_boot.handler in "
             "nightshift/functions.py") in found
     assert ("[lambda-placeholders] infra/template.yaml: Resources: no function has Handler "
-            "steps.check_boot.handler (catalogue entry 'check-boot')") in found
+            "steps.remediate.check_boot.handler (catalogue entry 'check-boot')") in found
 
 
 def test_a_lambda_placeholder_outside_the_catalogue_fails(copy: Copy) -> None:

@@ -18,7 +18,7 @@ import pytest
 from pynamodb.models import Model
 
 import steps.store
-from steps.exceptions import AwsUnavailable
+from steps.core.exceptions import AwsUnavailable
 from steps.store import audit, lifecycle, tables
 from steps.store.lifecycle import RemediationRecord
 from tests.integration.conftest import Steps

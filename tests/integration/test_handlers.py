@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from steps.exceptions import AwsCallFailed, AwsThrottled, BootNotConfirmed, InvalidRequest, LifecycleConflict
+from steps.core.exceptions import AwsCallFailed, AwsThrottled, BootNotConfirmed, InvalidRequest, LifecycleConflict
 from steps.store import audit, lifecycle, lock
 from tests.integration.conftest import Steps
 

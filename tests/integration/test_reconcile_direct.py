@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from steps import reconcile
 from steps.store import audit, lifecycle, lock, reconcile_progress
+from steps.sweep import reconcile
 from tests.harness import early_in_a_utc_day
 from tests.integration.conftest import Steps
 
@@ -176,7 +176,7 @@ def test_without_a_context_the_budget_is_the_default() -> None:
 
 def test_a_throttled_audit_read_fails_the_task_for_the_sweeps_retry_after_every_group(
         steps: Steps, monkeypatch: Any) -> None:
-    from steps.exceptions import AwsThrottled
+    from steps.core.exceptions import AwsThrottled
 
     left_out(steps)
     # GIVEN DynamoDB throttles the reconciler's first audit Query (once)
@@ -192,7 +192,7 @@ def test_a_throttled_audit_read_fails_the_task_for_the_sweeps_retry_after_every_
 
 
 def test_a_put_back_the_outage_keeps_failing_names_the_open_remediation(steps: Steps) -> None:
-    from steps.exceptions import AwsUnavailable
+    from steps.core.exceptions import AwsUnavailable
 
     left_out(steps)
     steps.rt.inject("elastic-load-balancing-v2", "RegisterTargets", "InternalFailure", "outage", 500)
@@ -209,7 +209,7 @@ def test_a_failure_retrying_cannot_cure_is_audited_and_does_not_fail_the_task(st
     assert out["groups"]["web"]["failed"]["error"] == "ItemsFailed"
     assert events()[-1] == "RECONCILE_FAILED"
     # AND the sweep's summary announces it: the instance stays out until a sweep succeeds
-    from steps import summarise_sweep
+    from steps.sweep import summarise_sweep
 
     summary = summarise_sweep.handler({"execution_id": SWEEP, "reconciled": out,
                                        "results": [{"group": "web", "result": {"outcome": "nothing_to_do"}}]}, None)
@@ -236,7 +236,7 @@ def test_a_failure_retrying_cannot_cure_is_audited_and_does_not_fail_the_task(st
 
 
 def test_a_reconcile_task_that_failed_is_announced_by_the_summary(steps: Steps) -> None:
-    from steps import summarise_sweep
+    from steps.sweep import summarise_sweep
 
     steps.validate()
     failed = {"failed": True, "error": "AwsUnavailable", "cause": "reconcile of web hit AWS errors (open: it-9)"}
@@ -249,7 +249,7 @@ def test_a_reconcile_task_that_failed_is_announced_by_the_summary(steps: Steps) 
 
 
 def test_a_reconcile_that_finished_announces_nothing(steps: Steps) -> None:
-    from steps import summarise_sweep
+    from steps.sweep import summarise_sweep
 
     left_out(steps)
     out = reconcile.handler({"execution_id": SWEEP}, None)
@@ -286,7 +286,7 @@ def test_a_throttled_reconciled_audit_is_written_once_when_the_item_is_tried_aga
 
 def test_an_instance_not_running_yet_is_left_for_the_next_sweep_not_retried_as_an_outage(
         steps: Steps, monkeypatch: Any) -> None:
-    from steps import put_back
+    from steps.remediate import put_back
 
     left_out(steps)
 
@@ -360,7 +360,7 @@ def _published(steps: Steps, service: str, operation: str, text: str) -> list[An
 
 
 def _summarise(n: int, reconciled: dict[str, Any]) -> dict[str, Any]:
-    from steps import summarise_sweep
+    from steps.sweep import summarise_sweep
 
     return summarise_sweep.handler({"execution_id": f"{SWEEP}-{n}", "reconciled": reconciled,
                                     "results": [{"group": "web", "result": {"outcome": "nothing_to_do"}}]}, None)
@@ -444,7 +444,7 @@ def test_a_conflict_with_a_record_still_out_of_service_is_a_failure_not_a_close(
         steps: Steps, monkeypatch: pytest.MonkeyPatch) -> None:
     """Only another reconciler's close is tolerated: a conflict that leaves the record in a put-back state
     (e.g. a live execution moved it meanwhile) stays a failure (found by review: untested)."""
-    from steps.exceptions import LifecycleConflict
+    from steps.core.exceptions import LifecycleConflict
 
     left_out(steps)
 

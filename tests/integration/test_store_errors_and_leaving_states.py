@@ -10,8 +10,8 @@ from pynamodb.connection.base import Connection
 from pynamodb.exceptions import PutError
 
 from steps.aws import elbv2
+from steps.core.exceptions import AwsThrottled, AwsUnavailable
 from steps.domain.capacity import healthy_after_removal
-from steps.exceptions import AwsThrottled, AwsUnavailable
 from steps.store import errors as store_errors
 from tests.integration.conftest import Steps
 

@@ -11,7 +11,7 @@ import pytest
 from moto import mock_aws
 from pynamodb.exceptions import PutError
 
-from steps.exceptions import LifecycleConflict
+from steps.core.exceptions import LifecycleConflict
 from steps.store import lifecycle
 from steps.store.lifecycle import RemediationRecord
 

@@ -1,5 +1,6 @@
-"""Putting an instance back (steps/put_back.py) on moto and the fleet simulator: the requests it sends for
-each thing the lifecycle facts say was taken away, and nothing for what was not."""
+"""Putting an instance back (steps/remediate/put_back.py, its Standby steps/remediate/standby.py) on moto and the
+fleet simulator: the requests it sends for each thing the lifecycle facts say was taken away, and nothing for
+what was not."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ import pytest
 
 from nightshift.sim import FleetSpec
 from nightshift.sim.spec import AutoScalingSpec
-from steps import put_back
 from steps.aws.autoscaling import GroupSize
-from steps.exceptions import AwsUnavailable
+from steps.core.exceptions import AwsUnavailable
+from steps.remediate import put_back, standby
 from steps.store import reconcile_progress
 from tests.harness import Direct, direct_session
 
@@ -28,7 +29,7 @@ def asg_at_min() -> Iterator[Direct]:
 @pytest.mark.parametrize(("desired", "min_size", "decrement"), [(6, 1, True), (6, 5, True), (6, 6, False),
                                                                  (1, 0, True), (1, 1, False)])
 def test_decrement_only_when_min_size_allows(desired: int, min_size: int, decrement: bool) -> None:
-    assert put_back.should_decrement(GroupSize("asg", min_size, 10, desired, ())) is decrement
+    assert standby.should_decrement(GroupSize("asg", min_size, 10, desired, ())) is decrement
 
 
 def test_no_deregistration_recorded_puts_nothing_back(direct: Direct) -> None:
@@ -93,59 +94,59 @@ def test_an_instance_a_stop_start_left_stopped_is_started_and_not_yet_registered
 
 def test_enter_standby_outside_an_asg_plans_nothing(direct: Direct) -> None:
     mark = direct.mark()
-    assert put_back.enter_standby(direct.instance) is None
+    assert standby.enter_standby(direct.instance) is None
     assert direct.changes_since(mark) == []
 
 
 def test_enter_standby_plans_the_decrement_the_min_size_allows(direct_asg: Direct, ) -> None:
-    plan = put_back.enter_standby(direct_asg.instance)
+    plan = standby.enter_standby(direct_asg.instance)
     assert plan == {"group": "web-asg", "decrement": True, "desired_before": 6, "min_size": 1,
                     "lifecycle_before": "InService"}
 
 
 def test_at_min_size_standby_is_planned_without_decrement_and_sent_so(asg_at_min: Direct) -> None:
     d = asg_at_min
-    plan = put_back.enter_standby(d.instance)
+    plan = standby.enter_standby(d.instance)
     assert plan == {"group": "web-asg", "decrement": False, "desired_before": 6, "min_size": 6,
                     "lifecycle_before": "InService"}
     mark = d.mark()
-    assert put_back.send_standby(d.instance, plan, fresh=True) is True
+    assert standby.send_standby(d.instance, plan, fresh=True) is True
     assert d.changes_since(mark) == [("EnterStandby", {"AutoScalingGroupName": "web-asg",
                                                        "InstanceIds": [d.instance],
                                                        "ShouldDecrementDesiredCapacity": False})]
 
 
 def test_send_standby_once_then_never_again(direct_asg: Direct) -> None:
-    plan = put_back.enter_standby(direct_asg.instance)
+    plan = standby.enter_standby(direct_asg.instance)
     assert plan is not None
     mark = direct_asg.mark()
-    assert put_back.send_standby(direct_asg.instance, plan, fresh=True) is True
+    assert standby.send_standby(direct_asg.instance, plan, fresh=True) is True
     assert direct_asg.changes_since(mark) == [("EnterStandby", {"AutoScalingGroupName": "web-asg",
                                                          "InstanceIds": [direct_asg.instance],
                                                          "ShouldDecrementDesiredCapacity": True})]
     # a Retry of the step: the plan still says InService, the ASG no longer does
     mark = direct_asg.mark()
-    assert put_back.send_standby(direct_asg.instance, plan, fresh=False) is False
+    assert standby.send_standby(direct_asg.instance, plan, fresh=False) is False
     assert direct_asg.changes_since(mark) == []
 
 
 def test_a_fresh_plan_not_in_service_sends_nothing(direct_asg: Direct) -> None:
     mark = direct_asg.mark()
     plan = {"group": "web-asg", "decrement": True, "lifecycle_before": "Standby"}
-    assert put_back.send_standby(direct_asg.instance, plan, fresh=True) is False
+    assert standby.send_standby(direct_asg.instance, plan, fresh=True) is False
     assert direct_asg.changes_since(mark) == []
 
 
 def test_a_retry_whose_plan_is_stale_reads_the_asg_and_sends(direct_asg: Direct) -> None:
     plan = {"group": "web-asg", "decrement": True, "lifecycle_before": "Standby"}  # the ASG says InService
     mark = direct_asg.mark()
-    assert put_back.send_standby(direct_asg.instance, plan, fresh=False) is True
+    assert standby.send_standby(direct_asg.instance, plan, fresh=False) is True
     assert [op for op, _ in direct_asg.changes_since(mark)] == ["EnterStandby"]
 
 
 def test_send_standby_outside_an_asg_on_a_retry_sends_nothing(direct: Direct) -> None:
     mark = direct.mark()
-    assert put_back.send_standby(direct.instance, {"group": "g", "decrement": True,
+    assert standby.send_standby(direct.instance, {"group": "g", "decrement": True,
                                                    "lifecycle_before": "InService"}, fresh=False) is False
     assert direct.changes_since(mark) == []
 
@@ -175,14 +176,14 @@ class Ctx:
 
 def test_audit_standby_exited(direct: Direct) -> None:
     ctx = Ctx(direct.now())
-    put_back.audit_standby(ctx, put_back.PutBack("i-1", ["tg"], "exited"))  # type: ignore[arg-type]
+    standby.audit_standby(ctx, put_back.PutBack("i-1", ["tg"], "exited"))  # type: ignore[arg-type]
     assert ctx.audited == [("STANDBY_EXITED", "i-1 left Auto Scaling Standby", {"instance_id": "i-1"})]
     assert reconcile_progress.groups_with_work() == set()
 
 
 def test_audit_standby_still_entering_leaves_it_to_the_reconciler(direct: Direct) -> None:
     ctx = Ctx(direct.now())
-    put_back.audit_standby(ctx, put_back.PutBack("i-1", ["tg"], "waiting"))  # type: ignore[arg-type]
+    standby.audit_standby(ctx, put_back.PutBack("i-1", ["tg"], "waiting"))  # type: ignore[arg-type]
     assert ctx.audited == [("STANDBY_EXIT_PENDING", "i-1 is registered again but still EnteringStandby (its "
                             "deregistration delay is running); the sweep's reconciler takes it out of Standby",
                             {"instance_id": "i-1"})]
@@ -191,5 +192,5 @@ def test_audit_standby_still_entering_leaves_it_to_the_reconciler(direct: Direct
 
 def test_audit_standby_not_needed_says_nothing(direct: Direct) -> None:
     ctx = Ctx(direct.now())
-    put_back.audit_standby(ctx, put_back.PutBack("i-1", ["tg"]))  # type: ignore[arg-type]
+    standby.audit_standby(ctx, put_back.PutBack("i-1", ["tg"]))  # type: ignore[arg-type]
     assert ctx.audited == [] and reconcile_progress.groups_with_work() == set()

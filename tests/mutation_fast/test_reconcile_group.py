@@ -1,4 +1,4 @@
-"""One group's reconcile (steps/reconcile.py reconcile_group) called directly on moto and the fleet simulator:
+"""One group's reconcile (steps/sweep/reconcile.py reconcile_group) called directly on moto and the fleet simulator:
 what it puts back and takes out of Standby, what it leaves to a live execution, what it audits, and how it
 says it was cut short or failed."""
 
@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from steps import put_back, reconcile
-from steps.exceptions import AwsThrottled, AwsUnavailable
+from steps.core.exceptions import AwsThrottled, AwsUnavailable
+from steps.remediate import put_back
 from steps.store import audit, lifecycle, lock, reconcile_progress
+from steps.sweep import reconcile
 from tests.harness import DIRECT_EXECUTION, Direct, fail_first_audit
 
 SWEEP = "arn:aws:states:us-east-1:123456789012:execution:nightshift-sweep:sweep-1"
@@ -367,7 +368,7 @@ def test_a_stale_release_whose_audit_write_is_throttled_is_recorded_by_the_retry
         direct: Direct, monkeypatch: pytest.MonkeyPatch) -> None:
     """Found by review: the release went first, its audit was throttled, and the sweep's Retry found no lock to
     release again: an action with no record. Now the record goes first; the Retry writes it and releases."""
-    from steps.exceptions import AwsThrottled
+    from steps.core.exceptions import AwsThrottled
 
     lock.acquire("web", GONE, direct.now(), 7200, lambda arn: "SUCCEEDED")
     status(monkeypatch, {})
@@ -475,7 +476,7 @@ def test_a_throttled_stale_release_retried_by_the_sweep_leaves_one_record(direct
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """The record goes first, the release (DeleteItem) is throttled, the sweep's Retry (a new run, a new
     instant) releases it: one LOCK_RELEASED_STALE, not one per attempt (found by review)."""
-    from steps.exceptions import AwsThrottled
+    from steps.core.exceptions import AwsThrottled
 
     lock.acquire("web", GONE, direct.now(), 7200, lambda arn: "SUCCEEDED")
     status(monkeypatch, {})

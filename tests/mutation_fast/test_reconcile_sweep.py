@@ -1,4 +1,4 @@
-"""The sweep's reconciler step (steps/reconcile.py) around the groups: which groups it visits, the stale
+"""The sweep's reconciler step (steps/sweep/reconcile.py) around the groups: which groups it visits, the stale
 instance claims it releases, its answer, its time budget, and how it folds the audit trail into open items."""
 
 from __future__ import annotations
@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from steps import groups, reconcile
+from steps.core import groups
 from steps.store import audit, claim, lock, reconcile_progress
+from steps.sweep import reconcile
 from tests.harness import Direct
 
 SWEEP = "arn:aws:states:us-east-1:123456789012:execution:nightshift-sweep:sweep-2"

@@ -1,4 +1,4 @@
-"""The replay's resume step (steps/resume_remediation.py) called directly on moto and the fleet simulator:
+"""The replay's resume step (steps/remediate/resume_remediation.py) called directly on moto and the fleet simulator:
 what it puts back, whether it ever lets a second reboot happen, what it records and what it says is next."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from steps import resume_remediation
+from steps.remediate import resume_remediation
 from steps.store import audit, claim, lifecycle
 from steps.store.lifecycle import RemediationRecord
 from tests.harness import DIRECT_EXECUTION, Direct

@@ -9,9 +9,11 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from steps import groups, put_back, reconcile, restore_service
-from steps.exceptions import AwsCallFailed, AwsThrottled, AwsUnavailable, ConfigurationError
+from steps.core import groups
+from steps.core.exceptions import AwsCallFailed, AwsThrottled, AwsUnavailable, ConfigurationError
+from steps.remediate import put_back, restore_service, standby
 from steps.store import audit
+from steps.sweep import reconcile
 from tests.harness import Direct, fail_first_call
 
 SWEEP = "arn:aws:states:us-east-1:123456789012:execution:nightshift-sweep:sweep-9"
@@ -71,7 +73,7 @@ def test_the_put_back_sentences() -> None:
         "left it to its Auto Scaling group, which is replacing it"
     assert put_back.PutBack("i-1", ["a", "b"]).sentence() == "put i-1 back in 2 target group(s)"
     assert put_back.PutBack("i-1", ["a"], gone="not found").numbers() == \
-        {"target_groups": ["a"], "standby": put_back.NOT_NEEDED, "being_replaced": False, "gone": "not found"}
+        {"target_groups": ["a"], "standby": standby.NOT_NEEDED, "being_replaced": False, "gone": "not found"}
     assert "gone" not in put_back.PutBack("i-1").numbers()
 
 
@@ -89,7 +91,7 @@ def test_a_put_back_refused_for_a_terminated_instance_reports_it_gone(direct: Di
     monkeypatch.setattr(put_back.elbv2, "register", register)
     monkeypatch.setattr(put_back, "gone_state", lambda instance: "terminated")
     result = put_back.put_back(facts)
-    assert result == put_back.PutBack(direct.instance, [direct.tgs[0]], put_back.NOT_NEEDED, gone="terminated")
+    assert result == put_back.PutBack(direct.instance, [direct.tgs[0]], standby.NOT_NEEDED, gone="terminated")
     monkeypatch.setattr(put_back, "gone_state", lambda instance: None)
     registered.clear()
     with pytest.raises(AwsCallFailed):

@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from steps import put_back, reconcile
-from steps.exceptions import AwsCallFailed, AwsThrottled, LifecycleConflict
+from steps.core.exceptions import AwsCallFailed, AwsThrottled, LifecycleConflict
+from steps.remediate import put_back, standby
 from steps.store import audit, claim, lifecycle, lock, reconcile_progress
+from steps.sweep import reconcile
 from tests.harness import DIRECT_EXECUTION, Direct, fail_first_call
 
 SWEEP = "arn:aws:states:us-east-1:123456789012:execution:nightshift-sweep:sweep-28"
@@ -180,7 +181,7 @@ def test_the_gone_check_asks_about_the_refused_instance(direct: Direct, monkeypa
 
     monkeypatch.setattr(put_back.elbv2, "register", refused)
     monkeypatch.setattr(put_back.ec2, "power", power)
-    assert put_back.put_back(facts) == put_back.PutBack(direct.instance, [], put_back.NOT_NEEDED, gone="shutting-down")
+    assert put_back.put_back(facts) == put_back.PutBack(direct.instance, [], standby.NOT_NEEDED, gone="shutting-down")
     assert asked == [direct.instance]
 
 

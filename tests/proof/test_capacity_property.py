@@ -436,8 +436,8 @@ MUTANT_SETTINGS = settings(max_examples=60, deadline=None, derandomize=True, dat
 
 def test_property_finds_a_disabled_capacity_guard(monkeypatch: pytest.MonkeyPatch) -> None:
     """With the capacity guard always allowing, the same property must find a fleet taken below its floor."""
-    from steps import blockers
     from steps.domain.capacity import CapacityDecision
+    from steps.remediate import blockers
 
     monkeypatch.setattr(blockers, "healthy_after_removal",
                         lambda *_, **__: CapacityDecision(True, (), "capacity guard disabled (mutant)"))
@@ -447,8 +447,8 @@ def test_property_finds_a_disabled_capacity_guard(monkeypatch: pytest.MonkeyPatc
 
 def test_property_finds_a_disabled_per_az_guard(monkeypatch: pytest.MonkeyPatch) -> None:
     """With only the per-AZ branch of the guard removed, the property must still find a counterexample."""
-    from steps import blockers
     from steps.domain import capacity
+    from steps.remediate import blockers
 
     def without_zones(states: Any, candidate: str, min_healthy: int, percent: float, zones: Any = None) -> Any:
         return capacity.healthy_after_removal(states, candidate, min_healthy, percent, None)

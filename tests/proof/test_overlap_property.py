@@ -7,12 +7,13 @@ Each example builds a fleet of 4-6 instances, each behind the HTTPS target group
 least 3 in each); group "web" declares the HTTPS one and group "api" the HTTP one (validation cannot see that
 they share instances), each with ``min_healthy = members - 2`` so the capacity guard alone would let a second
 instance go. An instance behind both is shared: a reboot by either group would take it out of the other's
-target group undrained, so both pass it over (SKIPPED_SHARED, steps/blockers.py serves_another_group). Drains wait
-out the deregistration delay (``drain.signal: target_state``, 60-900 s, one long Wait); in half the examples the
-lease is 300 s (validation's lease bound switched off, as tests/workflow/test_lease_renewal.py does), so
-only the renewals keep the group. Two or three remediations of either group start at random virtual-time
-offsets (0-1,200 s after the first; a run starts at the first Lambda step at or after its offset, as
-virtual time moves in Waits). The checks, over every simulated instant from the first start:
+target group undrained, so both pass it over (SKIPPED_SHARED, steps/remediate/blockers.py
+serves_another_group). Drains wait out the deregistration delay (``drain.signal: target_state``, 60-900 s,
+one long Wait); in half the examples the lease is 300 s (validation's lease bound switched off, as
+tests/workflow/test_lease_renewal.py does), so only the renewals keep the group. Two or three remediations of
+either group start at random virtual-time offsets (0-1,200 s after the first; a run starts at the first Lambda
+step at or after its offset, as virtual time moves in Waits). The checks, over every simulated instant from
+the first start:
 
 - at most one RebootInstances per instance within any two runs whose windows overlap, counted at the API;
 - from the audit trail, each execution's remediation (its SELECTED record to its last) never overlaps
@@ -316,7 +317,7 @@ MUTANT_SETTINGS = settings(max_examples=10, deadline=None, derandomize=True, dat
 @pytest.fixture
 def shared_guard_off(monkeypatch: pytest.MonkeyPatch) -> None:
     """Remove the guard that passes over an instance registered in another group's target group."""
-    from steps import blockers
+    from steps.remediate import blockers
 
     monkeypatch.setattr(blockers, "serves_another_group", lambda *_: None)
 
@@ -336,7 +337,7 @@ def test_overlap_property_finds_a_disabled_claim(monkeypatch: pytest.MonkeyPatch
 def test_overlap_property_finds_a_disabled_lease_renewal(monkeypatch: pytest.MonkeyPatch,
                                                          short_leases_accepted: None, shared_guard_off: None) -> None:
     """With the renewal a no-op, a 300 s lease runs out mid-drain and a second run of the group takes it."""
-    from steps import lease
+    from steps.remediate import lease
 
     monkeypatch.setattr(lease, "keep", lambda ctx, wait_seconds: ctx.now + wait_seconds)
     with pytest.raises(AssertionError, match=r"two remediations of group|two instances out"):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from steps.core.reasons import Reason
 from steps.domain import admission
 from steps.domain.blockers.base import Block
 from steps.domain.capacity import CapacityDecision
-from steps.reasons import Reason
 
 FLOOR_OK = CapacityDecision(True, (), "3 of 4 healthy after removal, minimum 2")
 FLOOR_NO = CapacityDecision(False, (), "1 of 2 healthy after removal, minimum 2")

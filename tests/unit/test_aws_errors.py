@@ -6,7 +6,7 @@ import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
 
 from steps.aws.errors import aws_call, code_behind
-from steps.exceptions import AwsCallFailed, AwsThrottled, AwsUnavailable
+from steps.core.exceptions import AwsCallFailed, AwsThrottled, AwsUnavailable
 
 
 def _client_error(code: str, status: int) -> ClientError:

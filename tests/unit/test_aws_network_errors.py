@@ -11,7 +11,7 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 
 from steps.aws import clients, executions, ssm, stepfunctions
-from steps.exceptions import AgentNotOnline, AwsCallFailed, AwsUnavailable
+from steps.core.exceptions import AgentNotOnline, AwsCallFailed, AwsUnavailable
 
 NETWORK_ERRORS: list[Callable[[], Exception]] = [
     lambda: ReadTimeoutError(endpoint_url="https://ssm.us-east-1.amazonaws.com/"),

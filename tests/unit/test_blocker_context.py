@@ -10,12 +10,13 @@ from typing import Any
 
 import pytest
 
-from steps import blockers, clock
 from steps.aws import alarms, autoscaling, ec2
 from steps.aws.autoscaling import Membership
-from steps.config import GroupConfig, parse_groups
+from steps.core import clock
+from steps.core.config import GroupConfig, parse_groups
+from steps.core.exceptions import ConfigurationError
 from steps.domain.blockers import blocking
-from steps.exceptions import ConfigurationError
+from steps.remediate import blockers
 from steps.store import audit, pause
 
 ARN = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/web/0123456789abcdef"
@@ -117,7 +118,7 @@ def test_no_auto_scaling_call_when_it_is_off(ports: Ports) -> None:
 
 
 def test_the_histories_reach_back_as_far_as_the_widest_blocker_window() -> None:
-    from steps.config import BlockerSpec
+    from steps.core.config import BlockerSpec
     from steps.domain.blockers import group_history_seconds, instance_history_seconds
 
     def spec(**fields: Any) -> BlockerSpec:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from steps.config import BlockerSpec
+from steps.core.config import BlockerSpec
 from steps.domain import blockers
 from steps.domain.blockers import Block, FactRecord
 

@@ -7,8 +7,8 @@ import math
 import pytest
 from pydantic import ValidationError
 
-from steps.config import ConfigurationError, parse_groups
-from steps.events import StartInput
+from steps.core.config import ConfigurationError, parse_groups
+from steps.core.events import StartInput
 
 ARN = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/0123456789abcdef"
 

@@ -1,4 +1,4 @@
-"""The escalation step's decisions (steps/choose_escalation.py), called directly with a hand-made context and
+"""The escalation step's decisions (steps/remediate/choose_escalation.py), called directly with a hand-made context and
 fakes of the AWS reads: which earlier rungs still count as tried, whether a rung can apply, whether AWS
 accepted an earlier rung's call, the cause it audits, and the lease it renews. Every expected value is
 written by hand; the step's handler strings these together (tested end to end in tests/workflow)."""
@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from steps import choose_escalation as ce
 from steps.aws import autoscaling
 from steps.aws.autoscaling import GroupSize, Membership
-from steps.config import RungSpec, parse_groups
-from steps.events import WorkflowState
-from steps.exceptions import LockLost
+from steps.core.config import RungSpec, parse_groups
+from steps.core.events import WorkflowState
+from steps.core.exceptions import LockLost
+from steps.remediate import choose_escalation as ce
 from steps.store import lock
 
 TG1 = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web-https/1111111111111111"

@@ -10,7 +10,12 @@ from typing import Any
 
 import pytest
 
-from steps import (
+from steps.aws import clients
+from steps.core.config import Settings
+from steps.core.entrypoint import StepContext
+from steps.core.events import StepEvent
+from steps.core.exceptions import ConfigurationError, InvalidRequest
+from steps.remediate import (
     check_boot,
     check_capacity,
     check_drain,
@@ -18,15 +23,10 @@ from steps import (
     deregister_instance,
     leave_out_instance,
     reboot_instance,
-    reconcile,
     replace_instance,
     stop_start_instance,
 )
-from steps.aws import clients
-from steps.config import Settings
-from steps.entrypoint import StepContext
-from steps.events import StepEvent
-from steps.exceptions import ConfigurationError, InvalidRequest
+from steps.sweep import reconcile
 
 INSTANCE = "i-0123456789abcdef0"
 TG = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/0123456789abcdef"

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from steps.aws.ssm import connections_script
-from steps.config import parse_groups
-from steps.exceptions import ConfigurationError
+from steps.core.config import parse_groups
+from steps.core.exceptions import ConfigurationError
 
 ARN = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/0123456789abcdef"
 

@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 
 from steps.aws.autoscaling import GroupSize
-from steps.config import BlockerSpec, parse_groups
+from steps.core.config import BlockerSpec, parse_groups
+from steps.core.exceptions import ConfigurationError
 from steps.domain.blockers import FactRecord, blocking
 from steps.domain.blockers.asg_activity import asg_busy
 from steps.domain.blockers.asg_state import asg_not_in_service
 from steps.domain.lifecycle import Lifecycle, MachineError
-from steps.exceptions import ConfigurationError
-from steps.put_back import should_decrement
+from steps.remediate.standby import should_decrement
 
 TG = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web-https/0123456789abcdef"
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from steps.config import (
+from steps.core.config import (
     AutoScalingSpec,
     BootSpec,
     ConfigurationError,
@@ -109,7 +109,7 @@ def boot_turns(signal: str, poll: int, min_wait: int, deadline: int) -> int:
 
 
 def poll_turns(poll: int, deadline: int) -> int:
-    """steps/check_health.py and the rung steps: wait = max(1, min(poll, ceil(deadline - elapsed)))."""
+    """steps/remediate/check_health.py and the rung steps: wait = max(1, min(poll, ceil(deadline - elapsed)))."""
     def step(elapsed: float, _: int) -> tuple[bool, int]:
         if elapsed >= deadline:
             return True, 0

@@ -4,7 +4,7 @@ The graph is read from the source with ``ast``, not by importing: every ``import
 module counts, at module level, inside a function (a deferred import still ties the two modules together) and
 under ``if TYPE_CHECKING:`` (never executed, but two modules that name each other's types cannot be read,
 typed or moved apart: the simulator's answerers and ``fleet.py`` were such a pair, and so were
-``steps.config`` and ``steps.domain.history``). ``from package import name`` is an edge to
+``steps.core.config`` and ``steps.domain.history``). ``from package import name`` is an edge to
 ``package.name`` when that is a module, else to ``package``. Importing ``a.b.c`` also runs ``a/__init__`` and
 ``a/b/__init__``; those implicit edges are not counted (every submodule would otherwise "import" its
 package's re-exports).
@@ -115,7 +115,7 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_no_import_cycle_in_steps_or_nightshift() -> None:
     modules = module_files()
-    assert "nightshift.sim.fleet" in modules and "steps.config" in modules  # the walk found the packages
+    assert "nightshift.sim.fleet" in modules and "steps.core.config" in modules  # the walk found the packages
     found = cycles(import_graph(modules))
     assert found == [], "import cycles (each line one strongly connected set of modules):\n" + "\n".join(
         " <-> ".join(component) for component in found)

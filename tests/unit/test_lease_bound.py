@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
-from steps.config import ConfigurationError, parse_groups
+from steps.core.config import ConfigurationError, parse_groups
 from steps.domain import lease
 from steps.store import lock
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from steps.config import parse_groups
-from steps.exceptions import ConfigurationError
+from steps.core.config import parse_groups
+from steps.core.exceptions import ConfigurationError
 
 ARN = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/0123456789abcdef"
 

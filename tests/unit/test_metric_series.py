@@ -20,7 +20,7 @@ from steps.aws.cloudwatch import (
     merge,
     series_to_read,
 )
-from steps.exceptions import AwsCallFailed, AwsUnavailable, MetricListingTooLarge
+from steps.core.exceptions import AwsCallFailed, AwsUnavailable, MetricListingTooLarge
 
 IID = "i-0123456789abcdef0"
 FULL_SMALL = (("ImageId", "ami-1"), ("InstanceId", IID), ("InstanceType", "t3.small"))

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from steps.config import parse_groups
+from steps.core.config import parse_groups
+from steps.core.exceptions import ConfigurationError
 from steps.domain.selection import evaluation_window
-from steps.exceptions import ConfigurationError
 
 ARN = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/0123456789abcdef"
 T0 = 1_700_002_800.0  # a multiple of 3600

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from steps.config import ConfigurationError, parse_groups
+from steps.core.config import ConfigurationError, parse_groups
 
 HTTPS = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web-https/0123456789abcdef"
 HTTP = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web-http/0123456789abcdef"

@@ -1,5 +1,5 @@
-"""The ports' clients (steps/aws/clients.py), the settings read once (steps/container.py) and the groups
-declaration read through Powertools Parameters on the steps' clock (steps/groups.py)."""
+"""The ports' clients (steps/aws/clients.py), the settings read once (steps/core/container.py) and the groups
+declaration read through Powertools Parameters on the steps' clock (steps/core/groups.py)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import boto3
 import pytest
 
 from nightshift.runtime.interceptor import AwsError, Interceptor
-from steps import clock, container, groups
 from steps.aws import clients
-from steps.config import Settings, parse_groups
-from steps.exceptions import AwsThrottled, ConfigurationError
+from steps.core import clock, container, groups
+from steps.core.config import Settings, parse_groups
+from steps.core.exceptions import AwsThrottled, ConfigurationError
 from steps.store.audit import AuditRecord
 from steps.store.lifecycle import RemediationRecord
 from steps.store.lock import GroupLock

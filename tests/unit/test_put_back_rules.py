@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
-from steps import put_back
 from steps.aws.autoscaling import Membership
-from steps.exceptions import AwsUnavailable
+from steps.core.exceptions import AwsUnavailable
+from steps.remediate import put_back
+from steps.remediate import standby as standby_module
 
 INSTANCE = "i-0123456789abcdef0"
 PLAN = {"group": "web-asg", "decrement": False, "desired_before": 3}
@@ -29,9 +30,9 @@ def test_leave_standby(monkeypatch: Any, standby: dict[str, Any] | None, lifecyc
                        exits: bool) -> None:
     exited: list[tuple[str, str]] = []
     member = None if lifecycle_state is None else Membership("web-asg", lifecycle_state, "Healthy")
-    monkeypatch.setattr(put_back.autoscaling, "membership", lambda i: member if i == INSTANCE else None)
-    monkeypatch.setattr(put_back.autoscaling, "exit_standby", lambda group, i: exited.append((group, i)))
-    assert put_back.leave_standby(INSTANCE, standby) == outcome
+    monkeypatch.setattr(standby_module.autoscaling, "membership", lambda i: member if i == INSTANCE else None)
+    monkeypatch.setattr(standby_module.autoscaling, "exit_standby", lambda group, i: exited.append((group, i)))
+    assert standby_module.leave_standby(INSTANCE, standby) == outcome
     assert exited == ([("web-asg", INSTANCE)] if exits else [])
 
 

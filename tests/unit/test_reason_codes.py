@@ -1,4 +1,4 @@
-"""The audit reason codes are one enumeration (steps/reasons.py) that the metrics, the audit store and the
+"""The audit reason codes are one enumeration (steps/core/reasons.py) that the metrics, the audit store and the
 README's table all follow: every skip code emits RemediationsSkipped, the store refuses an unknown code, and
 the README lists exactly the enumeration's codes."""
 
@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from steps import observability
-from steps.reasons import SKIPS, Reason, reason_of
+from steps.core import observability
+from steps.core.reasons import SKIPS, Reason, reason_of
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -91,7 +91,7 @@ def test_every_code_has_a_description() -> None:
 
 def test_an_unknown_code_is_refused_by_name() -> None:
     assert reason_of("SKIPPED_ASG_STATE") is Reason.SKIPPED_ASG_STATE
-    with pytest.raises(ValueError, match=r"unknown audit reason code 'SKIPPED_TYPO'.*steps/reasons\.py"):
+    with pytest.raises(ValueError, match=r"unknown audit reason code 'SKIPPED_TYPO'.*steps/core/reasons\.py"):
         reason_of("SKIPPED_TYPO")
 
 

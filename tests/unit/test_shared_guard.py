@@ -1,4 +1,4 @@
-"""steps/blockers.py serves_another_group against DescribeTargetHealth answers stated by hand (AWS's
+"""steps/remediate/blockers.py serves_another_group against DescribeTargetHealth answers stated by hand (AWS's
 TargetHealth states; docs/design.md "Instances shared by two groups"). The rule: registered in another
 group's target group in any state but ``unused`` -> shared; every registration (port) counts."""
 
@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from steps import blockers, groups
 from steps.aws import elbv2
-from steps.config import parse_groups
-from steps.exceptions import AwsCallFailed, AwsThrottled
+from steps.core import groups
+from steps.core.config import parse_groups
+from steps.core.exceptions import AwsCallFailed, AwsThrottled
+from steps.remediate import blockers
 
 WEB = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/0123456789abcdef"
 API = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/api/fedcba9876543210"

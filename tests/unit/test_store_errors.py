@@ -6,7 +6,7 @@ import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
 from pynamodb.exceptions import PutError
 
-from steps.exceptions import AwsThrottled, AwsUnavailable
+from steps.core.exceptions import AwsThrottled, AwsUnavailable
 from steps.store import errors
 
 

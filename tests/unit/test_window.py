@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from steps.config import ConfigurationError, parse_groups
+from steps.core.config import ConfigurationError, parse_groups
 from steps.domain.window import open_minutes_per_week, parse_window
 
 ARN = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/0123456789abcdef"

@@ -8,7 +8,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from steps.exceptions import AwsThrottled
+from steps.core.exceptions import AwsThrottled
 from steps.store import lock
 
 OTHER = "arn:aws:states:us-east-1:123456789012:execution:nightshift-remediate:someone-else"

@@ -97,7 +97,7 @@ def test_a_failure_while_entering_standby_is_finished_by_the_reconciler(harness:
     assert h.in_service_everywhere(h.leaker)
     # WHEN the deregistration delay has passed and the sweep's reconciler runs
     h.rt.clock.advance(400)
-    from steps import reconcile
+    from steps.sweep import reconcile
 
     out = reconcile.handler({"execution_id": "arn:aws:states:us-east-1:123456789012:execution:sweep:s1"}, None)
     # THEN it took the instance out of Standby: the ASG's desired capacity is whole again

@@ -15,7 +15,7 @@ import pytest
 
 from nightshift.functions import BY_NAME
 from nightshift.sim import FleetSpec, InstanceSpec
-from steps import groups
+from steps.core import groups
 from steps.store import lifecycle, lock
 from tests.harness import CRASHED, LEAKER, crash_mid_drain
 

@@ -94,7 +94,7 @@ def test_outside_an_asg_the_ladder_skips_replace_and_leaves_it_out_for_a_person(
     assert emitted.count("Escalations") == 2 and emitted.count("InstancesLeftOutOfService") == 1
     assert_capacity_kept(h)
     # AND the sweep's reconciler respects the decision: it does not put it back
-    from steps import reconcile
+    from steps.sweep import reconcile
 
     out = reconcile.handler({"execution_id": "arn:aws:states:us-east-1:123456789012:execution:sweep:s"}, None)
     assert out["groups"]["web"]["restored"] == []

@@ -29,7 +29,7 @@ pytestmark = pytest.mark.workflow
 
 @pytest.fixture
 def shared_guard_off(monkeypatch: pytest.MonkeyPatch) -> None:
-    from steps import blockers
+    from steps.remediate import blockers
 
     monkeypatch.setattr(blockers, "serves_another_group", lambda *_: None)
 

@@ -57,7 +57,7 @@ def test_a_running_remediation_is_left_alone(harness: Any) -> None:
 
 
 def test_an_item_that_cannot_be_put_back_does_not_stop_the_rest(harness: Any) -> None:
-    from steps import reconcile
+    from steps.sweep import reconcile
 
     h = harness()
     # GIVEN a dead execution that left the leaker out and the lock held
@@ -80,7 +80,7 @@ def test_an_instance_terminated_while_left_out_is_closed_once_not_failed_every_s
     refuses it for ever: the reconciler finds it gone (EC2 says shutting-down/terminated), audits RECONCILED
     saying so and closes the remediation. Before, it stayed open: RECONCILE_FAILED and an announcement every
     sweep, for ever."""
-    from steps import reconcile
+    from steps.sweep import reconcile
 
     h = harness()
     crash_mid_drain(h)

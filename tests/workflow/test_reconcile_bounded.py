@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from steps import clock, reconcile, summarise_sweep
+from steps.core import clock
 from steps.store import audit, lifecycle, lock
+from steps.sweep import reconcile, summarise_sweep
 from tests.harness import CRASHED, crash_mid_drain
 
 pytestmark = pytest.mark.workflow

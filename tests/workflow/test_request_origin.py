@@ -12,12 +12,13 @@ import pytest
 
 from nightshift import replay
 from nightshift.sim import FleetSpec
-from steps import groups, request_origin
-from steps.alarm_trigger import execution_name
-from steps.events import StartInput
-from steps.exceptions import InvalidRequest
+from steps.core import groups
+from steps.core.events import StartInput
+from steps.core.exceptions import InvalidRequest
+from steps.remediate import request_origin
 from steps.store import audit, pause
 from steps.store.lifecycle import RemediationRecord
+from steps.triggers.alarm_trigger import execution_name
 from tests.harness import Harness, group_for
 from tests.workflow.test_triggers import alarm_event, invoke_alarm
 

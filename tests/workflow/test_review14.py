@@ -13,8 +13,8 @@ import pytest
 
 from nightshift import replay
 from nightshift.sim import FleetSpec, InstanceSpec
-from steps import alarm_trigger
 from steps.store import alarm_claims, audit, claim, lifecycle
+from steps.triggers import alarm_trigger
 from tests.harness import LEAKER, fail_first_audit
 from tests.workflow.test_triggers import alarm_event, invoke_alarm
 
@@ -147,7 +147,8 @@ def test_standby_left_by_a_removed_group_is_finished_by_the_reconciler(harness: 
     import json as _json
 
     from nightshift.sim import AutoScalingSpec
-    from steps import groups, reconcile
+    from steps.core import groups
+    from steps.sweep import reconcile
 
     h = harness(FleetSpec(leaking={LEAKER: InstanceSpec(leak_to_percent=85.0)},
                           auto_scaling=AutoScalingSpec(min_size=2)))

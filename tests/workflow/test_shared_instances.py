@@ -1,5 +1,5 @@
 """An instance registered in a target group of another declared group is never rebooted, stopped or replaced
-by either group (steps/blockers.py serves_another_group; docs/design.md "Instances shared by two groups").
+by either group (steps/remediate/blockers.py serves_another_group; docs/design.md "Instances shared by two groups").
 
 Group "web" declares the fleet's HTTPS target group, group "api" its HTTP one. A reboot takes an instance out
 of both, but web drains it only from HTTPS and checks only its own floor. The guard runs at the selection

@@ -146,7 +146,7 @@ def test_example_manual_inputs_are_valid(rt: LocalRuntime) -> None:
     import json
     from pathlib import Path
 
-    from steps.events import StartInput
+    from steps.core.events import StartInput
 
     examples = sorted(Path("statemachine/examples").glob("*.json"))
     assert examples

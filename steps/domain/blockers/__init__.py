@@ -3,14 +3,14 @@
 
 One file per blocker, each exposing the same interface: a :class:`~steps.domain.blockers.base.Blocker`
 named ``BLOCKER`` whose ``decide(spec, facts)`` is pure, reads only the facts it needs from a
-:class:`~steps.domain.blockers.base.Facts` (the shared, lazily filled context: steps/blockers.py reads each
+:class:`~steps.domain.blockers.base.Facts` (the shared, lazily filled context: steps/remediate/blockers.py reads each
 fact through the ports at most once per check, whichever blockers ask for it) and says how far back in the
 audit trail it looks. Adding a blocker = one file here + one line in ``BLOCKERS``.
 """
 
 from __future__ import annotations
 
-from steps.config import BlockerSpec
+from steps.core.config import BlockerSpec
 from steps.domain.blockers import (
     alarm,
     asg_activity,

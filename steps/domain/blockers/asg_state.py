@@ -3,9 +3,9 @@ the ASG is already handling it."""
 
 from __future__ import annotations
 
-from steps.config import BlockerSpec
+from steps.core.config import BlockerSpec
+from steps.core.reasons import Reason
 from steps.domain.blockers.base import Block, Blocker, Facts
-from steps.reasons import Reason
 
 
 def asg_not_in_service(spec: BlockerSpec, facts: Facts) -> Block | None:

@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from steps.config import BlockerSpec
-from steps.reasons import Reason
+from steps.core.config import BlockerSpec
+from steps.core.reasons import Reason
 
 
 class Facts(Protocol):
-    """What blockers may read. steps/blockers.py ``Context`` reads each one through the ports the first time a
+    """What blockers may read. steps/remediate/blockers.py ``Context`` reads each one through the ports the first time a
     blocker asks for it (so a fact several blockers need, like the group's audit history, is read once); tests
     pass a plain record. A blocker that needs a new kind of fact adds it here and there."""
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from steps.config import BlockerSpec
+from steps.core.config import BlockerSpec
+from steps.core.reasons import Reason
 from steps.domain.blockers.base import Block, Blocker, Facts
-from steps.reasons import Reason
 
 
 def instance_excluded(spec: BlockerSpec, facts: Facts) -> Block | None:

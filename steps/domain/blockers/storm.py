@@ -1,11 +1,11 @@
 """The storm breaker: too many remediations, or failed ones, of the group in a window. It trips: the group is
-paused (steps/blockers.py) until a person resumes it."""
+paused (steps/remediate/blockers.py) until a person resumes it."""
 
 from __future__ import annotations
 
-from steps.config import BlockerSpec
+from steps.core.config import BlockerSpec
+from steps.core.reasons import Reason
 from steps.domain.blockers.base import Block, Blocker, Facts, within
-from steps.reasons import Reason
 
 
 def storm(spec: BlockerSpec, facts: Facts) -> Block | None:

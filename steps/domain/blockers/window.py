@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from steps.config import BlockerSpec
+from steps.core.config import BlockerSpec
+from steps.core.reasons import Reason
 from steps.domain.blockers.base import Block, Blocker, Facts
 from steps.domain.window import inside_any
-from steps.reasons import Reason
 
 
 def outside_window(spec: BlockerSpec, facts: Facts) -> Block | None:

@@ -1,0 +1,75 @@
+"""Structured logging and metrics for every step.
+
+Logs: JSON lines carrying the execution id as correlation id (Powertools Logger).
+Metrics: CloudWatch EMF in namespace ``Nightshift`` (Powertools Metrics), derived in one place from the
+audit events a step records, so every metric has an audited decision behind it. EMF must reach stdout on
+Lambda; the local runtime swaps the sink to collect them instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics.base import SingleMetric
+
+from steps.core.reasons import SKIPS, Reason
+
+logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "nightshift"))
+NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Nightshift")
+# X-Ray segments per handler (the SAM template turns tracing on; outside Lambda it stays off).
+tracer = Tracer(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "nightshift"))
+
+_sink: Callable[[str], None] | None = None  # None: stdout, where Lambda wants EMF
+
+# audit event -> [(metric, unit, value or the details key holding it)]. Every skip code (Reason.is_skip)
+# emits RemediationsSkipped besides, dimensioned by its code.
+METRICS_OF: dict[Reason, list[tuple[str, MetricUnit, float | str]]] = {
+    Reason.DEREGISTERED: [("RemediationsStarted", MetricUnit.Count, 1),
+                          ("InstancesOutOfService", MetricUnit.Count, 1)],
+    Reason.DRAINED: [("DrainSeconds", MetricUnit.Seconds, "drain_seconds")],
+    Reason.REBOOTED: [("BootSeconds", MetricUnit.Seconds, "boot_seconds")],
+    Reason.HEALTHY: [("RemediationsSucceeded", MetricUnit.Count, 1),
+                     ("TimeToHealthySeconds", MetricUnit.Seconds, "time_to_healthy_seconds"),
+                     ("InstancesOutOfService", MetricUnit.Count, 0)],
+    Reason.RESTORED: [("InstancesOutOfService", MetricUnit.Count, 0)],
+    Reason.FAILED: [("RemediationsFailed", MetricUnit.Count, 1)],
+    Reason.ESCALATING: [("Escalations", MetricUnit.Count, 1)],
+    Reason.REPLACED: [("InstancesReplaced", MetricUnit.Count, 1)],
+    Reason.LEFT_OUT_OF_SERVICE: [("InstancesLeftOutOfService", MetricUnit.Count, 1)],
+    # The sweep's reconciler: cut short by its time budget (the next sweep continues), or failed.
+    Reason.RECONCILE_INCOMPLETE: [("ReconcileIncomplete", MetricUnit.Count, 1)],
+    Reason.RECONCILE_FAILED: [("ReconcileFailed", MetricUnit.Count, 1)],
+    Reason.NO_METRIC_DATA: [("NoMetricData", MetricUnit.Count, 1)],
+}
+
+
+def use_sink(sink: Callable[[str], None] | None) -> None:
+    """Where EMF blobs go (None: stdout, as Lambda requires; the local runtime collects them instead)."""
+    global _sink
+    _sink = sink
+
+
+def record_metrics(group: str, event: Reason, details: dict[str, Any]) -> None:
+    """Turn one audit event into metrics, each dimensioned by group (and by reason for skips)."""
+    for name, unit, source in METRICS_OF.get(event, []):
+        value = details.get(source) if isinstance(source, str) else source
+        if isinstance(value, int | float):
+            _emit(name, unit, float(value), {"Group": group})
+    if event in SKIPS:
+        _emit("RemediationsSkipped", MetricUnit.Count, 1.0, {"Group": group, "Reason": str(event)})
+
+
+def _emit(name: str, unit: MetricUnit, value: float, dimensions: dict[str, str]) -> None:
+    """One EMF blob per metric: Powertools' ``SingleMetric`` (what ``single_metric`` builds: no state shared
+    between metrics, so a skip's Reason dimension never reaches another metric), serialised as
+    ``single_metric`` prints it and handed to the sink (stdout on Lambda, the local runtime's collector)."""
+    metric = SingleMetric(namespace=NAMESPACE)
+    metric.add_metric(name=name, unit=unit, value=value)
+    for key, dim in dimensions.items():
+        metric.add_dimension(name=key, value=dim)
+    (_sink or print)(json.dumps(metric.serialize_metric_set(), separators=(",", ":")))

@@ -1,0 +1,177 @@
+"""The blockers' side that reads AWS and writes: the facts they read (``Context``, each read through the ports
+at most once per check), the storm breaker's pause, and the checks shared by every step about to take an
+instance out of service: the floor right now, the pause flag again, and the shared-instance rule
+(``serves_another_group``). The decisions themselves are pure, one file each, in steps/domain/blockers/."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cached_property
+
+from steps.aws import alarms, autoscaling, ec2, elbv2
+from steps.aws.autoscaling import Membership
+from steps.aws.errors import code_behind
+from steps.core import clock, groups
+from steps.core.config import GroupConfig
+from steps.core.exceptions import AwsCallFailed
+from steps.core.reasons import Reason
+from steps.domain.blockers import Block, blocking, group_history_seconds, instance_history_seconds
+from steps.domain.capacity import CapacityDecision, healthy_after_removal
+from steps.store import audit, pause
+from steps.store.audit import AuditRecord
+
+REMEDIATION_EVENTS = {Reason.REBOOT_REQUESTED}
+# A remediation that ended without healing counts towards the storm breaker's failure limit, once however
+# many of its executions (the original and its replays) failed.
+FAILURE_EVENTS = {Reason.FAILED, Reason.LEFT_OUT_OF_SERVICE}
+DAY_SECONDS = 86400
+
+
+class Context:
+    """The facts the blockers read (steps.domain.blockers.Facts), each read the first time a blocker asks and
+    kept: the group's audit history serves the storm breaker and the group gap with one query, the instance's
+    serves the cooldown and the reboots-per-day count, its Auto Scaling membership both Auto Scaling blockers.
+    The histories reach as far back as the widest window of the registered blockers."""
+
+    def __init__(self, group: GroupConfig, instance_id: str) -> None:
+        self.group = group
+        self.instance_id = instance_id
+        self._at = clock.now()
+        self.now: datetime = clock.now_dt()
+
+    @cached_property
+    def _group_records(self) -> list[AuditRecord]:
+        since = self._at - group_history_seconds(self.group.blockers)
+        return list(audit.for_group(self.group.name, since=since))
+
+    @cached_property
+    def instance_reboots_at(self) -> list[float]:
+        # One query serves both the cooldown blocker and the reboots-per-day count.
+        window = max(instance_history_seconds(self.group.blockers), DAY_SECONDS)
+        records = [r for r in audit.for_instance(self.instance_id, since=self._at - window)
+                   if self._at - float(r.at) < window]  # the query is to the second; this is exact
+        return audit.times_of(iter(records), REMEDIATION_EVENTS)
+
+    @cached_property
+    def group_remediations_at(self) -> list[float]:
+        return audit.times_of(iter(self._group_records), REMEDIATION_EVENTS)
+
+    @cached_property
+    def group_failures_at(self) -> list[float]:
+        return audit.times_per_remediation(iter(self._group_records), FAILURE_EVENTS)
+
+    @cached_property
+    def paused_reason(self) -> str | None:
+        flag = pause.paused(self.group.name)
+        return flag.reason if flag else None
+
+    @cached_property
+    def instance_tags(self) -> dict[str, str]:
+        return ec2.instance_tags(self.instance_id)
+
+    @cached_property
+    def alarms_in_alarm(self) -> list[str]:
+        return alarms.in_alarm(self.group.blockers.blocking_alarms)
+
+    @cached_property
+    def _member(self) -> Membership | None:
+        return autoscaling.membership(self.instance_id) if self.group.auto_scaling.enabled else None
+
+    @property
+    def asg_group(self) -> str | None:
+        return self._member.group if self._member else None
+
+    @property
+    def asg_lifecycle(self) -> str | None:
+        return self._member.lifecycle_state if self._member else None
+
+    @cached_property
+    def asg_activity(self) -> list[str]:
+        member = self._member
+        if member is None or not self.group.auto_scaling.block_on_activity:
+            return []
+        return autoscaling.activity_in_progress(member.group)
+
+
+def reboots_in(facts: Context, seconds: float) -> int:
+    """How many reboots of the instance Nightshift requested in the last ``seconds`` (at most a day)."""
+    now = facts.now.timestamp()
+    return len([t for t in facts.instance_reboots_at if now - t < seconds])
+
+
+def blocks(group: GroupConfig, facts: Context) -> list[Block]:
+    """Every blocker that applies; the storm breaker, when it trips, pauses the group."""
+    found = blocking(group.blockers, facts)
+    tripped = next((b for b in found if b.trips_storm_breaker), None)
+    if tripped:
+        pause.pause(group.name, tripped.reason, clock.now(), "storm breaker")
+    return found
+
+
+@dataclass(frozen=True)
+class CapacityNow:
+    decision: CapacityDecision
+    states: dict[str, dict[str, str]]
+
+
+def capacity_now(group: GroupConfig, instance_id: str) -> CapacityNow:
+    """Fresh target health in every target group, and whether ``instance_id`` may be out of service."""
+    states = elbv2.group_target_states(group.target_group_arns)
+    zones = None
+    if group.per_az:
+        zones = ec2.availability_zones({i for members in states.values() for i in members})
+    decision = healthy_after_removal(states, instance_id, group.floor, group.min_healthy_percent, zones)
+    return CapacityNow(decision, states)
+
+
+def refuse_if_paused(group: GroupConfig, instance_id: str, before: str) -> str | None:
+    """The pause flag again, right before a mutating call (the capacity check may be minutes old: a drain
+    lasts up to the deregistration delay). The reason when paused, else None."""
+    flag = pause.paused(group.name)
+    if flag is None:
+        return None
+    return f"not {before} {instance_id}: the group was paused ({flag.reason}); `nightshift resume` lifts it"
+
+
+def _registrations(target_group_arn: str, instance_id: str, other: str) -> list[str]:
+    """The instance's states in a target group another group declares (one per port it is registered on;
+    empty when it is not registered there, or the target group no longer exists: a deleted target group
+    serves no one, and that group's own runs fail their validation, this one's need not). Any other error
+    fails the step, naming what was being checked: never assumed unshared."""
+    try:
+        return elbv2.registrations_of(target_group_arn, instance_id)
+    except AwsCallFailed as exc:
+        if code_behind(exc) == "TargetGroupNotFound":
+            return []
+        raise AwsCallFailed(f"checking whether {instance_id} also serves in group {other!r} (its target group "
+                            f"{target_group_arn}): {exc}") from exc.__cause__
+
+
+def serves_another_group(group: GroupConfig, instance_id: str) -> str | None:
+    """Why ``group`` must not take ``instance_id`` out of service (drain it, reboot, stop or replace it): it is
+    registered, in any state, in a target group that another declared group guards; or None.
+
+    A reboot (or a stop, a replacement) takes an instance out of service in every target group it is in: it
+    fails their health checks and its connections are cut. ``group`` drains it only from its own target groups
+    and checks only its own floor: the other group's target group would lose it undrained, unannounced and
+    uncounted, while that group may be taking one of its own out (two out of one target group at once; found by
+    the overlapping-groups property; docs/design.md "Instances shared by two groups"). Every state counts, not
+    only ``healthy``: ``draining`` still serves its in-flight requests until the deregistration delay ends, and
+    an NLB's ``unhealthy.draining`` keeps its established connections and turns ``healthy`` again if the target
+    recovers (docs/aws-behaviour.md). Such an instance is passed over (or, found later, put back) with this
+    reason. One DescribeTargetHealth per target group of the other groups, listing every target (not filtered
+    to the instance: a filter names a port, and an instance may be registered on several; an instance id asked
+    of an IP or Lambda target group, or of another VPC's, is an InvalidTarget error)."""
+    for other in groups.load().groups:
+        if other.name == group.name:
+            continue
+        for arn in other.target_group_arns:
+            states = _registrations(arn, instance_id, other.name)
+            if states:
+                where = arn.split("/")[-2] if arn.count("/") >= 2 else arn
+                return (f"{instance_id} is registered ({', '.join(states)}) in target group {where}, which group "
+                        f"{other.name!r} guards: taking it out of service would cut its connections there "
+                        f"undrained and leave the floor of group {other.name!r} unchecked. To heal it, move {arn} "
+                        f"into group {group.name!r} (or merge the two groups)")
+    return None

@@ -1,0 +1,90 @@
+"""Step: one check of the drain poll loop (Wait -> check -> Choice); the state machine does the waiting.
+
+Target state cannot end the wait early (ELBv2 reports ``draining`` for the whole delay), so the
+configured drain signal decides: with ``ssm`` a Run Command counts the established connections from
+non-loopback peers on the ports the instance is registered on (recorded by the deregistration step).
+Each reading must come from a new command to count.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from steps.aws import elbv2, ssm
+from steps.core.entrypoint import StepContext, step
+from steps.core.events import DrainProgress
+from steps.core.reasons import Reason
+from steps.domain import drain
+from steps.remediate import lease
+
+
+def _ssm_reading(progress: DrainProgress, instance_id: str) -> tuple[int, float | None, bool]:
+    """(quiet readings so far, the reading if a new one arrived, whether a command is still pending)."""
+    if not progress.command_id:
+        return progress.quiet, None, False
+    result = ssm.invocation(progress.command_id, instance_id)
+    if not result.finished:
+        return progress.quiet, None, True
+    count = result.integer()
+    if count is None:  # the command failed: that proves nothing either way
+        return 0, None, False
+    return (progress.quiet + 1 if count == 0 else 0), float(count), False
+
+
+@step
+def check_drain(ctx: StepContext) -> dict[str, Any]:
+    deregistration = ctx.require(ctx.state.deregistration, "deregistration",
+                                 "the drain loop runs after deregistration")
+    instance_id = deregistration.instance_id
+    spec = ctx.group.drain
+    progress = ctx.state.drain or DrainProgress()
+    elapsed = ctx.now - deregistration.at
+    gone = all(
+        instance_id not in elbv2.target_states(r.arn, [instance_id]) for r in deregistration.target_groups
+    )
+    quiet, in_flight, pending = progress.quiet, None, False
+    command_id = progress.command_id
+    # The ports the load balancer talks to this instance on: one per registration, usually one per group.
+    ports = sorted({r.port for r in deregistration.target_groups if r.port is not None})
+    if spec.signal == "ssm" and ports:
+        quiet, in_flight, pending = _ssm_reading(progress, instance_id)
+        command_id = progress.command_id if pending else None
+    # Nothing to count (no port recorded): no early end, the wait is the deregistration delay's.
+    signal = spec.signal if ports else drain.TARGET_GONE
+    policy = drain.DrainPolicy(signal, deregistration.delay_seconds, spec.margin_seconds,
+                               spec.floor_seconds, spec.poll_seconds, spec.quiet_checks)
+    decision = drain.decide(policy, elapsed, gone, quiet)
+    agent_offline = progress.agent_offline
+    if spec.signal == "ssm" and ports and not decision.done and command_id is None:
+        # SSM refuses a node whose agent is not online (InvalidInstanceId): no reading this turn, so no early
+        # end, and the quiet count starts again; the drain runs to the deadline unless the agent answers at a
+        # later poll and enough quiet readings follow.
+        command_id = ssm.send_if_online(instance_id, ssm.CONNECTIONS, ssm.connections_script(ports))
+        if command_id is None and not agent_offline:
+            ctx.audit(Reason.DRAIN_SIGNAL_UNAVAILABLE,
+                      f"SSM refused a command to {instance_id} (its agent is not online): the drain cannot end "
+                      f"early and waits for the deregistration delay ({deregistration.delay_seconds} s)",
+                      instance_id=instance_id, signal=spec.signal, ports=ports)
+        agent_offline = agent_offline or command_id is None
+        if command_id is None:
+            # Only readings taken after the agent is back may end the drain early: the quiet ones before the
+            # gap say nothing about what arrived while no one could look.
+            quiet = 0
+    result: dict[str, Any] = {
+        "done": decision.done, "ended_by": decision.ended_by, "wait_seconds": decision.wait_seconds,
+        "quiet": quiet, "checks": progress.checks + 1, "command_id": command_id,
+        "drain_seconds": round(elapsed, 3), "in_flight": in_flight, "agent_offline": agent_offline,
+    }
+    if decision.done:
+        saved = max(0.0, deregistration.delay_seconds - elapsed)
+        ctx.audit(Reason.DRAINED,
+                  f"drain of {instance_id} ended by {decision.ended_by} after {elapsed:.0f} s of a "
+                  f"{deregistration.delay_seconds} s deregistration delay ({saved:.0f} s saved)",
+                  instance_id=instance_id, ended_by=decision.ended_by, drain_seconds=round(elapsed, 3),
+                  delay_seconds=deregistration.delay_seconds, signal=spec.signal, quiet_readings=quiet,
+                  checks=progress.checks + 1)
+    lease.keep(ctx, decision.wait_seconds)  # past the next Wait; LockLost if another execution took the group
+    return result
+
+
+handler = check_drain

@@ -1,0 +1,101 @@
+"""Step (escalation rung ``replace``): one check of a poll loop in which the instance's Auto Scaling group
+terminates and replaces it (the seed's approach: SetInstanceHealth Unhealthy).
+
+The instance leaves Standby first (the ASG ignores the health of instances on standby). The rung is done
+when the old instance is terminating or gone and a new instance is healthy in every target group of the
+group. ``mark_intended_at`` is written ahead of the SetInstanceHealth call (the restore path then checks
+whether the ASG is replacing it, and never registers an instance its ASG is terminating);
+``marked_sent_at`` only once Auto Scaling accepted the call, or once its own view proves it did (the
+instance is Unhealthy, Terminating or gone although the answer was lost). So a throttled call is sent again
+by the Retry, and an accepted one is never sent twice.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from steps.aws import autoscaling, elbv2
+from steps.core.entrypoint import StepContext, step
+from steps.core.exceptions import LifecycleConflict, RungTimedOut
+from steps.core.reasons import Reason
+from steps.domain import replacement, waits
+from steps.remediate import lease
+from steps.store import lifecycle
+
+POLL_SECONDS = 15
+
+
+def _save(record: lifecycle.RemediationRecord, progress: dict[str, Any]) -> None:
+    record.facts = {**(record.facts or {}), "replace": progress}
+    lifecycle.save_facts(record)
+
+
+@step
+def replace_instance(ctx: StepContext) -> dict[str, Any]:
+    lease.keep(ctx, POLL_SECONDS)  # before any AWS call: never mark an instance of a group we lost
+    return _replace(ctx)
+
+
+def _replace(ctx: StepContext) -> dict[str, Any]:
+    escalation = ctx.require_rung("replace")
+    record = lifecycle.load(ctx.state.request.remediation_id)
+    instance_id = str(record.instance_id or ctx.instance_id)
+    if record.state == "replaced":
+        return {"done": True, "phase": "replaced", "wait_seconds": 0}
+    if record.state != "escalating":
+        raise LifecycleConflict(f"cannot replace {instance_id} in lifecycle state {record.state}")
+    arns = ctx.group.target_group_arns
+    progress: dict[str, Any] = dict((record.facts or {}).get("replace") or {})
+    elapsed = ctx.now - escalation.started_at
+    states = elbv2.group_target_states(arns)
+    if "known" not in progress:
+        progress["known"] = sorted({i for members in states.values() for i in members} | {instance_id})
+        _save(record, progress)
+    member = autoscaling.membership(instance_id)
+    phase = "waiting"
+    intended = bool(progress.get("mark_intended_at"))
+    if not progress.get("marked_sent_at") and replacement.mark_in_effect(member, intended):
+        progress["marked_sent_at"] = ctx.now  # accepted earlier; its answer was lost
+        _save(record, progress)
+    if not progress.get("marked_sent_at"):
+        if member is None:
+            raise RungTimedOut(f"{instance_id} is no longer in an Auto Scaling group: nothing will replace it")
+        if member.lifecycle_state == autoscaling.STANDBY:
+            autoscaling.exit_standby(member.group, instance_id)
+            ctx.audit(Reason.STANDBY_EXITED, f"{instance_id} left Standby so that {member.group} acts on its health",
+                      instance_id=instance_id)
+            member = autoscaling.membership(instance_id)
+        if member is not None and member.lifecycle_state == autoscaling.IN_SERVICE:
+            progress["mark_intended_at"] = progress.get("mark_intended_at") or ctx.now
+            _save(record, progress)
+            autoscaling.mark_unhealthy(instance_id)  # a throttle or failure raises: the Retry sends it again
+            progress["marked_sent_at"] = ctx.now
+            _save(record, progress)
+            ctx.audit(Reason.MARKED_UNHEALTHY, f"marked {instance_id} Unhealthy in {member.group}: it terminates it "
+                      "and launches a replacement", instance_id=instance_id, asg=member.group)
+            member = autoscaling.membership(instance_id)
+        phase = "marked" if progress.get("marked_sent_at") else "leaving standby"
+    if progress.get("marked_sent_at"):
+        known = set(progress["known"])
+        healthy_everywhere = set.intersection(*({i for i, s in m.items() if s == "healthy"} for m in states.values()))
+        new = sorted(healthy_everywhere - known)
+        old_leaving = member is None or member.lifecycle_state.startswith("Terminat")
+        if new and old_leaving:
+            lifecycle.advance(record, "replace", {"replacement": new[0], "seconds": round(elapsed, 3)}, ctx.now,
+                              ctx.execution_id)
+            ctx.audit(Reason.REPLACED, f"{instance_id} was replaced by {new[0]}, healthy in every target group "
+                      f"{elapsed:.0f} s into the rung", instance_id=instance_id, replacement=new[0],
+                      seconds=round(elapsed, 3))
+            return {"done": True, "phase": "replaced", "replacement": new[0], "wait_seconds": 0}
+        phase = "replacing"
+    if waits.expired(elapsed, escalation.deadline_seconds):
+        seen = member.lifecycle_state if member else "gone"
+        ctx.audit(Reason.RUNG_TIMED_OUT, f"{instance_id} not replaced {elapsed:.0f} s into the rung (deadline "
+                  f"{escalation.deadline_seconds} s; lifecycle {seen})", instance_id=instance_id, rung="replace",
+                  elapsed_seconds=round(elapsed, 3))
+        raise RungTimedOut(f"{instance_id} not replaced after {elapsed:.0f} s")
+    wait = waits.next_wait(POLL_SECONDS, elapsed, escalation.deadline_seconds)
+    return {"done": False, "phase": phase, "wait_seconds": wait}
+
+
+handler = replace_instance
