@@ -20,6 +20,10 @@ class StepFunction:
     name: str  # deployed function name suffix: nightshift-<name>
     module: str  # steps.<package>.<module>.handler, e.g. remediate.check_drain
 
+    def source(self) -> str:
+        """The module's file, relative to the repository root: steps/<package>/<module>.py."""
+        return f"steps/{self.module.replace('.', '/')}.py"
+
     def handler(self) -> Handler:
         module = importlib.import_module(f"steps.{self.module}")
         handler: Handler = module.handler  # a module's attribute is Any to mypy

@@ -87,12 +87,13 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
 
 # -- the catalogue -------------------------------------------------------------------------------------------
 
-def lambda_tasks() -> dict[str, list[str]]:
-    """Every Lambda Task of both machines, from the ASL: function name -> the Task states that invoke it."""
+def lambda_task_states() -> dict[str, list[tuple[str, str, dict[str, Any]]]]:
+    """Every Lambda Task of both machines, from the ASL, in the order the ASL lists them: function name ->
+    (machine, Task state name, Task state) of each Task state that invokes it."""
     from nightshift.functions import STEP_FUNCTIONS
 
     by_placeholder = {f"${{{f.placeholder}}}": f.name for f in STEP_FUNCTIONS if f.placeholder}
-    found: dict[str, list[str]] = {}
+    found: dict[str, list[tuple[str, str, dict[str, Any]]]] = {}
 
     def walk(machine: str, states: dict[str, Any]) -> None:
         for name, state in states.items():
@@ -100,7 +101,7 @@ def lambda_tasks() -> dict[str, list[str]]:
                 function = by_placeholder.get(state["Resource"])
                 if function is None:
                     raise AssertionError(f"{machine}: Task {name!r} invokes {state['Resource']}, not a known step")
-                found.setdefault(function, []).append(f"{machine}: {name}")
+                found.setdefault(function, []).append((machine, name, state))
             for branch in state.get("Branches", []):
                 walk(machine, branch["States"])
             inner = state.get("ItemProcessor") or state.get("Iterator")
@@ -110,6 +111,12 @@ def lambda_tasks() -> dict[str, list[str]]:
     for machine in MACHINES:
         walk(machine, json.loads((STATEMACHINE_DIR / f"{machine}.asl.json").read_text())["States"])
     return found
+
+
+def lambda_tasks() -> dict[str, list[str]]:
+    """Every Lambda Task of both machines, from the ASL: function name -> the Task states that invoke it."""
+    return {function: [f"{machine}: {name}" for machine, name, _ in states]
+            for function, states in lambda_task_states().items()}
 
 
 def record(scenario: Scenario, make: Callable[..., Harness]) -> dict[str, list[list[str]]]:

@@ -31,6 +31,7 @@ from typing import Any
 
 import pytest
 
+from nightshift.functions import BY_NAME
 from steps.store import claim, lock
 from tests.faults import matrix
 from tests.harness import Harness
@@ -60,9 +61,9 @@ def overlap_cases() -> list[matrix.Case]:
 
 def polling_tasks() -> list[str]:
     """Every Lambda Task whose step renews the group lease (calls ``lease.keep``), from the steps' source."""
-    steps = Path(__file__).resolve().parents[2] / "steps"
+    root = Path(__file__).resolve().parents[2]
     return sorted(task for task in matrix.lambda_tasks()
-                  if "lease.keep(" in (steps / f"{task.replace('-', '_')}.py").read_text())
+                  if "lease.keep(" in (root / BY_NAME[f"nightshift-{task}"].source()).read_text())
 
 
 def scenario_running(task: str) -> str:
