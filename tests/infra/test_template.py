@@ -212,7 +212,7 @@ def test_the_local_router_resolves_deployed_and_local_names(entry: StepFunction)
 # -- least privilege -----------------------------------------------------------------------------------
 @pytest.mark.parametrize("entry", STEP_FUNCTIONS, ids=lambda e: e.name)
 def test_each_policy_grants_exactly_the_calls_its_step_makes(entry: StepFunction) -> None:
-    # GIVEN the AWS calls reachable from steps/<module>.py (steps/aws, steps/store, steps/core/groups)
+    # GIVEN the AWS calls reachable from steps/<package>/<module>.py (steps/aws, steps/store, steps/core/groups)
     needed = calls_of_step(entry.module)
     # THEN the function's policy grants those and nothing else (DynamoDB: on the right table)
     have = granted(logical_id(entry)) - PLATFORM_GRANTS.get(logical_id(entry), set())
