@@ -36,7 +36,7 @@ _EXTENDED_STATISTIC = re.compile(
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class MetricSpec(_Strict):
