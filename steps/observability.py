@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
@@ -22,7 +22,8 @@ from steps.reasons import SKIPS, Reason
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "nightshift"))
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Nightshift")
 
-F = TypeVar("F", bound=Callable[..., Any])
+def _unchanged(handler: Callable[..., Any]) -> Callable[..., Any]:
+    return handler
 
 
 class Untraced:
@@ -30,9 +31,12 @@ class Untraced:
     nowhere. A Tracer made there would be disabled anyway, yet making one imports the X-Ray SDK (about 0.2 s
     of every cold start, more than any step's own code)."""
 
-    def capture_lambda_handler(self, lambda_handler: F | None = None, capture_response: bool | None = None,
-                               capture_error: bool | None = None) -> Any:
-        return (lambda handler: handler) if lambda_handler is None else lambda_handler
+    def capture_lambda_handler(self, lambda_handler: Callable[..., Any] | None = None,
+                               capture_response: bool | None = None,
+                               capture_error: bool | None = None) -> Callable[..., Any]:
+        if lambda_handler is None:
+            return _unchanged
+        return lambda_handler
 
     def put_annotation(self, key: str, value: str | float | bool) -> None:
         return None
