@@ -9,6 +9,8 @@ anything: import times are measured by the bench only (bench/run.py, section 5 o
   the SAM template's ``Tracing: Active``) the Tracer is made at import as before.
 - The groups declaration's models (``GroupConfig`` and the specs it holds): pydantic builds their validators
   when a declaration is first validated, not at import; the restore path and the notifications never read it.
+- A step's event model (``StepEvent``): built at import by the handlers that parse one on every call (the
+  ``@step`` ones), by no other.
 """
 
 from __future__ import annotations
@@ -38,11 +40,15 @@ names = sys.argv[1:]
 deferred = {deferred!r}
 seen = []
 for name in names:
-    BY_NAME[name].handler()
+    handler = BY_NAME[name].handler()
     config = sys.modules.get("steps.config")
     built = sorted(m for m in {models!r} if config is not None and getattr(config, m).__pydantic_complete__)
     loaded = sorted({{m.split(".")[0] for m in sys.modules}} & set(deferred))
-    seen.append({{"function": name, "loaded": loaded, "built": built}})
+    events = sys.modules.get("steps.events")
+    seen.append({{"function": name, "loaded": loaded, "built": built,
+                 # steps/entrypoint.py's @step wraps the body (functools.wraps): tracing off, nothing else does
+                 "is_step": hasattr(handler, "__wrapped__"),
+                 "step_event_built": events is not None and events.StepEvent.__pydantic_complete__}})
 print(json.dumps(seen))
 """
 
@@ -82,6 +88,15 @@ def test_no_handler_loads_what_only_some_paths_need(function: str) -> None:
     [entry] = _probe([function])
     assert entry["loaded"] == [], f"importing {function}'s handler loaded {entry['loaded']}"
     assert entry["built"] == [], f"importing {function}'s handler built the group models {entry['built']}"
+    # A step parses a StepEvent on every call: built at import (not moved to the first call); the handlers that
+    # never parse one (validate-request, list-groups, the alarm trigger...) do not build it.
+    assert entry["step_event_built"] == entry["is_step"], entry
+
+
+def test_both_kinds_of_handler_are_probed() -> None:
+    # Else the StepEvent assertion above tells nothing (e.g. if @step stopped showing as ``__wrapped__``).
+    kinds = {entry["is_step"] for entry in _probe([f"nightshift-{f.name}" for f in STEP_FUNCTIONS])}
+    assert kinds == {True, False}
 
 
 # Which tracer the container made, whether the X-Ray SDK is loaded, and what runs as a step's handler: the
