@@ -36,7 +36,10 @@ _EXTENDED_STATISTIC = re.compile(
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # defer_build: pydantic builds a model's validator when it first validates, not when this module is
+    # imported (the declaration's dozen models are read only by the steps and paths that read a group; the
+    # restore path and the notifications never do). A Lambda container runs one invocation at a time.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class MetricSpec(_Strict):

@@ -90,6 +90,7 @@ def validation_message(exc: ValidationError, prefix: str = "") -> str:
 
 def step(body: Callable[[StepContext], dict[str, Any]]) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     """Turn ``body(ctx)`` into a Lambda handler for any Task after validation."""
+    StepEvent.model_rebuild()  # every call parses one: its validator is built now, at import, not on the first call
 
     @functools.wraps(body)
     @tracer.capture_lambda_handler(capture_response=False)
