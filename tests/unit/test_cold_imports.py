@@ -41,12 +41,12 @@ deferred = {deferred!r}
 seen = []
 for name in names:
     handler = BY_NAME[name].handler()
-    config = sys.modules.get("steps.config")
+    config = sys.modules["steps.core.config"] if "steps.core.config" in sys.modules else None
     built = sorted(m for m in {models!r} if config is not None and getattr(config, m).__pydantic_complete__)
     loaded = sorted({{m.split(".")[0] for m in sys.modules}} & set(deferred))
-    events = sys.modules.get("steps.events")
+    events = sys.modules.get("steps.core.events")
     seen.append({{"function": name, "loaded": loaded, "built": built,
-                 # steps/entrypoint.py's @step wraps the body (functools.wraps): tracing off, nothing else does
+                 # steps/core/entrypoint.py's @step wraps the body (functools.wraps): tracing off, nothing else does
                  "is_step": hasattr(handler, "__wrapped__"),
                  "step_event_built": events is not None and events.StepEvent.__pydantic_complete__}})
 print(json.dumps(seen))
@@ -104,7 +104,7 @@ def test_both_kinds_of_handler_are_probed() -> None:
 TRACING = ("import sys\n"
            "from nightshift.functions import BY_NAME\n"
            "handler = BY_NAME['nightshift-check-drain'].handler()\n"
-           "from steps import observability as o\n"
+           "from steps.core import observability as o\n"
            "from aws_lambda_powertools import Tracer\n"
            "print(isinstance(o.tracer, Tracer) and not o.tracer.disabled, 'aws_xray_sdk.core' in sys.modules, "
            "handler.__code__.co_name)")
