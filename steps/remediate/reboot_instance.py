@@ -84,7 +84,7 @@ def reboot_instance(ctx: StepContext) -> dict[str, Any]:
     earlier = lifecycle.recorded(record, "reboot")
     if earlier is not None and not earlier.get("refused"):
         if not _never_queued(ctx, record, earlier):
-            if earlier.get("sent") and not _requested_audited(ctx, instance_id, earlier):
+            if earlier.get("sent") and not _requested_audited(instance_id, earlier):
                 # Accepted, but the attempt that sent it stopped before its audit (a crash, or its last save's
                 # answer lost): the cooldown, the daily reboot limit and the storm breaker count REBOOT_REQUESTED.
                 _audit_requested(ctx, instance_id, earlier)
@@ -134,7 +134,7 @@ def _audit_requested(ctx: StepContext, instance_id: str, result: dict[str, Any])
               "for proof that it happened", instance_id=instance_id, requested_at=result["requested_at"])
 
 
-def _requested_audited(ctx: StepContext, instance_id: str, result: dict[str, Any]) -> bool:
+def _requested_audited(instance_id: str, result: dict[str, Any]) -> bool:
     """Whether this request's REBOOT_REQUESTED is in the trail. The by-instance index is eventually
     consistent: a record written moments ago may not show yet, and is then written twice, which counts one
     reboot too many (the safe side), never one too few."""
