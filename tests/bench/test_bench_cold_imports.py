@@ -8,8 +8,10 @@ from bench import report
 
 def _document() -> dict[str, object]:
     return {"cold_imports": {
-        "nightshift-check-drain": {"module": "steps.remediate.check_drain", "median_seconds": 0.2999, "samples": [0.2999]},
-        "nightshift-notify": {"module": "steps.remediate.notify", "median_seconds": 0.412, "samples": [0.5, 0.412, 0.4]},
+        "nightshift-check-drain": {"module": "steps.remediate.check_drain", "median_seconds": 0.2999,
+                                   "samples": [0.2999]},
+        "nightshift-notify": {"module": "steps.remediate.notify", "median_seconds": 0.412,
+                              "samples": [0.5, 0.412, 0.4]},
         "nightshift-list-groups": {"module": "steps.sweep.list_groups", "median_seconds": 0.3, "samples": [0.3]},
         "baseline (seed)": {"module": "bench.baseline_seed", "median_seconds": 0.9, "samples": [0.9]},
     }}
