@@ -152,6 +152,7 @@ def test_a_powertools_without_the_private_rule_makes_the_tracer(monkeypatch: pyt
 
     from steps.core import observability
 
-    assert observability.tracing_off() is True  # here: outside Lambda
+    monkeypatch.delenv("LAMBDA_TASK_ROOT", raising=False)
+    assert observability.tracing_off() is True  # outside Lambda
     monkeypatch.delattr(Tracer, "_is_tracer_disabled")
     assert observability.tracing_off() is False
