@@ -17,7 +17,7 @@ Trigger = Literal["alarm", "schedule", "manual", "replay"]
 class _Loose(BaseModel):
     # Step results may gain fields; a step reads only what it needs. defer_build: the handlers that never parse a
     # step's state (validate-request, list-groups, the alarm trigger) do not build these validators when they
-    # import this module; every @step handler builds StepEvent's at import (steps/entrypoint.py).
+    # import this module; every @step handler builds StepEvent's at import (steps/core/entrypoint.py).
     model_config = ConfigDict(extra="ignore", defer_build=True)
 
 

@@ -45,8 +45,13 @@ class Untraced:
 def tracing_off() -> bool:
     """Powertools' own rule, read as its Tracer reads it when made: off outside Lambda (no LAMBDA_TASK_ROOT,
     or under SAM CLI / Chalice) and where POWERTOOLS_TRACE_DISABLED is true. On Lambda the SAM template turns
-    X-Ray tracing on (``Tracing: Active``) and the Tracer is made, as before."""
-    return bool(Tracer._is_tracer_disabled())
+    X-Ray tracing on (``Tracing: Active``) and the Tracer is made, as before.
+
+    The rule is private to Powertools (``Tracer._is_tracer_disabled``), and on Lambda Powertools is the layer
+    version the operator picks: where a release lacks it, the Tracer is made and decides for itself (as
+    before this stand-in existed) rather than every function failing its INIT."""
+    rule = getattr(Tracer, "_is_tracer_disabled", None)
+    return bool(rule()) if callable(rule) else False
 
 
 # X-Ray segments per handler: Powertools' Tracer (which patches what the X-Ray SDK can: botocore, so every AWS

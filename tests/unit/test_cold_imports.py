@@ -122,3 +122,37 @@ def test_on_lambda_the_powertools_tracer_is_made_at_import_as_before() -> None:
     """Tracing on (on Lambda, POWERTOOLS_TRACE_DISABLED unset): Powertools' Tracer, enabled, made when the
     handler is imported (it patches botocore then), and wrapped around every step's handler."""
     assert _run(TRACING, LAMBDA_TASK_ROOT="/var/task") == "True True decorate"
+
+
+# Powertools' documented rule (https://docs.powertools.aws.dev/lambda/python/latest/core/tracer/: auto-disabled
+# outside the Lambda environment, POWERTOOLS_TRACE_DISABLED disables it; SAM CLI's `sam local` sets
+# AWS_SAM_LOCAL): only a true value of the variable disables tracing on Lambda.
+RULE = ("from aws_lambda_powertools import Tracer\n"
+        "from steps.core import observability as o\n"
+        "print(isinstance(o.tracer, o.Untraced), Tracer(service='probe').disabled)")
+
+
+@pytest.mark.parametrize(("env", "off"), [
+    ({"LAMBDA_TASK_ROOT": "/var/task", "POWERTOOLS_TRACE_DISABLED": "false"}, False),
+    ({"LAMBDA_TASK_ROOT": "/var/task", "POWERTOOLS_TRACE_DISABLED": "0"}, False),
+    ({"LAMBDA_TASK_ROOT": "/var/task", "POWERTOOLS_TRACE_DISABLED": "False"}, False),
+    ({"LAMBDA_TASK_ROOT": "/var/task", "POWERTOOLS_TRACE_DISABLED": "1"}, True),
+    ({"LAMBDA_TASK_ROOT": "/var/task", "AWS_SAM_LOCAL": "true"}, True),
+])
+def test_tracing_is_off_exactly_where_powertools_tracer_is_disabled(env: dict[str, str], off: bool) -> None:
+    """The stand-in is used exactly where Powertools' own Tracer, made in the same environment, is disabled
+    (a Powertools upgrade that changes its rule shows here), and that is where its documentation says."""
+    assert _run(RULE, **env) == f"{off} {off}"
+
+
+def test_a_powertools_without_the_private_rule_makes_the_tracer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``Tracer._is_tracer_disabled`` is private; the deployed Powertools is the layer version the operator
+    picks. Without it, the Tracer is made (it decides for itself) instead of every handler failing to import."""
+    from aws_lambda_powertools import Tracer
+
+    from steps.core import observability
+
+    monkeypatch.delenv("LAMBDA_TASK_ROOT", raising=False)
+    assert observability.tracing_off() is True  # outside Lambda
+    monkeypatch.delattr(Tracer, "_is_tracer_disabled")
+    assert observability.tracing_off() is False

@@ -14,7 +14,9 @@ and ``if TYPE_CHECKING:`` imports count.
 
 from __future__ import annotations
 
+import dataclasses
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -134,3 +136,13 @@ def test_a_module_no_step_uses_fails(tree: Path) -> None:
 def test_a_module_outside_the_packages_fails(tree: Path) -> None:
     (tree / "steps" / "helpers.py").write_text("X = 1\n")
     assert violations(tree) == ["steps/helpers.py: a module outside the packages of steps/"]
+
+
+def test_a_step_outside_its_workflow_package_fails(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The reconciler (a Task of sweep.asl.json) catalogued and filed under the remediation's package.
+    moved = tuple(dataclasses.replace(f, module="remediate.reconcile") if f.name == "reconcile" else f
+                  for f in STEP_FUNCTIONS)
+    monkeypatch.setattr(sys.modules[__name__], "STEP_FUNCTIONS", moved)
+    (tree / "steps" / "sweep" / "reconcile.py").rename(tree / "steps" / "remediate" / "reconcile.py")
+    assert violations(tree) == ["steps.remediate.reconcile: neither a remediate step nor imported by one",
+                                "steps.remediate.reconcile: a sweep step outside steps/sweep/"]
