@@ -58,8 +58,11 @@ REBOOT_NOT_QUEUED = ("tests/workflow/test_reboot_ambiguity.py::"
                      "test_died_after_the_write_ahead_before_the_call_the_boot_time_proves_no_reboot_and_it_is_sent_once")
 
 
-def fault(function: str, kind: str) -> str:
-    return f"tests/faults/test_fault_matrix.py::test_fault[{function}-{kind}]"
+def fault(task: str, call: str, kind: str) -> str:
+    """A case of the fault matrix (tests/faults/matrix.py ``Case.id``): ``kind`` at ``call`` of ``task``'s step.
+    ``server-error`` is an outage for as long as the Task is retried (it lands in the Catch); ``crash-after``
+    kills the Lambda runtime after the call took effect (``Lambda.Unknown``)."""
+    return f"tests/faults/test_fault_matrix.py::test_fault[{task}:{call}:{kind}]"
 
 
 @dataclass(frozen=True)
@@ -165,15 +168,19 @@ RELEASE = "Release the group lock"
 MUTANTS: tuple[Mutant, ...] = (
     # --- a Catch removed: a failure must still put the instance back and release the lock
     Mutant("catch-removed/deregister", "remediate", "Deregister from every target group: no Catch",
-           remove_catch("Deregister from every target group"), (fault("deregister-instance", "exception"),)),
+           remove_catch("Deregister from every target group"),
+           (fault("deregister-instance", "elastic-load-balancing-v2.DeregisterTargets", "server-error"),)),
     Mutant("catch-removed/check-drain", "remediate", "Check whether the drain is over: no Catch",
-           remove_catch("Check whether the drain is over"), (fault("check-drain", "exception"),)),
+           remove_catch("Check whether the drain is over"),
+           (fault("check-drain", "elastic-load-balancing-v2.DescribeTargetHealth", "server-error"),)),
     Mutant("catch-removed/reboot", "remediate", "Reboot the instance: no Catch",
            remove_catch("Reboot the instance"), (REBOOT_FAILS,)),
     Mutant("catch-removed/check-boot", "remediate", "Check whether the instance rebooted: no States.ALL catcher",
-           remove_catch("Check whether the instance rebooted", ALL), (fault("check-boot", "exception"),)),
+           remove_catch("Check whether the instance rebooted", ALL),
+           (fault("check-boot", "ec2.DescribeInstanceStatus", "server-error"),)),
     Mutant("catch-removed/register", "remediate", "Register in every target group: no Catch",
-           remove_catch("Register in every target group"), (fault("register-instance", "exception"),)),
+           remove_catch("Register in every target group"),
+           (fault("register-instance", "elastic-load-balancing-v2.RegisterTargets", "server-error"),)),
     Mutant("catch-removed/health-to-ladder", "remediate", "Check target health: HealthNotRestored no longer escalates",
            remove_catch("Check target health", "HealthNotRestored"), (ESCALATES,)),
     Mutant("catch-removed/restore", "remediate", "Put the instance back in service: no Catch (to Restore failed)",
@@ -218,16 +225,17 @@ MUTANTS: tuple[Mutant, ...] = (
            drop_choice("How did it end?", 1), (RESTORE_FAILS,)),
     # --- a Retry's ErrorEquals narrowed
     Mutant("retry-narrowed/reboot-throttled", "remediate", "Reboot the instance: AwsThrottled not retried",
-           narrow_retry("Reboot the instance", THROTTLED), (fault("reboot-instance", "throttling"),)),
+           narrow_retry("Reboot the instance", THROTTLED),
+           (fault("reboot-instance", "ec2.RebootInstances", "throttling"),)),
     Mutant("retry-narrowed/deregister-throttled", "remediate", "Deregister: AwsThrottled not retried",
            narrow_retry("Deregister from every target group", THROTTLED),
-           (fault("deregister-instance", "throttling"),)),
+           (fault("deregister-instance", "elastic-load-balancing-v2.DeregisterTargets", "throttling"),)),
     Mutant("retry-narrowed/register-crash", "remediate", "Register: Lambda.Unknown (crash) not retried",
            narrow_retry("Register in every target group", "Lambda.Unknown"),
-           (fault("register-instance", "crash-after-call"),)),
+           (fault("register-instance", "elastic-load-balancing-v2.RegisterTargets", "crash-after"),)),
     Mutant("retry-narrowed/lock-crash", "remediate", "Acquire the group lock: Lambda.Unknown (crash) not retried",
            narrow_retry("Acquire the group lock", "Lambda.Unknown"),
-           (fault("acquire-group-lock", "crash-after-call"),)),
+           (fault("acquire-group-lock", "dynamodb.PutItem", "crash-after"),)),
     Mutant("retry-narrowed/restore", "remediate", "Put the instance back: only throttling retried (not States.ALL)",
            lambda d: _state(d, PUT_BACK)["Retry"][0].update({"ErrorEquals": [THROTTLED, "AwsUnavailable"]}),
            (CRASHED_RESTORE,)),
@@ -280,7 +288,8 @@ def write_mutant(mutant: Mutant, directory: Path) -> None:
 
 def run_tests(tests: tuple[str, ...], asl_dir: Path | None) -> tuple[str, float, str]:
     """killed / survived / error, the seconds it took, and the tail of pytest's output."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # the whole fault matrix is collected (make test collects only its smoke slice)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "NIGHTSHIFT_FAULT_MATRIX": "full"}
     env.pop("NIGHTSHIFT_ASL_DIR", None)
     if asl_dir is not None:
         env["NIGHTSHIFT_ASL_DIR"] = str(asl_dir)
