@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from nightshift.runtime.lambda_router import LambdaContext
 from steps.core import clock
 from steps.store import audit, lifecycle, lock
 from steps.sweep import reconcile, summarise_sweep
@@ -67,11 +68,12 @@ class QuerySpy:
         self.queries, self.others, self.read = 0, 0, []
 
 
-class QueriesCostTime:
+class QueriesCostTime(LambdaContext):
     """A Lambda context whose remaining time drops by ``per_query_ms`` with every Query: a tiny budget,
     without measuring real time."""
 
     def __init__(self, spy: QuerySpy, budget_ms: int, per_query_ms: int) -> None:
+        super().__init__("nightshift-reconcile")
         self.spy, self.budget_ms, self.per_query_ms = spy, budget_ms, per_query_ms
 
     def get_remaining_time_in_millis(self) -> int:
