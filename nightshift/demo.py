@@ -117,11 +117,16 @@ def start_by_trigger(rt: LocalRuntime, simulator: Any, options: DemoOptions, pro
     request = {"group": "web", "reason": "nightshift demo", "requested_by": "demo", "dry_run": options.dry_run}
     if options.trigger == "alarm":
         from nightshift.functions import BY_NAME
+        from nightshift.runtime.lambda_router import LambdaContext
 
         leaker = simulator.leaking_instance_ids()[0]
         event = alarm_event("nightshift-web-memory", leaker, datetime.fromtimestamp(rt.clock.now(), UTC))
-        outcome = BY_NAME["nightshift-alarm-trigger"].handler()(event, None)
-        again = BY_NAME["nightshift-alarm-trigger"].handler()(event, None)
+        trigger = BY_NAME["nightshift-alarm-trigger"].handler()
+        # EventBridge invokes the function: a Lambda context, as the runtime's Lambda router passes to the steps
+        outcome = trigger(event, LambdaContext("nightshift-alarm-trigger", invoked_function_arn=rt.router.arn(
+            "nightshift-alarm-trigger")))
+        again = trigger(event, LambdaContext("nightshift-alarm-trigger", invoked_function_arn=rt.router.arn(
+            "nightshift-alarm-trigger")))
         say(f"  alarm nightshift-web-memory in ALARM for {leaker}: started {outcome['execution_arn']}; "
             f"the same event again started {'another' if again['started'] else 'nothing'}")
         return str(outcome["execution_arn"]), {"alarm_started": outcome["started"],

@@ -21,3 +21,6 @@ from hypothesis import HealthCheck, settings  # noqa: E402
 
 settings.register_profile("mutation", derandomize=True, database=None, deadline=None,
                           suppress_health_check=list(HealthCheck))
+
+# The shared fixtures (harness, direct, direct_asg, steps, world, make_world, aws_env): one plugin.
+pytest_plugins = ["tests.fixtures"]

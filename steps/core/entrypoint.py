@@ -17,7 +17,7 @@ from steps.core import clock, groups
 from steps.core.config import GroupConfig
 from steps.core.events import EscalationChoice, StepEvent, WorkflowState
 from steps.core.exceptions import InvalidRequest
-from steps.core.observability import logger, record_metrics, tracer
+from steps.core.observability import EXECUTION_ID, logger, record_metrics, tracer
 from steps.core.reasons import Reason
 from steps.store import audit
 from steps.store import errors as store_errors
@@ -94,13 +94,13 @@ def step(body: Callable[[StepContext], dict[str, Any]]) -> Callable[[dict[str, A
 
     @functools.wraps(body)
     @tracer.capture_lambda_handler(capture_response=False)
+    @logger.inject_lambda_context(correlation_id_path=EXECUTION_ID)
     def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         try:
             parsed = parse(event=event, model=StepEvent)
         except ValidationError as exc:
             raise InvalidRequest(f"{body.__name__}: malformed step input: {validation_message(exc)}") from exc
         request = parsed.state.request
-        logger.set_correlation_id(parsed.execution_id)
         logger.append_keys(group=request.group, remediation_id=request.remediation_id, step=body.__name__)
         tracer.put_annotation(key="group", value=request.group)
         ctx = StepContext(parsed.execution_id, parsed.state, step=body.__name__)

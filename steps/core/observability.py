@@ -14,12 +14,20 @@ from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.metrics.base import SingleMetric
 
 from steps.core.reasons import SKIPS, Reason
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "nightshift"))
+
+# Where a handler's event holds its correlation id, for Powertools' ``Logger.inject_lambda_context``, which also
+# puts the Lambda context's fields on every line (function_name, function_request_id, function_arn,
+# function_memory_size, cold_start). Every Task of both state machines passes ``$$.Execution.Id`` as
+# ``execution_id``; the alarm trigger's event is EventBridge's, whose ``id`` names the delivery.
+EXECUTION_ID = "execution_id"
+EVENTBRIDGE_EVENT_ID = correlation_paths.EVENT_BRIDGE
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Nightshift")
 
 def _unchanged(handler: Callable[..., Any]) -> Callable[..., Any]:

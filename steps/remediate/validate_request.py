@@ -14,13 +14,14 @@ from steps.core import clock, groups
 from steps.core.entrypoint import validation_message
 from steps.core.events import StartInput, ValidateEvent
 from steps.core.exceptions import ConfigurationError, InvalidRequest, LifecycleConflict
-from steps.core.observability import logger, tracer
+from steps.core.observability import EXECUTION_ID, logger, tracer
 from steps.remediate import request_origin
 from steps.store import errors as store_errors
 from steps.store import lifecycle
 
 
 @tracer.capture_lambda_handler(capture_response=False)
+@logger.inject_lambda_context(correlation_id_path=EXECUTION_ID)
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     with store_errors.translated():  # a throttled table is retried, not an unknown failure
         return _validate(event)
@@ -32,7 +33,6 @@ def _validate(event: dict[str, Any]) -> dict[str, Any]:
         start = StartInput.model_validate(envelope.input)
     except ValidationError as exc:
         raise InvalidRequest(validation_message(exc)) from exc
-    logger.set_correlation_id(envelope.execution_id)
     try:
         group = groups.group(start.group)
     except ConfigurationError as exc:

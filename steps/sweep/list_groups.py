@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from steps.core import groups
 from steps.core.entrypoint import validation_message
 from steps.core.exceptions import InvalidRequest
-from steps.core.observability import logger, tracer
+from steps.core.observability import EXECUTION_ID, logger, tracer
 
 
 class SweepInput(BaseModel):
@@ -35,13 +35,13 @@ def child_name(group: str, sweep_name: str) -> str:
 
 
 @tracer.capture_lambda_handler(capture_response=False)
+@logger.inject_lambda_context(correlation_id_path=EXECUTION_ID)
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     try:
         envelope = ListGroupsEvent.model_validate(event)
         wanted = SweepInput.model_validate(envelope.input)
     except ValidationError as exc:
         raise InvalidRequest(validation_message(exc)) from exc
-    logger.set_correlation_id(envelope.execution_id)
     document = groups.load()
     names = wanted.groups if wanted.groups is not None else [g.name for g in document.groups]
     for name in names:

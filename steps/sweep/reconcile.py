@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict
 from steps.aws.stepfunctions import execution_status
 from steps.core import clock, groups
 from steps.core.exceptions import AwsThrottled, AwsUnavailable, ConfigurationError, InvalidRequest, LifecycleConflict
-from steps.core.observability import logger, record_metrics, tracer
+from steps.core.observability import EXECUTION_ID, logger, record_metrics, tracer
 from steps.core.reasons import Reason
 from steps.domain.lifecycle import may
 from steps.remediate import put_back
@@ -439,9 +439,9 @@ def release_stale_claims(sweep_execution: str, budget: Budget) -> list[str]:
 
 
 @tracer.capture_lambda_handler(capture_response=False)
+@logger.inject_lambda_context(correlation_id_path=EXECUTION_ID)
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     parsed = ReconcileEvent.model_validate(event)
-    logger.set_correlation_id(parsed.execution_id)
     budget = Budget(context)
     with store_errors.translated():  # the lock-table scan for undeclared groups' work: throttled is retried
         names = groups_to_reconcile()

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict
 
 from steps.aws import notifications
 from steps.core import clock
-from steps.core.observability import logger, record_metrics, tracer
+from steps.core.observability import EXECUTION_ID, logger, record_metrics, tracer
 from steps.core.reasons import Reason
 from steps.store import audit, notices
 from steps.store import errors as store_errors
@@ -65,6 +65,7 @@ def reconcile_summary(reconciled: dict[str, Any] | None) -> dict[str, Any]:
 
 
 @tracer.capture_lambda_handler(capture_response=False)
+@logger.inject_lambda_context(correlation_id_path=EXECUTION_ID)
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     # A throttled audit write is AwsThrottled, which the Summarise state retries (PynamoDB's own errors are not).
     with store_errors.translated():
@@ -73,7 +74,6 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
 
 def _summarise(event: dict[str, Any]) -> dict[str, Any]:
     parsed = SummariseEvent.model_validate(event)
-    logger.set_correlation_id(parsed.execution_id)
     per_group: dict[str, dict[str, Any]] = {}
     for item in parsed.results:
         outcome = str(item.result.get("outcome") or "failed")

@@ -26,7 +26,7 @@ from steps.core.config import GroupConfig, GroupsDocument
 from steps.core.entrypoint import validation_message
 from steps.core.events import CONTROL_CHARACTERS
 from steps.core.exceptions import ConfigurationError, InvalidRequest
-from steps.core.observability import logger, tracer
+from steps.core.observability import EVENTBRIDGE_EVENT_ID, logger, tracer
 from steps.core.reasons import Reason
 from steps.store import alarm_claims, audit
 
@@ -123,6 +123,7 @@ def resolve(event: AlarmStateChangeEvent, document: GroupsDocument) -> tuple[Gro
 
 
 @tracer.capture_lambda_handler(capture_response=False)
+@logger.inject_lambda_context(correlation_id_path=EVENTBRIDGE_EVENT_ID)
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     try:
         parsed = parse(event=event, model=AlarmStateChangeEvent)
@@ -146,7 +147,7 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     # Start whatever the claim says: a delivery whose predecessor died between claim and start must still start.
     alarm_claims.claim(name, group.name, detail.alarmName, alarm["time"], clock.now(), request)
     arn, _ = executions.start(container.settings().state_machine_arn(), name, request)
-    logger.set_correlation_id(arn)
+    logger.set_correlation_id(arn)  # from here on: the remediation it started (its lines carry the same id)
     details = {**alarm, "execution_name": name}
     claimed = alarm_claims.find(name)
     if claimed is not None and claimed.audited_at is None:

@@ -5,15 +5,14 @@ Behaviour only: no timing is asserted here (the bench compares timings within on
 
 from __future__ import annotations
 
-import io
 from datetime import UTC, datetime
 
 import pytest
 
 from bench import metric_statistics
 from bench.scenarios import Scenario, VirtualLambda, run_baseline
-from nightshift.runtime.runner import LocalRuntime
 from nightshift.sim import FleetSpec, InstanceSpec
+from tests.harness import runtime
 
 
 def test_baseline_heals_the_leaking_instance_and_bills_its_sleeps() -> None:
@@ -63,7 +62,7 @@ def test_virtual_lambda_refuses_to_sleep_past_the_timeout() -> None:
 
 
 def test_shim_answers_only_the_agents_exact_dimension_set() -> None:
-    with LocalRuntime(log_stream=io.StringIO()) as rt:
+    with runtime() as rt:
         sim, built = rt.add_fleet(FleetSpec(size=6, leaking={2: InstanceSpec(leak_to_percent=85.0)}))
         metric_statistics.install(rt, sim)
         leaker = built.instance_ids[2]

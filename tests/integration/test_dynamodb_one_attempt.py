@@ -21,7 +21,7 @@ import steps.store
 from steps.core.exceptions import AwsUnavailable
 from steps.store import audit, lifecycle, tables
 from steps.store.lifecycle import RemediationRecord
-from tests.integration.conftest import Steps
+from tests.harness import Steps
 
 
 def _store_models() -> list[type[Model]]:

@@ -6,7 +6,7 @@ import pytest
 
 from steps.core.exceptions import AwsCallFailed, AwsThrottled, BootNotConfirmed, InvalidRequest, LifecycleConflict
 from steps.store import audit, lifecycle, lock
-from tests.integration.conftest import Steps
+from tests.harness import Steps
 
 
 def events() -> list[str]:

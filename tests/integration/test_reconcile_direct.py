@@ -10,8 +10,7 @@ import pytest
 
 from steps.store import audit, lifecycle, lock, reconcile_progress
 from steps.sweep import reconcile
-from tests.harness import early_in_a_utc_day
-from tests.integration.conftest import Steps
+from tests.harness import Steps, early_in_a_utc_day, invoke
 
 SWEEP = "arn:aws:states:us-east-1:123456789012:execution:nightshift-sweep:sweep-1"
 GONE = "arn:aws:states:us-east-1:123456789012:execution:nightshift-remediate:gone"
@@ -183,11 +182,11 @@ def test_a_throttled_audit_read_fails_the_task_for_the_sweeps_retry_after_every_
     steps.rt.inject("dynamodb", "Query", "ProvisionedThroughputExceededException", "Rate exceeded", 400, times=1)
     # WHEN the reconciler runs: the Task fails with AwsThrottled (the sweep's Retry backs off and runs it again)
     with pytest.raises(AwsThrottled, match="reconcile of web hit AWS errors"):
-        reconcile.handler({"execution_id": SWEEP}, None)
+        invoke(reconcile.handler, {"execution_id": SWEEP})
     # and it audited nothing for a failure its Retry will cure
     assert "RECONCILE_FAILED" not in events()
     # THEN the Retry's run puts the instance back
-    assert reconcile.handler({"execution_id": SWEEP}, None)["groups"]["web"]["restored"] == [steps.leaker]
+    assert invoke(reconcile.handler, {"execution_id": SWEEP})["groups"]["web"]["restored"] == [steps.leaker]
     assert registered_everywhere(steps)
 
 
@@ -197,7 +196,7 @@ def test_a_put_back_the_outage_keeps_failing_names_the_open_remediation(steps: S
     left_out(steps)
     steps.rt.inject("elastic-load-balancing-v2", "RegisterTargets", "InternalFailure", "outage", 500)
     with pytest.raises(AwsUnavailable, match=r"open: it-1"):
-        reconcile.handler({"execution_id": SWEEP}, None)
+        invoke(reconcile.handler, {"execution_id": SWEEP})
     assert not registered_everywhere(steps)
 
 
@@ -205,14 +204,14 @@ def test_a_failure_retrying_cannot_cure_is_audited_and_does_not_fail_the_task(st
     early_in_a_utc_day(steps.rt)  # the once-a-day notice below must not cross midnight (found by review)
     left_out(steps)
     steps.rt.inject("elastic-load-balancing-v2", "RegisterTargets", "InvalidTarget", "terminated", 400)
-    out = reconcile.handler({"execution_id": SWEEP}, None)
+    out = invoke(reconcile.handler, {"execution_id": SWEEP})
     assert out["groups"]["web"]["failed"]["error"] == "ItemsFailed"
     assert events()[-1] == "RECONCILE_FAILED"
     # AND the sweep's summary announces it: the instance stays out until a sweep succeeds
     from steps.sweep import summarise_sweep
 
-    summary = summarise_sweep.handler({"execution_id": SWEEP, "reconciled": out,
-                                       "results": [{"group": "web", "result": {"outcome": "nothing_to_do"}}]}, None)
+    summary = invoke(summarise_sweep.handler, {"execution_id": SWEEP, "reconciled": out,
+                                               "results": [{"group": "web", "result": {"outcome": "nothing_to_do"}}]})
     assert summary["reconcile"]["status"] == "failed"
     published = [c for c in steps.rt.api_calls() if (c.service, c.operation) == ("sns", "Publish") and c.accepted]
     assert len(published) == 1
@@ -221,17 +220,17 @@ def test_a_failure_retrying_cannot_cure_is_audited_and_does_not_fail_the_task(st
     # AND the same failure on the next sweeps (it fails every sweep) is audited each time, announced once a day
     for n in (2, 3):
         steps.rt.clock.advance(900)
-        again = reconcile.handler({"execution_id": f"{SWEEP}-{n}"}, None)
+        again = invoke(reconcile.handler, {"execution_id": f"{SWEEP}-{n}"})
         assert again["groups"]["web"]["failed"]["error"] == "ItemsFailed"
-        summarise_sweep.handler({"execution_id": f"{SWEEP}-{n}", "reconciled": again,
-                                 "results": [{"group": "web", "result": {"outcome": "nothing_to_do"}}]}, None)
+        invoke(summarise_sweep.handler, {"execution_id": f"{SWEEP}-{n}", "reconciled": again,
+                                         "results": [{"group": "web", "result": {"outcome": "nothing_to_do"}}]})
     assert events().count("RECONCILE_FAILED") == 3
     assert len([c for c in steps.rt.api_calls() if (c.service, c.operation) == ("sns", "Publish") and c.accepted]) == 1
     # AND the next UTC day it is announced again
     steps.rt.clock.advance(86400)
-    last = reconcile.handler({"execution_id": f"{SWEEP}-4"}, None)
-    summarise_sweep.handler({"execution_id": f"{SWEEP}-4", "reconciled": last,
-                             "results": [{"group": "web", "result": {"outcome": "nothing_to_do"}}]}, None)
+    last = invoke(reconcile.handler, {"execution_id": f"{SWEEP}-4"})
+    invoke(summarise_sweep.handler, {"execution_id": f"{SWEEP}-4", "reconciled": last,
+                                     "results": [{"group": "web", "result": {"outcome": "nothing_to_do"}}]})
     assert len([c for c in steps.rt.api_calls() if (c.service, c.operation) == ("sns", "Publish") and c.accepted]) == 2
 
 
@@ -240,8 +239,8 @@ def test_a_reconcile_task_that_failed_is_announced_by_the_summary(steps: Steps) 
 
     steps.validate()
     failed = {"failed": True, "error": "AwsUnavailable", "cause": "reconcile of web hit AWS errors (open: it-9)"}
-    summarise_sweep.handler({"execution_id": SWEEP, "reconciled": failed,
-                             "results": [{"group": "web", "result": {"outcome": "nothing_to_do"}}]}, None)
+    invoke(summarise_sweep.handler, {"execution_id": SWEEP, "reconciled": failed,
+                                     "results": [{"group": "web", "result": {"outcome": "nothing_to_do"}}]})
     published = [c for c in steps.rt.api_calls() if (c.service, c.operation) == ("sns", "Publish") and c.accepted]
     assert len(published) == 1 and "could not put back what dead executions left out of service in web" in \
         published[0].params["Message"] and "it-9" in published[0].params["Message"]
@@ -252,9 +251,9 @@ def test_a_reconcile_that_finished_announces_nothing(steps: Steps) -> None:
     from steps.sweep import summarise_sweep
 
     left_out(steps)
-    out = reconcile.handler({"execution_id": SWEEP}, None)
-    summarise_sweep.handler({"execution_id": SWEEP, "reconciled": out,
-                             "results": [{"group": "web", "result": {"outcome": "nothing_to_do"}}]}, None)
+    out = invoke(reconcile.handler, {"execution_id": SWEEP})
+    invoke(summarise_sweep.handler, {"execution_id": SWEEP, "reconciled": out,
+                                     "results": [{"group": "web", "result": {"outcome": "nothing_to_do"}}]})
     assert not [c for c in steps.rt.api_calls() if (c.service, c.operation) == ("sns", "Publish")]
 
 
@@ -276,7 +275,7 @@ def test_a_throttled_reconciled_audit_is_written_once_when_the_item_is_tried_aga
         return real(entry)
 
     monkeypatch.setattr(reconcile.audit, "record", record_throttled_once)
-    out = reconcile.handler({"execution_id": SWEEP}, None)
+    out = invoke(reconcile.handler, {"execution_id": SWEEP})
     # THEN the item, tried again at once, is reported put back and audited exactly once
     assert throttled == ["RECONCILED"]
     assert out["groups"]["web"]["restored"] == [steps.leaker]
@@ -294,11 +293,11 @@ def test_an_instance_not_running_yet_is_left_for_the_next_sweep_not_retried_as_a
         raise put_back._not_running("i-x is stopping (seen); it is registered once it is running")
 
     monkeypatch.setattr(reconcile.put_back, "put_back", not_yet)
-    out = reconcile.handler({"execution_id": SWEEP}, None)  # no raise: nothing for the Retry to cure
+    out = invoke(reconcile.handler, {"execution_id": SWEEP})  # no raise: nothing for the Retry to cure
     assert "failed" not in out["groups"]["web"] and out["groups"]["web"]["restored"] == []
     assert "RECONCILE_FAILED" not in events()
     monkeypatch.undo()
-    assert reconcile.handler({"execution_id": SWEEP}, None)["groups"]["web"]["restored"] == [steps.leaker]
+    assert invoke(reconcile.handler, {"execution_id": SWEEP})["groups"]["web"]["restored"] == [steps.leaker]
 
 
 def test_a_failure_retrying_cannot_cure_is_audited_once_per_sweep_however_often_the_retry_runs_it(
@@ -310,10 +309,10 @@ def test_a_failure_retrying_cannot_cure_is_audited_once_per_sweep_however_often_
     steps.rt.inject("elastic-load-balancing-v2", "RegisterTargets", "InvalidTarget", "refused", 400)
     for _ in range(3):
         steps.rt.clock.advance(30)
-        assert reconcile.handler({"execution_id": SWEEP}, None)["groups"]["web"]["failed"]["error"] == "ItemsFailed"
+        assert invoke(reconcile.handler, {"execution_id": SWEEP})["groups"]["web"]["failed"]["error"] == "ItemsFailed"
     assert events().count("RECONCILE_FAILED") == 1
     steps.rt.clock.advance(900)
-    reconcile.handler({"execution_id": SWEEP + "-next"}, None)
+    invoke(reconcile.handler, {"execution_id": SWEEP + "-next"})
     assert events().count("RECONCILE_FAILED") == 2
 
 
@@ -362,8 +361,8 @@ def _published(steps: Steps, service: str, operation: str, text: str) -> list[An
 def _summarise(n: int, reconciled: dict[str, Any]) -> dict[str, Any]:
     from steps.sweep import summarise_sweep
 
-    return summarise_sweep.handler({"execution_id": f"{SWEEP}-{n}", "reconciled": reconciled,
-                                    "results": [{"group": "web", "result": {"outcome": "nothing_to_do"}}]}, None)
+    return invoke(summarise_sweep.handler, {"execution_id": f"{SWEEP}-{n}", "reconciled": reconciled,
+                                            "results": [{"group": "web", "result": {"outcome": "nothing_to_do"}}]})
 
 
 def test_with_the_topic_broken_the_bus_still_gets_the_failure_once_a_day(steps: Steps) -> None:
@@ -375,7 +374,7 @@ def test_with_the_topic_broken_the_bus_still_gets_the_failure_once_a_day(steps: 
     steps.rt.inject("sns", "Publish", "AuthorizationError", "topic policy", 403)
     for n in (1, 2, 3):
         steps.rt.clock.advance(900)
-        _summarise(n, reconcile.handler({"execution_id": f"{SWEEP}-{n}"}, None))
+        _summarise(n, invoke(reconcile.handler, {"execution_id": f"{SWEEP}-{n}"}))
     assert len(_published(steps, "eventbridge", "PutEvents", "reconcile_failed")) == 1
 
 
@@ -389,7 +388,7 @@ def test_a_throttled_notice_claim_never_fails_the_summary(steps: Steps, monkeypa
 
     left_out(steps)
     steps.rt.inject("elastic-load-balancing-v2", "RegisterTargets", "InvalidTarget", "stopped", 400)
-    out = reconcile.handler({"execution_id": f"{SWEEP}-1"}, None)
+    out = invoke(reconcile.handler, {"execution_id": f"{SWEEP}-1"})
 
     def throttled(*_: Any, **__: Any) -> bool:
         raise PutError("Failed to put item", ClientError(
@@ -406,9 +405,9 @@ def test_a_different_failure_the_same_day_is_announced_too(steps: Steps) -> None
     early_in_a_utc_day(steps.rt)
     left_out(steps)
     steps.rt.inject("elastic-load-balancing-v2", "RegisterTargets", "InvalidTarget", "stopped", 400)
-    _summarise(1, reconcile.handler({"execution_id": f"{SWEEP}-1"}, None))
+    _summarise(1, invoke(reconcile.handler, {"execution_id": f"{SWEEP}-1"}))
     steps.rt.clock.advance(1800)
-    _summarise(2, reconcile.handler({"execution_id": f"{SWEEP}-2"}, None))  # the same failure: not again
+    _summarise(2, invoke(reconcile.handler, {"execution_id": f"{SWEEP}-2"}))  # the same failure: not again
     assert len(_published(steps, "sns", "Publish", "reconcile_failed")) == 1
     steps.rt.clock.advance(1800)
     _summarise(3, {"failed": True, "error": "AwsUnavailable", "cause": "reconcile of web hit AWS errors (open: it-9)"})
@@ -434,7 +433,7 @@ def test_a_throttled_duplicate_check_still_audits_the_real_failure(steps: Steps,
         return real(group, since)
 
     monkeypatch.setattr(reconcile.audit, "for_group", throttled_once)
-    failed = reconcile.handler({"execution_id": f"{SWEEP}-1"}, None)["groups"]["web"]["failed"]
+    failed = invoke(reconcile.handler, {"execution_id": f"{SWEEP}-1"})["groups"]["web"]["failed"]
     assert hit and failed["error"] == "ItemsFailed" and "InvalidTarget" in failed["cause"], failed
     monkeypatch.undo()
     assert events().count("RECONCILE_FAILED") == 1

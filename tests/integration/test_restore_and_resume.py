@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from steps.store import audit, lifecycle
-from tests.integration.conftest import Steps
+from tests.harness import Steps
 
 FAILED_RUN = "arn:aws:states:us-east-1:123456789012:execution:nightshift-remediate:failed-run"
 ERROR = {"Error": "AwsCallFailed", "Cause": "RebootInstances: UnauthorizedOperation"}

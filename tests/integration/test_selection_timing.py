@@ -3,7 +3,6 @@ ingestion delay, against the fleet simulator's timing (agent resolution, ingesti
 
 from __future__ import annotations
 
-import io
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -11,11 +10,12 @@ from typing import Any
 
 import pytest
 
-from nightshift.functions import BY_NAME
 from nightshift.runtime.clock import VirtualClock
 from nightshift.runtime.runner import LocalRuntime
 from nightshift.sim import FleetSpec, InstanceSpec
 from steps.aws import cloudwatch
+from tests import harness
+from tests.harness import invoke
 
 EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:nightshift-remediate:timing-"
 
@@ -38,7 +38,7 @@ def windows(monkeypatch: pytest.MonkeyPatch) -> list[tuple[float, float]]:
 
 @pytest.fixture
 def runtime() -> Iterator[LocalRuntime]:
-    with LocalRuntime(log_stream=io.StringIO()) as rt:
+    with harness.runtime() as rt:
         yield rt
 
 
@@ -50,10 +50,9 @@ def fleet(rt: LocalRuntime, spec: FleetSpec, **metric: Any) -> tuple[Any, Select
 
     def select() -> dict[str, Any]:
         name = f"timing-{next(runs)}"
-        state = BY_NAME["nightshift-validate-request"].handler()(
-            {"execution_id": EXECUTION + name, "execution_name": name, "input": {"group": "web"}}, None)
-        return dict(BY_NAME["nightshift-select-worst-instance"].handler()(
-            {"execution_id": EXECUTION + name, "state": state}, None))
+        state = invoke("validate-request", {"execution_id": EXECUTION + name, "execution_name": name,
+                                            "input": {"group": "web"}})
+        return dict(invoke("select-worst-instance", {"execution_id": EXECUTION + name, "state": state}))
 
     return built, select
 
@@ -82,7 +81,7 @@ def runtime_at_half_past() -> Iterator[LocalRuntime]:
     second the test happens to run at (later in the minute, the one readable minute has no sample yet and the
     answer is ``no_metric_data`` instead)."""
     start = (int(time.time()) // 60) * 60 + 30
-    with LocalRuntime(log_stream=io.StringIO(), clock=VirtualClock(start=start)) as rt:
+    with harness.runtime(clock=VirtualClock(start=start)) as rt:
         yield rt
 
 

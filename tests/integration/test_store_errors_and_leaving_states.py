@@ -13,7 +13,7 @@ from steps.aws import elbv2
 from steps.core.exceptions import AwsThrottled, AwsUnavailable
 from steps.domain.capacity import healthy_after_removal
 from steps.store import errors as store_errors
-from tests.integration.conftest import Steps
+from tests.harness import Steps
 
 # The errors remediate.asl.json retries on every Lambda Task.
 RETRIED = {"AwsThrottled", "AwsUnavailable"}

@@ -12,7 +12,7 @@ from steps.core.exceptions import AwsThrottled, AwsUnavailable
 from steps.remediate import put_back
 from steps.store import audit, lifecycle, lock, reconcile_progress
 from steps.sweep import reconcile
-from tests.harness import DIRECT_EXECUTION, Direct, fail_first_audit
+from tests.harness import DIRECT_EXECUTION, Direct, fail_first_audit, invoke
 
 SWEEP = "arn:aws:states:us-east-1:123456789012:execution:nightshift-sweep:sweep-1"
 GONE = "arn:aws:states:us-east-1:123456789012:execution:nightshift-remediate:gone"
@@ -375,9 +375,9 @@ def test_a_stale_release_whose_audit_write_is_throttled_is_recorded_by_the_retry
     fail_first_audit(monkeypatch, reconcile, "LOCK_RELEASED_STALE",
                      AwsThrottled("PutItem: ProvisionedThroughputExceededException"))
     with pytest.raises(AwsThrottled):
-        reconcile.handler({"execution_id": SWEEP}, None)
+        invoke(reconcile.handler, {"execution_id": SWEEP})
     direct.rt.clock.advance(4)
-    assert reconcile.handler({"execution_id": SWEEP}, None)["groups"]["web"]["stale_lock_released"] == GONE
+    assert invoke(reconcile.handler, {"execution_id": SWEEP})["groups"]["web"]["stale_lock_released"] == GONE
     assert lock.holder("web") is None
     assert len(trail("LOCK_RELEASED_STALE")) == 1
 
@@ -491,7 +491,7 @@ def test_a_throttled_stale_release_retried_by_the_sweep_leaves_one_record(direct
 
     monkeypatch.setattr(reconcile.lock, "release", first_release_throttled)
     with pytest.raises(AwsThrottled):
-        reconcile.handler({"execution_id": SWEEP}, None)
+        invoke(reconcile.handler, {"execution_id": SWEEP})
     direct.rt.clock.advance(4)
-    assert reconcile.handler({"execution_id": SWEEP}, None)["groups"]["web"]["stale_lock_released"] == GONE
+    assert invoke(reconcile.handler, {"execution_id": SWEEP})["groups"]["web"]["stale_lock_released"] == GONE
     assert len(trail("LOCK_RELEASED_STALE")) == 1

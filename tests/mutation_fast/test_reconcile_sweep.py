@@ -11,7 +11,7 @@ import pytest
 from steps.core import groups
 from steps.store import audit, claim, lock, reconcile_progress
 from steps.sweep import reconcile
-from tests.harness import Direct
+from tests.harness import Direct, invoke
 
 SWEEP = "arn:aws:states:us-east-1:123456789012:execution:nightshift-sweep:sweep-2"
 DEAD = "arn:aws:states:us-east-1:123456789012:execution:nightshift-remediate:dead"
@@ -156,7 +156,7 @@ def test_the_handler_reconciles_every_group_then_the_claims(direct: Direct, monk
     claimed(direct, "i-00000000000000001", DEAD)
     lock.acquire("web", DEAD, direct.now(), 7200, lambda arn: "SUCCEEDED")
     running(monkeypatch)
-    answer = reconcile.handler({"execution_id": SWEEP, "extra": "ignored"}, None)
+    answer = invoke(reconcile.handler, {"execution_id": SWEEP, "extra": "ignored"})
     assert answer == {"groups": {"web": {"restored": [], "standby_exited": [], "stale_lock_released": DEAD}},
                       "stale_claims_released": ["i-00000000000000001"]}
 
@@ -168,7 +168,7 @@ def test_a_failing_claim_release_does_not_hide_the_groups(direct: Direct, monkey
         raise RuntimeError("x" * 1200)
 
     monkeypatch.setattr(reconcile.claim, "all_claims", broken)
-    answer = reconcile.handler({"execution_id": SWEEP}, None)
+    answer = invoke(reconcile.handler, {"execution_id": SWEEP})
     assert answer == {"groups": {"web": {"restored": [], "standby_exited": [], "stale_lock_released": None}},
                       "stale_claims_released": [],
                       "stale_claims_error": {"error": "RuntimeError", "cause": "x" * 1000}}
@@ -176,7 +176,7 @@ def test_a_failing_claim_release_does_not_hide_the_groups(direct: Direct, monkey
 
 def test_the_handler_refuses_an_event_without_its_execution() -> None:
     with pytest.raises(ValueError, match="execution_id"):
-        reconcile.handler({}, None)
+        invoke(reconcile.handler, {})
 
 
 # -- which groups ------------------------------------------------------------------------------------------------

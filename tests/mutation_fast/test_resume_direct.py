@@ -10,7 +10,7 @@ import pytest
 from steps.remediate import resume_remediation
 from steps.store import audit, claim, lifecycle
 from steps.store.lifecycle import RemediationRecord
-from tests.harness import DIRECT_EXECUTION, Direct
+from tests.harness import DIRECT_EXECUTION, Direct, invoke
 
 REPLAY = "arn:aws:states:us-east-1:123456789012:execution:nightshift-remediate:direct-1-replay-1"
 OTHER = "arn:aws:states:us-east-1:123456789012:execution:nightshift-remediate:other-group-run"
@@ -20,7 +20,7 @@ LEASE = 7200  # the group's default lock_lease_seconds
 
 def resume() -> dict[str, Any]:
     request = {"group": "web", "trigger": "replay", "remediation_id": "direct-1", "replay_of": DIRECT_EXECUTION}
-    return dict(resume_remediation.handler({"execution_id": REPLAY, "state": {"request": request}}, None))
+    return dict(invoke(resume_remediation.handler, {"execution_id": REPLAY, "state": {"request": request}}))
 
 
 def trail() -> list[dict[str, Any]]:

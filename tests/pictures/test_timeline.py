@@ -3,7 +3,6 @@ only (audit trail + execution history), read back through the SVG's data-* attri
 
 from __future__ import annotations
 
-import io
 import itertools
 import re
 import xml.etree.ElementTree as ET
@@ -24,6 +23,7 @@ from nightshift.timeline import (
     write_timeline,
 )
 from steps.store import audit
+from tests.harness import fleet_runtime
 from tests.pictures.svg_reading import NS, Picture, first, read
 
 pytestmark = pytest.mark.workflow
@@ -48,14 +48,8 @@ class Run:
 @pytest.fixture(scope="module")
 def run() -> Iterator[Run]:
     """GIVEN one real remediation of the leaking instance, run by the real ASL in the local runtime."""
-    with LocalRuntime(log_stream=io.StringIO()) as rt:
-        sim, built = rt.add_fleet(FleetSpec(size=SIZE, leaking={LEAKER: InstanceSpec(leak_to_percent=85.0)}))
-        group = built.group_declaration()
-        group.update({"metric": {"threshold": 65.0, "breaching_datapoints": 3, "evaluation_datapoints": 5},
-                      "min_healthy": 2, "min_healthy_percent": 50,
-                      "drain": {"signal": "ssm", "poll_seconds": 10, "quiet_checks": 2},
-                      "boot": {"signal": "ssm"}})
-        rt.declare_groups([group])
+    with fleet_runtime(FleetSpec(size=SIZE, leaking={LEAKER: InstanceSpec(leak_to_percent=85.0)})) as h:
+        rt, sim, built = h.rt, h.sim, h.built
         description = rt.run({"group": "web"})
         assert description["status"] == "SUCCEEDED"
         arn = description["executionArn"]

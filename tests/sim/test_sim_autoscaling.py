@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from fleet_world import T0, MakeWorld, World
 
 from nightshift.sim import AutoScalingSpec, FleetSpec
+from tests.harness import T0, MakeWorld, World
 
 # 4 instances, delay 300 s, healthy after 30 s; replacements InService 90 s after launch, terminated 30 s
 # after their drain.

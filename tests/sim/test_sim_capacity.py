@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import boto3
-from fleet_world import T0, MakeWorld, World, metric_query
 
 from nightshift.sim import FleetSimulator, FleetSpec, InstanceSpec
+from tests.harness import T0, MakeWorld, World, metric_query
 
 
 def remediate(world: World, instance_id: str) -> None:

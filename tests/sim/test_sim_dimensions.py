@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from fleet_world import T0, MakeWorld, World, metric_query
 
 from nightshift.sim import AutoScalingSpec, FleetSpec
 from steps.aws import clients, cloudwatch
+from tests.harness import T0, MakeWorld, World, metric_query
 
 MEMORY = "mem_used_percent"
 

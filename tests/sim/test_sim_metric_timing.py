@@ -10,10 +10,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from fleet_world import T0, MakeWorld, World, metric_query
 
 from nightshift.sim import FleetSpec, InstanceSpec
 from nightshift.sim.metric_data import HIGH_RESOLUTION, STANDARD_RESOLUTION, agent_storage_resolution
+from tests.harness import T0, MakeWorld, World, metric_query
 
 MEMORY = "mem_used_percent"
 

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from botocore.exceptions import ClientError
-from fleet_world import T0, MakeWorld, World, metric_query
 
 from nightshift.sim import FleetSpec, InstanceSpec
+from tests.harness import T0, MakeWorld, World, metric_query
 
 MEMORY = "mem_used_percent"
 CONNECTIONS = "netstat_tcp_established"

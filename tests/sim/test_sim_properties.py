@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import boto3
-from fleet_world import T0, simulated_world
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -19,6 +18,7 @@ from nightshift.sim.instance import SimulatedInstance
 from nightshift.sim.power import PowerHistory
 from nightshift.sim.target_health import HealthCheck as TargetHealthCheck
 from nightshift.sim.target_health import TargetRecord
+from tests.harness import T0, simulated_world
 
 INTERVAL, HEALTHY_N, UNHEALTHY_N, DELAY = 10, 3, 2, 300
 H, U = INTERVAL * HEALTHY_N, INTERVAL * UNHEALTHY_N

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 from botocore.exceptions import ClientError
-from fleet_world import T0, MakeWorld, World
 
 from nightshift.sim import FleetSpec, InstanceSpec
+from tests.harness import T0, MakeWorld, World
 
 BOOT = "nightshift:boot-time"
 CONNECTIONS = "nightshift:connections"

@@ -5,11 +5,11 @@ from __future__ import annotations
 import ipaddress
 
 import pytest
-from fleet_world import MakeWorld
 
 from nightshift.sim import FleetSpec, InstanceSpec
 from nightshift.sim.sockets import FilterError, Socket, background, count, load_balancer
 from steps.aws.ssm import connections_script
+from tests.harness import MakeWorld
 
 OURS = "ss -Htn state established '( sport = :443 or sport = :8080 ) and not ( dst 127.0.0.0/8 or dst [::1] )' | wc -l"
 

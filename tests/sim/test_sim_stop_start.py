@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from fleet_world import MakeWorld, World
 
 from nightshift.sim import FleetSpec, InstanceSpec
+from tests.harness import MakeWorld, World
 
 BOOT = "nightshift:boot-time"
 LEAKER = InstanceSpec(memory_percent=40.0, leak_to_percent=85.0)

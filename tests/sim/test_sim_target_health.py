@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 from botocore.exceptions import ClientError
-from fleet_world import MakeWorld, World
 from moto.elbv2.models import elbv2_backends
 
 from nightshift.sim import FleetSpec, InstanceSpec
+from tests.harness import MakeWorld, World
 
 
 def test_fleet_starts_registered_and_healthy_in_both_target_groups(world: World) -> None:

@@ -46,8 +46,10 @@ for name in names:
     loaded = sorted({{m.split(".")[0] for m in sys.modules}} & set(deferred))
     events = sys.modules.get("steps.core.events")
     seen.append({{"function": name, "loaded": loaded, "built": built,
-                 # steps/core/entrypoint.py's @step wraps the body (functools.wraps): tracing off, nothing else does
-                 "is_step": hasattr(handler, "__wrapped__"),
+                 # made by steps/core/entrypoint.py's @step (every handler has a __wrapped__ now: Powertools'
+                 # Logger wraps each): its module imported ``step`` from there
+                 "is_step": getattr(sys.modules[handler.__module__], "step", None)
+                            is getattr(sys.modules.get("steps.core.entrypoint"), "step", False),
                  "step_event_built": events is not None and events.StepEvent.__pydantic_complete__}})
 print(json.dumps(seen))
 """
@@ -106,8 +108,11 @@ TRACING = ("import sys\n"
            "handler = BY_NAME['nightshift-check-drain'].handler()\n"
            "from steps.core import observability as o\n"
            "from aws_lambda_powertools import Tracer\n"
+           "code = handler.__code__\n"
+           # Powertools' Logger wraps every handler (inject_lambda_context): that wrapper counts as the step's own
+           "logger_only = code.co_filename.endswith('aws_lambda_powertools/logging/logger.py')\n"
            "print(isinstance(o.tracer, Tracer) and not o.tracer.disabled, 'aws_xray_sdk.core' in sys.modules, "
-           "handler.__code__.co_name)")
+           "'handler' if logger_only else code.co_name)")
 
 
 def test_tracing_off_outside_lambda_makes_no_tracer() -> None:

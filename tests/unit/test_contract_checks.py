@@ -27,6 +27,7 @@ from steps.remediate import (
     stop_start_instance,
 )
 from steps.sweep import reconcile
+from tests.harness import invoke
 
 INSTANCE = "i-0123456789abcdef0"
 TG = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/0123456789abcdef"
@@ -50,8 +51,8 @@ def _no_aws() -> Iterator[None]:
 
 def run(handler: Callable[[dict[str, Any], Any], dict[str, Any]], **state: Any) -> InvalidRequest:
     with pytest.raises(InvalidRequest) as refused:
-        handler({"execution_id": "arn:aws:states:us-east-1:123456789012:execution:remediate:x",
-                 "state": {"request": REQUEST, **state}}, None)
+        invoke(handler, {"execution_id": "arn:aws:states:us-east-1:123456789012:execution:remediate:x",
+                         "state": {"request": REQUEST, **state}})
     return refused.value
 
 

@@ -11,7 +11,7 @@ import boto3
 import pytest
 
 from nightshift.sim import AutoScalingSpec, FleetSpec, InstanceSpec
-from tests.harness import LEAKER
+from tests.harness import LEAKER, invoke
 
 pytestmark = pytest.mark.workflow
 
@@ -99,7 +99,7 @@ def test_a_failure_while_entering_standby_is_finished_by_the_reconciler(harness:
     h.rt.clock.advance(400)
     from steps.sweep import reconcile
 
-    out = reconcile.handler({"execution_id": "arn:aws:states:us-east-1:123456789012:execution:sweep:s1"}, None)
+    out = invoke(reconcile.handler, {"execution_id": "arn:aws:states:us-east-1:123456789012:execution:sweep:s1"})
     # THEN it took the instance out of Standby: the ASG's desired capacity is whole again
     assert out["groups"]["web"]["standby_exited"] == [h.leaker]
     assert h.sim.asg_lifecycle(h.leaker) == "InService" and h.sim.asg_desired_capacity() == 12

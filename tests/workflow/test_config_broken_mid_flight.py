@@ -13,11 +13,10 @@ from typing import Any
 
 import pytest
 
-from nightshift.functions import BY_NAME
 from nightshift.sim import FleetSpec, InstanceSpec
 from steps.core import groups
 from steps.store import lifecycle, lock
-from tests.harness import CRASHED, LEAKER, crash_mid_drain
+from tests.harness import CRASHED, LEAKER, crash_mid_drain, invoke
 
 pytestmark = pytest.mark.workflow
 
@@ -123,7 +122,7 @@ def test_the_reconciler_puts_back_a_dead_executions_instance_when_its_group_is_g
     crash_mid_drain(h)
     break_config(h, how)
     # WHEN the reconcile step runs
-    result = BY_NAME["nightshift-reconcile"].handler()({"execution_id": "arn:sweep"}, None)
+    result = invoke("reconcile", {"execution_id": "arn:sweep"})
     # THEN the instance is back on its ports, the record closed, the dead execution's lock released
     assert result["groups"]["web"]["restored"] == [h.leaker], result
     assert result["groups"]["web"]["stale_lock_released"] == CRASHED

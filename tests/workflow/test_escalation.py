@@ -12,7 +12,7 @@ import pytest
 from nightshift.sim import AutoScalingSpec, FleetSpec, InstanceSpec
 from steps.domain import lease
 from steps.store import audit, lock
-from tests.harness import LEAKER
+from tests.harness import LEAKER, invoke
 
 pytestmark = pytest.mark.workflow
 
@@ -96,7 +96,7 @@ def test_outside_an_asg_the_ladder_skips_replace_and_leaves_it_out_for_a_person(
     # AND the sweep's reconciler respects the decision: it does not put it back
     from steps.sweep import reconcile
 
-    out = reconcile.handler({"execution_id": "arn:aws:states:us-east-1:123456789012:execution:sweep:s"}, None)
+    out = invoke(reconcile.handler, {"execution_id": "arn:aws:states:us-east-1:123456789012:execution:sweep:s"})
     assert out["groups"]["web"]["restored"] == []
 
 

@@ -8,9 +8,8 @@ from typing import Any
 
 import pytest
 
-from nightshift.functions import BY_NAME
 from steps.store import lifecycle, lock
-from tests.harness import CRASHED, crash_mid_drain
+from tests.harness import CRASHED, crash_mid_drain, invoke
 
 pytestmark = pytest.mark.workflow
 
@@ -46,7 +45,7 @@ def test_a_running_remediation_is_left_alone(harness: Any) -> None:
 
     def reconcile_during_drain(name: str, *_: Any) -> None:
         if name == "nightshift-check-drain" and not seen:
-            seen.append(BY_NAME["nightshift-reconcile"].handler()({"execution_id": "arn:sweep"}, None))
+            seen.append(invoke("reconcile", {"execution_id": "arn:sweep"}))
 
     h.rt.router.before.append(reconcile_during_drain)
     assert h.run()["status"] == "SUCCEEDED"
@@ -66,7 +65,7 @@ def test_an_item_that_cannot_be_put_back_does_not_stop_the_rest(harness: Any) ->
     h.rt.inject("elastic-load-balancing-v2", "RegisterTargets", "InvalidTarget", "The following targets are not "
                 "in a running state and cannot be registered", times=None)
     # WHEN the reconciler runs
-    out = reconcile.handler({"execution_id": "arn:aws:states:us-east-1:123456789012:execution:sweep:s1"}, None)
+    out = invoke(reconcile.handler, {"execution_id": "arn:aws:states:us-east-1:123456789012:execution:sweep:s1"})
     web = out["groups"]["web"]
     # THEN the failure is reported and audited, the item stays open, and the stale lock is released anyway
     assert web["failed"]["error"] == "ItemsFailed" and "InvalidTarget" in web["failed"]["cause"]
@@ -88,7 +87,7 @@ def test_an_instance_terminated_while_left_out_is_closed_once_not_failed_every_s
     h.sim.asg_terminate(h.leaker, now, now + 1, now + 30)
     h.rt.clock.advance(60)
     sweep = "arn:aws:states:us-east-1:123456789012:execution:sweep:s1"
-    first = reconcile.handler({"execution_id": sweep}, None)["groups"]["web"]
+    first = invoke(reconcile.handler, {"execution_id": sweep})["groups"]["web"]
     assert "failed" not in first and first["restored"] == [], first
     record = next(r for r in h.audit_records() if r["event"] == "RECONCILED")
     assert record["details"]["gone"] == "terminated" and "no longer exists" in record["reason"]
@@ -96,7 +95,7 @@ def test_an_instance_terminated_while_left_out_is_closed_once_not_failed_every_s
     registers = [c for c in h.rt.api_calls() if c.operation == "RegisterTargets"]
     # WHEN the next sweep runs: nothing is tried again, nothing failed
     h.rt.clock.advance(900)
-    second = reconcile.handler({"execution_id": sweep + "-2"}, None)["groups"]["web"]
+    second = invoke(reconcile.handler, {"execution_id": sweep + "-2"})["groups"]["web"]
     assert "failed" not in second
     assert [c for c in h.rt.api_calls() if c.operation == "RegisterTargets"] == registers
     assert "RECONCILE_FAILED" not in h.audit_events()

@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
+from nightshift.runtime.lambda_router import LambdaContext
 from steps.core import clock
 from steps.store import audit, lifecycle, lock
 from steps.sweep import reconcile, summarise_sweep
-from tests.harness import CRASHED, crash_mid_drain
+from tests.harness import CRASHED, crash_mid_drain, invoke
 
 pytestmark = pytest.mark.workflow
 SWEEP = "arn:aws:states:us-east-1:123456789012:execution:nightshift-sweep:s"
@@ -67,11 +68,12 @@ class QuerySpy:
         self.queries, self.others, self.read = 0, 0, []
 
 
-class QueriesCostTime:
+class QueriesCostTime(LambdaContext):
     """A Lambda context whose remaining time drops by ``per_query_ms`` with every Query: a tiny budget,
     without measuring real time."""
 
     def __init__(self, spy: QuerySpy, budget_ms: int, per_query_ms: int) -> None:
+        super().__init__("nightshift-reconcile")
         self.spy, self.budget_ms, self.per_query_ms = spy, budget_ms, per_query_ms
 
     def get_remaining_time_in_millis(self) -> int:
@@ -96,7 +98,7 @@ def test_the_reconciler_pages_through_thousands_of_records_and_finds_the_one_lef
     # WHEN the reconciler runs with a small page size
     monkeypatch.setattr(reconcile, "PAGE_SIZE", 100)
     spy = QuerySpy(monkeypatch)
-    out = reconcile.handler({"execution_id": SWEEP}, None)
+    out = invoke(reconcile.handler, {"execution_id": SWEEP})
     # THEN it found the instance left out long before the thousands of later records, and put it back
     assert out["groups"]["web"] == {"restored": [h.leaker], "standby_exited": [], "stale_lock_released": CRASHED}
     assert lifecycle.load("crashed-mid-drain").state == "restored"
@@ -133,7 +135,7 @@ def test_a_tiny_budget_stops_it_and_the_next_sweep_finishes_without_rereading(
     assert all(h.sim.target_state(h.leaker, tg) in (None, "draining") for tg in h.built.target_group_arns)
     # WHEN the next sweep runs with time enough
     spy.reset()
-    second = reconcile.handler({"execution_id": SWEEP}, None)
+    second = invoke(reconcile.handler, {"execution_id": SWEEP})
     # THEN it read only what the first did not (never the DEREGISTERED again) and still put the instance back
     assert not set(spy.read) & set(read_first)
     assert deregistered not in spy.read
@@ -143,7 +145,7 @@ def test_a_tiny_budget_stops_it_and_the_next_sweep_finishes_without_rereading(
     assert lifecycle.load("crashed-mid-drain").state == "restored"
     # AND a third sweep reads next to nothing and restores nothing twice
     spy.reset()
-    third = reconcile.handler({"execution_id": SWEEP}, None)
+    third = invoke(reconcile.handler, {"execution_id": SWEEP})
     assert third["groups"]["web"] == {"restored": [], "standby_exited": [], "stale_lock_released": None}
     assert len(spy.read) < 20
 
@@ -196,12 +198,12 @@ def test_one_group_failing_inside_the_reconciler_is_audited_and_reported(
         raise ConnectionError("lock table unreachable")
 
     monkeypatch.setattr(lock, "holder", unreachable)
-    out = reconcile.handler({"execution_id": SWEEP}, None)
+    out = invoke(reconcile.handler, {"execution_id": SWEEP})
     assert out["groups"]["web"]["failed"]["error"] == "ConnectionError"
     audited = [r for r in h.audit_records() if r["event"] == "RECONCILE_FAILED"]
     assert len(audited) == 1 and "lock table unreachable" in audited[0]["details"]["cause"]
-    summary = summarise_sweep.handler({"execution_id": SWEEP, "reconciled": out,
-                                       "results": [{"group": "web", "result": {"outcome": "nothing_to_do"}}]}, None)
+    summary = invoke(summarise_sweep.handler, {"execution_id": SWEEP, "reconciled": out,
+                                               "results": [{"group": "web", "result": {"outcome": "nothing_to_do"}}]})
     assert summary["reconcile"]["status"] == "failed" and summary["reconcile"]["failed_groups"] == ["web"]
     # the summariser does not audit it a second time: the reconciler already did
     assert [r["event"] for r in h.audit_records()].count("RECONCILE_FAILED") == 1

@@ -15,7 +15,7 @@ from nightshift import replay
 from nightshift.sim import FleetSpec, InstanceSpec
 from steps.store import alarm_claims, audit, claim, lifecycle
 from steps.triggers import alarm_trigger
-from tests.harness import LEAKER, fail_first_audit
+from tests.harness import LEAKER, fail_first_audit, invoke
 from tests.workflow.test_triggers import alarm_event, invoke_alarm
 
 pytestmark = pytest.mark.workflow
@@ -171,7 +171,7 @@ def test_standby_left_by_a_removed_group_is_finished_by_the_reconciler(harness: 
     assert h.in_service_everywhere(h.leaker) and not h.lock_held()
     # WHEN the deregistration delay has passed and the sweep's reconciler runs
     h.rt.clock.advance(400)
-    reconcile.handler({"execution_id": "arn:aws:states:us-east-1:123456789012:execution:sweep:s1"}, None)
+    invoke(reconcile.handler, {"execution_id": "arn:aws:states:us-east-1:123456789012:execution:sweep:s1"})
     # THEN it took the instance out of the Standby the removed group's remediation put it in
     assert h.sim.asg_lifecycle(h.leaker) == "InService", h.sim.asg_lifecycle(h.leaker)
     # and the marker that led it there is gone once nothing is left open: the next sweep does not visit the group

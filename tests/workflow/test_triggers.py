@@ -2,27 +2,25 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from nightshift.functions import BY_NAME
 from nightshift.runtime.runner import LocalRuntime
 from nightshift.sim import FleetSpec, InstanceSpec
 from steps.store import audit, lifecycle, lock
 from steps.store.lifecycle import RemediationRecord
-from tests.harness import group_for
+from tests.harness import group_for, invoke, runtime
 
 pytestmark = pytest.mark.workflow
 
 
 @pytest.fixture
 def rt() -> Iterator[LocalRuntime]:
-    with LocalRuntime(log_stream=io.StringIO()) as runtime:
-        yield runtime
+    with runtime() as made:
+        yield made
 
 
 def fleet(rt: LocalRuntime, name: str, leaking: bool) -> tuple[Any, Any, dict[str, Any]]:
@@ -51,7 +49,7 @@ def alarm_event(alarm: str, instance_id: str, state: str = "ALARM", at: str = "2
 
 
 def invoke_alarm(event: dict[str, Any]) -> dict[str, Any]:
-    return BY_NAME["nightshift-alarm-trigger"].handler()(event, None)
+    return invoke("alarm-trigger", event)
 
 
 def executions(rt: LocalRuntime) -> list[dict[str, Any]]:
