@@ -192,6 +192,31 @@ def test_a_stale_lock_taken_over_by_another_first_is_theirs(table: None) -> None
     assert lock.holder("web").owner == "exec-c"  # type: ignore[union-attr]
 
 
+def test_a_stale_lock_taken_over_by_another_who_has_released_already_is_not_ours_and_names_no_holder(
+        table: None) -> None:
+    # GIVEN exec-a died holding the lock; exec-c takes it over before exec-b can, and releases it again before
+    # exec-b reads who won: exec-b does not get it this time (the next attempt will) and names no holder
+    lock.acquire("web", "exec-a", 1000, 600, status_of({}))
+    real_holder = lock.holder
+
+    def status_while_exec_c_comes_and_goes(arn: str) -> str:
+        if arn == "exec-a":
+            assert lock.acquire("web", "exec-c", 1050, 900, status_of({"exec-a": "FAILED"})).acquired
+            assert real_holder("web").owner == "exec-c"  # type: ignore[union-attr]
+            return "FAILED"
+        return ALIVE
+
+    def holder_after_exec_c_released(group: str):  # type: ignore[no-untyped-def]
+        assert lock.release(group, "exec-c")
+        return real_holder(group)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(lock, "holder", holder_after_exec_c_released)
+        outcome = lock.acquire("web", "exec-b", 1100, 600, status_while_exec_c_comes_and_goes)
+    assert outcome == lock.LockOutcome(False, "exec-b", holder="unknown", holder_expires_at=None)
+    assert lock.holder("web") is None
+
+
 def test_a_live_holder_outcome_in_full(table: None) -> None:
     lock.acquire("web", "exec-a", 1000, 600, status_of({}))
     assert lock.acquire("web", "exec-b", 1100, 600, status_of({"exec-a": ALIVE})) == lock.LockOutcome(
