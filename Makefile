@@ -55,6 +55,7 @@ bench-quick: $(STAMP)
 # Mutation testing of the safety code (docs/mutation.md): mutmut over the modules in pyproject's
 # [tool.mutmut], then the ASL mutants of nightshift/mutate_asl.py, then one score and the survivors. Long.
 mutation: $(STAMP)
+	$(BIN)/python -m nightshift.mutation_fresh
 	-nice -n 10 env -u PYTHONPATH $(BIN)/mutmut run --max-children $(PYTEST_WORKERS)
 	nice -n 10 $(BIN)/python -m nightshift.mutate_asl
 	$(BIN)/python -m nightshift.mutation_report
