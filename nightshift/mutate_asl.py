@@ -58,6 +58,13 @@ REBOOT_NOT_QUEUED = ("tests/workflow/test_reboot_ambiguity.py::"
                      "test_died_after_the_write_ahead_before_the_call_the_boot_time_proves_no_reboot_and_it_is_sent_once")
 
 
+def retried(task: str, service: str, operation: str, kind: str) -> str:
+    """One fault the Task's Retry must absorb: the same execution succeeds (tests/workflow/test_asl_guards.py).
+    The fault matrix's case of the same fault passes without the Retry too (the Catch and the replay heal it)."""
+    return ("tests/workflow/test_asl_guards.py::test_one_throttled_or_crashed_call_is_retried_by_the_same_execution"
+            f"[nightshift-{task}-{service}-{operation}-{kind}]")
+
+
 def fault(task: str, call: str, kind: str) -> str:
     """A case of the fault matrix (tests/faults/matrix.py ``Case.id``): ``kind`` at ``call`` of ``task``'s step.
     ``server-error`` is an outage for as long as the Task is retried (it lands in the Catch); ``crash-after``
@@ -226,16 +233,16 @@ MUTANTS: tuple[Mutant, ...] = (
     # --- a Retry's ErrorEquals narrowed
     Mutant("retry-narrowed/reboot-throttled", "remediate", "Reboot the instance: AwsThrottled not retried",
            narrow_retry("Reboot the instance", THROTTLED),
-           (fault("reboot-instance", "ec2.RebootInstances", "throttling"),)),
+           (retried("reboot-instance", "ec2", "RebootInstances", "throttling"),)),
     Mutant("retry-narrowed/deregister-throttled", "remediate", "Deregister: AwsThrottled not retried",
            narrow_retry("Deregister from every target group", THROTTLED),
-           (fault("deregister-instance", "elastic-load-balancing-v2.DeregisterTargets", "throttling"),)),
+           (retried("deregister-instance", "elastic-load-balancing-v2", "DeregisterTargets", "throttling"),)),
     Mutant("retry-narrowed/register-crash", "remediate", "Register: Lambda.Unknown (crash) not retried",
            narrow_retry("Register in every target group", "Lambda.Unknown"),
-           (fault("register-instance", "elastic-load-balancing-v2.RegisterTargets", "crash-after"),)),
+           (retried("register-instance", "elastic-load-balancing-v2", "RegisterTargets", "crash-after"),)),
     Mutant("retry-narrowed/lock-crash", "remediate", "Acquire the group lock: Lambda.Unknown (crash) not retried",
            narrow_retry("Acquire the group lock", "Lambda.Unknown"),
-           (fault("acquire-group-lock", "dynamodb.PutItem", "crash-after"),)),
+           (retried("acquire-group-lock", "dynamodb", "PutItem", "crash-after"),)),
     Mutant("retry-narrowed/restore", "remediate", "Put the instance back: only throttling retried (not States.ALL)",
            lambda d: _state(d, PUT_BACK)["Retry"][0].update({"ErrorEquals": [THROTTLED, "AwsUnavailable"]}),
            (CRASHED_RESTORE,)),

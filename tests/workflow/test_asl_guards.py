@@ -8,8 +8,11 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from steps.core.exceptions import AwsThrottled
 from steps.store import lock
+from tests.faults.matrix import THROTTLING
 
 OTHER = "arn:aws:states:us-east-1:123456789012:execution:nightshift-remediate:someone-else"
 
@@ -116,3 +119,29 @@ def test_a_failing_group_does_not_fail_the_sweep(harness: Any) -> None:
     summary = json.loads(result["output"])["summary"]
     assert summary["groups"]["web"]["verdict"] == "failed"
     assert h.in_service_everywhere(h.leaker) and not h.lock_held()
+
+
+# One throttled call, or a runtime that dies right after its call took effect, is the Task's Retry's to absorb:
+# the same execution succeeds, nothing is replayed. (The fault matrix's cases of these faults also pass when the
+# Retry is gone, because its Catch puts the instance back and the operator's replay then heals it: only the
+# execution's own outcome tells a retried fault from a failed-and-replayed one.)
+@pytest.mark.parametrize(("function", "service", "operation", "kind"), [
+    ("nightshift-reboot-instance", "ec2", "RebootInstances", "throttling"),
+    ("nightshift-deregister-instance", "elastic-load-balancing-v2", "DeregisterTargets", "throttling"),
+    ("nightshift-register-instance", "elastic-load-balancing-v2", "RegisterTargets", "crash-after"),
+    ("nightshift-acquire-group-lock", "dynamodb", "PutItem", "crash-after"),
+])
+def test_one_throttled_or_crashed_call_is_retried_by_the_same_execution(
+        harness: Any, function: str, service: str, operation: str, kind: str) -> None:
+    h = harness()
+    if kind == "throttling":
+        code, status = THROTTLING[service]
+        fault = h.rt.inject(service, operation, code, "Rate exceeded (injected)", status, 1, function)
+    else:
+        fault = h.rt.inject_after(service, operation, 1, function, crash="Lambda.Unknown")
+    result = h.run()
+    assert fault.fired
+    assert result["status"] == "SUCCEEDED", result.get("cause")
+    assert h.in_service_everywhere(h.leaker) and not h.lock_held()
+    reboots = [c for c in h.rt.api_calls() if c.operation == "RebootInstances" and c.accepted]
+    assert len(reboots) == 1
