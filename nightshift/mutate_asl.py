@@ -43,6 +43,7 @@ REBOOT_FAILS = ("tests/workflow/test_remediate.py::"
                 "test_reboot_failure_puts_the_instance_back_releases_the_lock_and_says_why")
 WHOLE_DELAY = "tests/workflow/test_remediate.py::test_target_state_signal_waits_the_whole_delay"
 SSM_DRAIN = "tests/workflow/test_remediate.py::test_ssm_ends_the_drain_when_in_flight_work_ends"
+POLL_PACE = "tests/workflow/test_asl_guards.py::test_the_poll_loops_wait_what_the_check_asks_not_less"
 MIN_SIX = "tests/workflow/test_safety.py::test_six_healthy_with_min_six_is_never_touched"
 DRY_RUN = "tests/workflow/test_safety.py::test_demo_dry_run_changes_nothing_in_aws[plain]"
 ESCALATES = "tests/workflow/test_escalation.py::test_a_reboot_that_does_not_heal_escalates_to_stop_start_which_does"
@@ -254,9 +255,9 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("wait-skipped/boot", "remediate", "Wait for the boot goes straight to registration",
            set_next("Wait for the boot", "Register in every target group"), (HAPPY,)),
     Mutant("wait-shortened/drain", "remediate", "Wait for the drain: 1 s instead of the step's wait_seconds",
-           fixed_wait("Wait for the drain", 1), (WHOLE_DELAY, SSM_DRAIN)),
+           fixed_wait("Wait for the drain", 1), (POLL_PACE, WHOLE_DELAY, SSM_DRAIN)),
     Mutant("wait-shortened/boot", "remediate", "Wait for the boot: 1 s instead of the step's wait_seconds",
-           fixed_wait("Wait for the boot", 1), (HAPPY,)),
+           fixed_wait("Wait for the boot", 1), (POLL_PACE, HAPPY)),
 )
 
 

@@ -145,3 +145,20 @@ def test_one_throttled_or_crashed_call_is_retried_by_the_same_execution(
     assert h.in_service_everywhere(h.leaker) and not h.lock_held()
     reboots = [c for c in h.rt.api_calls() if c.operation == "RebootInstances" and c.accepted]
     assert len(reboots) == 1
+
+
+def test_the_poll_loops_wait_what_the_check_asks_not_less(harness: Any) -> None:
+    """The drain and boot Waits last the ``wait_seconds`` their check returns, never less than the group's
+    ``poll_seconds`` (10 s for both here): so a loop runs at most one check per poll interval of the time it
+    took, plus the first and the last. A Wait that fired every second (the ASL mutant wait-shortened/*) would
+    end the drain and the boot at the same points, decided by the checks, but with a check per second: about
+    three state transitions a second, which the execution-history budget (steps/domain/history.py) does not
+    allow for over a long deregistration delay."""
+    h = harness(drain={"signal": "target_state", "poll_seconds": 10}, boot={"poll_seconds": 10})
+    assert h.run()["status"] == "SUCCEEDED"
+    details = {r["event"]: r.get("details") or {} for r in h.audit_records()}
+    drain_seconds, boot_seconds = float(details["DRAINED"]["drain_seconds"]), float(details["REBOOTED"]["boot_seconds"])
+    checks = [i.function for i in h.rt.router.invocations]
+    assert drain_seconds >= 300 and boot_seconds >= 60  # the loops had something to wait for
+    assert checks.count("nightshift-check-drain") <= drain_seconds // 10 + 2
+    assert checks.count("nightshift-check-boot") <= boot_seconds // 10 + 2
