@@ -294,3 +294,86 @@ def test_transient_causes_of_several_groups_are_joined_by_a_semicolon() -> None:
             "a": {"failed": {"error": "AwsUnavailable", "cause": "x", "transient": True}}})
     assert str(raised.value) == ("reconcile of a, b hit AWS errors, tried again by the sweep: "
                                  "a: AwsUnavailable: x (open: ); b: AwsThrottled: y (open: r2)")
+
+
+# --- survivors of the complete run at c89fe79 (docs/mutation.md, "The 46 survivors of that run") -------------
+
+def test_a_lock_audit_written_again_by_a_retry_that_cannot_see_it_is_one_record(
+        direct: Direct, monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a stale lock; the release is throttled after its audit was written, and the retry's "already
+    # audited?" read cannot see that record (the by-group index is eventually consistent)
+    assert lock.acquire("web", DEAD_A, direct.now(), 3600, lambda _: "GONE").acquired
+    direct.rt.clock.advance(lock.MISSING_OWNER_GRACE_SECONDS + 1)
+    monkeypatch.setattr(reconcile, "_audited_by_this_sweep", lambda *_: False)
+    fail_first_call(monkeypatch, reconcile.lock, "release", AwsThrottled("DeleteItem: throttled"))
+    run = reconcile.GroupRun("web", SWEEP, reconcile.Budget(None))
+    with pytest.raises(AwsThrottled):
+        run.release_stale_lock()
+    run = reconcile.GroupRun("web", SWEEP, reconcile.Budget(None))
+    run.release_stale_lock()
+    # THEN the lock is released and its release is one record (the same idempotency key both times)
+    assert run.released == DEAD_A and lock.holder("web") is None
+    assert [r["details"]["owner"] for r in trail(event="LOCK_RELEASED_STALE")] == [DEAD_A]
+
+
+def test_what_a_cut_short_run_leaves_names_the_saved_cursor(direct: Direct) -> None:
+    run = reconcile.GroupRun("web", SWEEP, reconcile.Budget(None))
+    run.progress = reconcile_progress.ReconcileProgress("reconcile#web", cursor="1795846169.1#SELECTED#x")
+    assert run.remains()["cursor"] == "1795846169.1#SELECTED#x"
+    run.progress = reconcile_progress.ReconcileProgress("reconcile#web")  # nothing folded in yet: ""
+    assert run.remains()["cursor"] is None
+
+
+def test_without_a_lambda_context_the_budget_is_ninety_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the reconcile function's timeout less the 20 s reserve, from when the budget was made
+    monkeypatch.setattr(reconcile.time, "monotonic", lambda: 1_000.0)
+    budget = reconcile.Budget(None)
+    assert budget.remaining_ms() == 90_000.0
+    monkeypatch.setattr(reconcile.time, "monotonic", lambda: 1_070.5)
+    assert budget.remaining_ms() == 19_500.0 and budget.low()
+
+
+def _deregistered(d: Direct, rid: str, at: float) -> None:
+    audit.record(audit.AuditEntry(group="web", event="DEREGISTERED", reason="deregistered by the test", at=at,
+                                  instance_id=d.instance, execution_id=DIRECT_EXECUTION, remediation_id=rid))
+
+
+def test_unsettled_records_are_acted_on_but_never_saved_with_the_cursor(direct: Direct) -> None:
+    """Records younger than the 900 s settling time (a step may still write an older one the index has not
+    shown yet) are read every sweep and acted on, but neither folded into the saved open set nor passed by the
+    cursor: the saved set is what the cursor covers, and it must not change with the unsettled tail."""
+    now = direct.now()
+    _deregistered(direct, "settled-1", now - 2000)
+    _deregistered(direct, "unsettled-2", now - 10)
+    run = reconcile.GroupRun("web", SWEEP, reconcile.Budget(None))
+    run.load()
+    run.read()
+    assert run.saved == {"DEREGISTERED": {"settled-1": now - 2000}}
+    assert run.current == {"DEREGISTERED": {"settled-1": now - 2000, "unsettled-2": now - 10}}
+    assert run.progress is not None and run.progress.records_read == 1
+
+
+def test_a_record_exactly_the_settling_time_old_is_not_settled_yet(direct: Direct) -> None:
+    now = direct.now()
+    _deregistered(direct, "on-the-boundary", now - 900)
+    run = reconcile.GroupRun("web", SWEEP, reconcile.Budget(None))
+    run.load()
+    run.read()
+    assert run.saved == {} and run.current == {"DEREGISTERED": {"on-the-boundary": now - 900}}
+    assert run.progress is not None and (run.progress.cursor or "") == ""
+
+
+def test_a_put_back_that_finds_the_instance_gone_still_says_what_it_did_to_its_standby(
+        direct: Direct, monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN an instance we put in Standby: ExitStandby is sent, then RegisterTargets is refused (it is gone)
+    monkeypatch.setattr(put_back, "leave_standby", lambda instance, spec: standby.EXITED)
+    monkeypatch.setattr(put_back.elbv2, "register", lambda *_: (_ for _ in ()).throw(
+        AwsCallFailed("RegisterTargets: InvalidTarget")))
+    monkeypatch.setattr(put_back, "gone_state", lambda instance: "terminated")
+    facts = {"deregister": {"instance_id": direct.instance, "standby": {"group": "web-asg"},
+                            "target_groups": [{"arn": "arn:aws:elasticloadbalancing:us-east-1:123456789012:"
+                                                      "targetgroup/web/0123456789abcdef", "port": 80}]}}
+    result = put_back.put_back(facts)
+    # THEN the result says both: gone, and Standby exited (audited as such by the caller)
+    assert (result.instance_id, result.target_groups, result.standby, result.gone) == (
+        direct.instance, [], standby.EXITED, "terminated")
