@@ -62,9 +62,8 @@ def tracing_off() -> bool:
     return bool(rule()) if callable(rule) else False
 
 
-# X-Ray segments per handler: Powertools' Tracer (which patches what the X-Ray SDK can: botocore, so every AWS
-# call is a subsegment)
-# where tracing is on, else ``Untraced`` (no X-Ray SDK imported).
+# X-Ray segments per handler: Powertools' Tracer where tracing is on (it patches botocore, so every AWS call is a
+# subsegment), else ``Untraced`` (no X-Ray SDK imported).
 tracer: Tracer | Untraced = Untraced() if tracing_off() else Tracer(
     service=os.environ.get("POWERTOOLS_SERVICE_NAME", "nightshift"))
 
