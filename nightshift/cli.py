@@ -1,6 +1,6 @@
 """The operator's command line.
 
-  nightshift demo [--trigger manual|alarm|schedule|replay]   heal a simulated fleet locally (no AWS account)
+  nightshift demo [--scenario NAME] [--trigger ...]   heal a simulated fleet locally (no AWS account)
   nightshift start --group G [--instance I] [--dry-run]      start a remediation and follow it
   nightshift replay EXECUTION | --failed --since 24h         replay failed executions safely
   nightshift status                                           running/failed executions and held locks
@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from nightshift.operations import OperatorError
+from nightshift.scenarios import SCENARIOS
 
 
 def _inflight(value: str) -> float | None:
@@ -41,26 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nightshift", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser("demo", help="heal a simulated fleet with the real state machine, locally")
-    demo.add_argument("--json", action="store_true", help="print one JSON object instead of the summary")
-    demo.add_argument("--size", type=int, default=12, help="instances in the fleet (default 12)")
-    demo.add_argument("--delay", type=int, default=300, help="deregistration delay in seconds (default 300)")
-    demo.add_argument("--inflight", type=_inflight, default=0.0,
-                      help="seconds until in-flight requests finish after deregistration, or 'never'")
-    demo.add_argument("--signal", choices=["ssm", "target_state"], default="ssm",
-                      help="drain signal (default ssm: count the load balancer's connections on the registered ports)")
-    demo.add_argument("--boot-signal", choices=["ssm", "none"], default="ssm")
-    demo.add_argument("--trigger", choices=["manual", "alarm", "schedule", "replay"], default="manual",
-                      help="how the remediation starts (replay: a first run fails, then is replayed)")
-    demo.add_argument("--dry-run", action="store_true", help="decide and audit, change nothing")
-    demo.add_argument("--asg", action="store_true", help="the fleet is an Auto Scaling group (Standby, replace)")
-    demo.add_argument("--broken-app", choices=["new-host-cures", "nothing-cures"],
-                      help="the leaker's app fails after its reboot: watch the escalation ladder")
-    demo.add_argument("--logs", type=Path, default=Path("out/demo-logs.jsonl"),
-                      help="where the steps' JSON log lines go (default out/demo-logs.jsonl)")
-    demo.add_argument("--timeline", type=Path, default=Path("out/demo-timeline.svg"),
-                      help="where the picture of the run goes: .svg, or .html embedding it "
-                           "(default out/demo-timeline.svg)")
+    _demo_parser(commands)
 
     start = commands.add_parser("start", help="start a remediation of one group and follow it")
     start.add_argument("--group", required=True)
@@ -108,6 +90,32 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _demo_parser(commands: Any) -> None:
+    demo = commands.add_parser("demo", help="heal a simulated fleet with the real state machine, locally")
+    demo.add_argument("--json", action="store_true", help="print one JSON object instead of the summary")
+    demo.add_argument("--size", type=int, default=12, help="instances in the fleet (default 12)")
+    demo.add_argument("--delay", type=int, default=300, help="deregistration delay in seconds (default 300)")
+    demo.add_argument("--inflight", type=_inflight, default=0.0,
+                      help="seconds until in-flight requests finish after deregistration, or 'never'")
+    demo.add_argument("--signal", choices=["ssm", "target_state"], default="ssm",
+                      help="drain signal (default ssm: count the load balancer's connections on the registered ports)")
+    demo.add_argument("--boot-signal", choices=["ssm", "none"], default="ssm")
+    demo.add_argument("--scenario", choices=list(SCENARIOS), default="leak",
+                      help="which failure to show (default leak): " + "; ".join(
+                          f"{name}: {what}" for name, what in SCENARIOS.items()))
+    demo.add_argument("--trigger", choices=["manual", "alarm", "schedule", "replay"], default="manual",
+                      help="how the remediation starts (replay: a first run fails, then is replayed)")
+    demo.add_argument("--dry-run", action="store_true", help="decide and audit, change nothing")
+    demo.add_argument("--asg", action="store_true", help="the fleet is an Auto Scaling group (Standby, replace)")
+    demo.add_argument("--broken-app", choices=["new-host-cures", "nothing-cures"],
+                      help="the leaker's app fails after its reboot: watch the escalation ladder")
+    demo.add_argument("--logs", type=Path, default=Path("out/demo-logs.jsonl"),
+                      help="where the steps' JSON log lines go (default out/demo-logs.jsonl)")
+    demo.add_argument("--timeline", type=Path, default=Path("out/demo-timeline.svg"),
+                      help="where the picture of the run goes: .svg, or .html embedding it "
+                           "(default out/demo-timeline.svg)")
+
+
 def _doctor_parser(commands: Any) -> None:
     doctor = commands.add_parser("doctor", help="preflight: find what would make a remediation fail or do nothing")
     doctor.add_argument("--group", help="check only this group")
@@ -128,9 +136,8 @@ def _demo(args: argparse.Namespace) -> int:
         MIN_SIZE,
         DemoOptions,
         fleet_spec,
-        run_demo,
-        summary,
     )
+    from nightshift.scenarios import runner
 
     if args.size < MIN_SIZE:
         raise OperatorError(f"--size {args.size} is below the minimum of {MIN_SIZE} (the leaking instance is number "
@@ -149,7 +156,7 @@ def _demo(args: argparse.Namespace) -> int:
     options = DemoOptions(size=args.size, delay=args.delay, inflight_seconds=args.inflight,
                           signal=args.signal, boot_signal=args.boot_signal, dry_run=args.dry_run,
                           log_path=args.logs, trigger=args.trigger, timeline_path=args.timeline,
-                          auto_scaling=args.asg, broken_app=args.broken_app)
+                          auto_scaling=args.asg, broken_app=args.broken_app, scenario=args.scenario)
     try:
         fleet_spec(options)  # the simulator refuses a fleet it cannot build: one line, before anything runs
     except ValueError as exc:
@@ -158,7 +165,8 @@ def _demo(args: argparse.Namespace) -> int:
     if progress:
         print(f"Healing a simulated fleet of {args.size} instances (trigger {args.trigger}, drain signal "
               f"{args.signal}); moto runs the real remediate.asl.json with virtual time.")
-    result = run_demo(options, progress)
+    run, summary = runner(args.scenario)
+    result = run(options, progress)
     if args.json:
         print(json.dumps(result, default=str, indent=2))
     else:

@@ -46,6 +46,7 @@ class DemoOptions:
     # The leaker's app fails after its reboot: "new-host-cures" (stop/start heals it) or "nothing-cures"
     # (the ladder goes on: ASG replace with --asg, else leave out). None: the reboot heals.
     broken_app: str | None = None
+    scenario: str = "leak"  # which failure to show: nightshift/scenarios (SCENARIOS)
 
 
 def group_declaration(built: Any, options: DemoOptions) -> dict[str, Any]:
@@ -217,6 +218,7 @@ def run_demo(options: DemoOptions, progress: Progress | None = None) -> dict[str
             drained = next((r for r in reversed(records) if r["event"] == "DRAINED"), None)
             selected = selected_records[-1] if selected_records else None
             result = {
+                "scenario": options.scenario,
                 "status": description.get("status"),
                 "execution_arn": arn,
                 "instance_id": selected["instance_id"] if selected else None,

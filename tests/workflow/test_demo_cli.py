@@ -26,6 +26,7 @@ def test_demo_heals_the_leaking_instance_within_the_drain_signal(tmp_path: Path)
     code, result = run_json(tmp_path=tmp_path)
     assert code == 0
     assert result["status"] == "SUCCEEDED"
+    assert result["scenario"] == "leak"  # the default scenario is today's demo
     assert result["instance_id"] == result["expected_instance_id"]
     assert result["lock_released"] is True
     events = [r["event"] for r in result["audit"]]  # type: ignore[union-attr]
