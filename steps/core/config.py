@@ -403,6 +403,9 @@ def parse_groups(raw: str | bytes | dict[str, object]) -> GroupsDocument:
         data = json.loads(raw) if isinstance(raw, str | bytes) else raw
     except json.JSONDecodeError as exc:
         raise ConfigurationError(f"groups declaration is not valid JSON: {exc}") from exc
+    except UnicodeDecodeError as exc:  # bytes that are not UTF-8/16/32 text: json.loads's own error is not ours
+        raise ConfigurationError(f"groups declaration is not text: {exc.reason} at byte {exc.start}; "
+                                 "save it as UTF-8 JSON") from exc
     return validate_groups(data)
 
 

@@ -50,3 +50,10 @@ def test_names_and_arns_with_a_trailing_newline_are_refused(field: str, value: o
     with pytest.raises(ConfigurationError) as refused:
         parse_groups({"groups": [{"name": "web", "target_group_arns": [ARN], field: value}]})
     assert field in str(refused.value)
+
+
+@pytest.mark.parametrize("raw", [b"\xff\xfe\xfa", b'{"groups": [\xff]}', b"\x80"])
+def test_a_declaration_that_is_not_text_is_a_configuration_error_naming_the_fix(raw: bytes) -> None:
+    # json.loads raises UnicodeDecodeError (not JSONDecodeError) on bytes that are no UTF-8/16/32 text
+    with pytest.raises(ConfigurationError, match=r"not text.*save it as UTF-8 JSON"):
+        parse_groups(raw)
