@@ -363,17 +363,40 @@ def test_a_record_exactly_the_settling_time_old_is_not_settled_yet(direct: Direc
     assert run.progress is not None and (run.progress.cursor or "") == ""
 
 
+def _exited_standby_then_gone(d: Direct, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """On a real Auto Scaling fleet: taken out with Standby and in Standby; then terminated (Spot, a person)
+    between ExitStandby and the second target group's RegisterTargets, which refuses it; EC2 says terminated."""
+    record = d.take_out(standby=d.enter_standby())
+    d.rt.clock.advance(400)  # past the deregistration delay: in Standby
+    assert d.sim.asg_lifecycle(d.instance) == "Standby"
+    real = put_back.elbv2.register
+
+    def second_refused(arn: str, instance: str, port: int | None) -> None:
+        if arn == d.tgs[1]:
+            raise AwsCallFailed("RegisterTargets: InvalidTarget")
+        real(arn, instance, port)
+
+    monkeypatch.setattr(put_back.elbv2, "register", second_refused)
+    monkeypatch.setattr(put_back.ec2, "power", lambda instance: ("terminated", False, "seen"))
+    return record
+
+
 def test_a_put_back_that_finds_the_instance_gone_still_says_what_it_did_to_its_standby(
-        direct: Direct, monkeypatch: pytest.MonkeyPatch) -> None:
-    # GIVEN an instance we put in Standby: ExitStandby is sent, then RegisterTargets is refused (it is gone)
-    monkeypatch.setattr(put_back, "leave_standby", lambda instance, spec: standby.EXITED)
-    monkeypatch.setattr(put_back.elbv2, "register", lambda *_: (_ for _ in ()).throw(
-        AwsCallFailed("RegisterTargets: InvalidTarget")))
-    monkeypatch.setattr(put_back, "gone_state", lambda instance: "terminated")
-    facts = {"deregister": {"instance_id": direct.instance, "standby": {"group": "web-asg"},
-                            "target_groups": [{"arn": "arn:aws:elasticloadbalancing:us-east-1:123456789012:"
-                                                      "targetgroup/web/0123456789abcdef", "port": 80}]}}
-    result = put_back.put_back(facts)
+        direct_asg: Direct, monkeypatch: pytest.MonkeyPatch) -> None:
+    record = _exited_standby_then_gone(direct_asg, monkeypatch)
+    mark = direct_asg.mark()
+    result = put_back.put_back(record.facts)
     # THEN the result says both: gone, and Standby exited (audited as such by the caller)
-    assert (result.instance_id, result.target_groups, result.standby, result.gone) == (
-        direct.instance, [], standby.EXITED, "terminated")
+    assert result == put_back.PutBack(direct_asg.instance, [direct_asg.tgs[0]], standby.EXITED, gone="terminated")
+    assert [op for op, _ in direct_asg.changes_since(mark)] == ["ExitStandby", "RegisterTargets"]
+
+
+def test_the_reconciler_audits_standby_exited_for_a_gone_instance(direct_asg: Direct,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    _exited_standby_then_gone(direct_asg, monkeypatch)
+    opened(direct_asg)
+    reconcile.reconcile_group("web", SWEEP)
+    [done] = trail(event="RECONCILED")
+    assert done["details"]["gone"] == "terminated" and done["details"]["standby"] == standby.EXITED
+    [exited] = trail(event="STANDBY_EXITED")
+    assert exited["instance_id"] == direct_asg.instance and exited["remediation_id"] == "direct-1"
