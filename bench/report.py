@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 from typing import Any
 
 from bench import checks, discovery
@@ -347,6 +348,14 @@ def _imports_section(document: dict[str, Any]) -> list[str]:
         within_count = sum(1 for m in handlers.values() if m <= target)
         lines += ["", f"Target (issue 15): every handler's median at most {target:.3f} s. This run: {within_count} of "
                       f"{len(handlers)} handlers within it; the slowest, {slowest}, {handlers[slowest]:.3f} s."]
+        floor = next((float(d["median_seconds"]) for f, d in document["cold_imports"].items()
+                      if d["module"] == "bench.library_floor"), None)
+        if floor is not None:
+            ours = statistics.median(handlers.values()) - floor
+            lines.append(f"The libraries every handler needs (boto3, pydantic, PynamoDB, Powertools; "
+                         f"`bench/library_floor.py`) take {floor:.3f} s on their own"
+                         + (", above the target before any code of ours runs" if floor > target else "")
+                         + f"; the median handler adds {ours:.3f} s to them.")
     return lines
 
 

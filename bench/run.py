@@ -134,6 +134,7 @@ def run_scenarios(scenarios: list[Scenario], workers: int, say: Any) -> list[dic
     return results
 
 
+FLOOR = "floor (libraries every handler needs)"
 IMPORT_SNIPPET = "import time; t=time.perf_counter(); import {module}; print(time.perf_counter()-t)"
 
 
@@ -143,6 +144,7 @@ def cold_imports(repetitions: int) -> dict[str, dict[str, Any]]:
 
     modules = {f"nightshift-{f.name}": f"steps.{f.module}" for f in STEP_FUNCTIONS}
     modules["baseline (seed)"] = "bench.baseline_seed"
+    modules[FLOOR] = "bench.library_floor"
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp"),
            "AWS_DEFAULT_REGION": "us-east-1", "PYTHONDONTWRITEBYTECODE": "1"}
     out: dict[str, dict[str, Any]] = {}
