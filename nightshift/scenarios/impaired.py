@@ -14,7 +14,7 @@ from nightshift.demo import DemoOptions, Progress
 from nightshift.scenarios import _failing
 from nightshift.sim import InstanceSpec
 
-SELECT = [{"criterion": "status_check", "for_seconds": 300}, {"criterion": "metric"}]
+SELECT: list[dict[str, Any]] = [{"criterion": "status_check", "for_seconds": 300}, {"criterion": "metric"}]
 
 
 def run(options: DemoOptions, progress: Progress | None = None) -> dict[str, Any]:

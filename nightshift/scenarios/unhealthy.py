@@ -15,7 +15,7 @@ from nightshift.scenarios import _failing
 from nightshift.sim import InstanceSpec
 
 FOR_SECONDS = 120
-SELECT = [{"criterion": "unhealthy_target", "for_seconds": FOR_SECONDS}, {"criterion": "metric"}]
+SELECT: list[dict[str, Any]] = [{"criterion": "unhealthy_target", "for_seconds": FOR_SECONDS}, {"criterion": "metric"}]
 
 
 def _first_sighting(rt: Any, simulator: Any, built: Any, progress: Progress | None) -> dict[str, Any]:
@@ -26,8 +26,8 @@ def _first_sighting(rt: Any, simulator: Any, built: Any, progress: Progress | No
     rt.clock.advance(settle)
     arn = rt.start({"group": "web", "reason": "nightshift demo: first look", "requested_by": "demo"})
     last: dict[str, Any] = {}
-    for last in rt.follow(arn, timeout=300):
-        pass
+    for latest in rt.follow(arn, timeout=300):
+        last = latest
     output = last.get("output")
     say(f"  first run {last.get('status')}: the target is unhealthy, watched for {FOR_SECONDS} s before anything "
         "is done")

@@ -148,19 +148,20 @@ def _select_failing(ctx: StepContext, record: RemediationRecord, chosen: criteri
 
 
 def _candidates(ctx: StepContext, record: RemediationRecord,
-                states: dict[str, dict[str, str]]) -> tuple[list[str], str | None]:
-    """The instances selection may consider (registered, not leaving; only the named one if one is named)."""
+                states: dict[str, dict[str, str]]) -> tuple[list[str], str | None, list[str]]:
+    """The instances selection may consider (registered, not leaving; only the named one if one is named), the
+    name, and every registered instance not leaving (the peers the silent criterion compares with)."""
     # Draining from any one target group means someone (an operator, an ASG, another tool) is taking it
     # out already: never touch it.
     leaving = {i for members in states.values() for i, s in members.items() if s in LEAVING}
-    instances = sorted({i for members in states.values() for i in members} - leaving)
+    instances = everyone = sorted({i for members in states.values() for i in members} - leaving)
     named = ctx.state.request.instance_id
     if ctx.state.request.replay_of and not named:
         # A replay never picks a second instance: it re-evaluates the one this remediation chose.
         named = (record.facts or {}).get("select", {}).get("instance_id")
     if named:
         instances = [named] if named in instances else []
-    return instances, named
+    return instances, named, everyone
 
 
 def _read_metric(metric: MetricSpec, instances: list[str], start: float, end: float,
@@ -182,7 +183,8 @@ def select_worst_instance(ctx: StepContext) -> dict[str, Any]:
     group = ctx.group
     metric = group.metric
     health = elbv2.group_target_health(group.target_group_arns)
-    instances, named = _candidates(ctx, record, {tg: {i: h[0] for i, h in m.items()} for tg, m in health.items()})
+    instances, named, everyone = _candidates(ctx, record,
+                                             {tg: {i: h[0] for i, h in m.items()} for tg, m in health.items()})
     by_metric = group.selects("metric") is not None
     silent_spec = group.selects("silent")
     # Only the last N periods whose datapoints are complete and readable despite the ingestion delay:
@@ -191,7 +193,9 @@ def select_worst_instance(ctx: StepContext) -> dict[str, Any]:
                                    metric.ingestion_delay_seconds)
     # The silent criterion reads back past its for_seconds (one period more, to see the last datapoint).
     read_start = min(start, end - silent_spec.for_seconds - metric.period_seconds) if silent_spec else start
-    series, read = _read_metric(metric, instances, read_start, end) if by_metric or silent_spec else ({}, {})
+    # The silent criterion compares a named instance with its peers: it reads them all.
+    series, read = (_read_metric(metric, everyone if silent_spec else instances, read_start, end)
+                    if by_metric or silent_spec else ({}, {}))
     label = f"{metric.namespace}/{metric.name} ({metric.stat})"
     passed: dict[str, str] = {}  # instance -> why it was passed over (ASG state, shared, claimed elsewhere)
     found = _failing(ctx, health, instances, series, read_start, end)
@@ -199,8 +203,9 @@ def select_worst_instance(ctx: StepContext) -> dict[str, Any]:
     if chosen is not None:
         return _select_failing(ctx, record, chosen, passed)
     watched = criteria.watching(found)
-    # The metric criterion judges the last N periods only (the silent criterion may have read further back).
-    series = {i: [(t, v) for t, v in s if t >= start] for i, s in series.items()}
+    # The metric criterion judges the candidates' last N periods only (silent may have read more).
+    series = {i: [(t, v) for t, v in s if t >= start] for i, s in series.items() if i in instances}
+    read = {i: sets for i, sets in read.items() if i in instances}
     if (by_metric or silent_spec) and instances and not any(series.values()):
         return _no_metric_data(ctx, record, metric, label, instances, read)
     series = {i: s for i, s in series.items() if i not in passed}

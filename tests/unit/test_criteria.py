@@ -3,6 +3,8 @@ with hypothesis where the logic branches."""
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -117,7 +119,7 @@ def test_ordered_keeps_only_due_failures_status_checks_first_then_targets_then_s
     assert len(ordered) == sum(1 for f in found if f.seconds >= f.for_seconds)
     ranks = [criteria.PRIORITY.index(f.criterion) for f in ordered]
     assert ranks == sorted(ranks)
-    for a, b in zip(ordered, ordered[1:], strict=False):
+    for a, b in pairwise(ordered):
         if a.criterion == b.criterion and bool(a.first_rung) == bool(b.first_rung):
             assert a.since <= b.since  # the longest failing first
 

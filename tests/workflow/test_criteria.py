@@ -166,3 +166,13 @@ def test_without_the_fail_open_guard_the_same_group_would_be_taken_out(harness: 
     h = _all_failing_open(harness)
     h.run()
     assert calls(h, "elbv2.DeregisterTargets") > 0
+
+
+def test_a_named_silent_instance_is_compared_with_its_peers(harness: MakeHarness) -> None:
+    # A manual start (or a replay) names the instance: silence is still judged against the peers' datapoints.
+    h = harness(fleet("hung", -900.0), select=[{"criterion": "silent", "for_seconds": 300}, {"criterion": "metric"}])
+    faulty = h.built.instance_ids[FAULTY]
+    assert h.run(instance_id=faulty, dry_run=True)["status"] == "SUCCEEDED"
+    chosen = selected(h)
+    assert chosen["instance_id"] == faulty and chosen["details"]["criterion"] == "silent"
+    assert h.audit_events()[-1] == "DRY_RUN" and calls(h, "elbv2.DeregisterTargets") == 0
