@@ -5,12 +5,14 @@ Requests are counted at the simulated API."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
 from nightshift.sim import FleetSpec, InstanceSpec
 from steps.remediate import blockers
+from tests.workflow.test_notifications import drain, listen
 
 MakeHarness = Any
 FAULTY = 2
@@ -43,11 +45,18 @@ def test_a_failed_system_status_check_goes_straight_to_stop_start_and_is_never_r
     h = harness(fleet("system_impaired"), select=[{"criterion": "status_check", "for_seconds": 300},
                                                   {"criterion": "metric"}])
     faulty = h.built.instance_ids[FAULTY]
+    topic_q, event_q = listen(h)
     result = h.run()
     assert result["status"] == "SUCCEEDED", result.get("cause")
     chosen = selected(h)
     assert chosen["instance_id"] == faulty
     assert chosen["details"]["criterion"] == "status_check" and chosen["details"]["first_rung"] == "stop_start"
+    # AND the person is told what is done: a stop/start, not a reboot, and why
+    texts = drain(h, topic_q)
+    assert texts[0].startswith(f"{faulty} is leaving service in web to be stopped and started on a new host")
+    assert texts[1].startswith(f"{faulty} in web was stopped and started on a new host and is healthy again")
+    details = [json.loads(body)["detail"] for body in drain(h, event_q)]
+    assert {(d["criterion"], d["first_rung"]) for d in details} == {("status_check", "stop_start")}
     assert chosen["details"]["check"] == "system" and chosen["details"]["seconds"] >= 600
     # THEN no reboot at all: one stop and one start of that instance, and it is healthy on its new host
     assert calls(h, "ec2.RebootInstances") == 0
