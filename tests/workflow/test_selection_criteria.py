@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from nightshift.sim import FleetSpec, InstanceSpec
+from nightshift.sim import AutoScalingSpec, FleetSpec, InstanceSpec
 from steps.remediate import blockers
 from tests.workflow.test_notifications import drain, listen
 
@@ -185,3 +185,19 @@ def test_a_named_silent_instance_is_compared_with_its_peers(harness: MakeHarness
     chosen = selected(h)
     assert chosen["instance_id"] == faulty and chosen["details"]["criterion"] == "silent"
     assert h.audit_events()[-1] == "DRY_RUN" and calls(h, "elbv2.DeregisterTargets") == 0
+
+
+def test_the_first_rung_comes_first_even_when_the_ladder_lists_it_later(harness: MakeHarness) -> None:
+    # An Auto Scaling fleet whose ladder says replace before stop/start: a failed system check still starts
+    # with stop/start (the selection's first rung); the ASG replaces nothing.
+    spec = FleetSpec(leaking={FAULTY: InstanceSpec(fault="system_impaired", fault_at=-600.0)},
+                     auto_scaling=AutoScalingSpec(min_size=2))
+    h = harness(spec, select=[{"criterion": "status_check", "for_seconds": 300}],
+                escalation={"rungs": [{"action": "replace", "deadline_seconds": 1200},
+                                      {"action": "stop_start", "deadline_seconds": 900}, {"action": "leave_out"}]})
+    faulty = h.built.instance_ids[FAULTY]
+    assert h.run()["status"] == "SUCCEEDED"
+    escalating = next(r for r in h.audit_records() if r["event"] == "ESCALATING")
+    assert escalating["details"]["rung"] == "stop_start"
+    assert calls(h, "ec2.StopInstances") == 1 and calls(h, "autoscaling.SetInstanceHealth") == 0
+    assert calls(h, "ec2.RebootInstances") == 0 and healthy_everywhere(h, faulty)
