@@ -41,7 +41,8 @@ def _ladder(asg: bool) -> FleetSpec:
 @dataclass(frozen=True)
 class Scenario:
     name: str
-    end: str  # how the leaker ends once everything (replays included) is done: rebooted | replaced | left_out | stop_started
+    # how the leaker ends once everything (replays included) is done: rebooted | replaced | left_out | stop_started
+    end: str
     fleet: Callable[[], FleetSpec | None]
     overrides: dict[str, Any]
     run: Callable[[Harness], None]
