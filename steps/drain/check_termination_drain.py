@@ -1,0 +1,63 @@
+"""Step: one turn of the termination drain's poll loop, and the lifecycle action's heartbeat.
+
+The drain itself is the remediation's (steps/remediate/check_drain.py ``drain_turn``: the group's drain signal,
+the deadline), with the budget the prepare step planned; a Spot drain has no margin past it. While a lifecycle
+hook waits for us, a heartbeat (RecordLifecycleActionHeartbeat) is recorded whenever half the hook's
+HeartbeatTimeout has passed since the last one, and the next Wait is never longer than that half: the gap
+between two heartbeats stays below the timeout. The hook's GlobalTimeout (48 h or 100 heartbeat timeouts,
+whichever is smaller) bounds the drain: it ends one heartbeat timeout before.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from steps.aws import autoscaling
+from steps.core.entrypoint import StepContext, step
+from steps.core.events import DrainProgress
+from steps.core.reasons import Reason
+from steps.remediate.check_drain import drain_turn
+
+
+def heartbeat_due(now: float, last: float, heartbeat_seconds: int) -> bool:
+    return now - last >= heartbeat_seconds / 2
+
+
+@step
+def check_termination_drain(ctx: StepContext) -> dict[str, Any]:
+    termination = ctx.require(ctx.state.termination, "termination", "the trigger always sets it")
+    plan = ctx.require(ctx.state.plan, "plan", "the drain loop runs after the prepare step")
+    deregistration = ctx.require(plan.deregistration, "plan.deregistration", "a drain plan deregistered it")
+    spec = ctx.group.drain
+    if termination.kind == "spot":
+        spec = spec.model_copy(update={"margin_seconds": 0})  # the two minutes are all there is
+    progress = ctx.state.drain or DrainProgress()
+    turn = drain_turn(ctx, deregistration, spec, progress)
+    result = dict(turn.result)
+    last = progress.last_heartbeat_at if progress.last_heartbeat_at is not None else plan.started_at
+    heartbeat = plan.heartbeat_seconds
+    if heartbeat and termination.auto_scaling_group and termination.hook:
+        bound = min(autoscaling.GLOBAL_TIMEOUT_MAX, 100 * heartbeat) - heartbeat
+        if not turn.decision.done and ctx.now - plan.started_at >= bound:
+            # The hook's global timeout less one heartbeat timeout: let it go before AWS does.
+            result.update(done=True, ended_by="hook_global_timeout", wait_seconds=0)
+        if not result["done"]:
+            if heartbeat_due(ctx.now, last, heartbeat):
+                autoscaling.record_heartbeat(termination.auto_scaling_group, termination.hook, termination.token,
+                                             termination.instance_id)
+                ctx.audit(Reason.TERMINATION_HEARTBEAT,
+                          f"heartbeat for {termination.instance_id}: {ctx.now - last:.0f} s since the last, hook "
+                          f"heartbeat timeout {heartbeat} s", instance_id=termination.instance_id,
+                          heartbeat_seconds=heartbeat, since_last_seconds=round(ctx.now - last, 3))
+                last = ctx.now
+            result["wait_seconds"] = max(1, min(int(result["wait_seconds"]), heartbeat // 2))
+    result["last_heartbeat_at"] = last
+    if result["done"]:
+        ctx.audit(Reason.TERMINATION_DRAINED,
+                  f"termination drain of {termination.instance_id} ended by {result['ended_by']} after "
+                  f"{turn.elapsed:.0f} s", instance_id=termination.instance_id, ended_by=result["ended_by"],
+                  drain_seconds=round(turn.elapsed, 3), checks=result["checks"])
+    return result
+
+
+handler = check_termination_drain
