@@ -189,17 +189,24 @@ def test_a_scale_in_mid_remediation_stops_it_and_nothing_puts_the_instance_back(
 def test_the_reconciler_does_not_put_back_an_instance_that_is_terminating(harness: Any) -> None:
     from tests.harness import crash_mid_drain
 
-    # GIVEN a remediation that died mid-drain (the reconciler's case), and then a scale-in of that instance
-    h = harness(hook_fleet(heartbeat=60, leaking={LEAKER: InstanceSpec(leak_to_percent=85.0)}),
+    # GIVEN a remediation that died mid-drain (the reconciler's case), then a scale-in of that instance whose
+    # drain is still under way (in-flight requests never end: it drains to the deadline)
+    h = harness(hook_fleet(heartbeat=60, inflight=None, leaking={LEAKER: InstanceSpec(leak_to_percent=85.0,
+                                                                                       inflight_seconds=None)}),
                 auto_scaling={"enabled": False})
     crash_mid_drain(h)
-    drain = deliver(h, h.sim.scale_in(h.leaker))
-    assert drain["execution"]["status"] == "SUCCEEDED"
+    started = invoke("termination-trigger", h.sim.scale_in(h.leaker))
+    deadline = time.monotonic() + 60
+    while "TERMINATION_DEREGISTERED" not in events_for(h.leaker):
+        assert time.monotonic() < deadline, "the drain never deregistered the instance"
+        time.sleep(0.01)
     mark = len(h.rt.api_calls())
-    # WHEN the sweep reconciles (before the instance is gone)
+    # WHEN the sweep reconciles while the instance waits in Terminating:Wait (still running)
     sweep = h.rt.wait(h.rt.start({}, machine="sweep"), timeout=300)
     assert sweep["status"] == "SUCCEEDED"
     # THEN it is closed as terminating, never registered again
-    assert not [c for c in h.rt.api_calls()[mark:] if c.operation == "RegisterTargets" and c.accepted]
+    assert not [c for c in h.rt.api_calls()[mark:] if c.operation == "RegisterTargets" and c.accepted
+                and any(t["Id"] == h.leaker for t in c.params["Targets"])]
     reconciled = [r for r in h.audit_records() if r["event"] == "RECONCILED"]
     assert reconciled and "terminating" in reconciled[0]["details"]
+    assert h.rt.wait(started["execution_arn"])["status"] == "SUCCEEDED"
