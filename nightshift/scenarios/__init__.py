@@ -19,6 +19,8 @@ from typing import Any
 
 SCENARIOS: dict[str, str] = {
     "leak": "an instance leaks memory until its metric breaches: drained, rebooted, back in service",
+    "scale-in": "a scale-in with a termination lifecycle hook: drained with heartbeats, then let go (CONTINUE)",
+    "spot": "a Spot interruption warning: deregistered at once, drained within the two minutes",
 }
 
 
