@@ -98,8 +98,9 @@ def summary(result: dict[str, Any], title: str) -> str:
     lines.append(f"  requests   {cut} cut when it went down" if cut else
                  "  requests   none cut: every request in flight finished before it went down")
     if "lifecycle_action_completed" in result:
-        lines.append(f"  lifecycle  {'completed (CONTINUE)' if result['lifecycle_action_completed'] else 'NOT completed'}"
-                     f" after {result['heartbeats']} heartbeat(s) (heartbeat timeout {result['heartbeat_timeout']} s)")
+        done = "completed (CONTINUE)" if result["lifecycle_action_completed"] else "NOT completed"
+        lines.append(f"  lifecycle  {done} after {result['heartbeats']} heartbeat(s) (heartbeat timeout "
+                     f"{result['heartbeat_timeout']} s)")
     lines.append(f"  time       {result['simulated_seconds']:.0f} s simulated in {result['wall_seconds']:.1f} s")
     lines.append(f"  audit trail: {', '.join(result['audit'])}")
     return "\n".join(lines)

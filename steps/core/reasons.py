@@ -102,7 +102,7 @@ class Reason(StrEnum):
     TERMINATION_DRAINED = "TERMINATION_DRAINED", "the termination drain ended"
     LIFECYCLE_COMPLETED = "LIFECYCLE_COMPLETED", "CompleteLifecycleAction CONTINUE sent: the instance may go"
     TERMINATION_DRAIN_FAILED = "TERMINATION_DRAIN_FAILED", "the termination drain failed: the instance goes anyway"
-    REMEDIATION_STOPPED_TERMINATING = "REMEDIATION_STOPPED_TERMINATING", "its instance is terminating: stopped, not put back"
+    REMEDIATION_STOPPED_TERMINATING = "REMEDIATION_STOPPED_TERMINATING", "its instance is terminating: stopped"
 
 
 SKIPS = frozenset(reason for reason in Reason if reason.is_skip)

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from steps.aws import elbv2, ssm
-from steps.core.entrypoint import StepContext, step
 from steps.core.config import DrainSpec
+from steps.core.entrypoint import StepContext, step
 from steps.core.events import DeregistrationResult, DrainProgress
 from steps.core.reasons import Reason
 from steps.domain import drain
