@@ -2,9 +2,10 @@
 
 The drain itself is the remediation's (steps/remediate/check_drain.py ``drain_turn``: the group's drain signal,
 the deadline), with the budget the prepare step planned; a Spot drain has no margin past it. While a lifecycle
-hook waits for us, a heartbeat (RecordLifecycleActionHeartbeat) is recorded whenever half the hook's
-HeartbeatTimeout has passed since the last one, and the next Wait is never longer than that half: the gap
-between two heartbeats stays below the timeout. The hook's GlobalTimeout (48 h or 100 heartbeat timeouts,
+hook waits for us, a heartbeat (RecordLifecycleActionHeartbeat) is recorded whenever a third of the hook's
+HeartbeatTimeout has passed since the last one, and the next Wait is never longer than that third: the gap
+between two heartbeats stays below the timeout as long as a turn (the step with its retries) takes less than
+the last third. The hook's GlobalTimeout (48 h or 100 heartbeat timeouts,
 whichever is smaller) bounds the drain: it ends one heartbeat timeout before.
 """
 
@@ -20,7 +21,14 @@ from steps.remediate.check_drain import drain_turn
 
 
 def heartbeat_due(now: float, last: float, heartbeat_seconds: int) -> bool:
-    return now - last >= heartbeat_seconds / 2
+    """A heartbeat is recorded once a third of the hook's heartbeat timeout has passed since the last."""
+    return now - last >= heartbeat_seconds / 3
+
+
+def capped_wait(wait_seconds: int, heartbeat_seconds: int) -> int:
+    """The next Wait, never longer than a third of the heartbeat timeout: a turn that finds no heartbeat due
+    (less than a third since the last) plus this Wait leaves a third for the step itself (its Retry included)."""
+    return max(1, min(wait_seconds, heartbeat_seconds // 3))
 
 
 @step
@@ -50,7 +58,7 @@ def check_termination_drain(ctx: StepContext) -> dict[str, Any]:
                           f"heartbeat timeout {heartbeat} s", instance_id=termination.instance_id,
                           heartbeat_seconds=heartbeat, since_last_seconds=round(ctx.now - last, 3))
                 last = ctx.now
-            result["wait_seconds"] = max(1, min(int(result["wait_seconds"]), heartbeat // 2))
+            result["wait_seconds"] = capped_wait(int(result["wait_seconds"]), heartbeat)
     result["last_heartbeat_at"] = last
     if result["done"]:
         ctx.audit(Reason.TERMINATION_DRAINED,
