@@ -142,16 +142,23 @@ def lifecycle_hook(group: str, hook: str) -> Hook:
     return Hook(heartbeat, int(found[0].get("GlobalTimeout") or bound))
 
 
-def record_heartbeat(group: str, hook: str, token: str | None, instance_id: str) -> None:
-    """Restart the hook's heartbeat timeout (RecordLifecycleActionHeartbeat)."""
+NO_ACTIVE_ACTION = "No active Lifecycle Action found"
+
+
+def record_heartbeat(group: str, hook: str, token: str | None, instance_id: str) -> bool:
+    """Restart the hook's heartbeat timeout (RecordLifecycleActionHeartbeat). False when the action is no longer
+    active (completed, or timed out: the instance is going now); any other refusal raises."""
     params: dict[str, Any] = {"AutoScalingGroupName": group, "LifecycleHookName": hook, "InstanceId": instance_id}
     if token:
         params["LifecycleActionToken"] = token
-    with aws_call(f"RecordLifecycleActionHeartbeat {instance_id}"):
-        client("autoscaling").record_lifecycle_action_heartbeat(**params)
-
-
-NO_ACTIVE_ACTION = "No active Lifecycle Action found"
+    try:
+        with aws_call(f"RecordLifecycleActionHeartbeat {instance_id}"):
+            client("autoscaling").record_lifecycle_action_heartbeat(**params)
+    except AwsCallFailed as exc:
+        if NO_ACTIVE_ACTION.lower() in str(exc).lower():
+            return False
+        raise
+    return True
 
 
 def complete_lifecycle_action(group: str, hook: str, token: str | None, instance_id: str) -> bool:

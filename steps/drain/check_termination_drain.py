@@ -51,14 +51,18 @@ def check_termination_drain(ctx: StepContext) -> dict[str, Any]:
             result.update(done=True, ended_by="hook_global_timeout", wait_seconds=0)
         if not result["done"]:
             if heartbeat_due(ctx.now, last, heartbeat):
-                autoscaling.record_heartbeat(termination.auto_scaling_group, termination.hook, termination.token,
-                                             termination.instance_id)
-                ctx.audit(Reason.TERMINATION_HEARTBEAT,
-                          f"heartbeat for {termination.instance_id}: {ctx.now - last:.0f} s since the last, hook "
-                          f"heartbeat timeout {heartbeat} s", instance_id=termination.instance_id,
-                          heartbeat_seconds=heartbeat, since_last_seconds=round(ctx.now - last, 3))
-                last = ctx.now
-            result["wait_seconds"] = capped_wait(int(result["wait_seconds"]), heartbeat)
+                if autoscaling.record_heartbeat(termination.auto_scaling_group, termination.hook, termination.token,
+                                                termination.instance_id):
+                    ctx.audit(Reason.TERMINATION_HEARTBEAT,
+                              f"heartbeat for {termination.instance_id}: {ctx.now - last:.0f} s since the last, hook "
+                              f"heartbeat timeout {heartbeat} s", instance_id=termination.instance_id,
+                              heartbeat_seconds=heartbeat, since_last_seconds=round(ctx.now - last, 3))
+                    last = ctx.now
+                else:
+                    # The action is over (timed out, or completed by someone else): the instance is going now.
+                    result.update(done=True, ended_by="lifecycle_action_ended", wait_seconds=0)
+            if not result["done"]:
+                result["wait_seconds"] = capped_wait(int(result["wait_seconds"]), heartbeat)
     result["last_heartbeat_at"] = last
     if result["done"]:
         ctx.audit(Reason.TERMINATION_DRAINED,

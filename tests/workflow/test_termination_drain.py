@@ -211,3 +211,19 @@ def test_the_reconciler_does_not_put_back_an_instance_that_is_terminating(harnes
     reconciled = [r for r in h.audit_records() if r["event"] == "RECONCILED"]
     assert reconciled and "terminating" in reconciled[0]["details"]
     assert h.rt.wait(started["execution_arn"])["status"] == "SUCCEEDED"
+
+
+def test_an_event_delivered_after_the_hook_timed_out_ends_without_blocking(harness: Any) -> None:
+    # GIVEN a lifecycle event EventBridge delivers late: the hook already timed out and the instance is gone
+    h = harness(hook_fleet(heartbeat=60))
+    instance = h.built.instance_ids[QUIET]
+    event = h.sim.scale_in(instance)
+    h.rt.clock.advance(600)
+    assert h.sim.instance_state(instance) == "terminated"
+    # WHEN it arrives
+    result = deliver(h, event)
+    # THEN the drain ends at once and succeeds: the action was no longer active (audited so), nothing failed
+    assert result["execution"]["status"] == "SUCCEEDED"
+    completed = next(r for r in audit.for_instance(instance) if r.event == "LIFECYCLE_COMPLETED")
+    assert completed.details["active"] is False
+    assert not calls(h, "CompleteLifecycleAction")  # refused by AWS (no active action), so not accepted
