@@ -181,6 +181,9 @@ def test_a_scale_in_mid_remediation_stops_it_and_nothing_puts_the_instance_back(
     assert outcome["status"] == "SUCCEEDED"
     assert "REMEDIATION_STOPPED_TERMINATING" in h.audit_events() and "FAILED" not in h.audit_events()
     assert not h.lock_held()
+    from steps.store import claim
+
+    assert claim.holder(h.leaker) is None  # the instance claim is released too
     assert not calls(h, "RebootInstances")
     # nothing registered it again: not the remediation's restore, not the sweep's reconciler
     h.rt.wait(h.rt.start({}, machine="sweep"), timeout=300)
