@@ -162,7 +162,10 @@ def _demo(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise OperatorError(f"{exc}; see `nightshift demo --help`") from exc
     progress = None if args.json else print
-    if progress:
+    if progress and args.scenario in ("scale-in", "spot"):
+        print(f"Draining an instance about to be terminated in a simulated fleet of {args.size} (drain signal "
+              f"{args.signal}); moto runs the real drain.asl.json with virtual time.")
+    elif progress:
         print(f"Healing a simulated fleet of {args.size} instances (trigger {args.trigger}, drain signal "
               f"{args.signal}); moto runs the real remediate.asl.json with virtual time.")
     run, summary = runner(args.scenario)

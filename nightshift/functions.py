@@ -51,6 +51,10 @@ STEP_FUNCTIONS: tuple[StepFunction, ...] = (
     StepFunction("ReconcileFunctionArn", "reconcile", "sweep.reconcile"),
     StepFunction("ListGroupsFunctionArn", "list-groups", "sweep.list_groups"),
     StepFunction("SummariseSweepFunctionArn", "summarise-sweep", "sweep.summarise_sweep"),
+    StepFunction("PrepareTerminationDrainFunctionArn", "prepare-termination-drain", "drain.prepare_termination_drain"),
+    StepFunction("CheckTerminationDrainFunctionArn", "check-termination-drain", "drain.check_termination_drain"),
+    StepFunction("CompleteLifecycleActionFunctionArn", "complete-lifecycle-action", "drain.complete_lifecycle_action"),
     StepFunction(None, "alarm-trigger", "triggers.alarm_trigger"),
+    StepFunction(None, "termination-trigger", "triggers.termination_trigger"),
 )
 BY_NAME = {f"nightshift-{f.name}": f for f in STEP_FUNCTIONS}

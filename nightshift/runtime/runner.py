@@ -39,7 +39,7 @@ STATEMACHINE_DIR = ROOT / "statemachine"
 ASL_DIR_VARIABLE = "NIGHTSHIFT_ASL_DIR"
 ACCOUNT = "123456789012"
 GROUPS_PARAMETER = "/nightshift/groups"
-STATE_MACHINES = ("remediate", "sweep")
+STATE_MACHINES = ("remediate", "sweep", "drain")
 FINISHED = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 
 _ENV = {
@@ -202,6 +202,7 @@ class LocalRuntime:
         self.topic_arn = self.client("sns").create_topic(Name="nightshift-notifications")["TopicArn"]
         self.settings = self.settings.model_copy(update={
             "remediate_state_machine_arn": self.state_machines["remediate"], "topic_arn": self.topic_arn,
+            "drain_state_machine_arn": self.state_machines["drain"],
             "event_bus": "default"})
         container.configure(self.settings)
 
@@ -256,10 +257,12 @@ class LocalRuntime:
         from steps.store.notices import DailyNotice
         from steps.store.pause import GroupPause
         from steps.store.reconcile_progress import ReconcileProgress
+        from steps.store.terminating import TerminatingMark
 
         assert self.interceptor is not None
         seen: set[int] = set()
-        for model in (GroupLock, AuditRecord, RemediationRecord, DailyNotice, GroupPause, ReconcileProgress):
+        for model in (GroupLock, AuditRecord, RemediationRecord, DailyNotice, GroupPause, ReconcileProgress,
+                      TerminatingMark):
             client = model._get_connection().connection.client
             if id(client) not in seen:
                 seen.add(id(client))

@@ -22,6 +22,8 @@ SCENARIOS: dict[str, str] = {
     "unhealthy": "an instance's app fails its health checks: chosen by unhealthy_target after 120 s, rebooted",
     "impaired": "an instance's host fails its system status check: chosen by status_check, stopped and started",
     "hung": "an instance's OS hangs (no metrics, no SSM): chosen by silent, hard-rebooted",
+    "scale-in": "a scale-in with a termination lifecycle hook: drained with heartbeats, then let go (CONTINUE)",
+    "spot": "a Spot interruption warning: deregistered at once, drained within the two minutes",
 }
 
 

@@ -4,6 +4,7 @@ interceptor on a virtual clock."""
 
 from nightshift.sim.capacity import CapacityPoint
 from nightshift.sim.fleet import BuiltFleet, FleetSimulator
-from nightshift.sim.spec import AutoScalingSpec, FleetSpec, InstanceSpec
+from nightshift.sim.spec import AutoScalingSpec, FleetSpec, InstanceSpec, TerminationHookSpec
 
-__all__ = ["AutoScalingSpec", "BuiltFleet", "CapacityPoint", "FleetSimulator", "FleetSpec", "InstanceSpec"]
+__all__ = ["AutoScalingSpec", "BuiltFleet", "CapacityPoint", "FleetSimulator", "FleetSpec", "InstanceSpec",
+           "TerminationHookSpec"]

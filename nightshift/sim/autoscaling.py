@@ -30,7 +30,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from nightshift.runtime.interceptor import AwsError
 from nightshift.sim.spec import AutoScalingSpec
@@ -41,6 +41,8 @@ IN_SERVICE = "InService"
 ENTERING_STANDBY = "EnteringStandby"
 STANDBY = "Standby"
 TERMINATING = "Terminating"
+TERMINATING_WAIT = "Terminating:Wait"
+TERMINATING_PROCEED = "Terminating:Proceed"
 # Health as SetInstanceHealth takes it (DescribeAutoScalingGroups echoes it; DescribeAutoScalingInstances
 # upper-cases it).
 HEALTHY = "Healthy"
@@ -68,6 +70,8 @@ class Host(Protocol):
     def asg_terminate(self, instance_id: str, requested_at: float, shuts_down_at: float,
                       terminated_at: float) -> None: ...
 
+    def asg_retime_termination(self, instance_id: str, shuts_down_at: float, terminated_at: float) -> None: ...
+
 
 @dataclass
 class Member:
@@ -91,6 +95,25 @@ class Member:
         """From ``at`` on, these transitions replace whatever was still ahead."""
         self.lifecycle = [entry for entry in self.lifecycle if entry[0] <= at]
         self.lifecycle.extend(transitions)
+
+
+@dataclass
+class LifecycleAction:
+    """A termination lifecycle action in progress: the instance waits until ``expires_at`` (its heartbeat timeout,
+    restarted by each heartbeat, never past ``global_deadline``) unless it is completed first."""
+
+    instance_id: str
+    token: str
+    hook: str
+    started_at: float
+    expires_at: float
+    global_deadline: float
+    completed_at: float | None = None
+    result: str | None = None
+    heartbeats: list[float] = field(default_factory=list)
+
+    def active(self, now: float) -> bool:
+        return self.completed_at is None and now < self.expires_at
 
 
 @dataclass(frozen=True)
@@ -131,6 +154,9 @@ class AutoScalingGroup:
     # Fault injection windows, in absolute virtual time (id, start, end).
     injected_activity: tuple[str, float, float] | None = None
     injected_refresh: tuple[str, float, float] | None = None
+    # Termination lifecycle actions by instance, and the EventBridge events the group emitted (in time order).
+    lifecycle_actions: dict[str, LifecycleAction] = field(default_factory=dict)
+    events: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def create(cls, name: str, arn: str, spec: AutoScalingSpec, instance_ids: list[str], tg_arns: list[str],
@@ -276,3 +302,82 @@ class AutoScalingGroup:
         member.plan(now, (now, TERMINATING), (gone, None))
         self.host.asg_terminate(member.instance_id, now, drained, gone)
         self._record(f"Terminating EC2 instance: {member.instance_id}", cause, now, gone)
+
+    # -- termination lifecycle hooks ------------------------------------------------------------------------
+    # https://docs.aws.amazon.com/autoscaling/ec2/userguide/lifecycle-hooks-overview.html: on scale-in the hook
+    # puts the instance in Terminating:Wait "until you either complete the lifecycle action, or the timeout period
+    # ends"; "you can restart the timeout period by recording a heartbeat"; then Terminating:Proceed and the
+    # instance is terminated. DefaultResult applies at the timeout (CONTINUE and ABANDON both terminate on
+    # scale-in). GlobalTimeout: 48 h or 100 x HeartbeatTimeout, whichever is smaller
+    # (https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_LifecycleHook.html). The event:
+    # https://docs.aws.amazon.com/autoscaling/ec2/userguide/prepare-for-lifecycle-notifications.html
+
+    def scale_in(self, instance_id: str, now: float) -> dict[str, Any] | None:
+        """Terminate ``instance_id`` in a scale-in (desired capacity decremented). With a termination hook: the
+        instance waits in Terminating:Wait and the "EC2 Instance-terminate Lifecycle Action" event is returned
+        (also kept in ``events``); without one: terminated as ``_terminate`` does, and None."""
+        member = self._member(instance_id, now)
+        if member.state(now) != IN_SERVICE:
+            raise AwsError("ValidationError", f"The instance {instance_id} is not in InService.")
+        self.desired = max(self.min_size, self.desired - 1)
+        hook = self.spec.termination_hook
+        cause = (f"At {iso_seconds(now)} an instance was taken out of service in response to a difference between "
+                 f"desired and actual capacity, shrinking the capacity from {self.desired + 1} to {self.desired}.")
+        if hook is None:
+            self._terminate(member, now, cause)
+            return None
+        # The group's own (attached) target groups deregister it as for any termination.
+        self.host.asg_deregister(member.instance_id, self.target_group_arns, now)
+        global_deadline = now + min(172800, 100 * hook.heartbeat_timeout)
+        action = LifecycleAction(instance_id, str(uuid.uuid4()), hook.name, now, now + hook.heartbeat_timeout,
+                                 global_deadline)
+        self.lifecycle_actions[instance_id] = action
+        gone = action.expires_at + self.spec.terminate_seconds
+        member.plan(now, (now, TERMINATING_WAIT), (action.expires_at, TERMINATING_PROCEED), (gone, None))
+        self.host.asg_terminate(instance_id, now, action.expires_at, gone)
+        self._record(f"Terminating EC2 instance: {instance_id}", cause, now, gone)
+        event = {
+            "version": "0", "id": str(uuid.uuid4()), "detail-type": "EC2 Instance-terminate Lifecycle Action",
+            "source": "aws.autoscaling", "account": self.arn.split(":")[4], "time": iso_seconds(now),
+            "region": self.arn.split(":")[3], "resources": [self.arn],
+            "detail": {"LifecycleActionToken": action.token, "AutoScalingGroupName": self.name,
+                       "LifecycleHookName": hook.name, "EC2InstanceId": instance_id,
+                       "LifecycleTransition": "autoscaling:EC2_INSTANCE_TERMINATING"}}
+        self.events.append(event)
+        return event
+
+    def _action(self, hook: str, instance_id: str | None, token: str | None, now: float) -> LifecycleAction:
+        found = next((a for a in self.lifecycle_actions.values()
+                      if a.hook == hook and (instance_id is None or a.instance_id == instance_id)
+                      and (token is None or a.token == token)), None)
+        if found is None or not found.active(now):
+            raise AwsError("ValidationError", f"No active Lifecycle Action found with instance ID {instance_id}")
+        return found
+
+    def _retime(self, action: LifecycleAction, proceed_at: float, now: float) -> None:
+        member = self.members[action.instance_id]
+        gone = proceed_at + self.spec.terminate_seconds
+        member.plan(now, *(((now, TERMINATING_WAIT),) if proceed_at > now else ()), (proceed_at, TERMINATING_PROCEED),
+                    (gone, None))
+        self.host.asg_retime_termination(action.instance_id, proceed_at, gone)
+
+    def record_heartbeat(self, hook: str, instance_id: str | None, token: str | None, now: float) -> None:
+        """RecordLifecycleActionHeartbeat: the timeout restarts (never past the global timeout)."""
+        action = self._action(hook, instance_id, token, now)
+        action.heartbeats.append(now)
+        action.expires_at = min(now + self._hook_heartbeat(), action.global_deadline)
+        self._retime(action, action.expires_at, now)
+
+    def complete(self, hook: str, instance_id: str | None, token: str | None, result: str, now: float) -> None:
+        """CompleteLifecycleAction: Terminating:Proceed now, then terminated (CONTINUE or ABANDON: on a
+        scale-in both terminate the instance)."""
+        if result not in ("CONTINUE", "ABANDON"):
+            raise AwsError("ValidationError", f"Invalid LifecycleActionResult {result!r}: CONTINUE or ABANDON")
+        action = self._action(hook, instance_id, token, now)
+        action.completed_at = now
+        action.result = result
+        self._retime(action, now, now)
+
+    def _hook_heartbeat(self) -> int:
+        assert self.spec.termination_hook is not None
+        return self.spec.termination_hook.heartbeat_timeout

@@ -29,6 +29,9 @@ def install(sim: FleetWorld, interceptor: Interceptor) -> None:
         ("SetInstanceHealth", set_instance_health),
         ("DescribeScalingActivities", describe_scaling_activities),
         ("DescribeInstanceRefreshes", describe_instance_refreshes),
+        ("DescribeLifecycleHooks", describe_lifecycle_hooks),
+        ("RecordLifecycleActionHeartbeat", record_lifecycle_action_heartbeat),
+        ("CompleteLifecycleAction", complete_lifecycle_action),
     ):
         interceptor.answer(SERVICE, operation, partial(answerer, sim))
 
@@ -249,3 +252,51 @@ def describe_instance_refreshes(sim: FleetWorld, params: dict[str, Any]) -> dict
                     refresh["EndTime"] = _stamp(end)
                 refreshes.append(refresh)
         return _page(params, refreshes, "InstanceRefreshes")
+
+
+# -- termination lifecycle hooks (nightshift/sim/autoscaling.py models them) ----------------------------------
+
+def describe_lifecycle_hooks(sim: FleetWorld, params: dict[str, Any]) -> dict[str, Any] | None:
+    owned = _owned_group(sim, params, "autoscaling.DescribeLifecycleHooks")
+    if owned is None:
+        return None
+    _, group = owned
+    hook = group.spec.termination_hook
+    wanted = params.get("LifecycleHookNames") or []
+    if hook is None or (wanted and hook.name not in wanted):
+        return {"LifecycleHooks": []}
+    return {"LifecycleHooks": [{
+        "LifecycleHookName": hook.name, "AutoScalingGroupName": group.name,
+        "LifecycleTransition": "autoscaling:EC2_INSTANCE_TERMINATING", "HeartbeatTimeout": hook.heartbeat_timeout,
+        "GlobalTimeout": min(172800, 100 * hook.heartbeat_timeout), "DefaultResult": hook.default_result}]}
+
+
+def _lifecycle_params(params: dict[str, Any]) -> tuple[str, str | None, str | None]:
+    instance_id = params.get("InstanceId")
+    token = params.get("LifecycleActionToken")
+    if not instance_id and not token:
+        raise AwsError("ValidationError", "Either InstanceId or LifecycleActionToken must be specified")
+    return str(params.get("LifecycleHookName")), str(instance_id) if instance_id else None, \
+        str(token) if token else None
+
+
+def record_lifecycle_action_heartbeat(sim: FleetWorld, params: dict[str, Any]) -> dict[str, Any] | None:
+    owned = _owned_group(sim, params, "autoscaling.RecordLifecycleActionHeartbeat")
+    if owned is None:
+        return None
+    _, group = owned
+    hook, instance_id, token = _lifecycle_params(params)
+    with sim.lock:
+        group.record_heartbeat(hook, instance_id, token, sim.now())
+    return {}
+
+
+def complete_lifecycle_action(sim: FleetWorld, params: dict[str, Any]) -> dict[str, Any] | None:
+    owned = _owned_group(sim, params, "autoscaling.CompleteLifecycleAction")
+    if owned is None:
+        return None
+    _, group = owned
+    hook, instance_id, token = _lifecycle_params(params)
+    with sim.lock:
+        group.complete(hook, instance_id, token, str(params.get("LifecycleActionResult")), sim.now())
+    return {}

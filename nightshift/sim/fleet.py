@@ -26,10 +26,10 @@ import boto3
 
 from nightshift.runtime.interceptor import Interceptor
 from nightshift.sim import moto_backend, target_groups
-from nightshift.sim.autoscaling import GROUP_NAME_TAG, AutoScalingGroup
+from nightshift.sim.autoscaling import GROUP_NAME_TAG, AutoScalingGroup, iso_seconds
 from nightshift.sim.capacity import CapacityPoint, capacity_timeline
 from nightshift.sim.instance import SimulatedInstance
-from nightshift.sim.power import PowerHistory
+from nightshift.sim.power import TERMINATE, PowerHistory
 from nightshift.sim.run_command import Command
 from nightshift.sim.spec import AutoScalingSpec, FleetSpec, InstanceSpec
 from nightshift.sim.target_groups import SimulatedTargetGroup
@@ -41,6 +41,9 @@ __all__ = ["AutoScalingSpec", "BuiltFleet", "CapacityPoint", "FleetSimulator", "
 
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9-]")
 GROUP_TAG = "nightshift:group"
+SPOT_WARNING_SECONDS = 120.0
+SPOT_TERMINATED_AFTER = 30.0  # shutting-down, then terminated (the simulator's choice, as AutoScalingSpec's)
+_JUST_BEFORE = 1e-3
 MANAGED_TAG = "nightshift:managed"
 
 
@@ -96,6 +99,8 @@ class FleetSimulator:
         self._peers: list[FleetSimulator] = [self]
         self.auto_scaling: AutoScalingGroup | None = None
         self.image_ids: list[str] = []  # the fleet's AMIs (FleetSpec.image_count), launch template's first
+        # EventBridge events EC2 emitted about this fleet (Spot interruption warnings); the ASG keeps its own.
+        self.events: list[dict[str, Any]] = []
 
     # -- what the answerers use ------------------------------------------------------------------------
 
@@ -347,6 +352,50 @@ class FleetSimulator:
     def asg_terminate(self, instance_id: str, requested_at: float, shuts_down_at: float,
                       terminated_at: float) -> None:
         self._require(instance_id).power.terminate(requested_at, shuts_down_at, terminated_at)
+
+    def asg_retime_termination(self, instance_id: str, shuts_down_at: float, terminated_at: float) -> None:
+        self._require(instance_id).power.retime_termination(shuts_down_at, terminated_at)
+
+    # -- terminations from outside: a scale-in, a Spot interruption ------------------------------------------
+
+    def scale_in(self, instance_id: str) -> dict[str, Any] | None:
+        """The Auto Scaling group terminates ``instance_id`` in a scale-in; with a termination lifecycle hook the
+        "EC2 Instance-terminate Lifecycle Action" event it emits (the caller delivers it to the trigger)."""
+        with self.lock:
+            return self._group().scale_in(instance_id, self.now())
+
+    def spot_interrupt(self, instance_id: str) -> dict[str, Any]:
+        """EC2 interrupts the Spot instance ``instance_id``: the "EC2 Spot Instance Interruption Warning" event now,
+        termination two minutes later ("a warning that is issued two minutes before Amazon EC2 stops or
+        terminates your Spot Instance", https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/spot-instance-termination-notices.html).
+        The instance shuts down at the end of the two minutes and is terminated ``TERMINATED_AFTER`` later."""
+        with self.lock:
+            now = self.now()
+            instance = self._require(instance_id)
+            goes_at = now + SPOT_WARNING_SECONDS
+            instance.power.terminate(now, goes_at, goes_at + SPOT_TERMINATED_AFTER)
+            event = {"version": "0", "id": str(uuid.uuid4()), "detail-type": "EC2 Spot Instance Interruption Warning",
+                     "source": "aws.ec2", "account": self.account_id, "time": iso_seconds(now),
+                     "region": self.spec.region,
+                     "resources": [f"arn:aws:ec2:{instance.availability_zone}:instance/{instance_id}"],
+                     "detail": {"instance-id": instance_id, "instance-action": "terminate"}}
+            self.events.append(event)
+            return event
+
+    def requests_cut(self, instance_id: str) -> int | None:
+        """Load balancer connections (requests in flight) the instance still had when its OS went down for good in
+        a termination: 0 when the drain let them finish; None while it has not gone down yet."""
+        with self.lock:
+            instance = self._require(instance_id)
+            outage = next((o for o in reversed(instance.power.outages) if o.kind == TERMINATE), None)
+            if outage is None or outage.stops_serving_at > self.now():
+                return None
+            return instance.lb_connections(self.checks, outage.stops_serving_at - _JUST_BEFORE) or 0
+
+    def lifecycle_action(self, instance_id: str) -> Any:
+        """The termination lifecycle action of ``instance_id`` (nightshift/sim/autoscaling.py), or None."""
+        with self.lock:
+            return self._group().lifecycle_actions.get(instance_id)
 
     # -- answering AWS calls ---------------------------------------------------------------------------
 

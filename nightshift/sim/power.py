@@ -151,6 +151,14 @@ class PowerHistory:
         self._append(Outage(requested_at=requested_at, stops_serving_at=shuts_down_at, reset_at=INF, up_at=INF,
                             kind=TERMINATE, settles_at=terminated_at))
 
+    def retime_termination(self, shuts_down_at: float, terminated_at: float) -> None:
+        """A termination recorded ahead (a lifecycle hook's timeout) moves: a heartbeat delays it,
+        CompleteLifecycleAction brings it forward. Its outage is the last (it never ends)."""
+        last = self.outages[-1] if self.outages else None
+        if last is None or last.kind != TERMINATE:
+            raise ValueError("no termination recorded to retime")
+        self._set_last(replace(last, stops_serving_at=shuts_down_at, settles_at=terminated_at))
+
     # -- reading ---------------------------------------------------------------------------------------
 
     def exists(self, t: float) -> bool:

@@ -121,6 +121,21 @@ class InstanceSpec:
 
 
 @dataclass(frozen=True)
+class TerminationHookSpec:
+    """A termination lifecycle hook on the fleet's Auto Scaling group (PutLifecycleHook
+    autoscaling:EC2_INSTANCE_TERMINATING). AWS takes a HeartbeatTimeout of 30-7200 s (default 3600):
+    https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_PutLifecycleHook.html"""
+
+    name: str = "nightshift-drain"
+    heartbeat_timeout: int = 3600
+    default_result: Literal["CONTINUE", "ABANDON"] = "CONTINUE"
+
+    def __post_init__(self) -> None:
+        if not 30 <= self.heartbeat_timeout <= 7200:
+            raise ValueError(f"TerminationHookSpec: heartbeat_timeout must be 30-7200 s, got {self.heartbeat_timeout}")
+
+
+@dataclass(frozen=True)
 class AutoScalingSpec:
     """The fleet as one Auto Scaling group, whose behaviour the simulator owns (moto's does not follow AWS).
 
@@ -139,6 +154,9 @@ class AutoScalingSpec:
     # Fault injection: seconds after build() during which a scaling activity / an instance refresh runs.
     activity_in_progress: tuple[float, float] | None = None
     instance_refresh_in_progress: tuple[float, float] | None = None
+    # A termination lifecycle hook: a scale-in puts the instance in Terminating:Wait until the action is completed
+    # or the hook times out (nightshift/sim/autoscaling.py).
+    termination_hook: TerminationHookSpec | None = None
 
     def __post_init__(self) -> None:
         problems = []

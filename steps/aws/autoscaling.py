@@ -113,3 +113,66 @@ def _instance_refreshes(name: str) -> list[dict[str, Any]]:
         if not page.get("NextToken"):
             return refreshes
         request["NextToken"] = page["NextToken"]
+
+
+# -- termination lifecycle hooks (the termination drain, statemachine/drain.asl.json) ---------------------------
+
+TERMINATING_PREFIX = "Terminating"  # Terminating, Terminating:Wait, Terminating:Proceed
+# A lifecycle hook's GlobalTimeout: "The maximum is 172800 seconds (48 hours) or 100 times HeartbeatTimeout,
+# whichever is smaller." https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_LifecycleHook.html
+GLOBAL_TIMEOUT_MAX = 172800
+DEFAULT_HEARTBEAT = 3600  # PutLifecycleHook's default HeartbeatTimeout
+
+
+@dataclass(frozen=True)
+class Hook:
+    heartbeat_seconds: int
+    global_timeout_seconds: int
+
+
+def lifecycle_hook(group: str, hook: str) -> Hook:
+    """The hook's HeartbeatTimeout and GlobalTimeout (DescribeLifecycleHooks)."""
+    with aws_call(f"DescribeLifecycleHooks {group} {hook}"):
+        found = client("autoscaling").describe_lifecycle_hooks(
+            AutoScalingGroupName=group, LifecycleHookNames=[hook]).get("LifecycleHooks", [])
+    if not found:
+        raise AwsCallFailed(f"DescribeLifecycleHooks {group}: no lifecycle hook {hook}")
+    heartbeat = int(found[0].get("HeartbeatTimeout") or DEFAULT_HEARTBEAT)
+    bound = min(GLOBAL_TIMEOUT_MAX, 100 * heartbeat)
+    return Hook(heartbeat, int(found[0].get("GlobalTimeout") or bound))
+
+
+NO_ACTIVE_ACTION = "No active Lifecycle Action found"
+
+
+def record_heartbeat(group: str, hook: str, token: str | None, instance_id: str) -> bool:
+    """Restart the hook's heartbeat timeout (RecordLifecycleActionHeartbeat). False when the action is no longer
+    active (completed, or timed out: the instance is going now); any other refusal raises."""
+    params: dict[str, Any] = {"AutoScalingGroupName": group, "LifecycleHookName": hook, "InstanceId": instance_id}
+    if token:
+        params["LifecycleActionToken"] = token
+    try:
+        with aws_call(f"RecordLifecycleActionHeartbeat {instance_id}"):
+            client("autoscaling").record_lifecycle_action_heartbeat(**params)
+    except AwsCallFailed as exc:
+        if NO_ACTIVE_ACTION.lower() in str(exc).lower():
+            return False
+        raise
+    return True
+
+
+def complete_lifecycle_action(group: str, hook: str, token: str | None, instance_id: str) -> bool:
+    """CompleteLifecycleAction CONTINUE. False when the action is no longer active (completed before, by a retry
+    or a duplicate, or timed out: the instance is going either way); any other refusal raises."""
+    params: dict[str, Any] = {"AutoScalingGroupName": group, "LifecycleHookName": hook, "InstanceId": instance_id,
+                              "LifecycleActionResult": "CONTINUE"}
+    if token:
+        params["LifecycleActionToken"] = token
+    try:
+        with aws_call(f"CompleteLifecycleAction {instance_id}"):
+            client("autoscaling").complete_lifecycle_action(**params)
+    except AwsCallFailed as exc:
+        if NO_ACTIVE_ACTION.lower() in str(exc).lower():
+            return False
+        raise
+    return True

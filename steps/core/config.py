@@ -463,6 +463,7 @@ class Settings(_Strict):
     groups_parameter: str | None = None  # NIGHTSHIFT_GROUPS_PARAMETER: the SSM parameter holding the groups
     groups_inline: str | None = None  # NIGHTSHIFT_GROUPS: the groups as JSON (tests)
     remediate_state_machine_arn: str | None = None  # NIGHTSHIFT_REMEDIATE_STATE_MACHINE_ARN: the alarm trigger's
+    drain_state_machine_arn: str | None = None  # NIGHTSHIFT_DRAIN_STATE_MACHINE_ARN: the termination trigger's
     topic_arn: str | None = None  # NIGHTSHIFT_TOPIC_ARN: notifications by SNS, when set
     event_bus: str | None = None  # NIGHTSHIFT_EVENT_BUS: notifications by EventBridge, when set
 
@@ -473,6 +474,7 @@ class Settings(_Strict):
                      "lifecycle_table": "NIGHTSHIFT_LIFECYCLE_TABLE", "groups_parameter": "NIGHTSHIFT_GROUPS_PARAMETER",
                      "groups_inline": "NIGHTSHIFT_GROUPS",
                      "remediate_state_machine_arn": "NIGHTSHIFT_REMEDIATE_STATE_MACHINE_ARN",
+                     "drain_state_machine_arn": "NIGHTSHIFT_DRAIN_STATE_MACHINE_ARN",
                      "topic_arn": "NIGHTSHIFT_TOPIC_ARN", "event_bus": "NIGHTSHIFT_EVENT_BUS"}
         found = {field: env.get(variable) for field, variable in variables.items()}
         found["region"] = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
@@ -492,3 +494,9 @@ class Settings(_Strict):
             raise ConfigurationError("environment: NIGHTSHIFT_REMEDIATE_STATE_MACHINE_ARN not set; the SAM template "
                                      "(or the local runtime) sets it")
         return self.remediate_state_machine_arn
+
+    def drain_machine_arn(self) -> str:
+        if not self.drain_state_machine_arn:
+            raise ConfigurationError("environment: NIGHTSHIFT_DRAIN_STATE_MACHINE_ARN not set; the SAM template "
+                                     "(or the local runtime) sets it")
+        return self.drain_state_machine_arn

@@ -12,6 +12,8 @@ INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8}([0-9a-f]{9})?\Z")  # \Z: "$" would acc
 # C0 and C1 control characters and DEL (Unicode category Cc): never in a one-line free-text field.
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 Trigger = Literal["alarm", "schedule", "manual", "replay"]
+# What starts a termination drain (statemachine/drain.asl.json; never a remediation's input: StartInput uses Trigger).
+TerminationTrigger = Literal["lifecycle_hook", "spot"]
 
 
 class _Loose(BaseModel):
@@ -23,7 +25,7 @@ class _Loose(BaseModel):
 
 class Request(_Loose):
     group: str
-    trigger: Trigger = "manual"
+    trigger: Trigger | TerminationTrigger = "manual"
     remediation_id: str
     instance_id: str | None = None
     dry_run: bool = False
@@ -63,6 +65,7 @@ class DrainProgress(_Loose):
     command_id: str | None = None
     ended_by: str | None = None
     agent_offline: bool = False  # SSM refused a command once: audited once
+    last_heartbeat_at: float | None = None  # termination drain: the last lifecycle action heartbeat
 
 
 class RebootResult(_Loose):
@@ -107,6 +110,26 @@ class ErrorInfo(_Loose):
     Cause: str = ""
 
 
+class Termination(_Loose):
+    """What the termination trigger read from the event (steps/triggers/termination_trigger.py)."""
+
+    kind: Literal["lifecycle", "spot"]
+    instance_id: str
+    event_time: float
+    auto_scaling_group: str | None = None
+    hook: str | None = None
+    token: str | None = None
+
+
+class TerminationPlan(_Loose):
+    """The termination drain's plan (steps/drain/prepare_termination_drain.py)."""
+
+    action: Literal["drain", "complete"]
+    deregistration: DeregistrationResult | None = None
+    heartbeat_seconds: int | None = None  # the hook's HeartbeatTimeout: heartbeats come sooner than this
+    started_at: float = 0.0
+
+
 class WorkflowState(_Loose):
     request: Request
     selection: SelectionResult | None = None
@@ -121,6 +144,8 @@ class WorkflowState(_Loose):
     rung: dict[str, Any] | None = None  # a rung's poll progress
     error: ErrorInfo | None = None
     outcome: dict[str, Any] | None = None
+    termination: Termination | None = None
+    plan: TerminationPlan | None = None
 
 
 class StepEvent(_Loose):

@@ -75,3 +75,8 @@ class LockLost(NightshiftError):
 
 class GroupPaused(NightshiftError):
     """The group was paused after the capacity check: stop before the next mutating call, put it back."""
+
+
+class InstanceTerminating(NightshiftError):
+    """The instance is being terminated (scale-in lifecycle hook, Spot interruption): the termination drain owns
+    it now. The remediation stops, puts nothing back and releases its lock (steps/drain/)."""

@@ -96,6 +96,17 @@ class Reason(StrEnum):
     CLAIM_RELEASED_STALE = "CLAIM_RELEASED_STALE", "the reconciler released a claim whose owner no longer runs"
     RECONCILE_INCOMPLETE = "RECONCILE_INCOMPLETE", "the reconciler stopped early; the next sweep continues"
     RECONCILE_FAILED = "RECONCILE_FAILED", "the reconciler failed"
+    # The termination drain (statemachine/drain.asl.json)
+    TERMINATION_DRAIN_STARTED = "TERMINATION_DRAIN_STARTED", "a scale-in or Spot warning started a termination drain"
+    TERMINATION_DUPLICATE = "TERMINATION_DUPLICATE", "a termination event was already handled: nothing new started"
+    TERMINATION_NO_GROUP = "TERMINATION_NO_GROUP", "the terminating instance is in no declared group: let go at once"
+    TERMINATION_CAPACITY = "TERMINATION_CAPACITY", "the group's capacity without the terminating instance (reported)"
+    TERMINATION_DEREGISTERED = "TERMINATION_DEREGISTERED", "the terminating instance left its target groups"
+    TERMINATION_HEARTBEAT = "TERMINATION_HEARTBEAT", "a lifecycle action heartbeat kept the hook waiting"
+    TERMINATION_DRAINED = "TERMINATION_DRAINED", "the termination drain ended"
+    LIFECYCLE_COMPLETED = "LIFECYCLE_COMPLETED", "CompleteLifecycleAction CONTINUE sent: the instance may go"
+    TERMINATION_DRAIN_FAILED = "TERMINATION_DRAIN_FAILED", "the termination drain failed: the instance goes anyway"
+    REMEDIATION_STOPPED_TERMINATING = "REMEDIATION_STOPPED_TERMINATING", "its instance is terminating: stopped"
 
 
 SKIPS = frozenset(reason for reason in Reason if reason.is_skip)

@@ -8,11 +8,13 @@ Each reading must come from a new command to count.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from steps.aws import elbv2, ssm
+from steps.core.config import DrainSpec
 from steps.core.entrypoint import StepContext, step
-from steps.core.events import DrainProgress
+from steps.core.events import DeregistrationResult, DrainProgress
 from steps.core.reasons import Reason
 from steps.domain import drain
 from steps.remediate import lease
@@ -31,13 +33,21 @@ def _ssm_reading(progress: DrainProgress, instance_id: str) -> tuple[int, float 
     return (progress.quiet + 1 if count == 0 else 0), float(count), False
 
 
-@step
-def check_drain(ctx: StepContext) -> dict[str, Any]:
-    deregistration = ctx.require(ctx.state.deregistration, "deregistration",
-                                 "the drain loop runs after deregistration")
+@dataclass(frozen=True)
+class DrainTurn:
+    """One turn of a drain poll loop: the step's result and the decision behind it."""
+
+    result: dict[str, Any]
+    decision: drain.DrainDecision
+    elapsed: float
+
+
+def drain_turn(ctx: StepContext, deregistration: DeregistrationResult, spec: DrainSpec,
+               progress: DrainProgress) -> DrainTurn:
+    """Read the drain signal once and decide (audited DRAINED when the drain is over). Shared by the remediation's
+    drain loop and the termination drain's (steps/drain/check_termination_drain.py): the deadline is
+    ``deregistration.delay_seconds`` plus ``spec.margin_seconds``."""
     instance_id = deregistration.instance_id
-    spec = ctx.group.drain
-    progress = ctx.state.drain or DrainProgress()
     elapsed = ctx.now - deregistration.at
     gone = all(
         instance_id not in elbv2.target_states(r.arn, [instance_id]) for r in deregistration.target_groups
@@ -83,8 +93,16 @@ def check_drain(ctx: StepContext) -> dict[str, Any]:
                   instance_id=instance_id, ended_by=decision.ended_by, drain_seconds=round(elapsed, 3),
                   delay_seconds=deregistration.delay_seconds, signal=spec.signal, quiet_readings=quiet,
                   checks=progress.checks + 1)
-    lease.keep(ctx, decision.wait_seconds)  # past the next Wait; LockLost if another execution took the group
-    return result
+    return DrainTurn(result, decision, elapsed)
+
+
+@step
+def check_drain(ctx: StepContext) -> dict[str, Any]:
+    deregistration = ctx.require(ctx.state.deregistration, "deregistration",
+                                 "the drain loop runs after deregistration")
+    turn = drain_turn(ctx, deregistration, ctx.group.drain, ctx.state.drain or DrainProgress())
+    lease.keep(ctx, turn.decision.wait_seconds)  # past the next Wait; LockLost if another execution took the group
+    return turn.result
 
 
 handler = check_drain

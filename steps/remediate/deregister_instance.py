@@ -18,6 +18,22 @@ from steps.remediate.standby import enter_standby, send_standby
 from steps.store import lifecycle
 
 
+def registrations_of(target_group_arns: list[str], instance_id: str) -> tuple[list[dict[str, Any]], int]:
+    """Where ``instance_id`` is registered among ``target_group_arns`` ({arn, port} each) and the longest
+    deregistration delay of those target groups (0 when none). Shared with the termination drain."""
+    registrations: list[dict[str, Any]] = [
+        {"arn": arn, "port": port} for arn in target_group_arns for port in elbv2.target_ports(arn, instance_id)
+    ]
+    delays = [elbv2.deregistration_delay(r["arn"]) for r in registrations] or [0]
+    return registrations, max(delays)
+
+
+def deregister_all(instance_id: str, registrations: list[dict[str, Any]]) -> None:
+    """DeregisterTargets for each registration (deregistering an absent target succeeds: idempotent)."""
+    for registration in registrations:
+        elbv2.deregister(registration["arn"], instance_id, registration.get("port"))
+
+
 @step
 def deregister_instance(ctx: StepContext) -> dict[str, Any]:
     instance_id = ctx.require(ctx.instance_id, "selection.instance_id",
@@ -49,15 +65,10 @@ def deregister_instance(ctx: StepContext) -> dict[str, Any]:
             ctx.audit(capacity.skip_code, capacity.reason, checks=capacity.numbers())
             lifecycle.advance(record, "skip", {"reason": capacity.skip_code}, ctx.now, ctx.execution_id)
             raise CapacityLost(f"not deregistering {instance_id}: {capacity.reason}")
-        registrations: list[dict[str, Any]] = [
-            {"arn": arn, "port": port}
-            for arn in ctx.group.target_group_arns
-            for port in elbv2.target_ports(arn, instance_id)
-        ]
-        delays = [elbv2.deregistration_delay(r["arn"]) for r in registrations] or [0]
+        registrations, delay = registrations_of(ctx.group.target_group_arns, instance_id)
         standby = enter_standby(instance_id) if ctx.group.auto_scaling.enabled else None
         planned = {"instance_id": instance_id, "target_groups": registrations, "at": ctx.now,
-                   "delay_seconds": max(delays), "standby": standby}
+                   "delay_seconds": delay, "standby": standby}
         lifecycle.advance(record, "deregister", planned, ctx.now, ctx.execution_id, instance_id=instance_id)
     standby = planned.get("standby")
     # Standby first: the ASG must neither replace it (failed health checks while it reboots) nor register
@@ -68,8 +79,7 @@ def deregister_instance(ctx: StepContext) -> dict[str, Any]:
                   + ("decrementing the desired capacity" if standby["decrement"] else
                      "without decrementing (MinSize forbids it): the ASG launches a replacement meanwhile"),
                   instance_id=instance_id, **standby)
-    for registration in planned["target_groups"]:
-        elbv2.deregister(registration["arn"], instance_id, registration.get("port"))
+    deregister_all(instance_id, planned["target_groups"])
     ctx.audit(Reason.DEREGISTERED,
               f"deregistered {instance_id} from {len(planned['target_groups'])} target group(s); "
               f"deregistration delay {planned['delay_seconds']} s",

@@ -9,17 +9,27 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from steps.core.exceptions import LockLost
+from steps.core.exceptions import InstanceTerminating, LockLost
 from steps.core.reasons import Reason
 from steps.domain.lease import renewal_seconds
-from steps.store import lock
+from steps.store import lock, terminating
 
 if TYPE_CHECKING:
     from steps.core.entrypoint import StepContext
 
 
+def stop_if_terminating(instance_id: str | None) -> None:
+    """InstanceTerminating when the termination drain marked ``instance_id`` (steps/store/terminating.py): a
+    scale-in or Spot interruption is taking it; the Catch takes the restore path, which puts nothing back."""
+    if instance_id and (mark := terminating.find(instance_id)) is not None:
+        raise InstanceTerminating(f"{instance_id} is being terminated ({mark.kind}, drain {mark.execution}): "
+                                  "stopping; nothing is put back")
+
+
 def keep(ctx: StepContext, wait_seconds: float) -> float:
-    """Renew the lease past the next ``wait_seconds`` Wait; the new expiry. Raises LockLost when not ours."""
+    """Renew the lease past the next ``wait_seconds`` Wait; the new expiry. Raises LockLost when not ours, and
+    InstanceTerminating when the instance is being terminated."""
+    stop_if_terminating(ctx.instance_id)
     group = ctx.group
     renewal = lock.renew(group.name, ctx.execution_id, ctx.now, renewal_seconds(group.lock_lease_seconds,
                                                                                 wait_seconds))

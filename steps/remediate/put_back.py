@@ -16,6 +16,7 @@ from steps.aws.errors import code_behind
 from steps.core.exceptions import AwsCallFailed, AwsUnavailable
 from steps.domain import replacement
 from steps.remediate.standby import NOT_NEEDED, leave_standby
+from steps.store import terminating
 
 
 @dataclass(frozen=True)
@@ -25,12 +26,16 @@ class PutBack:
     standby: str = NOT_NEEDED
     being_replaced: bool = False
     gone: str | None = None  # the instance no longer exists (RegisterTargets refused it): what EC2 says
+    terminating: str | None = None  # a scale-in or Spot interruption is taking it: why we know
 
     def numbers(self) -> dict[str, Any]:
         return {"target_groups": self.target_groups, "standby": self.standby,
-                "being_replaced": self.being_replaced, **({"gone": self.gone} if self.gone else {})}
+                "being_replaced": self.being_replaced, **({"gone": self.gone} if self.gone else {}),
+                **({"terminating": self.terminating} if self.terminating else {})}
 
     def sentence(self) -> str:
+        if self.terminating:
+            return f"{self.instance_id} is being terminated ({self.terminating}): not put back"
         if self.gone:
             return f"{self.instance_id} no longer exists ({self.gone}): nothing to put back"
         if self.being_replaced:
@@ -80,6 +85,11 @@ def put_back(facts: dict[str, Any]) -> PutBack:
     if being_replaced(instance_id, facts):
         # Its ASG is terminating it: registering a terminating instance is refused, and pointless.
         return PutBack(instance_id, being_replaced=True)
+    why = terminating_now(instance_id, deregistration.get("standby"))
+    if why:
+        # A scale-in lifecycle hook or a Spot interruption is taking it (the termination drain owns it): never
+        # registered again, by the restore path, a replay or the reconciler.
+        return PutBack(instance_id, terminating=why)
     start_if_stopped(instance_id, facts)
     standby = leave_standby(instance_id, deregistration.get("standby"))
     arns: list[str] = []
@@ -95,6 +105,20 @@ def put_back(facts: dict[str, Any]) -> PutBack:
             return PutBack(instance_id, arns, standby, gone=gone)
         arns.append(registration["arn"])
     return PutBack(instance_id, arns, standby)
+
+
+def terminating_now(instance_id: str, standby: dict[str, Any] | None) -> str | None:
+    """Why ``instance_id`` is being terminated, or None: the termination drain's mark (a lifecycle hook or a Spot
+    warning, steps/store/terminating.py), else, for an Auto Scaling member (``standby`` planned), its lifecycle
+    state ``Terminating``/``Terminating:Wait``/``Terminating:Proceed``."""
+    mark = terminating.find(instance_id)
+    if mark is not None:
+        return f"{mark.kind} termination, drained by {mark.execution}"
+    if standby:
+        membership = autoscaling.membership(instance_id)
+        if membership is not None and membership.lifecycle_state.startswith(autoscaling.TERMINATING_PREFIX):
+            return f"Auto Scaling lifecycle state {membership.lifecycle_state}"
+    return None
 
 
 GONE_STATES = frozenset({"shutting-down", "terminated"})

@@ -8,6 +8,7 @@ from steps.aws import elbv2
 from steps.core.entrypoint import StepContext, step
 from steps.core.exceptions import LifecycleConflict
 from steps.core.reasons import Reason
+from steps.remediate.lease import stop_if_terminating
 from steps.store import lifecycle
 
 
@@ -21,6 +22,7 @@ def register_instance(ctx: StepContext) -> dict[str, Any]:
     earlier = lifecycle.recorded(record, "register")
     if earlier is None and record.state != "registering":
         raise LifecycleConflict(f"cannot register {instance_id} in lifecycle state {record.state}")
+    stop_if_terminating(instance_id)  # a scale-in or Spot interruption took it meanwhile: never registered again
     # RegisterTargets is idempotent, so a Retry after a crash simply registers again.
     for registration in deregistration["target_groups"]:
         elbv2.register(registration["arn"], instance_id, registration.get("port"))

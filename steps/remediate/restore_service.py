@@ -50,6 +50,15 @@ def restore_service(ctx: StepContext) -> dict[str, Any]:
     restored = put_back.PutBack(None)
     if may(record.state, "restore") or record.state == "restored":  # restored: put back again, not moved
         restored = put_back.put_back(record.facts or {})
+    if restored.terminating:
+        # Not a failure: a scale-in or Spot interruption took the instance; the termination drain owns it now.
+        if record.state != "restored":
+            lifecycle.advance(record, "restore", {"error": error_name, **restored.numbers()}, ctx.now,
+                              ctx.execution_id)
+        ctx.audit(Reason.REMEDIATION_STOPPED_TERMINATING, f"{restored.sentence()}; remediation stopped after {why}",
+                  instance_id=restored.instance_id, error=error_name, terminating=restored.terminating)
+        return {"status": "stopped", "error": error_name, "cause": cause[:2000], "restored": False,
+                "terminating": restored.terminating}
     if restored.instance_id:
         if record.state != "restored":
             lifecycle.advance(record, "restore", {"error": error_name, **restored.numbers()}, ctx.now,

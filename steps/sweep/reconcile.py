@@ -321,7 +321,8 @@ def _restore(group: str, remediation_id: str, now: float, sweep_execution: str) 
     # Audited before the lifecycle moves on: if a write below is throttled, the item is tried again while the
     # record still says it is out, so the audit is written (once: idempotent) rather than lost.
     done = (f"{result.instance_id} no longer exists ({result.gone}): nothing to put back, closed" if result.gone
-            else f"registered back in {len(result.target_groups)} target group(s)")
+            else f"{result.instance_id} is being terminated ({result.terminating}): not put back, closed"
+            if result.terminating else f"registered back in {len(result.target_groups)} target group(s)")
     _record(group, Reason.RECONCILED, now, sweep_execution, remediation_id, result.instance_id,
             f"{result.instance_id} was left out of service by {record.executions[-1]} (no longer running): {done}",
             lifecycle_state=record.state, executions=record.executions, **result.numbers())
@@ -336,7 +337,7 @@ def _restore(group: str, remediation_id: str, now: float, sweep_execution: str) 
         if may(lifecycle.load(remediation_id).state, "restore"):
             raise
         logger.info(f"reconcile {remediation_id}: closed by another reconciler meanwhile")  # pragma: no mutate
-    return (None if result.gone else result.instance_id), True
+    return (None if result.gone or result.terminating else result.instance_id), True
 
 
 def _finish_standby(group: str, remediation_id: str, now: float, sweep_execution: str) -> tuple[str | None, bool]:

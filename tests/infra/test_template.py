@@ -24,12 +24,15 @@ TEMPLATE = cfn_yaml.load(infra_check.TEMPLATE)
 RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
 GLOBALS: dict[str, Any] = TEMPLATE["Globals"]["Function"]
 READ_ONLY = re.compile(r"^[a-z0-9-]+:(Describe|Get|List)")
-MANAGED_TAG_KEYS = {"aws:ResourceTag/nightshift:managed", "ssm:resourceTag/nightshift:managed"}
+MANAGED_TAG_KEYS = {"aws:ResourceTag/nightshift:managed", "ssm:resourceTag/nightshift:managed",
+                    "autoscaling:ResourceTag/nightshift:managed"}
 RUN_SHELL_SCRIPT = "arn:${AWS::Partition}:ssm:${AWS::Region}::document/AWS-RunShellScript"
 # Grants that are not calls of the step's code but of the platform on its behalf.
 PLATFORM_GRANTS = {
     # Lambda sends the alarm trigger's failed events to its dead-letter queue, encrypted with this key.
     "AlarmTriggerFunction": {Call("kms:GenerateDataKey"), Call("kms:Decrypt")},
+    # ... and so does the termination trigger, to its own queue.
+    "TerminationTriggerFunction": {Call("kms:GenerateDataKey"), Call("kms:Decrypt")},
     # Publishing to the KMS-encrypted topic: SNS encrypts with the publisher's key permissions.
     "NotifyFunction": {Call("kms:GenerateDataKey"), Call("kms:Decrypt")},
     # The selection publishes its once-a-day NO_METRIC_DATA notice to the same topic.
@@ -285,8 +288,14 @@ def test_run_command_is_allowed_only_on_managed_instances_and_one_document() -> 
 def test_describe_execution_covers_only_this_stacks_remediate_executions() -> None:
     expected = {"Fn::Sub": "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:"
                            "${AWS::StackName}-remediate:*"}
-    found = [s["Resource"] for _, s in _function_statements() if "states:DescribeExecution" in as_list(s["Action"])]
+    drains = {"Fn::Sub": "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:"
+                         "${AWS::StackName}-drain:*"}
+    found = [s["Resource"] for f, s in _function_statements() if "states:DescribeExecution" in as_list(s["Action"])
+             and f != "TerminationTriggerFunction"]
     assert found and all(r == expected for r in found)
+    # the termination trigger looks up only this stack's termination drains
+    assert [s["Resource"] for f, s in _function_statements() if f == "TerminationTriggerFunction"
+            and "states:DescribeExecution" in as_list(s["Action"])] == [drains]
     assert properties("RemediateStateMachine")["Name"] == {"Fn::Sub": "${AWS::StackName}-remediate"}
 
 
@@ -340,7 +349,7 @@ def test_the_sweep_role_starts_only_remediate_executions() -> None:
     assert set(actions) == DELIVERY
 
 
-@pytest.mark.parametrize("state_machine", ["RemediateStateMachine", "SweepStateMachine"])
+@pytest.mark.parametrize("state_machine", ["RemediateStateMachine", "SweepStateMachine", "DrainStateMachine"])
 def test_state_machines_log_and_trace(state_machine: str) -> None:
     machine = properties(state_machine)
     assert machine["Type"] == "STANDARD"
@@ -486,3 +495,37 @@ def test_the_alarm_trigger_writes_only_its_alarm_claims_in_the_lock_table() -> N
                                                                  "dynamodb:GetItem"]
     assert writes[0]["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [
         f"{alarm_claims.PREFIX}*"]}}
+
+
+def test_termination_events_trigger_a_drain() -> None:
+    events = properties("TerminationTriggerFunction")["Events"]
+    assert {name: e["Properties"]["Pattern"] for name, e in events.items()} == {
+        "ScaleInLifecycleAction": {"source": ["aws.autoscaling"],
+                                   "detail-type": ["EC2 Instance-terminate Lifecycle Action"]},
+        "SpotInterruptionWarning": {"source": ["aws.ec2"], "detail-type": ["EC2 Spot Instance Interruption Warning"]}}
+    assert properties("TerminationTriggerFunction")["Environment"]["Variables"] == {
+        "NIGHTSHIFT_DRAIN_STATE_MACHINE_ARN": {"Ref": "DrainStateMachine"}}
+
+
+def test_the_drain_role_invokes_only_its_steps() -> None:
+    actions = _role_actions("DrainStateMachineRole")
+    invoked = {r["Fn::GetAtt"][0] + "Arn" for r in actions.pop("lambda:InvokeFunction")[0]}
+    assert invoked == _lambda_placeholders("DrainStateMachine")
+    assert set(actions) == DELIVERY
+
+
+def test_lifecycle_actions_are_scoped_by_the_auto_scaling_groups_tag() -> None:
+    found = {}
+    for function, statement in _function_statements():
+        for action in as_list(statement["Action"]):
+            if action in ("autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat"):
+                found[action] = (function, statement["Condition"]["StringEquals"], statement["Resource"])
+    assert found == {
+        "autoscaling:CompleteLifecycleAction": (
+            "CompleteLifecycleActionFunction", {"autoscaling:ResourceTag/nightshift:managed": "true"},
+            {"Fn::Sub": "arn:${AWS::Partition}:autoscaling:${AWS::Region}:${AWS::AccountId}:autoScalingGroup:*:"
+                        "autoScalingGroupName/*"}),
+        "autoscaling:RecordLifecycleActionHeartbeat": (
+            "CheckTerminationDrainFunction", {"autoscaling:ResourceTag/nightshift:managed": "true"},
+            {"Fn::Sub": "arn:${AWS::Partition}:autoscaling:${AWS::Region}:${AWS::AccountId}:autoScalingGroup:*:"
+                        "autoScalingGroupName/*"})}

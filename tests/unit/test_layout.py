@@ -2,11 +2,13 @@
 
 - every module lives in a package (steps/*.py is only ``__init__.py``);
 - each catalogued step (nightshift/functions.py) lives in the package of the workflow that invokes it:
-  a Task of statemachine/remediate.asl.json in ``steps.remediate``, of sweep.asl.json in ``steps.sweep``, a
-  step no state machine invokes (EventBridge does) in ``steps.triggers``;
+  a Task of statemachine/remediate.asl.json in ``steps.remediate``, of sweep.asl.json in ``steps.sweep``, of
+  drain.asl.json (the termination drain) in ``steps.drain``, a step no state machine invokes (EventBridge
+  does) in ``steps.triggers``;
 - every module of a workflow package is one of that workflow's steps or imported (directly or not) by one;
 - the shared packages (``steps.core``, ``steps.domain``, ``steps.aws``, ``steps.store``) import no workflow
-  package, and the remediation imports neither the sweep nor the triggers.
+  package, the remediation imports neither the sweep, the termination drain nor the triggers, and the
+  termination drain imports neither the sweep nor the triggers.
 
 The import graph is read from the source with ``ast`` (tests/unit/test_import_cycles.py): deferred imports
 and ``if TYPE_CHECKING:`` imports count.
@@ -25,11 +27,13 @@ from nightshift.functions import STEP_FUNCTIONS, StepFunction
 from tests.unit.test_import_cycles import import_graph, module_files
 
 ROOT = Path(__file__).resolve().parents[2]
-WORKFLOWS = ("remediate", "sweep", "triggers")
+WORKFLOWS = ("remediate", "sweep", "drain", "triggers")
 SHARED = ("core", "domain", "aws", "store")
 # package -> the workflow packages it must not import. The sweep may use the remediation's modules (its
-# reconciler puts instances back with steps.remediate.put_back and .standby, as the restore path does).
-FORBIDDEN = {**{package: set(WORKFLOWS) for package in SHARED}, "remediate": {"sweep", "triggers"}}
+# reconciler puts instances back with steps.remediate.put_back and .standby, as the restore path does), and so
+# may the termination drain (the remediation's deregistration and drain check: shared, not copied).
+FORBIDDEN = {**{package: set(WORKFLOWS) for package in SHARED}, "remediate": {"sweep", "drain", "triggers"},
+             "drain": {"sweep", "triggers"}}
 
 
 def machine_steps(root: Path = ROOT) -> dict[str, list[StepFunction]]:
@@ -37,7 +41,7 @@ def machine_steps(root: Path = ROOT) -> dict[str, list[StepFunction]]:
     ASL invokes (the triggers)."""
     by_placeholder = {f.placeholder: f for f in STEP_FUNCTIONS if f.placeholder}
     found: dict[str, list[StepFunction]] = {}
-    for machine in ("remediate", "sweep"):
+    for machine in ("remediate", "sweep", "drain"):
         text = (root / "statemachine" / f"{machine}.asl.json").read_text()
         found[machine] = [by_placeholder[p] for p in sorted(set(re.findall(r"\$\{(\w+FunctionArn)\}", text)))]
     found["triggers"] = [f for f in STEP_FUNCTIONS if f.placeholder is None]
@@ -87,7 +91,7 @@ def violations(root: Path = ROOT) -> list[str]:
 
 def test_the_layout_shows_the_workflows() -> None:
     steps = machine_steps()
-    assert {w: len(fs) for w, fs in steps.items()} == {"remediate": 17, "sweep": 3, "triggers": 1}
+    assert {w: len(fs) for w, fs in steps.items()} == {"remediate": 17, "sweep": 3, "drain": 3, "triggers": 2}
     assert violations() == []
 
 
@@ -146,3 +150,17 @@ def test_a_step_outside_its_workflow_package_fails(tree: Path, monkeypatch: pyte
     (tree / "steps" / "sweep" / "reconcile.py").rename(tree / "steps" / "remediate" / "reconcile.py")
     assert violations(tree) == ["steps.remediate.reconcile: neither a remediate step nor imported by one",
                                 "steps.remediate.reconcile: a sweep step outside steps/sweep/"]
+
+
+def test_the_remediation_importing_the_termination_drain_fails(tree: Path) -> None:
+    notify = tree / "steps" / "remediate" / "notify.py"
+    notify.write_text(notify.read_text() + "\nimport steps.drain.complete_lifecycle_action\n")
+    assert violations(tree) == ["steps.remediate.notify imports steps.drain.complete_lifecycle_action: the "
+                                "remediate workflow imports no drain"]
+
+
+def test_the_termination_drain_importing_the_sweep_fails(tree: Path) -> None:
+    check = tree / "steps" / "drain" / "check_termination_drain.py"
+    check.write_text(check.read_text() + "\nimport steps.sweep.reconcile\n")
+    assert violations(tree) == ["steps.drain.check_termination_drain imports steps.sweep.reconcile: the drain "
+                                "workflow imports no sweep"]

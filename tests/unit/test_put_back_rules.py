@@ -68,3 +68,34 @@ def test_the_numbers_name_every_fact() -> None:
     assert result.numbers() == {"target_groups": ["tg-a", "tg-b"], "standby": "exited", "being_replaced": True}
     assert put_back.PutBack(None).numbers() == {"target_groups": [], "standby": "not_needed",
                                                 "being_replaced": False}
+
+
+class _Mark:
+    kind = "spot"
+    execution = "arn:aws:states:us-east-1:123456789012:execution:nightshift-drain:spot-x"
+
+
+@pytest.mark.parametrize(("standby", "lifecycle_state", "marked", "terminating"), [
+    (None, None, False, None),  # nothing says it is going: put back
+    (None, None, True, "spot termination, drained by arn:aws:states:us-east-1:123456789012:execution:"
+                       "nightshift-drain:spot-x"),  # a Spot warning (no Auto Scaling state says so)
+    (PLAN, "InService", False, None),
+    (PLAN, "Terminating:Wait", False, "Auto Scaling lifecycle state Terminating:Wait"),  # a hook, no drain ran
+    (PLAN, "Terminating:Proceed", False, "Auto Scaling lifecycle state Terminating:Proceed"),
+    (PLAN, "Terminating", False, "Auto Scaling lifecycle state Terminating"),  # no hook
+    (None, "Terminating:Wait", False, None),  # not recorded as an ASG member: only the mark can tell
+])
+def test_a_terminating_instance_is_never_registered_again(monkeypatch: Any, standby: dict[str, Any] | None,
+                                                          lifecycle_state: str | None, marked: bool,
+                                                          terminating: str | None) -> None:
+    registered: list[str] = []
+    member = None if lifecycle_state is None else Membership("web-asg", lifecycle_state, "Healthy")
+    monkeypatch.setattr(put_back.terminating, "find", lambda i: _Mark() if marked and i == INSTANCE else None)
+    monkeypatch.setattr(put_back.autoscaling, "membership", lambda i: member if i == INSTANCE else None)
+    monkeypatch.setattr(standby_module.autoscaling, "membership", lambda i: member if i == INSTANCE else None)
+    monkeypatch.setattr(put_back.elbv2, "register", lambda arn, i, port=None: registered.append(arn))
+    facts = {"deregister": {"instance_id": INSTANCE, "target_groups": [{"arn": "tg-1", "port": 443}],
+                            "standby": standby}}
+    result = put_back.put_back(facts)
+    assert result.terminating == terminating
+    assert registered == ([] if terminating else ["tg-1"])

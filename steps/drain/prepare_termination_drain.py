@@ -1,0 +1,77 @@
+"""Step: mark the instance terminating, report the group's capacity, read the hook, deregister it everywhere.
+
+The instance's group was found by the trigger (the declared group whose target groups hold it); an instance in
+no declared group is let go at once (``TERMINATION_NO_GROUP``). Otherwise, in this order:
+
+1. the terminating mark (steps/store/terminating.py): from now on a remediation of this instance stops at its
+   next poll and nothing puts it back (restore, replay, reconciler, register step);
+2. capacity *reported* (``TERMINATION_CAPACITY``): the instance is going whatever the floor says;
+3. for a lifecycle hook, its HeartbeatTimeout (DescribeLifecycleHooks): the check step records a heartbeat
+   before it runs out;
+4. DeregisterTargets from every target group of the group where it is registered (the remediation's
+   ``registrations_of`` / ``deregister_all``). The drain budget is the longest deregistration delay; for a Spot
+   interruption, no more than what is left of the two minutes less ``SPOT_MARGIN_SECONDS``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from steps.aws import autoscaling, elbv2
+from steps.core.entrypoint import StepContext, step
+from steps.core.reasons import Reason
+from steps.remediate.deregister_instance import deregister_all, registrations_of
+from steps.store import claim, terminating
+
+NO_GROUP = "unmanaged"  # request.group of an instance in no declared group (the trigger sets it)
+SPOT_WARNING_SECONDS = 120  # "a warning that is issued two minutes before Amazon EC2 stops or terminates"
+SPOT_MARGIN_SECONDS = 10  # the drain ends this long before the Spot instance goes
+
+
+def spot_budget(event_time: float, now: float) -> int:
+    """Seconds the Spot drain may last: what is left of the two minutes, less the margin (never negative)."""
+    return max(0, int(event_time + SPOT_WARNING_SECONDS - SPOT_MARGIN_SECONDS - now))
+
+
+@step
+def prepare_termination_drain(ctx: StepContext) -> dict[str, Any]:
+    termination = ctx.require(ctx.state.termination, "termination", "the trigger always sets it")
+    instance_id = termination.instance_id
+    if ctx.state.request.group == NO_GROUP:
+        ctx.audit(Reason.TERMINATION_NO_GROUP,
+                  f"{instance_id} is in no declared group: nothing to drain, let go at once",
+                  instance_id=instance_id, kind=termination.kind)
+        return {"action": "complete", "started_at": ctx.now}
+    group = ctx.group
+    terminating.mark(instance_id, termination.kind, ctx.execution_id, ctx.now)
+    holder = claim.holder(instance_id)
+    # Capacity: reported, never a blocker (the instance goes whatever we decide).
+    states = elbv2.group_target_states(group.target_group_arns)
+    healthy = {arn: sum(1 for i, s in members.items() if s == "healthy" and i != instance_id)
+               for arn, members in states.items()}
+    below = sorted(arn for arn, n in healthy.items() if n < group.min_healthy)
+    ctx.audit(Reason.TERMINATION_CAPACITY,
+              f"without {instance_id}: {min(healthy.values(), default=0)} healthy target(s) at least per target "
+              f"group (min_healthy {group.min_healthy})" + (f"; below the floor in {len(below)}" if below else ""),
+              instance_id=instance_id, healthy_without=healthy, min_healthy=group.min_healthy,
+              below_floor=below)
+    heartbeat = None
+    if termination.kind == "lifecycle" and termination.auto_scaling_group and termination.hook:
+        heartbeat = autoscaling.lifecycle_hook(termination.auto_scaling_group, termination.hook).heartbeat_seconds
+    registrations, delay = registrations_of(group.target_group_arns, instance_id)
+    budget = delay if termination.kind == "lifecycle" else min(delay, spot_budget(termination.event_time, ctx.now))
+    deregister_all(instance_id, registrations)
+    stopped = holder.owner if holder is not None else None
+    ctx.audit(Reason.TERMINATION_DEREGISTERED,
+              f"deregistered terminating {instance_id} from {len(registrations)} target group(s); drain budget "
+              f"{budget} s (deregistration delay {delay} s)"
+              + (f"; the remediation {stopped} holding it stops" if stopped else ""),
+              instance_id=instance_id, target_groups=[r["arn"] for r in registrations], delay_seconds=delay,
+              budget_seconds=budget, remediation_stopped=stopped)
+    deregistration = {"instance_id": instance_id, "target_groups": registrations, "at": ctx.now,
+                      "delay_seconds": budget}
+    return {"action": "drain", "deregistration": deregistration, "heartbeat_seconds": heartbeat,
+            "started_at": ctx.now}
+
+
+handler = prepare_termination_drain

@@ -1,0 +1,232 @@
+"""The termination drain (statemachine/drain.asl.json) end to end: the real ASL in the local runtime, the
+simulator's Auto Scaling termination lifecycle hook and Spot interruptions, the trigger invoked with the event
+the simulator emitted (as EventBridge would deliver it)."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from typing import Any
+
+import pytest
+
+from nightshift.sim import AutoScalingSpec, FleetSpec, InstanceSpec, TerminationHookSpec
+from steps.store import audit
+from tests.harness import LEAKER, invoke
+
+pytestmark = pytest.mark.workflow
+
+QUIET = 0  # the instance the tests terminate (not the leaker)
+
+
+def hook_fleet(heartbeat: int = 60, inflight: float | None = 0.0, **fleet: Any) -> FleetSpec:
+    # The ASG is not attached to the target groups: Nightshift's group declares them (the ASG's own attached
+    # target groups would be drained by Auto Scaling itself).
+    return FleetSpec(default=InstanceSpec(inflight_seconds=inflight), leaking=fleet.pop("leaking", {}),
+                     auto_scaling=AutoScalingSpec(min_size=1, attach_target_groups=False,
+                                                  termination_hook=TerminationHookSpec(heartbeat_timeout=heartbeat)),
+                     **fleet)
+
+
+def deliver(h: Any, event: dict[str, Any]) -> dict[str, Any]:
+    """EventBridge → the termination trigger; then the drain execution to its end."""
+    started: dict[str, Any] = invoke("termination-trigger", event)
+    started["execution"] = h.rt.wait(started["execution_arn"], timeout=120)
+    return started
+
+
+def calls(h: Any, operation: str) -> list[Any]:
+    return [c for c in h.rt.api_calls() if c.operation == operation and c.accepted]
+
+
+def events_for(instance_id: str) -> list[str]:
+    return [r.event for r in audit.for_instance(instance_id)]
+
+
+def test_a_scale_in_drains_with_heartbeats_then_completes_the_lifecycle_action(harness: Any) -> None:
+    # GIVEN an instance whose requests take 200 s to finish after deregistration, and a hook whose heartbeat
+    # timeout (60 s) is far shorter than that
+    h = harness(hook_fleet(heartbeat=60, inflight=200.0), drain={"signal": "ssm", "poll_seconds": 10})
+    instance = h.built.instance_ids[QUIET]
+    # WHEN the ASG scales it in
+    event = h.sim.scale_in(instance)
+    assert event is not None and h.sim.asg_lifecycle(instance) == "Terminating:Wait"
+    started_at = h.rt.clock.now()
+    result = deliver(h, event)
+    # THEN the drain succeeded, ended by the drain signal once the requests were done (not the hook timeout)
+    assert result["started"] and result["group"] == "web"
+    assert result["execution"]["status"] == "SUCCEEDED"
+    # deregistered from both target groups at once
+    deregs = [c for c in calls(h, "DeregisterTargets") if any(t["Id"] == instance for t in c.params["Targets"])]
+    assert sorted(c.params["TargetGroupArn"] for c in deregs) == sorted(h.built.target_group_arns)
+    # heartbeats: recorded at the API, each within the hook's heartbeat timeout of the previous one
+    action = h.sim.lifecycle_action(instance)
+    beats = [started_at, *action.heartbeats]
+    assert len(action.heartbeats) >= 3
+    assert all(b - a < 60 for a, b in itertools.pairwise(beats))
+    # CompleteLifecycleAction CONTINUE, once, after the requests finished: none cut
+    [complete] = calls(h, "CompleteLifecycleAction")
+    assert complete.params["LifecycleActionResult"] == "CONTINUE"
+    assert complete.params["LifecycleActionToken"] == event["detail"]["LifecycleActionToken"]
+    assert action.completed_at is not None and action.completed_at - started_at >= 200
+    h.rt.clock.advance(120)
+    assert h.sim.requests_cut(instance) == 0
+    assert h.sim.instance_state(instance) == "terminated"
+    names = events_for(instance)
+    assert names.index("TERMINATION_DRAIN_STARTED") < names.index("TERMINATION_DEREGISTERED") \
+        < names.index("TERMINATION_HEARTBEAT") < names.index("TERMINATION_DRAINED") < names.index("LIFECYCLE_COMPLETED")
+    assert "TERMINATION_CAPACITY" in names
+
+
+def test_without_heartbeats_the_hook_would_have_let_it_go_with_requests_cut(harness: Any,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    # The heartbeat is what keeps the instance: with it removed, the hook times out mid-drain and requests are cut.
+    from steps.drain import check_termination_drain
+
+    monkeypatch.setattr(check_termination_drain, "heartbeat_due", lambda *_: False)
+    h = harness(hook_fleet(heartbeat=60, inflight=200.0), drain={"signal": "ssm", "poll_seconds": 10})
+    instance = h.built.instance_ids[QUIET]
+    deliver(h, h.sim.scale_in(instance))
+    h.rt.clock.advance(120)
+    assert h.sim.lifecycle_action(instance).heartbeats == []
+    assert (h.sim.requests_cut(instance) or 0) > 0
+
+
+def test_a_failing_drain_still_completes_the_lifecycle_action(harness: Any) -> None:
+    # GIVEN DescribeTargetHealth failing for good (every drain check fails, retries exhausted)
+    h = harness(hook_fleet(heartbeat=60))
+    instance = h.built.instance_ids[QUIET]
+    event = h.sim.scale_in(instance)
+    h.rt.inject("elastic-load-balancing-v2", "DescribeTargetHealth", "ValidationError", times=None,
+                function="nightshift-check-termination-drain")
+    result = deliver(h, event)
+    # THEN the execution fails visibly, but the lifecycle action was completed with CONTINUE, and it is audited
+    assert result["execution"]["status"] == "FAILED"
+    [complete] = calls(h, "CompleteLifecycleAction")
+    assert complete.params["LifecycleActionResult"] == "CONTINUE"
+    names = events_for(instance)
+    assert "TERMINATION_DRAIN_FAILED" in names and "LIFECYCLE_COMPLETED" in names
+
+
+def test_an_instance_in_no_declared_group_is_let_go_at_once(harness: Any) -> None:
+    # GIVEN a group that declares only the HTTPS target group, and an instance registered only in the other one
+    h = harness(hook_fleet())
+    instance = h.built.instance_ids[QUIET]
+    h.rt.client("elbv2").deregister_targets(TargetGroupArn=h.built.target_group_arns[0], Targets=[{"Id": instance,
+                                                                                                   "Port": 443}])
+    h.rt.declare_groups([{**h.group, "target_group_arns": [h.built.target_group_arns[0]]}])
+    h.rt.clock.advance(400)
+    mark = len(h.rt.api_calls())
+    result = deliver(h, h.sim.scale_in(instance))
+    assert result["group"] == "unmanaged" and result["execution"]["status"] == "SUCCEEDED"
+    later = h.rt.api_calls()[mark:]
+    assert not [c for c in later if c.operation == "DeregisterTargets"]
+    assert [c.operation for c in later if c.operation == "CompleteLifecycleAction"] == ["CompleteLifecycleAction"]
+    assert "TERMINATION_NO_GROUP" in events_for(instance)
+
+
+def test_a_duplicated_event_starts_one_drain(harness: Any) -> None:
+    h = harness(hook_fleet())
+    instance = h.built.instance_ids[QUIET]
+    event = h.sim.scale_in(instance)
+    first = invoke("termination-trigger", event)
+    second = invoke("termination-trigger", event)
+    h.rt.wait(first["execution_arn"])
+    third = invoke("termination-trigger", event)  # after the drain ended
+    assert first["started"] and not second["started"] and not third["started"]
+    assert first["execution_arn"] == second["execution_arn"] == third["execution_arn"]
+    sfn = h.rt.client("stepfunctions")
+    assert len(sfn.list_executions(stateMachineArn=h.rt.state_machines["drain"])["executions"]) == 1
+    assert len(calls(h, "CompleteLifecycleAction")) == 1
+    names = events_for(instance)
+    assert names.count("TERMINATION_DRAIN_STARTED") == 1 and names.count("TERMINATION_DUPLICATE") == 2
+
+
+def test_a_spot_warning_drains_within_the_two_minutes_and_reports_requests_cut(harness: Any) -> None:
+    # GIVEN requests that need 300 s to finish: more than the two minutes a Spot warning gives
+    h = harness(FleetSpec(default=InstanceSpec(inflight_seconds=300.0), leaking={}),
+                drain={"signal": "ssm", "poll_seconds": 10})
+    instance = h.built.instance_ids[QUIET]
+    event = h.sim.spot_interrupt(instance)
+    warned_at = h.rt.clock.now()
+    result = deliver(h, event)
+    assert result["execution"]["status"] == "SUCCEEDED"
+    # deregistered at once, the drain over before the two minutes are
+    deregs = [c for c in calls(h, "DeregisterTargets") if any(t["Id"] == instance for t in c.params["Targets"])]
+    assert len(deregs) == 2
+    drained = next(r for r in audit.for_instance(instance) if r.event == "TERMINATION_DRAINED")
+    assert float(drained.details["drain_seconds"]) <= 120
+    assert not calls(h, "CompleteLifecycleAction")
+    h.rt.clock.advance_to(warned_at + 200)
+    cut = h.sim.requests_cut(instance)
+    assert cut is not None and cut > 0  # 300 s of requests cannot finish in 120 s: reported, not hidden
+
+
+def test_a_scale_in_mid_remediation_stops_it_and_nothing_puts_the_instance_back(harness: Any) -> None:
+    # GIVEN a remediation of the leaker that is draining it (the deregistration delay is long)
+    h = harness(hook_fleet(heartbeat=60, inflight=None, leaking={LEAKER: InstanceSpec(leak_to_percent=85.0,
+                                                                                       inflight_seconds=None)}),
+                auto_scaling={"enabled": False})
+    remediation = h.rt.start({"group": "web"})
+    deadline = time.monotonic() + 60
+    while "DEREGISTERED" not in h.audit_events():
+        assert time.monotonic() < deadline, "the remediation never deregistered the leaker"
+        time.sleep(0.01)
+    # WHEN the ASG scales the leaker in
+    drain = deliver(h, h.sim.scale_in(h.leaker))
+    outcome = h.rt.wait(remediation, timeout=120)
+    # THEN the drain completed the lifecycle action; the remediation stopped cleanly and released its lock
+    assert drain["execution"]["status"] == "SUCCEEDED"
+    assert len(calls(h, "CompleteLifecycleAction")) == 1
+    assert outcome["status"] == "SUCCEEDED"
+    assert "REMEDIATION_STOPPED_TERMINATING" in h.audit_events() and "FAILED" not in h.audit_events()
+    assert not h.lock_held()
+    from steps.store import claim
+
+    assert claim.holder(h.leaker) is None  # the instance claim is released too
+    assert not calls(h, "RebootInstances")
+    # nothing registered it again: not the remediation's restore, not the sweep's reconciler
+    h.rt.wait(h.rt.start({}, machine="sweep"), timeout=300)
+    assert not [c for c in calls(h, "RegisterTargets") if any(t["Id"] == h.leaker for t in c.params["Targets"])]
+
+
+def test_the_reconciler_does_not_put_back_an_instance_that_is_terminating(harness: Any) -> None:
+    from tests.harness import crash_mid_drain
+
+    # GIVEN a remediation that died mid-drain (the reconciler's case), then a scale-in of that instance whose
+    # drain is still under way (in-flight requests never end: it drains to the deadline)
+    h = harness(hook_fleet(heartbeat=60, inflight=None, leaking={LEAKER: InstanceSpec(leak_to_percent=85.0,
+                                                                                       inflight_seconds=None)}),
+                auto_scaling={"enabled": False})
+    crash_mid_drain(h)
+    started = invoke("termination-trigger", h.sim.scale_in(h.leaker))
+    deadline = time.monotonic() + 60
+    while "TERMINATION_DEREGISTERED" not in events_for(h.leaker):
+        assert time.monotonic() < deadline, "the drain never deregistered the instance"
+        time.sleep(0.01)
+    mark = len(h.rt.api_calls())
+    # WHEN the sweep reconciles while the instance waits in Terminating:Wait (still running)
+    sweep = h.rt.wait(h.rt.start({}, machine="sweep"), timeout=300)
+    assert sweep["status"] == "SUCCEEDED"
+    # THEN it is closed as terminating, never registered again
+    assert not [c for c in h.rt.api_calls()[mark:] if c.operation == "RegisterTargets" and c.accepted
+                and any(t["Id"] == h.leaker for t in c.params["Targets"])]
+    reconciled = [r for r in h.audit_records() if r["event"] == "RECONCILED"]
+    assert reconciled and "terminating" in reconciled[0]["details"]
+    assert h.rt.wait(started["execution_arn"])["status"] == "SUCCEEDED"
+
+
+def test_an_event_delivered_after_the_hook_timed_out_ends_without_blocking(harness: Any) -> None:
+    # GIVEN a lifecycle event EventBridge delivers late: the hook already timed out and the instance is gone
+    h = harness(hook_fleet(heartbeat=60))
+    instance = h.built.instance_ids[QUIET]
+    event = h.sim.scale_in(instance)
+    h.rt.clock.advance(600)
+    assert h.sim.instance_state(instance) == "terminated"
+    # WHEN it arrives
+    result = deliver(h, event)
+    # THEN the drain ends at once and succeeds: the action was no longer active (audited so), nothing failed
+    assert result["execution"]["status"] == "SUCCEEDED"
+    completed = next(r for r in audit.for_instance(instance) if r.event == "LIFECYCLE_COMPLETED")
+    assert completed.details["active"] is False
+    assert not calls(h, "CompleteLifecycleAction")  # refused by AWS (no active action), so not accepted
