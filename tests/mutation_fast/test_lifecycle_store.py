@@ -159,6 +159,24 @@ def test_a_record_written_before_it_had_a_version_saves_once_read(table: None) -
     assert stored().state == "selected"
 
 
+def test_open_record_never_overwrites_a_record_written_before_it_had_a_version(table: None) -> None:
+    # GIVEN a remediation in flight whose record predates the version attribute (written by the code before the
+    # record had one: no `version`), WHEN its replay opens it, THEN it is loaded and joined, not written over.
+    # Only `remediation_id.does_not_exist()` refuses this create: the version's own condition (`version` does not
+    # exist) holds for such an item.
+    legacy = RemediationRecord("r-1", group="web", state="rebooting", executions=[FIRST], created_at=T0,
+                               updated_at=T0, expires_at=datetime.fromtimestamp(T0, UTC),
+                               facts={"select": {"instance_id": "i-1"}}, history=[])
+    legacy.save(add_version_condition=False)
+    boto3.client("dynamodb", region_name="us-east-1").update_item(
+        TableName=RemediationRecord.Meta.table_name, Key={"remediation_id": {"S": "r-1"}},
+        UpdateExpression="REMOVE #v", ExpressionAttributeNames={"#v": "version"})
+    replay = lifecycle.open_record("r-1", "web", "replay", SECOND, T0 + 50)
+    assert replay.state == "rebooting" and replay.created_at == T0
+    assert stored().state == "rebooting" and stored().facts == {"select": {"instance_id": "i-1"}}
+    assert stored().executions == [FIRST, SECOND]
+
+
 def test_save_facts_without_a_table_raises_the_store_error(table: None) -> None:
     record = lifecycle.open_record("r-1", "web", "manual", FIRST, T0)
     RemediationRecord.delete_table()
