@@ -82,6 +82,13 @@ def start_for(change: AlarmChange) -> dict[str, Any]:
     """Start the remediation one alarm state change asks for, at most once whichever way it was delivered."""
     if change.delivery_id and change.via != "eventbridge":
         logger.set_correlation_id(change.delivery_id)
+    prefix = container.settings().alarm_name_prefix
+    if prefix and not change.name.startswith(prefix):
+        # The EventBridge rule matches opted-in alarms only; an SNS topic or an alarm action can carry any alarm
+        # (a topic people also read): one that did not opt in is ignored, not refused (a refusal would page).
+        logger.info("alarm did not opt in: nothing to start",
+                    extra={"alarm": change.name, "prefix": prefix, "via": change.via})
+        return {"started": False, "reason": f"alarm name does not start with {prefix}"}
     if change.state != "ALARM":
         logger.info("alarm left ALARM or has no data: nothing to start",
                     extra={"alarm": change.name, "state": change.state, "via": change.via})

@@ -174,3 +174,20 @@ def test_an_unknown_shape_is_refused_naming_the_three_it_expects(rt: LocalRuntim
     assert says in str(refused.value)
     assert "Records[].Sns.Message" in str(refused.value) and "alarmData" in str(refused.value)
     assert executions(rt) == []
+
+
+def test_an_alarm_that_did_not_opt_in_is_ignored_on_every_path(rt: LocalRuntime) -> None:
+    """A topic people also read carries every alarm; only the opted-in prefix starts anything, and the rest is
+    ignored (not refused: a refusal would land in the dead-letter queue and page)."""
+    from steps.core import container
+
+    _, built, group = fleet(rt, "web", leaking=True)
+    rt.declare_groups([group])
+    leaker = built.instance_ids[2]
+    with container.configured(container.settings().model_copy(update={"alarm_name_prefix": "nightshift-heal-"})):
+        for event in (sns_event(sns_message("web-memory", leaker)), lambda_action("web-memory", leaker),
+                      alarm_event("web-memory", leaker, at=AT)):
+            assert invoke_alarm(event) == {"started": False,
+                                           "reason": "alarm name does not start with nightshift-heal-"}
+        assert invoke_alarm(lambda_action("nightshift-heal-web", leaker))["started"] is True
+    assert len(executions(rt)) == 1
