@@ -180,15 +180,25 @@ def aws_state(rt: LocalRuntime, simulator: Any, built: Any) -> str:
     return json.dumps({"target_health": health, "instances": instances, "mutating_calls": calls}, sort_keys=True)
 
 
-def run_demo(options: DemoOptions, progress: Progress | None = None) -> dict[str, Any]:
+# A scenario's own steps before the remediation it shows (e.g. an earlier run that first sees a failure, then
+# time passing): called with the runtime, the simulator, the built fleet and the progress callback.
+Warmup = Callable[[LocalRuntime, Any, Any, "Progress | None"], dict[str, Any]]
+
+
+def run_demo(options: DemoOptions, progress: Progress | None = None, *, fleet: FleetSpec | None = None,
+             declaration: Callable[[Any, DemoOptions], dict[str, Any]] | None = None,
+             warmup: Warmup | None = None) -> dict[str, Any]:
+    """Run one remediation on a simulated fleet. A scenario (nightshift/scenarios) may pass its own fleet, its
+    own group declaration and a warm-up; without them this is the default leak demo."""
     from steps.store import audit, lock
 
     wall_started = time.perf_counter()
     log_file: IO[str] | None = options.log_path.open("w") if options.log_path else None
     try:
         with LocalRuntime(log_stream=log_file) as rt:
-            simulator, built = rt.add_fleet(fleet_spec(options))
-            rt.declare_groups([group_declaration(built, options)])
+            simulator, built = rt.add_fleet(fleet if fleet is not None else fleet_spec(options))
+            rt.declare_groups([(declaration or group_declaration)(built, options)])
+            warmed = warmup(rt, simulator, built, progress) if warmup is not None else None
             origin = rt.clock.now()
             before = aws_state(rt, simulator, built)
             arn, prelude = start_by_trigger(rt, simulator, options, progress)
@@ -222,7 +232,7 @@ def run_demo(options: DemoOptions, progress: Progress | None = None) -> dict[str
                 "status": description.get("status"),
                 "execution_arn": arn,
                 "instance_id": selected["instance_id"] if selected else None,
-                "expected_instance_id": simulator.leaking_instance_ids()[0],
+                "expected_instance_id": (simulator.leaking_instance_ids() or [None])[0],
                 "selection": selected["details"] if selected else None,
                 "simulated_seconds": round(simulated, 3),
                 "wall_seconds": round(time.perf_counter() - wall_started, 3),
@@ -250,6 +260,8 @@ def run_demo(options: DemoOptions, progress: Progress | None = None) -> dict[str
                 "error": description.get("error"),
                 "cause": description.get("cause"),
             }
+            if warmed is not None:
+                result["warmup"] = warmed
     finally:
         if log_file:
             log_file.close()

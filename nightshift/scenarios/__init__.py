@@ -19,6 +19,9 @@ from typing import Any
 
 SCENARIOS: dict[str, str] = {
     "leak": "an instance leaks memory until its metric breaches: drained, rebooted, back in service",
+    "unhealthy": "an instance's app fails its health checks: chosen by unhealthy_target after 120 s, rebooted",
+    "impaired": "an instance's host fails its system status check: chosen by status_check, stopped and started",
+    "hung": "an instance's OS hangs (no metrics, no SSM): chosen by silent, hard-rebooted",
 }
 
 

@@ -5,7 +5,8 @@ moto's RebootInstances changes nothing, and its StopInstances/StartInstances fli
 a reboot is queued: the OS goes down a little later (a hung OS only at the hard reboot, minutes later) and
 boots. A stop shuts the OS down and is ``stopping`` for a while before ``stopped``; a start is ``pending``
 while it boots on a new host. Status checks can keep reading ``ok`` across a quick reboot, which is exactly
-why the workflow needs a boot signal; the simulator reports them ``ok`` whenever the instance is running.
+why the workflow needs a boot signal; the simulator reports them ``ok`` whenever the instance is running,
+except for an instance whose spec has an impairment fault (``impaired`` with ImpairedSince, until cured).
 
 AWS's documentation of what is modelled here (docs/aws-behaviour.md lists each behaviour):
 https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/Stop_Start.html
@@ -13,6 +14,7 @@ https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/Stop_Start.html
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
@@ -36,6 +38,13 @@ def _status(status: str) -> dict[str, Any]:
     if status == "initializing":
         return {"Details": [{"Name": "reachability", "Status": "initializing"}], "Status": status}
     return {"Status": status}
+
+
+def _impaired(since: float | None) -> dict[str, Any]:
+    detail: dict[str, Any] = {"Name": "reachability", "Status": "failed"}
+    if since is not None:
+        detail["ImpairedSince"] = datetime.fromtimestamp(since, tz=UTC)
+    return {"Details": [detail], "Status": "impaired"}
 
 
 def _state(name: str) -> dict[str, Any]:
@@ -86,7 +95,8 @@ def reboot_instances(sim: FleetWorld, params: dict[str, Any]) -> dict[str, Any] 
         _dry_run(params)
         for _, instance in owners.values():
             # While stopping or pending the request is accepted and absorbed (see PowerHistory).
-            instance.power.request_reboot(now)
+            instance.power.request_reboot(now, hung=instance.spec.fault is not None and not instance.responsive(now)
+                                          and instance.power.is_up(now))
     return {}
 
 
@@ -159,12 +169,21 @@ def describe_instance_status(sim: FleetWorld, params: dict[str, Any]) -> dict[st
                 continue  # without IncludeAllInstances AWS lists running instances only
             # Checks run only on a running instance, and start over after a start; a reboot leaves them ok.
             check = "ok" if state == RUNNING else "initializing" if state == PENDING else "not-applicable"
+            instance_check, system_check = _status(check), _status(check)
+            if state == RUNNING:
+                # An impaired instance or host (a fault): the check's status is impaired, its reachability
+                # detail failed, with ImpairedSince. A system impairment outlives a reboot (same host); a
+                # stop/start moves the instance to a new host. docs/aws-behaviour.md, "Failing instances":
+                # https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_InstanceStatusDetails.html
+                (inst, inst_since), (system, system_since) = instance.status_checks(now)
+                instance_check = _impaired(inst_since) if inst == "impaired" else instance_check
+                system_check = _impaired(system_since) if system == "impaired" else system_check
             statuses.append({
                 "AvailabilityZone": instance.availability_zone,
                 "InstanceId": instance.instance_id,
                 "InstanceState": _state(state),
-                "InstanceStatus": _status(check),
-                "SystemStatus": _status(check),
+                "InstanceStatus": instance_check,
+                "SystemStatus": system_check,
                 "Events": [],
             })
         return {"InstanceStatuses": statuses}

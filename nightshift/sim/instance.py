@@ -6,9 +6,9 @@ import math
 from dataclasses import dataclass, field
 
 from nightshift.sim import sockets
-from nightshift.sim.power import REBOOT, STOP, PowerHistory
+from nightshift.sim.power import REBOOT, STOP, TERMINATE, PowerHistory
 from nightshift.sim.sockets import Socket
-from nightshift.sim.spec import InstanceSpec
+from nightshift.sim.spec import UNRESPONSIVE_FAULTS, InstanceSpec
 from nightshift.sim.target_health import DRAINING, HEALTHY, REASONS, UNHEALTHY, HealthCheck, Phase, TargetRecord
 
 # Connections are counted as whole sockets; shave float noise before rounding up so an exact 0 stays 0.
@@ -59,7 +59,43 @@ class SimulatedInstance:
             intervals.append(broken)
         origin = self.power.first_boot
         intervals += [(origin + start, origin + end) for start, end in self.spec.health_check_failures]
+        fault = self.fault_interval()
+        if fault is not None:
+            intervals.append(fault)
         return _merged(intervals), self.power.version
+
+    def fault_interval(self) -> tuple[float, float] | None:
+        """When ``spec.fault`` holds: from its start to the moment the OS stops serving for what cures it (a
+        reboot or a stop/start; for a system impairment only a stop/start, which moves it to a new host:
+        https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/monitoring-system-instance-status-check.html).
+        The outage itself then covers the time until the OS is back."""
+        if self.spec.fault is None:
+            return None
+        start = self.power.first_boot + self.spec.fault_at
+        cures = (STOP, TERMINATE) if self.spec.fault == "system_impaired" else (REBOOT, STOP, TERMINATE)
+        cure = next((o for o in self.power.outages if o.kind in cures and o.stops_serving_at >= start), None)
+        return start, (cure.stops_serving_at if cure is not None else math.inf)
+
+    def faulty(self, at: float) -> bool:
+        fault = self.fault_interval()
+        return fault is not None and fault[0] <= at < fault[1]
+
+    def responsive(self, at: float) -> bool:
+        """The OS is up and answers (its agents publish and take commands): not down, not hung or impaired."""
+        if not self.power.is_up(at):
+            return False
+        return not (self.spec.fault in UNRESPONSIVE_FAULTS and self.faulty(at))
+
+    def status_checks(self, at: float) -> tuple[tuple[str, float | None], tuple[str, float | None]]:
+        """(InstanceStatus, ImpairedSince) and (SystemStatus, ImpairedSince) of a running instance at ``at``."""
+        fault = self.fault_interval()
+        if fault is None or not fault[0] <= at < fault[1]:
+            return ("ok", None), ("ok", None)
+        if self.spec.fault == "instance_impaired":
+            return ("impaired", fault[0]), ("ok", None)
+        if self.spec.fault == "system_impaired":
+            return ("ok", None), ("impaired", fault[0])
+        return ("ok", None), ("ok", None)
 
     def _app_broken(self) -> tuple[float, float] | None:
         """With app_fails: the app breaks with the first real reboot and never answers a check again, unless
@@ -93,21 +129,22 @@ class SimulatedInstance:
         state = phase.state if phase is not None else None
         reason: tuple[str, str] | None
         if state == UNHEALTHY:
-            reason = REASONS["timeout"] if not self.power.is_up(at) else REASONS["failed"]
+            reason = REASONS["timeout"] if not self.responsive(at) else REASONS["failed"]
         else:
             reason = REASONS.get(state) if state is not None else None
         return TargetView(state, reason[0] if reason else None, reason[1] if reason else None, record.port())
 
     def quiet(self) -> bool:
         """Nothing happened to it since build(): every metric is a constant (the fast path at scale)."""
-        return not self.power.requests and not self.power.outages and not self.spec.health_check_failures and all(
+        return (not self.power.requests and not self.power.outages and not self.spec.health_check_failures
+                and self.spec.fault is None) and all(
             len(r.registrations) == 1 and r.registrations[0].deregistered_at is None for r in self.targets.values()
         )
 
     def memory_percent(self, at: float) -> float | None:
-        """Memory in use at ``at``; None while the OS is down (the agent publishes nothing then)."""
+        """Memory in use at ``at``; None while the OS is down or hangs (the agent publishes nothing then)."""
         spec = self.spec
-        if not self.power.is_up(at):
+        if not self.responsive(at):
             return None
         if spec.leak_to_percent is None:
             return spec.memory_percent

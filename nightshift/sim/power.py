@@ -21,7 +21,7 @@ import math
 from bisect import bisect_right
 from dataclasses import dataclass, replace
 
-from nightshift.sim.spec import InstanceSpec
+from nightshift.sim.spec import HUNG_HARD_REBOOT_SECONDS, InstanceSpec
 
 INF = math.inf
 
@@ -106,8 +106,9 @@ class PowerHistory:
             return self.outages[-1]
         return None
 
-    def request_reboot(self, at: float) -> Outage | None:
-        """Record a request; return the outage it schedules, or None when one is already under way."""
+    def request_reboot(self, at: float, hung: bool = False) -> Outage | None:
+        """Record a request; return the outage it schedules, or None when one is already under way. ``hung``:
+        the OS hangs now (a fault), so it cannot shut down cleanly and is hard-rebooted."""
         self.requests.append(at)
         if self._under_way(at) is not None:
             # AWS treats RebootInstances as a request: asking again while one is queued, hanging or
@@ -115,7 +116,10 @@ class PowerHistory:
             return None
         spec = self._spec
         stops = at + spec.reboot_queue_seconds
-        reset = at + spec.hard_reboot_after_seconds if spec.hard_reboot_after_seconds is not None else stops
+        hard = spec.hard_reboot_after_seconds
+        if hard is None and hung:
+            hard = HUNG_HARD_REBOOT_SECONDS
+        reset = at + hard if hard is not None else stops
         outage = Outage(requested_at=at, stops_serving_at=stops, reset_at=reset, up_at=reset + spec.boot_seconds)
         self._append(outage)
         return outage

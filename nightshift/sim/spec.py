@@ -12,6 +12,12 @@ from typing import Literal
 DEREGISTRATION_DELAY_MAX = 3600
 HEALTH_CHECK_INTERVAL_RANGE = (5, 300)
 THRESHOLD_RANGE = (2, 10)
+# "If an instance does not cleanly shut down within a few minutes, Amazon EC2 performs a hard reboot"
+# (RebootInstances): AWS gives no number; four minutes is our assumption.
+# https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_RebootInstances.html
+HUNG_HARD_REBOOT_SECONDS = 240.0
+# Faults under which the OS does not answer (no agent, no metrics, health checks time out).
+UNRESPONSIVE_FAULTS = frozenset({"hung", "instance_impaired", "system_impaired"})
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,20 @@ class InstanceSpec:
     # checks and healthy again after HealthyThresholdCount passed ones (target_health.py), as AWS documents:
     # https://docs.aws.amazon.com/elasticloadbalancing/latest/application/target-group-health-checks.html
     health_check_failures: tuple[tuple[float, float], ...] = ()
+    # A failure already under way (or starting) ``fault_at`` seconds after build() (negative: before it), until
+    # what cures it (docs/aws-behaviour.md, "Failing instances"):
+    # - "app_failing": the app fails the load balancer's health checks (Target.FailedHealthChecks after
+    #   UnhealthyThresholdCount x interval); the OS, its agents and EC2's status checks stay fine. A reboot or a
+    #   stop/start (the app restarts) cures it.
+    # - "hung": the OS hangs: no metric datapoints, the SSM agent offline (SendCommand refused), health checks
+    #   time out (Target.Timeout); status checks stay ok. RebootInstances hard-reboots it (it cannot shut down
+    #   cleanly) after hard_reboot_after_seconds (default HUNG_HARD_REBOOT_SECONDS), which cures it.
+    # - "instance_impaired": as hung, and DescribeInstanceStatus says InstanceStatus impaired (ImpairedSince the
+    #   fault's start); a reboot or a stop/start cures it.
+    # - "system_impaired": the host fails: as hung, and SystemStatus impaired; a reboot (same host) does not
+    #   cure it, a stop/start (a new host) does.
+    fault: Literal["app_failing", "hung", "instance_impaired", "system_impaired"] | None = None
+    fault_at: float = 0.0
 
     def __post_init__(self) -> None:
         problems = []
@@ -82,8 +102,18 @@ class InstanceSpec:
         problems += [f"health_check_failures windows must be (start, end) with 0 <= start < end, both finite, "
                      f"got {window}" for window in self.health_check_failures
                      if len(window) != 2 or not 0 <= window[0] < window[1] or not math.isfinite(window[1])]
+        problems += self._fault_problems()
         if problems:
             raise ValueError("InstanceSpec: " + "; ".join(problems))
+
+    def _fault_problems(self) -> list[str]:
+        problems = []
+        if self.fault not in (None, "app_failing", "hung", "instance_impaired", "system_impaired"):
+            problems.append(f"fault must be None, 'app_failing', 'hung', 'instance_impaired' or 'system_impaired', "
+                            f"got {self.fault!r}")
+        if not math.isfinite(self.fault_at):
+            problems.append(f"fault_at must be a finite number of seconds after build, got {self.fault_at}")
+        return problems
 
     @property
     def hung(self) -> bool:

@@ -45,7 +45,8 @@ def _measure(sim: FleetWorld, instance: SimulatedInstance, comment: str,
 def _agent_online(instance: SimulatedInstance, at: float) -> bool:
     if instance.ec2_state(at) in (SHUTTING_DOWN, TERMINATED):
         return False
-    return instance.spec.ssm_online and instance.power.is_up(at)
+    # A hung or impaired OS runs no agent (docs/aws-behaviour.md, "Failing instances").
+    return instance.spec.ssm_online and instance.responsive(at)
 
 
 def _connections(sim: FleetWorld, instance: SimulatedInstance, commands: list[str], at: float) -> int | None:
@@ -156,7 +157,7 @@ def describe_instance_information(sim: FleetWorld, params: dict[str, Any]) -> di
         sim.tally("ssm.DescribeInstanceInformation", [f for _, f in owned[:1]])
         listed = [{
             "InstanceId": instance.instance_id,
-            "PingStatus": "Online" if instance.power.is_up(now) else "ConnectionLost",
+            "PingStatus": "Online" if instance.responsive(now) else "ConnectionLost",
             "PlatformType": "Linux",
             "ResourceType": "EC2Instance",
             "AgentVersion": "3.3.0.0",

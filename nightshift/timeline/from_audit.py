@@ -54,7 +54,7 @@ NOTES = (
 )
 # Records written by one execution land within this many seconds of its history's start and end.
 SLACK_SECONDS = 5.0
-CAPACITY_EVENTS = ("CAPACITY_OK", "SKIPPED_CAPACITY", "DRY_RUN")
+CAPACITY_EVENTS = ("CAPACITY_OK", "SKIPPED_CAPACITY", "SKIPPED_FAIL_OPEN", "DRY_RUN")
 TARGET_HEALTH = {"healthy": HEALTHY, "initial": INITIAL, "unhealthy": UNHEALTHY, "draining": DRAINING,
                  "unused": OUT_OF_SERVICE, "unavailable": UNHEALTHY}
 

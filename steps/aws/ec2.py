@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from steps.aws.clients import client
 from steps.aws.errors import aws_call
@@ -46,6 +47,31 @@ def status_ok(instance_id: str) -> tuple[bool, str]:
     """(both status checks ok, a human description of what was seen)."""
     _, ok, seen = power(instance_id)
     return ok, seen
+
+
+def _impaired_since(summary: dict[str, Any]) -> float | None:
+    """The earliest ImpairedSince of a status summary's details (epoch seconds), or None."""
+    times = [d["ImpairedSince"].timestamp() for d in summary.get("Details", []) if d.get("ImpairedSince")]
+    return min(times) if times else None
+
+
+def status_checks(instance_ids: Iterable[str]) -> dict[str, tuple[str, float | None, str, float | None]]:
+    """Running instance id -> (instance status, its ImpairedSince, system status, its ImpairedSince), from
+    DescribeInstanceStatus in batches of 100 ids (without IncludeAllInstances it lists running instances only).
+    https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeInstanceStatus.html"""
+    ids = sorted(set(instance_ids))
+    found: dict[str, tuple[str, float | None, str, float | None]] = {}
+    for start in range(0, len(ids), 100):
+        batch = ids[start:start + 100]
+        with aws_call(f"DescribeInstanceStatus {len(batch)} instances"):
+            pages = client("ec2").get_paginator("describe_instance_status").paginate(InstanceIds=batch)
+            for page in pages:
+                for status in page.get("InstanceStatuses", []):
+                    instance = status.get("InstanceStatus", {})
+                    system = status.get("SystemStatus", {})
+                    found[status["InstanceId"]] = (str(instance.get("Status", "ok")), _impaired_since(instance),
+                                                   str(system.get("Status", "ok")), _impaired_since(system))
+    return found
 
 
 def instance_tags(instance_id: str) -> dict[str, str]:

@@ -30,6 +30,28 @@ def target_states(target_group_arn: str, instance_ids: Iterable[str] | None = No
     return states
 
 
+def target_health(target_group_arn: str) -> dict[str, tuple[str, str | None]]:
+    """instance id -> (state, reason code) in one target group (one unfiltered DescribeTargetHealth); ``unused``
+    left out. An instance registered on two ports keeps its worst registration: unhealthy before the rest."""
+    with aws_call(f"DescribeTargetHealth {target_group_arn}"):
+        response = client("elbv2").describe_target_health(TargetGroupArn=target_group_arn)
+    found: dict[str, tuple[str, str | None]] = {}
+    for description in response.get("TargetHealthDescriptions", []):
+        health = description.get("TargetHealth", {})
+        state = str(health.get("State", "unavailable"))
+        if state in GONE_STATES:
+            continue
+        target_id = description["Target"]["Id"]
+        if target_id not in found or state == "unhealthy":
+            found[target_id] = (state, health.get("Reason"))
+    return found
+
+
+def group_target_health(target_group_arns: Iterable[str]) -> dict[str, dict[str, tuple[str, str | None]]]:
+    """target group ARN -> {instance id -> (state, reason code)}."""
+    return {arn: target_health(arn) for arn in target_group_arns}
+
+
 def group_target_states(target_group_arns: Iterable[str], instance_ids: Iterable[str] | None = None,
                         ) -> dict[str, dict[str, str]]:
     """target group ARN -> {instance id -> state}; a target absent from a group is not registered there."""

@@ -264,6 +264,22 @@ class EscalationSpec(_Strict):
         return value
 
 
+Criterion = Literal["metric", "unhealthy_target", "status_check", "silent"]
+
+
+class SelectSpec(_Strict):
+    """One way an instance can be chosen (steps/domain/criteria.py). ``for_seconds`` is the criterion's own
+    hysteresis: how long the failure must have lasted (not used by ``metric``, whose hysteresis is the metric's
+    M of the last N datapoints)."""
+
+    criterion: Criterion
+    for_seconds: Annotated[int, Field(ge=0, le=86400)] = 300
+
+
+def _default_select() -> list[SelectSpec]:
+    return [SelectSpec(criterion="metric")]
+
+
 class GroupConfig(_Strict):
     """A set of target groups that share instances: one remediation at a time per group."""
 
@@ -284,6 +300,22 @@ class GroupConfig(_Strict):
     auto_scaling: AutoScalingSpec = Field(default_factory=AutoScalingSpec)
     escalation: EscalationSpec = Field(default_factory=EscalationSpec)
     lock_lease_seconds: Annotated[int, Field(ge=300, le=86400)] = 7200
+    # How instances are chosen: the metric (default) and/or already-failing ones (unhealthy_target,
+    # status_check, silent); a failing instance is always chosen before a merely leaking one.
+    select: Annotated[list[SelectSpec], Field(min_length=1)] = Field(default_factory=_default_select)
+
+    @field_validator("select")
+    @classmethod
+    def _select(cls, value: list[SelectSpec]) -> list[SelectSpec]:
+        names = [s.criterion for s in value]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"each select criterion may appear once; repeated: {', '.join(repeated)}")
+        return value
+
+    def selects(self, criterion: str) -> SelectSpec | None:
+        """The group's spec for ``criterion``, or None when the group does not select by it."""
+        return next((s for s in self.select if s.criterion == criterion), None)
 
     @model_validator(mode="before")
     @classmethod

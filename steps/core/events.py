@@ -43,6 +43,9 @@ class SelectionResult(_Loose):
     value: float | None = None
     threshold: float | None = None
     reason: str = ""
+    # Which select criterion chose the instance; "stop_start" when the first action must not be a reboot.
+    criterion: str | None = None
+    first_rung: str | None = None
 
 
 class DeregistrationResult(_Loose):

@@ -37,8 +37,12 @@ class Reason(StrEnum):
     NO_METRIC_DATA = "NO_METRIC_DATA", "no instance of the group has a series of the metric"
     SELECTED = "SELECTED", "the instance chosen for remediation"
     SKIPPED_ASG_STATE = "SKIPPED_ASG_STATE", "the instance is not InService in its Auto Scaling group", True
+    STATUS_CHECK_FAILED = "STATUS_CHECK_FAILED", "criterion status_check: EC2 instance or system status impaired"
+    UNHEALTHY_TARGET = "UNHEALTHY_TARGET", "criterion unhealthy_target: the target fails its health checks"
+    SILENT_INSTANCE = "SILENT_INSTANCE", "criterion silent: no datapoint of the metric while its peers report"
     # Capacity and blockers
     SKIPPED_CAPACITY = "SKIPPED_CAPACITY", "taking the instance out would break the group's floor", True
+    SKIPPED_FAIL_OPEN = "SKIPPED_FAIL_OPEN", "a target group has no healthy target: its load balancer fails open", True
     CAPACITY_OK = "CAPACITY_OK", "the floor allows taking the instance out"
     DRY_RUN = "DRY_RUN", "dry run: what would have been done, nothing changed"
     SKIPPED_PAUSED = "SKIPPED_PAUSED", "the group is paused", True

@@ -28,6 +28,7 @@ class Verdict:
     plan: str  # REBOOT or ESCALATE
     reboots_today: int
     max_reboots_per_day: int
+    first_rung: str | None = None
 
     def dry_run_sentence(self) -> str:
         """What a real run would do."""
@@ -35,18 +36,26 @@ class Verdict:
             return f"would skip ({self.code})"
         if self.plan == REBOOT:
             return "would deregister, drain, reboot and re-register"
+        if self.first_rung is not None and self.reboots_today < self.max_reboots_per_day:
+            return f"would deregister, drain and go straight to the {self.first_rung} rung (no reboot)"
         return (f"would deregister, drain and escalate ({self.reboots_today} reboots in 24 h, "
                 f"limit {self.max_reboots_per_day})")
 
 
-def plan(reboots_today: int, max_reboots_per_day: int, has_ladder: bool) -> str:
-    return ESCALATE if reboots_today >= max_reboots_per_day and has_ladder else REBOOT
+def plan(reboots_today: int, max_reboots_per_day: int, has_ladder: bool, first_rung: str | None = None) -> str:
+    """Reboot, or drain and go to the ladder: after too many reboots today, or when the selection says the
+    first action must not be a reboot (``first_rung``: a failed system status check). Without a ladder the
+    reboot is all there is."""
+    if not has_ladder:
+        return REBOOT
+    return ESCALATE if reboots_today >= max_reboots_per_day or first_rung is not None else REBOOT
 
 
 def decide(capacity: CapacityDecision, found: Sequence[Block], reboots_today: int, max_reboots_per_day: int,
-           has_ladder: bool) -> Verdict:
+           has_ladder: bool, first_rung: str | None = None) -> Verdict:
     allowed = capacity.allowed and not found
-    code = found[0].code if found else (Reason.CAPACITY_OK if capacity.allowed else Reason.SKIPPED_CAPACITY)
+    code = found[0].code if found else (Reason.CAPACITY_OK if capacity.allowed else capacity.skip_code)
     reason = "; ".join([b.reason for b in found] + [capacity.reason])
-    return Verdict(allowed, code, reason, plan(reboots_today, max_reboots_per_day, has_ladder), reboots_today,
-                   max_reboots_per_day)
+    chosen = plan(reboots_today, max_reboots_per_day, has_ladder, first_rung)
+    return Verdict(allowed, code, reason, chosen, reboots_today, max_reboots_per_day,
+                   first_rung if chosen == ESCALATE else None)

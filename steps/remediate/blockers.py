@@ -17,7 +17,7 @@ from steps.core.config import GroupConfig
 from steps.core.exceptions import AwsCallFailed
 from steps.core.reasons import Reason
 from steps.domain.blockers import Block, blocking, group_history_seconds, instance_history_seconds
-from steps.domain.capacity import CapacityDecision, healthy_after_removal
+from steps.domain.capacity import CapacityDecision, healthy_after_removal, refusing_fail_open
 from steps.store import audit, pause
 from steps.store.audit import AuditRecord
 
@@ -122,7 +122,7 @@ def capacity_now(group: GroupConfig, instance_id: str) -> CapacityNow:
     if group.per_az:
         zones = ec2.availability_zones({i for members in states.values() for i in members})
     decision = healthy_after_removal(states, instance_id, group.floor, group.min_healthy_percent, zones)
-    return CapacityNow(decision, states)
+    return CapacityNow(refusing_fail_open(decision, states), states)
 
 
 def refuse_if_paused(group: GroupConfig, instance_id: str, before: str) -> str | None:

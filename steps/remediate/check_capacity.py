@@ -26,8 +26,10 @@ def check_capacity(ctx: StepContext) -> dict[str, Any]:
     numbers: dict[str, Any] = {"checks": decision.numbers(), "min_healthy": group.min_healthy,
                                "min_healthy_percent": group.min_healthy_percent, "per_az": group.per_az,
                                "blockers": [{"code": b.code, "reason": b.reason, **b.numbers} for b in found]}
+    selection = ctx.state.selection
+    first_rung = selection.first_rung if selection is not None else None
     verdict = admission.decide(decision, found, blockers.reboots_in(facts, blockers.DAY_SECONDS),
-                               group.escalation.max_reboots_per_day, bool(group.escalation.rungs))
+                               group.escalation.max_reboots_per_day, bool(group.escalation.rungs), first_rung)
     allowed, code, reason, plan = verdict.allowed, verdict.code, verdict.reason, verdict.plan
     reboots_today, limit = verdict.reboots_today, verdict.max_reboots_per_day
     numbers.update(plan=plan, reboots_last_24h=reboots_today, max_reboots_per_day=limit)
@@ -37,16 +39,20 @@ def check_capacity(ctx: StepContext) -> dict[str, Any]:
                   allowed=allowed)
         if record.state == "selected":
             lifecycle.advance(record, "plan", {"allowed": allowed, "code": code}, ctx.now, ctx.execution_id)
-        return {"allowed": allowed, "dry_run": True, "code": code, "reason": reason, "plan": plan}
+        return {"allowed": allowed, "dry_run": True, "code": code, "reason": reason, "plan": plan,
+                **({"first_rung": verdict.first_rung} if verdict.first_rung else {})}
     for block in found:
         ctx.audit(block.code, block.reason, **block.numbers)
     if not allowed:
         if decision.allowed is False:
-            ctx.audit(Reason.SKIPPED_CAPACITY, decision.reason, **numbers)
+            ctx.audit(decision.skip_code, decision.reason, **numbers)
         if record.state == "selected":
             lifecycle.advance(record, "skip", {"reason": code}, ctx.now, ctx.execution_id)
         return {"allowed": False, "dry_run": False, "code": code, "reason": reason, "plan": plan}
     ctx.audit(Reason.CAPACITY_OK, decision.reason, **numbers)
+    if plan == admission.ESCALATE and reboots_today < limit:
+        return {"allowed": True, "dry_run": False, "code": code, "reason": reason, "plan": plan,
+                "first_rung": verdict.first_rung}
     if plan == admission.ESCALATE:
         ctx.audit(Reason.REBOOT_LIMIT_REACHED, f"{instance_id} was rebooted {reboots_today} times in the last 24 h "
                   f"(limit {limit}): after the drain it goes to the escalation ladder instead of a reboot",

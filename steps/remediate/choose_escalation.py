@@ -30,9 +30,20 @@ DESTRUCTIVE = frozenset({"stop_start", "replace"})
 LEASE_MARGIN_SECONDS = 900
 
 
+def _first_rung(ctx: StepContext) -> str | None:
+    """The rung the selection asked to start with (a failed system status check: stop/start), or None."""
+    selection = ctx.state.selection
+    return selection.first_rung if selection is not None else None
+
+
 def _why(ctx: StepContext) -> str:
     error = ctx.state.error
     if ctx.state.escalation is None and error is None:
+        first = _first_rung(ctx)
+        capacity = ctx.state.capacity or {}
+        if first is not None and capacity.get("first_rung") == first:
+            return (f"chosen by {ctx.state.selection.criterion if ctx.state.selection else 'selection'} with "
+                    f"first rung {first}: a reboot would not heal it")
         return "rebooted too often today: escalating instead of rebooting again"
     if error is not None:
         try:  # a Lambda error's Cause is the JSON of {errorType, errorMessage}
@@ -106,7 +117,13 @@ def choose_escalation(ctx: StepContext) -> dict[str, Any]:
     tried = _still_tried(ctx, ladder, record.facts or {}, instance_id)
     chosen_by = {a: e for a, e in dict(ladder.get("chosen_by") or {}).items() if a in tried}
     why = _why(ctx)
-    for rung in ctx.group.escalation.rungs:
+    rungs = list(ctx.group.escalation.rungs)
+    first = _first_rung(ctx)
+    if first is not None:
+        # The selection's first rung (a failed system status check: stop/start) comes first when the ladder has
+        # it; a rung that cannot apply is skipped as always, and the ladder's order applies after it.
+        rungs.sort(key=lambda r: r.action != first)
+    for rung in rungs:
         if rung.action in tried:
             continue
         reason = _cannot_apply(ctx, rung, instance_id)
@@ -123,7 +140,7 @@ def choose_escalation(ctx: StepContext) -> dict[str, Any]:
                 raise CapacityLost(refused)
             capacity = blockers.capacity_now(ctx.group, instance_id).decision
             if not capacity.allowed:
-                ctx.audit(Reason.SKIPPED_CAPACITY, f"not escalating {instance_id} to {rung.action}: {capacity.reason}",
+                ctx.audit(capacity.skip_code, f"not escalating {instance_id} to {rung.action}: {capacity.reason}",
                           instance_id=instance_id, checks=capacity.numbers(), rung=rung.action)
                 raise CapacityLost(f"not escalating {instance_id} to {rung.action}: {capacity.reason}")
         _extend_lease(ctx, rung)

@@ -46,8 +46,8 @@ def deregister_instance(ctx: StepContext) -> dict[str, Any]:
             raise CapacityLost(f"not deregistering {instance_id}: {shared}")
         capacity = blockers.capacity_now(ctx.group, instance_id).decision
         if not capacity.allowed:
-            ctx.audit(Reason.SKIPPED_CAPACITY, capacity.reason, checks=capacity.numbers())
-            lifecycle.advance(record, "skip", {"reason": Reason.SKIPPED_CAPACITY}, ctx.now, ctx.execution_id)
+            ctx.audit(capacity.skip_code, capacity.reason, checks=capacity.numbers())
+            lifecycle.advance(record, "skip", {"reason": capacity.skip_code}, ctx.now, ctx.execution_id)
             raise CapacityLost(f"not deregistering {instance_id}: {capacity.reason}")
         registrations: list[dict[str, Any]] = [
             {"arn": arn, "port": port}

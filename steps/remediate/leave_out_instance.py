@@ -39,7 +39,7 @@ def leave_out_instance(ctx: StepContext) -> dict[str, Any]:
     being_replaced = put_back.being_replaced(instance_id, facts)
     capacity = blockers.capacity_now(ctx.group, instance_id).decision
     if not capacity.allowed and not being_replaced:
-        ctx.audit(Reason.SKIPPED_CAPACITY, f"cannot leave {instance_id} out of service: {capacity.reason}",
+        ctx.audit(capacity.skip_code, f"cannot leave {instance_id} out of service: {capacity.reason}",
                   instance_id=instance_id, checks=capacity.numbers())
         raise CapacityLost(f"leaving {instance_id} out would break the capacity guard: {capacity.reason}")
     for registration in deregistration.get("target_groups", []):

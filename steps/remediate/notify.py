@@ -24,6 +24,12 @@ HEADLINES = {
     Reason.STORM_BREAKER: "STORM BREAKER: {group} is paused after too many remediations; `nightshift resume {group}`",
 }
 
+# A selection that asked for another first action than a reboot (a failed system status check: stop/start).
+FIRST_RUNG_HEADLINES = {
+    "started": "{instance} is leaving service in {group} to be stopped and started on a new host (chosen by "
+               "{criterion}: a reboot would not heal it)",
+    "remediated": "{instance} in {group} was stopped and started on a new host and is healthy again",
+}
 
 # Endings worth a message; nothing to do, dry runs and ordinary skips stay in the audit trail.
 NOTABLE = frozenset({"started", "remediated", "replaced", "left_out", "failed", "restore_failed", Reason.STORM_BREAKER})
@@ -35,12 +41,21 @@ def message(phase: str, ctx: StepContext, outcome: dict[str, Any]) -> tuple[str,
     code = str(outcome.get("code", ""))
     key = Reason.STORM_BREAKER if code == Reason.STORM_BREAKER else status
     template = HEADLINES.get(key, "remediation of {group} ended: {status}")
-    text = template.format(instance=ctx.instance_id or "no instance", group=request.group, error=outcome.get("error"),
+    selection = ctx.state.selection
+    criterion = selection.criterion if selection is not None else None
+    first_rung = selection.first_rung if selection is not None else None
+    if first_rung is not None and key in FIRST_RUNG_HEADLINES:
+        template = FIRST_RUNG_HEADLINES[key]
+    elif criterion not in (None, "metric") and key == "started":
+        template += " (chosen by {criterion})"
+    text = template.format(criterion=criterion, instance=ctx.instance_id or "no instance", group=request.group,
+                           error=outcome.get("error"),
                            code=code, status=status, tried=", ".join(outcome.get("tried") or []) or "nothing")
     detail = {"group": request.group, "instance_id": ctx.instance_id, "status": status, "code": code or None,
               "execution_id": ctx.execution_id, "remediation_id": request.remediation_id,
               "trigger": request.trigger, "error": outcome.get("error"), "cause": outcome.get("cause"),
-              "reason": request.reason, "escalation": outcome.get("tried")}
+              "reason": request.reason, "escalation": outcome.get("tried"), "criterion": criterion,
+              "first_rung": first_rung}
     return text, detail
 
 

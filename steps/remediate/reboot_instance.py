@@ -59,7 +59,7 @@ def _guard(ctx: StepContext, instance_id: str) -> None:
     # (even degraded) than rebooting: fail into the restore path, which puts it back.
     capacity = blockers.capacity_now(ctx.group, instance_id).decision
     if not capacity.allowed:
-        ctx.audit(Reason.SKIPPED_CAPACITY, f"not rebooting {instance_id}: {capacity.reason}",
+        ctx.audit(capacity.skip_code, f"not rebooting {instance_id}: {capacity.reason}",
                   instance_id=instance_id, checks=capacity.numbers())
         raise CapacityLost(f"not rebooting {instance_id}: {capacity.reason}")
 

@@ -1,5 +1,9 @@
 """Step: pick the worst instance of the group, decide there is nothing to do, or say there is no data.
 
+The group's ``select`` criteria decide what "worst" means (steps/domain/criteria.py): an instance already
+failing (a status check impaired, a target failing its health checks, a silent agent) long enough comes first,
+then, with the ``metric`` criterion (the default), the worst breach of the metric (steps/domain/selection.py).
+
 One DescribeTargetHealth per target group; each instance's exact dimension sets, whatever the CloudWatch
 agent appends, from ListMetrics (one call per instance up to 20 instances, else one per 500 series of the
 metric, within a page cap and time budget: MetricListingTooLarge past them); one GetMetricData per 500
@@ -13,15 +17,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from steps.aws import autoscaling, cloudwatch, elbv2, notifications
+from steps.aws import autoscaling, cloudwatch, ec2, elbv2, notifications
 from steps.aws.stepfunctions import execution_status
 from steps.core.config import MetricSpec
 from steps.core.entrypoint import StepContext, step
 from steps.core.observability import logger
 from steps.core.reasons import Reason
+from steps.domain import criteria
 from steps.domain.selection import evaluate_named, evaluation_window, select_worst
 from steps.remediate import blockers
-from steps.store import claim, lifecycle, notices
+from steps.store import claim, first_seen, lifecycle, notices
 from steps.store.lifecycle import RemediationRecord
 
 # Targets in these states are already on their way out: never pick them.
@@ -84,39 +89,138 @@ def _nothing_reason(reason: str, named: str | None, any_left: bool, passed: dict
     return reason + (f" (passed over: {'; '.join(passed.values())})" if passed else "")
 
 
-@step
-def select_worst_instance(ctx: StepContext) -> dict[str, Any]:
-    record = lifecycle.load(ctx.state.request.remediation_id)
-    earlier = lifecycle.recorded(record, "select")
-    if earlier is not None:
-        return earlier
-    metric = ctx.group.metric
-    states = elbv2.group_target_states(ctx.group.target_group_arns)
+def _failing(ctx: StepContext, health: dict[str, dict[str, tuple[str, str | None]]], candidates: list[str],
+             series: dict[str, cloudwatch.Series], read_start: float, end: float) -> list[criteria.Failing]:
+    """Every candidate failing one of the group's failing criteria (status_check, unhealthy_target, silent),
+    due or not yet. Reads only what the selected criteria need: nothing for a group that selects by metric."""
+    group = ctx.group
+    found: list[criteria.Failing] = []
+    status_spec, unhealthy_spec, silent_spec = (group.selects("status_check"), group.selects("unhealthy_target"),
+                                                group.selects("silent"))
+    if not candidates or not (status_spec or unhealthy_spec or silent_spec):
+        return found
+    checks: dict[str, criteria.StatusChecks] = {}
+    if status_spec or silent_spec:
+        checks = {i: criteria.StatusChecks(*seen) for i, seen in ec2.status_checks(candidates).items()}
+    if status_spec:
+        found += criteria.impaired(checks, ctx.now, status_spec.for_seconds)
+    if unhealthy_spec:
+        targets = {tg: {i: criteria.TargetHealth(*h) for i, h in members.items()} for tg, members in health.items()}
+        remembered = first_seen.load(group.name)
+        seen = criteria.first_seen(criteria.failing_health_checks(targets), remembered, ctx.now)
+        if seen != remembered:
+            first_seen.save(group.name, seen, ctx.now)
+        mine = {tg: {i: h for i, h in members.items() if i in candidates} for tg, members in targets.items()}
+        found += criteria.unhealthy_targets(mine, seen, ctx.now, unhealthy_spec.for_seconds)
+    if silent_spec:
+        # Running (DescribeInstanceStatus lists running instances only) and registered past `initial`.
+        eligible = [i for i in candidates if i in checks and any(
+            members.get(i, ("initial", None))[0] != "initial" for members in health.values() if i in members)]
+        found += criteria.silent(series, eligible, read_start, end, group.metric.period_seconds,
+                                 silent_spec.for_seconds)
+    return found
+
+
+def _choose_failing(ctx: StepContext, found: list[criteria.Failing], passed: dict[str, str]) -> criteria.Failing | None:
+    """The first due failing instance not passed over (claimed for this run); the ones passed over in ``passed``."""
+    for failing in criteria.ordered(found):
+        if failing.instance_id in passed:
+            continue
+        why = _passed_over(ctx, failing.instance_id)
+        if why is None:
+            return failing
+        passed[failing.instance_id] = why
+    return None
+
+
+def _select_failing(ctx: StepContext, record: RemediationRecord, chosen: criteria.Failing,
+                    passed: dict[str, str]) -> dict[str, Any]:
+    details = {**chosen.details(), "passed_over": sorted(passed)}
+    ctx.audit(chosen.code, chosen.sentence, instance_id=chosen.instance_id, **details)
+    ctx.audit(Reason.SELECTED, f"{chosen.sentence}; chosen by criterion {chosen.criterion}",
+              instance_id=chosen.instance_id, **details)
+    result: dict[str, Any] = {"action": "remediate", "instance_id": chosen.instance_id, "value": None,
+                              "threshold": None, "reason": chosen.sentence, "criterion": chosen.criterion}
+    if chosen.first_rung:
+        result["first_rung"] = chosen.first_rung
+    lifecycle.advance(record, "select", result, ctx.now, ctx.execution_id, instance_id=chosen.instance_id)
+    return result
+
+
+def _candidates(ctx: StepContext, record: RemediationRecord,
+                states: dict[str, dict[str, str]]) -> tuple[list[str], str | None, list[str]]:
+    """The instances selection may consider (registered, not leaving; only the named one if one is named), the
+    name, and every registered instance not leaving (the peers the silent criterion compares with)."""
     # Draining from any one target group means someone (an operator, an ASG, another tool) is taking it
     # out already: never touch it.
     leaving = {i for members in states.values() for i, s in members.items() if s in LEAVING}
-    instances = sorted({i for members in states.values() for i in members} - leaving)
+    instances = everyone = sorted({i for members in states.values() for i in members} - leaving)
     named = ctx.state.request.instance_id
     if ctx.state.request.replay_of and not named:
         # A replay never picks a second instance: it re-evaluates the one this remediation chose.
         named = (record.facts or {}).get("select", {}).get("instance_id")
     if named:
         instances = [named] if named in instances else []
-    # Only the last N periods whose datapoints are complete and readable despite the ingestion delay:
-    # the newest period(s) are not readable yet, so reading up to now would count them as missing.
-    start, end = evaluation_window(ctx.now, metric.period_seconds, metric.evaluation_datapoints,
-                                   metric.ingestion_delay_seconds)
+    return instances, named, everyone
+
+
+def _read_metric(metric: MetricSpec, instances: list[str], start: float, end: float,
+                 ) -> tuple[dict[str, cloudwatch.Series], dict[str, list[cloudwatch.DimensionSet]]]:
     queries = [
         cloudwatch.MetricQuery(i, metric.namespace, metric.name, metric.stat, metric.period_seconds,
                                tuple(sorted(metric.dimensions.items())))
         for i in instances
     ]
-    series, read = cloudwatch.discover_and_read(queries, datetime.fromtimestamp(start, UTC),
-                                                datetime.fromtimestamp(end, UTC))
+    return cloudwatch.discover_and_read(queries, datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(end, UTC))
+
+
+@step
+def select_worst_instance(ctx: StepContext) -> dict[str, Any]:
+    record = lifecycle.load(ctx.state.request.remediation_id)
+    earlier = lifecycle.recorded(record, "select")
+    if earlier is not None:
+        return earlier
+    group = ctx.group
+    metric = group.metric
+    health = elbv2.group_target_health(group.target_group_arns)
+    instances, named, everyone = _candidates(ctx, record,
+                                             {tg: {i: h[0] for i, h in m.items()} for tg, m in health.items()})
+    by_metric = group.selects("metric") is not None
+    silent_spec = group.selects("silent")
+    # Only the last N periods whose datapoints are complete and readable despite the ingestion delay:
+    # the newest period(s) are not readable yet, so reading up to now would count them as missing.
+    start, end = evaluation_window(ctx.now, metric.period_seconds, metric.evaluation_datapoints,
+                                   metric.ingestion_delay_seconds)
+    # The silent criterion reads back past its for_seconds (one period more, to see the last datapoint).
+    read_start = min(start, end - silent_spec.for_seconds - metric.period_seconds) if silent_spec else start
+    # The silent criterion compares a named instance with its peers: it reads them all.
+    series, read = (_read_metric(metric, everyone if silent_spec else instances, read_start, end)
+                    if by_metric or silent_spec else ({}, {}))
     label = f"{metric.namespace}/{metric.name} ({metric.stat})"
-    if instances and not any(series.values()):
-        return _no_metric_data(ctx, record, metric, label, instances, read)
     passed: dict[str, str] = {}  # instance -> why it was passed over (ASG state, shared, claimed elsewhere)
+    found = _failing(ctx, health, instances, series, read_start, end)
+    chosen = _choose_failing(ctx, found, passed)
+    if chosen is not None:
+        return _select_failing(ctx, record, chosen, passed)
+    watched = criteria.watching(found)
+    # The metric criterion judges the candidates' last N periods only (silent may have read more).
+    series = {i: [(t, v) for t, v in s if t >= start] for i, s in series.items() if i in instances}
+    read = {i: sets for i, sets in read.items() if i in instances}
+    if (by_metric or silent_spec) and instances and not any(series.values()):
+        return _no_metric_data(ctx, record, metric, label, instances, read)
+    series = {i: s for i, s in series.items() if i not in passed}
+    instances = [i for i in instances if i not in passed]
+    if not by_metric:
+        return _nothing_failing(ctx, record, named, instances, passed, watched)
+    return _select_by_metric(ctx, record, series, instances, named, passed, watched)
+
+
+def _select_by_metric(ctx: StepContext, record: RemediationRecord, series: dict[str, cloudwatch.Series],
+                      instances: list[str], named: str | None, passed: dict[str, str],
+                      watched: list[dict[str, Any]]) -> dict[str, Any]:
+    """The metric criterion (the default): the worst breach, or the named instance's, with M of N hysteresis."""
+    metric = ctx.group.metric
+    label = f"{metric.namespace}/{metric.name} ({metric.stat})"
     while True:
         if named and instances:
             selection = evaluate_named(named, series[named], metric.threshold, metric.breaching_datapoints,
@@ -137,6 +241,8 @@ def select_worst_instance(ctx: StepContext) -> dict[str, Any]:
                "of_last": metric.evaluation_datapoints, "instances_evaluated": selection.evaluated,
                "instances_with_data": selection.with_data, "candidates": selection.candidates,
                "passed_over": sorted(passed)}
+    if watched:
+        numbers["watching"] = watched
     if selection.instance_id is None:
         reason = _nothing_reason(selection.reason, named, bool(instances), passed)
         ctx.audit(Reason.NOTHING_TO_DO, reason, instance_id=named, **numbers)
@@ -144,10 +250,26 @@ def select_worst_instance(ctx: StepContext) -> dict[str, Any]:
                   "reason": reason}
         lifecycle.advance(record, "find_nothing", result, ctx.now, ctx.execution_id)
         return result
-    ctx.audit(Reason.SELECTED, selection.reason, instance_id=selection.instance_id, **numbers)
+    ctx.audit(Reason.SELECTED, selection.reason, instance_id=selection.instance_id, criterion="metric", **numbers)
     result = {"action": "remediate", "instance_id": selection.instance_id, "value": selection.value,
-              "threshold": metric.threshold, "reason": selection.reason}
+              "threshold": metric.threshold, "reason": selection.reason, "criterion": "metric"}
     lifecycle.advance(record, "select", result, ctx.now, ctx.execution_id, instance_id=selection.instance_id)
+    return result
+
+
+def _nothing_failing(ctx: StepContext, record: RemediationRecord, named: str | None, instances: list[str],
+                     passed: dict[str, str], watched: list[dict[str, Any]]) -> dict[str, Any]:
+    """A group that does not select by metric, with no instance failing long enough: nothing to do."""
+    names = ", ".join(s.criterion for s in ctx.group.select)
+    reason = _nothing_reason(f"no instance fails {names} for long enough"
+                             + (f" (watching {len(watched)}: "
+                                + "; ".join(f"{w['instance_id']} {w['criterion']} {w['seconds']:.0f} of "
+                                            f"{w['for_seconds']} s" for w in watched) + ")" if watched else ""),
+                             named, bool(instances), passed)
+    ctx.audit(Reason.NOTHING_TO_DO, reason, instance_id=named, criteria=[s.criterion for s in ctx.group.select],
+              instances_evaluated=len(instances), watching=watched, passed_over=sorted(passed))
+    result = {"action": "nothing_to_do", "value": None, "threshold": None, "reason": reason}
+    lifecycle.advance(record, "find_nothing", result, ctx.now, ctx.execution_id)
     return result
 
 

@@ -64,14 +64,16 @@ def stop_start_instance(ctx: StepContext) -> dict[str, Any]:
         progress["stop_sent_at"] = ctx.now
         _save(record, progress)
         ctx.audit(Reason.STOP_REQUESTED, f"asked EC2 to stop {instance_id} (escalation: a new host after start)",
-                  instance_id=instance_id)
+                  instance_id=instance_id, stop_sent_at=progress["stop_sent_at"])
         status_ok, seen = False, "stop requested"
     elif plan.action == stop_start.START:
         ec2.start_instance(instance_id)
         progress["start_sent_at"] = ctx.now
         _save(record, progress)
         ctx.audit(Reason.START_REQUESTED, f"{instance_id} stopped {ctx.now - progress['stop_sent_at']:.0f} s "
-                  "after the request; asked EC2 to start it", instance_id=instance_id)
+                  "after the request; asked EC2 to start it", instance_id=instance_id,
+                  stopped_after_seconds=round(ctx.now - progress["stop_sent_at"], 3),
+                  start_sent_at=progress["start_sent_at"])
         status_ok, seen = False, "start requested"  # it boots for a while: the next poll looks
     if progress.get("start_sent_at") and status_ok:
         result = {"stop_sent_at": progress["stop_sent_at"], "start_sent_at": progress["start_sent_at"],

@@ -41,10 +41,14 @@ def _ladder(asg: bool) -> FleetSpec:
 @dataclass(frozen=True)
 class Scenario:
     name: str
-    end: str  # how the leaker ends once everything (replays included) is done: rebooted | replaced | left_out
+    # how the leaker ends once everything (replays included) is done: rebooted | replaced | left_out | stop_started
+    end: str
     fleet: Callable[[], FleetSpec | None]
     overrides: dict[str, Any]
     run: Callable[[Harness], None]
+    # The leaker is out of service by its own fault from the start (an impaired host): before the replays it may
+    # stay out as long as Nightshift never took it out (no accepted DeregisterTargets of it).
+    failing_from_start: bool = False
 
     def build(self, make: Callable[..., Harness]) -> Harness:
         return make(self.fleet(), **self.overrides)
@@ -69,6 +73,22 @@ def _fail_then_replay(h: Harness) -> None:
     operator_replays(h)
 
 
+def _impaired() -> FleetSpec:
+    """The instance at LEAKER's index has a failed system status check (its host) for ten minutes."""
+    return FleetSpec(leaking={LEAKER: InstanceSpec(fault="system_impaired", fault_at=-600.0)})
+
+
+# Every criterion's reads: status checks, the unhealthy-target memory (seen after 30 s), the metric.
+CRITERIA = [{"criterion": "status_check", "for_seconds": 300}, {"criterion": "unhealthy_target", "for_seconds": 300},
+            {"criterion": "silent", "for_seconds": 300}, {"criterion": "metric"}]
+
+
+def _after_health_checks(h: Harness) -> None:
+    """Its targets have failed their health checks by now (2 x 10 s): the selection remembers them too."""
+    h.rt.clock.advance(30)
+    h.run(reason="fault matrix: impaired host")
+
+
 def _sweep(h: Harness) -> None:
     """An execution took the lock and deregistered the leaker, then vanished; the scheduled sweep runs."""
     crash_mid_drain(h)
@@ -82,6 +102,8 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              _remediate),
     Scenario("restore-resume", "rebooted", lambda: None, {}, _fail_then_replay),
     Scenario("sweep", "rebooted", lambda: None, {}, _sweep),
+    Scenario("impaired-host", "stop_started", _impaired, {"select": CRITERIA}, _after_health_checks,
+             failing_from_start=True),
 )}
 
 
@@ -358,7 +380,8 @@ def check_invariants(h: Harness, scenario: Scenario, final: bool, unknown: bool 
     problems = _requests(h, calls) + _capacity(h)
     if lock.holder("web") is not None:
         problems.append(f"the lock is still held by {lock.holder('web')}")
-    problems += _failures_audited(h, records) + _in_service(h, calls, records, replaced, final)
+    problems += _failures_audited(h, records) + _in_service(h, calls, records, replaced, final,
+                                                            scenario.failing_from_start)
     if final:
         problems += _ended_as(h, scenario, events, replaced, unknown)
     return problems
@@ -416,7 +439,7 @@ def _failures_audited(h: Harness, records: list[dict[str, Any]]) -> list[str]:
 
 
 def _in_service(h: Harness, calls: list[Any], records: list[dict[str, Any]], replaced: bool,
-                final: bool) -> list[str]:
+                final: bool, failing_from_start: bool = False) -> list[str]:
     """Every instance in service, or left out deliberately and announced (LEFT_OUT_OF_SERVICE audited, a
     notification published), or (before the replay) out after a failure that was audited and published: its
     remediation FAILED, or the sweep's reconciler could not put it back (RECONCILE_FAILED naming the
@@ -436,6 +459,10 @@ def _in_service(h: Harness, calls: list[Any], records: list[dict[str, Any]], rep
             instance, records, published)
         if instance == h.leaker and ((left_out and published) or (not final and announced_failure)):
             continue
+        never_taken_out = not any(c.accepted and c.operation == "DeregisterTargets" and instance in _instances_of(c)
+                                  for c in calls)
+        if instance == h.leaker and failing_from_start and not final and never_taken_out:
+            continue  # out by its own fault, not by us: the replay must heal it (checked when final)
         problems.append(f"{instance} out of service in {len(out)} target group(s), "
                         f"{'announced' if announced_failure or left_out else 'NOT announced'}")
     return problems
@@ -460,6 +487,12 @@ def _ended_as(h: Harness, scenario: Scenario, events: list[tuple[str, str | None
                     and h.in_service_everywhere(h.leaker))
         return [] if rebooted else [f"the leaker did not end rebooted once and in service "
                                     f"(reboots {h.sim.reboots(h.leaker)})"]
+    if scenario.end == "stop_started":  # a failed system status check: stop/start first, never a reboot
+        stopped = [what for what, _ in h.sim.stop_start_requests(h.leaker)] == ["stop", "start"]
+        healed = stopped and not h.sim.reboots(h.leaker) and h.in_service_everywhere(h.leaker)
+        return [] if healed else [f"the impaired instance did not end stopped and started once, unrebooted, in "
+                                  f"service (stop/start {h.sim.stop_start_requests(h.leaker)}, reboots "
+                                  f"{h.sim.reboots(h.leaker)})"]
     if scenario.end == "replaced":
         return [] if replaced else [f"the leaker was not replaced (lifecycle {h.sim.asg_lifecycle(h.leaker)})"]
     left_out = ("LEFT_OUT_OF_SERVICE", h.leaker) in events

@@ -231,13 +231,14 @@ def test_the_reconciler_writes_only_its_progress_items_in_the_lock_table() -> No
 
 
 def test_the_selection_writes_only_its_daily_notices_and_instance_claims_in_the_lock_table() -> None:
-    from steps.store import claim, notices
+    from steps.store import claim, first_seen, notices
 
     puts = [s for s in statements("SelectWorstInstanceFunction") if "dynamodb:PutItem" in as_list(s["Action"])
             and s["Resource"] == {"Fn::GetAtt": ["LockTable", "Arn"]}]
     # notices: PutItem claims the day, DeleteItem gives the claim back when the message could not be sent
     conditions = sorted(tuple(s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]) for s in puts)
-    assert conditions == [(f"{claim.PREFIX}*",), (f"{notices.PREFIX}*",)]
+    # (and, for the unhealthy_target criterion, when it first saw each target failing)
+    assert conditions == [(f"{claim.PREFIX}*",), (f"{notices.PREFIX}*",), (f"{first_seen.PREFIX}*",)]
     allowed = {"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:DeleteItem"}
     assert all(set(as_list(s["Action"])) <= allowed for s in puts)
     # the group locks themselves stay out of its reach: no unconditioned grant on the lock table

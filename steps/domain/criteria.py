@@ -1,0 +1,182 @@
+"""Which instances are already failing, since when, and which one comes first? Pure.
+
+A group selects by one or more criteria (``select`` in the groups declaration; ``metric`` alone by default).
+Besides the metric (steps/domain/selection.py), three find instances that are already failing, each with its
+own hysteresis ``for_seconds`` (T) and reason code:
+
+* ``status_check``: EC2 says the instance's *system* or *instance* status is ``impaired`` (DescribeInstanceStatus);
+  ``Details[].ImpairedSince`` says since when ("The time when a status check failed",
+  https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_InstanceStatusDetails.html). Without an
+  ImpairedSince the failure counts from now (not yet T). A failed *system* check is the host's problem, which a
+  reboot does not fix; stopping and starting an EBS-backed instance moves it to a new host
+  (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/monitoring-system-instance-status-check.html): such an
+  instance goes straight to the ``stop_start`` rung (``first_rung``).
+* ``unhealthy_target``: the target is ``unhealthy`` in one of the group's target groups *because it fails its
+  health checks*: reason ``Target.FailedHealthChecks``, ``Target.Timeout`` or ``Target.ResponseCodeMismatch``
+  (https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_TargetHealth.html). Not ``initial``
+  (``Elb.RegistrationInProgress`` / ``Elb.InitialHealthChecking``), not ``draining``/``unused``, not
+  ``Elb.InternalError`` (the load balancer's problem, not the instance's). DescribeTargetHealth does not say
+  since when, so the select step remembers when it first saw each instance failing (steps/store/first_seen.py);
+  T counts from that first sighting, a lower bound of the real duration (docs/design.md).
+* ``silent``: running and registered (not only ``initial``), but no datapoint of the group's metric for at least
+  T while at least one peer reported in that time. When no instance reports at all, nobody is silent: that is
+  the group's NO_METRIC_DATA, as before.
+
+An already-failing instance comes before a merely leaking one, and among failing ones: a failed status check
+(system before instance), then a failing target, then silence; within one criterion the longest failing first,
+then the instance id (deterministic, so a replay picks the same one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from steps.core.reasons import Reason
+
+Series = Sequence[tuple[float, float]]
+
+# TargetHealth reason codes of a target whose own health checks fail (unhealthy state).
+HEALTH_CHECK_FAILURES = frozenset({"Target.FailedHealthChecks", "Target.Timeout", "Target.ResponseCodeMismatch"})
+UNHEALTHY = "unhealthy"
+IMPAIRED = "impaired"
+STOP_START = "stop_start"
+# Failing before leaking; the metric criterion is ranked after all of these (selection.py).
+PRIORITY = ("status_check", "unhealthy_target", "silent")
+CODES = {"status_check": Reason.STATUS_CHECK_FAILED, "unhealthy_target": Reason.UNHEALTHY_TARGET,
+         "silent": Reason.SILENT_INSTANCE}
+
+
+@dataclass(frozen=True)
+class TargetHealth:
+    state: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class StatusChecks:
+    """One instance's DescribeInstanceStatus answer: each check's status and its ImpairedSince (epoch seconds)."""
+
+    instance: str = "ok"
+    instance_since: float | None = None
+    system: str = "ok"
+    system_since: float | None = None
+
+
+@dataclass(frozen=True)
+class Failing:
+    """An instance failing one criterion: since when, for how long, and whether that is long enough yet."""
+
+    instance_id: str
+    criterion: str
+    since: float
+    seconds: float
+    for_seconds: int
+    sentence: str
+    first_rung: str | None = None
+    numbers: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def due(self) -> bool:
+        return self.seconds >= self.for_seconds
+
+    @property
+    def code(self) -> Reason:
+        return CODES[self.criterion]
+
+    def details(self) -> dict[str, Any]:
+        """What the SELECTED audit (and the criterion's own record) carries."""
+        out: dict[str, Any] = {"criterion": self.criterion, "since": self.since, "seconds": round(self.seconds, 1),
+                               "for_seconds": self.for_seconds, **self.numbers}
+        if self.first_rung:
+            out["first_rung"] = self.first_rung
+        return out
+
+
+def failing_health_checks(health: Mapping[str, Mapping[str, TargetHealth]]) -> dict[str, dict[str, str]]:
+    """instance -> {target group -> reason code} of every target unhealthy because it fails its health checks."""
+    found: dict[str, dict[str, str]] = {}
+    for tg, members in health.items():
+        for instance_id, h in members.items():
+            if h.state == UNHEALTHY and h.reason in HEALTH_CHECK_FAILURES:
+                found.setdefault(instance_id, {})[tg] = str(h.reason)
+    return found
+
+
+def first_seen(failing: Iterable[str], remembered: Mapping[str, float], now: float) -> dict[str, float]:
+    """When each failing instance was first seen failing: remembered, else now. Instances no longer failing are
+    dropped (a target that recovered starts over the next time it fails)."""
+    return {i: min(remembered.get(i, now), now) for i in sorted(set(failing))}
+
+
+def unhealthy_targets(health: Mapping[str, Mapping[str, TargetHealth]], seen: Mapping[str, float], now: float,
+                      for_seconds: int) -> list[Failing]:
+    out = []
+    for instance_id, reasons in sorted(failing_health_checks(health).items()):
+        since = seen.get(instance_id, now)
+        names = ", ".join(f"{tg.split('/')[-2] if '/' in tg else tg} ({code})" for tg, code in sorted(reasons.items()))
+        out.append(Failing(instance_id, "unhealthy_target", since, now - since, for_seconds,
+                           f"{instance_id} fails its health checks in {names}, first seen {now - since:.0f} s ago "
+                           f"(needs {for_seconds} s)",
+                           numbers={"target_groups": dict(sorted(reasons.items())), "first_seen": since}))
+    return out
+
+
+def impaired(statuses: Mapping[str, StatusChecks], now: float, for_seconds: int) -> list[Failing]:
+    """Instances whose system or instance status is impaired; a system impairment asks for stop/start first."""
+    out = []
+    for instance_id, s in sorted(statuses.items()):
+        if s.system == IMPAIRED:
+            check, since, rung = "system", s.system_since, STOP_START
+        elif s.instance == IMPAIRED:
+            check, since, rung = "instance", s.instance_since, None
+        else:
+            continue
+        start = now if since is None else min(since, now)
+        out.append(Failing(instance_id, "status_check", start, now - start, for_seconds,
+                           f"{instance_id}'s {check} status check is impaired"
+                           + (f" since {now - start:.0f} s ago" if since is not None else " (no ImpairedSince)")
+                           + f" (needs {for_seconds} s)"
+                           + ("; a reboot does not move it off its host: stop/start first" if rung else ""),
+                           first_rung=rung,
+                           numbers={"check": check, "impaired_since": since, "instance_status": s.instance,
+                                    "system_status": s.system}))
+    return out
+
+
+def silent(series: Mapping[str, Series], eligible: Iterable[str], window_start: float, end: float, period: int,
+           for_seconds: int) -> list[Failing]:
+    """Eligible instances (running, registered, not only ``initial``) with no datapoint in [end - T, end) while
+    at least one instance has one there. ``series`` covers [window_start, end); an instance with no datapoint in
+    it at all has been silent at least since ``window_start``."""
+    recent = end - for_seconds
+    reporting = sorted(i for i, s in series.items() if any(t >= recent for t, _ in s))
+    if not reporting:
+        return []  # nobody reports: the group's NO_METRIC_DATA, never one instance's silence
+    out = []
+    for instance_id in sorted(set(eligible) - set(reporting)):
+        points = series.get(instance_id, ())
+        last = max((t for t, _ in points), default=None)
+        since = last + period if last is not None else window_start
+        out.append(Failing(instance_id, "silent", since, end - since, for_seconds,
+                           f"{instance_id} has reported no datapoint for {end - since:.0f} s while "
+                           f"{len(reporting)} peer(s) report (needs {for_seconds} s)",
+                           numbers={"last_datapoint": last, "peers_reporting": len(reporting),
+                                    "readable_until": end}))
+    return out
+
+
+def _rank(f: Failing) -> tuple[int, int, float, str]:
+    return (PRIORITY.index(f.criterion), 0 if f.first_rung else 1, f.since, f.instance_id)
+
+
+def ordered(found: Iterable[Failing]) -> list[Failing]:
+    """The failing instances that failed long enough, first to be healed first."""
+    return sorted((f for f in found if f.due), key=_rank)
+
+
+def watching(found: Iterable[Failing]) -> list[dict[str, Any]]:
+    """The failing instances not failing long enough yet: for the audit's numbers (hysteresis at work)."""
+    return [{"instance_id": f.instance_id, "criterion": f.criterion, "seconds": round(f.seconds, 1),
+             "for_seconds": f.for_seconds} for f in sorted(found, key=_rank) if not f.due]

@@ -1,0 +1,184 @@
+"""The selection criteria (steps/domain/criteria.py), the fail-open guard and the first rung: pure functions,
+with hypothesis where the logic branches."""
+
+from __future__ import annotations
+
+from itertools import pairwise
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from steps.core.config import GroupConfig
+from steps.core.reasons import Reason
+from steps.domain import admission, criteria
+from steps.domain.capacity import healthy_after_removal, refusing_fail_open
+from steps.domain.criteria import StatusChecks, TargetHealth
+
+TG1 = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web-https/0123456789abcdef"
+TG2 = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web-http/0123456789abcdef"
+NOW = 1_000_000.0
+
+
+# -- unhealthy_target --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("state", "reason", "counted"), [
+    ("unhealthy", "Target.FailedHealthChecks", True),
+    ("unhealthy", "Target.Timeout", True),
+    ("unhealthy", "Target.ResponseCodeMismatch", True),
+    ("unhealthy", "Elb.InternalError", False),  # the load balancer's problem, not the instance's
+    ("initial", "Elb.RegistrationInProgress", False),
+    ("initial", "Elb.InitialHealthChecking", False),
+    ("draining", "Target.DeregistrationInProgress", False),
+    ("unhealthy.draining", "Target.DeregistrationInProgress", False),
+    ("unused", "Target.NotRegistered", False),
+    ("healthy", None, False),
+])
+def test_only_health_check_failures_count_as_an_unhealthy_target(state: str, reason: str | None,
+                                                                  counted: bool) -> None:
+    health = {TG1: {"i-1": TargetHealth(state, reason)}}
+    assert ("i-1" in criteria.failing_health_checks(health)) is counted
+
+
+def test_an_unhealthy_target_is_due_only_after_for_seconds_since_first_seen() -> None:
+    health = {TG1: {"i-1": TargetHealth("unhealthy", "Target.FailedHealthChecks")}, TG2: {}}
+    seen = criteria.first_seen(criteria.failing_health_checks(health), {}, NOW)
+    assert seen == {"i-1": NOW}  # first sighting: counts from now
+    assert not criteria.unhealthy_targets(health, seen, NOW, 120)[0].due
+    later = criteria.unhealthy_targets(health, seen, NOW + 119, 120)[0]
+    assert not later.due and later.seconds == 119
+    due = criteria.unhealthy_targets(health, seen, NOW + 120, 120)[0]
+    assert due.due and due.code == Reason.UNHEALTHY_TARGET
+    assert due.details()["target_groups"] == {TG1: "Target.FailedHealthChecks"}
+
+
+@given(st.dictionaries(st.sampled_from(["i-1", "i-2", "i-3", "i-4"]), st.floats(0, NOW * 2), max_size=4),
+       st.sets(st.sampled_from(["i-1", "i-2", "i-3", "i-4"])))
+def test_first_seen_keeps_only_failing_instances_and_never_a_future_time(remembered: dict[str, float],
+                                                                         failing: set[str]) -> None:
+    seen = criteria.first_seen(failing, remembered, NOW)
+    assert set(seen) == failing
+    for instance_id, at in seen.items():
+        assert at <= NOW
+        assert at == (min(remembered[instance_id], NOW) if instance_id in remembered else NOW)
+
+
+# -- status_check ------------------------------------------------------------------------------------------
+
+def test_a_system_impairment_asks_for_stop_start_first_an_instance_impairment_does_not() -> None:
+    found = criteria.impaired({"i-1": StatusChecks(system="impaired", system_since=NOW - 600),
+                               "i-2": StatusChecks(instance="impaired", instance_since=NOW - 600),
+                               "i-3": StatusChecks()}, NOW, 300)
+    by_id = {f.instance_id: f for f in found}
+    assert set(by_id) == {"i-1", "i-2"}
+    assert by_id["i-1"].first_rung == "stop_start" and by_id["i-1"].details()["check"] == "system"
+    assert by_id["i-2"].first_rung is None and "first_rung" not in by_id["i-2"].details()
+    assert by_id["i-1"].seconds == by_id["i-2"].seconds == 600 and by_id["i-1"].due
+
+
+def test_impaired_for_less_than_for_seconds_or_with_no_impaired_since_is_not_due() -> None:
+    found = criteria.impaired({"i-1": StatusChecks(instance="impaired", instance_since=NOW - 299),
+                               "i-2": StatusChecks(system="impaired")}, NOW, 300)
+    assert [f.due for f in found] == [False, False]
+    assert criteria.ordered(found) == []
+
+
+# -- silent ------------------------------------------------------------------------------------------------
+
+def test_silent_needs_a_peer_reporting_and_for_seconds_of_silence() -> None:
+    end = NOW
+    series = {"i-1": [(end - 600, 40.0)], "i-2": [(end - 60, 40.0)], "i-3": []}
+    found = {f.instance_id: f for f in criteria.silent(series, ["i-1", "i-2", "i-3"], end - 900, end, 60, 300)}
+    assert set(found) == {"i-1", "i-3"}  # i-2 reports
+    assert found["i-1"].since == end - 540 and found["i-1"].due  # last datapoint's period ended 540 s ago
+    assert found["i-3"].since == end - 900 and found["i-3"].numbers["last_datapoint"] is None
+    # AND an instance not eligible (not running, only `initial`) is never silent
+    assert criteria.silent(series, ["i-2"], end - 900, end, 60, 300) == []
+
+
+def test_nobody_is_silent_when_no_instance_reports() -> None:
+    series: dict[str, list[tuple[float, float]]] = {"i-1": [], "i-2": [(NOW - 600, 40.0)]}
+    assert criteria.silent(series, ["i-1", "i-2"], NOW - 900, NOW, 60, 300) == []
+
+
+# -- priority ----------------------------------------------------------------------------------------------
+
+failings = st.builds(
+    criteria.Failing, instance_id=st.sampled_from(["i-a", "i-b", "i-c"]),
+    criterion=st.sampled_from(list(criteria.PRIORITY)), since=st.floats(NOW - 3600, NOW),
+    seconds=st.floats(0, 3600), for_seconds=st.integers(0, 3600), sentence=st.just(""),
+    first_rung=st.sampled_from([None, "stop_start"]))
+
+
+@given(st.lists(failings, max_size=8))
+def test_ordered_keeps_only_due_failures_status_checks_first_then_targets_then_silence(
+        found: list[criteria.Failing]) -> None:
+    ordered = criteria.ordered(found)
+    assert all(f.seconds >= f.for_seconds for f in ordered)
+    assert len(ordered) == sum(1 for f in found if f.seconds >= f.for_seconds)
+    ranks = [criteria.PRIORITY.index(f.criterion) for f in ordered]
+    assert ranks == sorted(ranks)
+    for a, b in pairwise(ordered):
+        if a.criterion == b.criterion and bool(a.first_rung) == bool(b.first_rung):
+            assert a.since <= b.since  # the longest failing first
+
+
+# -- capacity: honest with an unhealthy instance, never while failing open ---------------------------------
+
+states = st.sampled_from(["healthy", "unhealthy", "initial", "draining", "unavailable"])
+
+
+@given(st.dictionaries(st.sampled_from([TG1, TG2]), st.lists(states, min_size=1, max_size=12), min_size=1),
+       st.integers(0, 6), st.integers(0, 100), st.data())
+def test_taking_out_a_target_that_is_not_healthy_never_lowers_the_healthy_count_and_fail_open_refuses(
+        groups: dict[str, list[str]], min_healthy: int, percent: int, data: st.DataObject) -> None:
+    members = {tg: {f"i-{k}": s for k, s in enumerate(listed)} for tg, listed in groups.items()}
+    candidate = data.draw(st.sampled_from(sorted({i for m in members.values() for i in m})))
+    decision = refusing_fail_open(healthy_after_removal(members, candidate, min_healthy, percent), members)
+    for check in decision.checks:
+        unhealthy_candidate = members[check.target_group].get(candidate) != "healthy"
+        assert (check.healthy_after == check.healthy_now) is unhealthy_candidate
+    fail_open = [tg for tg, m in members.items() if "healthy" not in m.values() and "unhealthy" in m.values()]
+    if fail_open:
+        assert not decision.allowed and decision.skip_code == Reason.SKIPPED_FAIL_OPEN
+        assert set(decision.fail_open) == set(fail_open)
+    else:
+        assert decision.skip_code == Reason.SKIPPED_CAPACITY and decision.fail_open == ()
+
+
+def test_a_zero_floor_would_allow_it_but_a_failing_open_target_group_refuses() -> None:
+    members = {TG1: {"i-1": "unhealthy", "i-2": "unhealthy"}}
+    floor_only = healthy_after_removal(members, "i-1", 0, 0)
+    assert floor_only.allowed
+    guarded = refusing_fail_open(floor_only, members)
+    assert not guarded.allowed and "failing open" in guarded.reason and guarded.fail_open == (TG1,)
+
+
+# -- the first rung ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("reboots", "first_rung", "ladder", "plan"), [
+    (0, None, True, admission.REBOOT),
+    (0, "stop_start", True, admission.ESCALATE),
+    (0, "stop_start", False, admission.REBOOT),  # no ladder: the reboot is all there is
+    (3, None, True, admission.ESCALATE),
+    (3, "stop_start", True, admission.ESCALATE),
+])
+def test_a_first_rung_skips_the_reboot_when_there_is_a_ladder(reboots: int, first_rung: str | None, ladder: bool,
+                                                             plan: str) -> None:
+    assert admission.plan(reboots, 3, ladder, first_rung) == plan
+
+
+# -- the declaration ---------------------------------------------------------------------------------------
+
+def test_select_defaults_to_the_metric_alone_and_refuses_a_repeated_or_unknown_criterion() -> None:
+    base = {"name": "web", "target_group_arns": [TG1]}
+    assert [s.criterion for s in GroupConfig.model_validate(base).select] == ["metric"]
+    chosen = GroupConfig.model_validate({**base, "select": [{"criterion": "silent", "for_seconds": 600}]})
+    assert chosen.selects("silent") is not None and chosen.selects("metric") is None
+    with pytest.raises(ValidationError, match="repeated: status_check"):
+        GroupConfig.model_validate({**base, "select": [{"criterion": "status_check"}, {"criterion": "status_check"}]})
+    with pytest.raises(ValidationError, match="select"):
+        GroupConfig.model_validate({**base, "select": [{"criterion": "vibes"}]})
+    with pytest.raises(ValidationError, match="select"):
+        GroupConfig.model_validate({**base, "select": []})

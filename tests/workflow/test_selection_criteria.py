@@ -1,0 +1,203 @@
+"""Selection criteria end to end (the real remediate.asl.json in the local runtime against the simulator): each
+criterion heals the instance it is for, chosen by that criterion, with the right first action; the hysteresis;
+failing before leaking; capacity honest with an unhealthy instance; a load balancer failing open never touched.
+Requests are counted at the simulated API."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from nightshift.sim import AutoScalingSpec, FleetSpec, InstanceSpec
+from steps.remediate import blockers
+from tests.workflow.test_notifications import drain, listen
+
+MakeHarness = Any
+FAULTY = 2
+LEAKER = 5
+
+pytestmark = pytest.mark.workflow
+
+
+def selected(h: Any) -> dict[str, Any]:
+    record = next(r for r in h.audit_records() if r["event"] == "SELECTED")
+    return dict(record)
+
+
+def calls(h: Any, operation: str) -> int:
+    return int(h.sim.api_calls().get(operation, 0))
+
+
+def healthy_everywhere(h: Any, instance_id: str) -> bool:
+    return all(h.sim.target_state(instance_id, tg) == "healthy" for tg in h.built.target_group_arns)
+
+
+def fleet(fault: str, fault_at: float = -600.0, *, leaker: bool = False, size: int = 12) -> FleetSpec:
+    leaking = {FAULTY: InstanceSpec(fault=fault, fault_at=fault_at)}  # type: ignore[arg-type]
+    if leaker:
+        leaking[LEAKER] = InstanceSpec(leak_to_percent=85.0)
+    return FleetSpec(size=size, leaking=leaking)
+
+
+def test_a_failed_system_status_check_goes_straight_to_stop_start_and_is_never_rebooted(harness: MakeHarness) -> None:
+    h = harness(fleet("system_impaired"), select=[{"criterion": "status_check", "for_seconds": 300},
+                                                  {"criterion": "metric"}])
+    faulty = h.built.instance_ids[FAULTY]
+    topic_q, event_q = listen(h)
+    result = h.run()
+    assert result["status"] == "SUCCEEDED", result.get("cause")
+    chosen = selected(h)
+    assert chosen["instance_id"] == faulty
+    assert chosen["details"]["criterion"] == "status_check" and chosen["details"]["first_rung"] == "stop_start"
+    # AND the person is told what is done: a stop/start, not a reboot, and why
+    texts = drain(h, topic_q)
+    assert texts[0].startswith(f"{faulty} is leaving service in web to be stopped and started on a new host")
+    assert texts[1].startswith(f"{faulty} in web was stopped and started on a new host and is healthy again")
+    details = [json.loads(body)["detail"] for body in drain(h, event_q)]
+    assert {(d["criterion"], d["first_rung"]) for d in details} == {("status_check", "stop_start")}
+    assert chosen["details"]["check"] == "system" and chosen["details"]["seconds"] >= 600
+    # THEN no reboot at all: one stop and one start of that instance, and it is healthy on its new host
+    assert calls(h, "ec2.RebootInstances") == 0
+    assert calls(h, "ec2.StopInstances") == 1 and calls(h, "ec2.StartInstances") == 1
+    events = h.audit_events()
+    assert events.index("STATUS_CHECK_FAILED") < events.index("SELECTED")
+    assert "REBOOT_REQUESTED" not in events and events[-1] == "HEALTHY" and "STOP_STARTED" in events
+    assert healthy_everywhere(h, faulty) and not h.lock_held()
+
+
+def test_a_failed_instance_status_check_is_rebooted_first(harness: MakeHarness) -> None:
+    h = harness(fleet("instance_impaired"), select=[{"criterion": "status_check", "for_seconds": 300}])
+    faulty = h.built.instance_ids[FAULTY]
+    assert h.run()["status"] == "SUCCEEDED"
+    chosen = selected(h)
+    assert chosen["instance_id"] == faulty and chosen["details"]["criterion"] == "status_check"
+    assert "first_rung" not in chosen["details"]
+    assert len(h.sim.reboots(faulty)) == 1 and calls(h, "ec2.StopInstances") == 0
+    assert healthy_everywhere(h, faulty)
+
+
+def test_an_unhealthy_target_is_watched_for_its_for_seconds_then_healed(harness: MakeHarness) -> None:
+    h = harness(fleet("app_failing", 0.0), select=[{"criterion": "unhealthy_target", "for_seconds": 120},
+                                                   {"criterion": "metric"}])
+    faulty = h.built.instance_ids[FAULTY]
+    h.rt.clock.advance(30)  # 2 failed checks x 10 s: unhealthy (Target.FailedHealthChecks)
+    assert h.sim.target_state(faulty, h.built.target_group_arns[0]) == "unhealthy"
+    # WHEN it has been seen unhealthy for less than 120 s THEN nothing is done (twice)
+    assert h.run()["status"] == "SUCCEEDED"
+    h.rt.clock.advance(100)
+    assert h.run()["status"] == "SUCCEEDED"
+    assert h.audit_events() == ["LOCK_ACQUIRED", "NOTHING_TO_DO"] * 2
+    watching = h.audit_records()[-1]["details"]["watching"]
+    assert [(w["instance_id"], w["criterion"]) for w in watching] == [(faulty, "unhealthy_target")]
+    assert calls(h, "elbv2.DeregisterTargets") == 0 and not h.sim.reboot_requests(faulty)
+    # WHEN 120 s have passed since it was first seen THEN it is chosen by unhealthy_target and rebooted
+    h.rt.clock.advance(20)
+    assert h.run()["status"] == "SUCCEEDED"
+    chosen = selected(h)
+    assert chosen["instance_id"] == faulty and chosen["details"]["criterion"] == "unhealthy_target"
+    assert chosen["details"]["seconds"] >= 120
+    assert len(h.sim.reboots(faulty)) == 1 and healthy_everywhere(h, faulty)
+
+
+def test_a_hung_instance_is_chosen_as_silent_and_hard_rebooted(harness: MakeHarness) -> None:
+    h = harness(fleet("hung", -900.0), select=[{"criterion": "silent", "for_seconds": 300}, {"criterion": "metric"}])
+    faulty = h.built.instance_ids[FAULTY]
+    assert h.run()["status"] == "SUCCEEDED"
+    chosen = selected(h)
+    assert chosen["instance_id"] == faulty and chosen["details"]["criterion"] == "silent"
+    assert chosen["details"]["peers_reporting"] == 11 and chosen["details"]["seconds"] >= 300
+    assert len(h.sim.reboots(faulty)) == 1 and healthy_everywhere(h, faulty)
+    assert h.sim.memory_percent(faulty) is not None  # reporting again
+
+
+def test_silent_with_no_peer_reporting_is_no_metric_data_as_before(harness: MakeHarness) -> None:
+    h = harness(FleetSpec(size=6, leaking={}, default=InstanceSpec(fault="hung", fault_at=-900.0)),
+                select=[{"criterion": "silent", "for_seconds": 300}])
+    assert h.run()["status"] == "SUCCEEDED"
+    assert h.audit_events() == ["LOCK_ACQUIRED", "NO_METRIC_DATA"]
+    assert calls(h, "elbv2.DeregisterTargets") == 0
+
+
+def test_a_failing_instance_is_chosen_before_a_leaking_one(harness: MakeHarness) -> None:
+    h = harness(fleet("instance_impaired", leaker=True),
+                select=[{"criterion": "metric"}, {"criterion": "status_check", "for_seconds": 300}])
+    assert h.run(dry_run=True)["status"] == "SUCCEEDED"
+    chosen = selected(h)
+    assert chosen["instance_id"] == h.built.instance_ids[FAULTY] != h.leaker
+    assert chosen["details"]["criterion"] == "status_check"
+
+
+def test_the_leak_is_still_chosen_by_metric_when_nothing_fails(harness: MakeHarness) -> None:
+    h = harness(select=[{"criterion": "status_check", "for_seconds": 300}, {"criterion": "metric"}])
+    assert h.run(dry_run=True)["status"] == "SUCCEEDED"
+    chosen = selected(h)
+    assert chosen["instance_id"] == h.leaker and chosen["details"]["criterion"] == "metric"
+
+
+def test_removing_an_unhealthy_instance_does_not_count_against_the_floor(harness: MakeHarness) -> None:
+    # 6 instances, one failing its checks: 5 healthy; a floor of 5 lets the unhealthy one out (5 stay healthy)
+    h = harness(fleet("app_failing", 0.0, size=6), min_healthy=5, min_healthy_percent=0,
+                select=[{"criterion": "unhealthy_target", "for_seconds": 0}])
+    faulty = h.built.instance_ids[FAULTY]
+    h.rt.clock.advance(30)
+    assert h.run()["status"] == "SUCCEEDED"
+    capacity = next(r for r in h.audit_records() if r["event"] == "CAPACITY_OK")
+    assert {(c["healthy_now"], c["healthy_after"], c["required"]) for c in capacity["details"]["checks"]} == {
+        (5, 5, 5)}
+    assert len(h.sim.reboots(faulty)) == 1 and healthy_everywhere(h, faulty)
+
+
+def _all_failing_open(harness: MakeHarness) -> Any:
+    h = harness(FleetSpec(size=6, leaking={}, default=InstanceSpec(fault="app_failing", fault_at=0.0)),
+                min_healthy=0, min_healthy_percent=0, allow_zero_healthy=True,
+                select=[{"criterion": "unhealthy_target", "for_seconds": 0}])
+    h.rt.clock.advance(30)  # every target unhealthy: the load balancer routes to all of them (fail open)
+    return h
+
+
+def test_a_group_whose_load_balancer_fails_open_is_never_touched(harness: MakeHarness) -> None:
+    h = _all_failing_open(harness)
+    assert h.run()["status"] == "SUCCEEDED"
+    assert h.audit_events()[-2:] == ["SELECTED", "SKIPPED_FAIL_OPEN"]
+    assert "failing open" in h.audit_records()[-1]["reason"]
+    for operation in ("elbv2.DeregisterTargets", "ec2.RebootInstances", "ec2.StopInstances",
+                      "autoscaling.EnterStandby"):
+        assert calls(h, operation) == 0, operation
+    assert not h.lock_held()
+
+
+def test_without_the_fail_open_guard_the_same_group_would_be_taken_out(harness: MakeHarness,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    # The guard removed (every capacity check then sees only the zero floor): the test above would fail.
+    monkeypatch.setattr(blockers, "refusing_fail_open", lambda decision, _states: decision)
+    h = _all_failing_open(harness)
+    h.run()
+    assert calls(h, "elbv2.DeregisterTargets") > 0
+
+
+def test_a_named_silent_instance_is_compared_with_its_peers(harness: MakeHarness) -> None:
+    # A manual start (or a replay) names the instance: silence is still judged against the peers' datapoints.
+    h = harness(fleet("hung", -900.0), select=[{"criterion": "silent", "for_seconds": 300}, {"criterion": "metric"}])
+    faulty = h.built.instance_ids[FAULTY]
+    assert h.run(instance_id=faulty, dry_run=True)["status"] == "SUCCEEDED"
+    chosen = selected(h)
+    assert chosen["instance_id"] == faulty and chosen["details"]["criterion"] == "silent"
+    assert h.audit_events()[-1] == "DRY_RUN" and calls(h, "elbv2.DeregisterTargets") == 0
+
+
+def test_the_first_rung_comes_first_even_when_the_ladder_lists_it_later(harness: MakeHarness) -> None:
+    # An Auto Scaling fleet whose ladder says replace before stop/start: a failed system check still starts
+    # with stop/start (the selection's first rung); the ASG replaces nothing.
+    spec = FleetSpec(leaking={FAULTY: InstanceSpec(fault="system_impaired", fault_at=-600.0)},
+                     auto_scaling=AutoScalingSpec(min_size=2))
+    h = harness(spec, select=[{"criterion": "status_check", "for_seconds": 300}],
+                escalation={"rungs": [{"action": "replace", "deadline_seconds": 1200},
+                                      {"action": "stop_start", "deadline_seconds": 900}, {"action": "leave_out"}]})
+    faulty = h.built.instance_ids[FAULTY]
+    assert h.run()["status"] == "SUCCEEDED"
+    escalating = next(r for r in h.audit_records() if r["event"] == "ESCALATING")
+    assert escalating["details"]["rung"] == "stop_start"
+    assert calls(h, "ec2.StopInstances") == 1 and calls(h, "autoscaling.SetInstanceHealth") == 0
+    assert calls(h, "ec2.RebootInstances") == 0 and healthy_everywhere(h, faulty)
