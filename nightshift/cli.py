@@ -1,7 +1,7 @@
 """The operator's command line.
 
   nightshift demo [--scenario NAME] [--trigger ...]   heal a simulated fleet locally (no AWS account)
-  nightshift start --group G [--instance I] [--dry-run]      start a remediation and follow it
+  nightshift start --group G [--instance I [--force]] [--dry-run]   start a remediation and follow it
   nightshift replay EXECUTION | --failed --since 24h         replay failed executions safely
   nightshift status                                           running/failed executions and held locks
   nightshift audit --group G | --instance I [--since 24h]     the audit trail (--json for machines)
@@ -47,6 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     start = commands.add_parser("start", help="start a remediation of one group and follow it")
     start.add_argument("--group", required=True)
     start.add_argument("--instance", help="heal this instance (still subject to every guard)")
+    start.add_argument("--force", action="store_true",
+                       help="with --instance: skip the metric evaluation (every guard still applies; the audit "
+                            "records --requested-by as who forced it)")
     start.add_argument("--dry-run", action="store_true")
     start.add_argument("--reason", default="manual start from the CLI")
     start.add_argument("--requested-by", default="")
@@ -188,7 +191,8 @@ def _start(args: argparse.Namespace) -> int:
     from nightshift import operations
 
     machine = operations.state_machine_arn(args.state_machine_arn, args.stack)
-    request = operations.start_request(args.group, args.instance, args.dry_run, args.reason, args.requested_by)
+    request = operations.start_request(args.group, args.instance, args.dry_run, args.reason, args.requested_by,
+                                       args.force)
     sfn = _sfn()
     arn = sfn.start_execution(stateMachineArn=machine, name=operations.manual_name(args.group),
                               input=json.dumps(request))["executionArn"]

@@ -121,6 +121,14 @@ def start_by_trigger(rt: LocalRuntime, simulator: Any, options: DemoOptions, pro
         from nightshift.runtime.lambda_router import LambdaContext
 
         leaker = simulator.leaking_instance_ids()[0]
+        # The alarm exists in CloudWatch, in ALARM: the remediation re-reads it as its evidence.
+        cloudwatch = rt.client("cloudwatch")
+        cloudwatch.put_metric_alarm(
+            AlarmName="nightshift-web-memory", Namespace="CWAgent", MetricName="mem_used_percent", Statistic="Average",
+            Period=60, EvaluationPeriods=3, Threshold=65.0, ComparisonOperator="GreaterThanThreshold",
+            Dimensions=[{"Name": "InstanceId", "Value": leaker}])
+        cloudwatch.set_alarm_state(AlarmName="nightshift-web-memory", StateValue="ALARM",
+                                   StateReason="Threshold Crossed: 3 out of the last 3 datapoints > 65.0")
         event = alarm_event("nightshift-web-memory", leaker, datetime.fromtimestamp(rt.clock.now(), UTC))
         trigger = BY_NAME["nightshift-alarm-trigger"].handler()
         # EventBridge invokes the function: a Lambda context, as the runtime's Lambda router passes to the steps
@@ -273,8 +281,12 @@ def summary(result: dict[str, Any]) -> str:
     sel = result.get("selection") or {}
     if result["instance_id"]:
         lines.append(f"  instance   {result['instance_id']} (the simulator leaked {result['expected_instance_id']})")
-        lines.append(f"  why        {sel.get('metric')} = {sel.get('value')} > threshold {sel.get('threshold')}"
-                     f" in {sel.get('breaching')} of the last {sel.get('of_last')} datapoints")
+        if sel.get("criterion", "metric") == "metric":
+            lines.append(f"  why        {sel.get('metric')} = {sel.get('value')} > threshold {sel.get('threshold')}"
+                         f" in {sel.get('breaching')} of the last {sel.get('of_last')} datapoints")
+        else:  # chosen by an alarm's own evaluation, by force, or by a failing criterion: the audit says why
+            why = next((r["reason"] for r in result["audit"] if r["event"] == "SELECTED"), "")
+            lines.append(f"  why        criterion {sel['criterion']}: {why}")
     if result["drain_seconds"] is not None:
         saved = result["deregistration_delay"] - result["drain_seconds"]
         lines.append(f"  drain      {result['drain_seconds']:.0f} s, ended by {result['drain_ended_by']} "

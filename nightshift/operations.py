@@ -74,11 +74,15 @@ def execution_arn(name_or_arn: str, machine_arn: str) -> str:
 
 
 def start_request(group: str, instance_id: str | None, dry_run: bool, reason: str, requested_by: str,
-                  ) -> dict[str, Any]:
+                  force: bool = False) -> dict[str, Any]:
+    if force and not instance_id:
+        raise OperatorError("--force skips the metric evaluation of one named instance: add --instance i-...")
     request: dict[str, Any] = {"group": group, "dry_run": dry_run, "reason": reason, "requested_by": requested_by,
                                "trigger": "manual"}
     if instance_id:
         request["instance_id"] = instance_id
+    if force:
+        request["force"] = True
     return request
 
 

@@ -1,6 +1,10 @@
-"""CloudWatch alarms: the tags that say which group an alarm speaks for."""
+"""CloudWatch alarms: which are in ALARM, the tags that say which group an alarm speaks for, one alarm now."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from steps.aws.clients import client
 from steps.aws.errors import aws_call
@@ -27,3 +31,45 @@ def tags(alarm_arn: str) -> dict[str, str]:
     with aws_call(f"ListTagsForResource {alarm_arn}"):
         response = client("cloudwatch").list_tags_for_resource(ResourceARN=alarm_arn)
     return {t["Key"]: t["Value"] for t in response.get("Tags", [])}
+
+
+@dataclass(frozen=True)
+class AlarmNow:
+    """An alarm as DescribeAlarms shows it now."""
+    name: str
+    state: str
+    reason: str
+    updated_at: datetime | None
+    namespace: str
+    metric: str
+    dimensions: dict[str, str]
+    composite: bool
+
+
+def _dimensions_of(alarm: dict[str, Any]) -> tuple[str, str, dict[str, str]]:
+    """(namespace, metric name, dimensions) of a metric alarm, or of its metric-math queries' metrics."""
+    if alarm.get("MetricName"):
+        return (alarm.get("Namespace", ""), alarm["MetricName"],
+                {d["Name"]: d["Value"] for d in alarm.get("Dimensions", [])})
+    namespace = metric = ""
+    dimensions: dict[str, str] = {}
+    for query in alarm.get("Metrics", []):
+        stat_metric = (query.get("MetricStat") or {}).get("Metric") or {}
+        dimensions.update({d["Name"]: d["Value"] for d in stat_metric.get("Dimensions", [])})
+        namespace = namespace or stat_metric.get("Namespace", "")
+        metric = metric or stat_metric.get("MetricName", "")
+    return namespace, metric, dimensions
+
+
+def now(name: str) -> AlarmNow | None:
+    """The alarm's state now (a metric or composite alarm), or None when no alarm has this name (deleted)."""
+    with aws_call(f"DescribeAlarms {name}"):
+        page = client("cloudwatch").describe_alarms(AlarmNames=[name], AlarmTypes=["MetricAlarm", "CompositeAlarm"])
+    for alarm in page.get("MetricAlarms", []):
+        namespace, metric, dimensions = _dimensions_of(alarm)
+        return AlarmNow(name, alarm["StateValue"], alarm.get("StateReason", ""), alarm.get("StateUpdatedTimestamp"),
+                        namespace, metric, dimensions, composite=False)
+    for alarm in page.get("CompositeAlarms", []):
+        return AlarmNow(name, alarm["StateValue"], alarm.get("StateReason", ""), alarm.get("StateUpdatedTimestamp"),
+                        "", "", {}, composite=True)
+    return None

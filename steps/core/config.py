@@ -466,6 +466,7 @@ class Settings(_Strict):
     drain_state_machine_arn: str | None = None  # NIGHTSHIFT_DRAIN_STATE_MACHINE_ARN: the termination trigger's
     topic_arn: str | None = None  # NIGHTSHIFT_TOPIC_ARN: notifications by SNS, when set
     event_bus: str | None = None  # NIGHTSHIFT_EVENT_BUS: notifications by EventBridge, when set
+    alarm_name_prefix: str | None = None  # NIGHTSHIFT_ALARM_NAME_PREFIX: the alarm trigger acts on these alarms only
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -475,7 +476,8 @@ class Settings(_Strict):
                      "groups_inline": "NIGHTSHIFT_GROUPS",
                      "remediate_state_machine_arn": "NIGHTSHIFT_REMEDIATE_STATE_MACHINE_ARN",
                      "drain_state_machine_arn": "NIGHTSHIFT_DRAIN_STATE_MACHINE_ARN",
-                     "topic_arn": "NIGHTSHIFT_TOPIC_ARN", "event_bus": "NIGHTSHIFT_EVENT_BUS"}
+                     "topic_arn": "NIGHTSHIFT_TOPIC_ARN", "event_bus": "NIGHTSHIFT_EVENT_BUS",
+                     "alarm_name_prefix": "NIGHTSHIFT_ALARM_NAME_PREFIX"}
         found = {field: env.get(variable) for field, variable in variables.items()}
         found["region"] = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
         return cls(**{field: value for field, value in found.items() if value})

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8}([0-9a-f]{9})?\Z")  # \Z: "$" would accept a trailing newline
 # C0 and C1 control characters and DEL (Unicode category Cc): never in a one-line free-text field.
@@ -32,6 +32,8 @@ class Request(_Loose):
     reason: str = ""
     requested_by: str = ""
     replay_of: str | None = None
+    force: bool = False  # an operator chose instance_id without the metric evaluation (steps/domain/evidence.py)
+    alarm_name: str | None = None  # the alarm that started it: evidence once re-read (steps/domain/evidence.py)
 
 
 class TargetRegistration(_Loose):
@@ -169,6 +171,9 @@ class StartInput(BaseModel):
     remediation_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,80}$")
     replay_of: str | None = None
     alarm: dict[str, Any] | None = None
+    # Choose instance_id without evaluating the group's metric (a person who has looked at it): every guard
+    # still applies, and the audit records who forced it (requested_by).
+    force: bool = False
     # Set by Step Functions' console convention when a parent execution (the sweep) starts this one.
     AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID: str | None = None
 
@@ -178,6 +183,16 @@ class StartInput(BaseModel):
         if value is not None and not INSTANCE_ID.match(value):
             raise ValueError("must look like i-0123456789abcdef0 (i- and 8 or 17 hex digits)")
         return value
+
+    @model_validator(mode="after")
+    def _force_names_an_instance(self) -> StartInput:
+        if self.force and self.instance_id is None:
+            raise ValueError("force: skips the metric evaluation of one named instance; add instance_id "
+                             "(e.g. \"instance_id\": \"i-0123456789abcdef0\") or remove force")
+        if self.force and self.trigger not in ("manual", "replay"):
+            raise ValueError(f"force: only a person starting by hand may force (trigger is {self.trigger!r}); "
+                             "remove force")
+        return self
 
     @field_validator("reason", "requested_by")
     @classmethod

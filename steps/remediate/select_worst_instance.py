@@ -17,13 +17,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from steps.aws import autoscaling, cloudwatch, ec2, elbv2, notifications
+from steps.aws import alarms, autoscaling, cloudwatch, ec2, elbv2, notifications
 from steps.aws.stepfunctions import execution_status
 from steps.core.config import MetricSpec
 from steps.core.entrypoint import StepContext, step
 from steps.core.observability import logger
 from steps.core.reasons import Reason
-from steps.domain import criteria
+from steps.domain import criteria, evidence
 from steps.domain.selection import evaluate_named, evaluation_window, select_worst
 from steps.remediate import blockers
 from steps.store import claim, first_seen, lifecycle, notices
@@ -164,6 +164,40 @@ def _candidates(ctx: StepContext, record: RemediationRecord,
     return instances, named, everyone
 
 
+def _select_by_evidence(ctx: StepContext, record: RemediationRecord, named: str,
+                        instances: list[str]) -> dict[str, Any] | None:
+    """The named instance chosen on the request's own evidence (steps/domain/evidence.py): an operator's force, or
+    the alarm that started it, re-read now. None: no such evidence; the group's criteria judge it as usual."""
+    request = ctx.state.request
+    if request.force:
+        verdict: evidence.Verdict | None = evidence.forced(named, request.requested_by)
+    elif request.alarm_name and request.trigger in ("alarm", "replay"):
+        verdict = evidence.from_alarm(named, alarms.now(request.alarm_name))
+    else:
+        return None
+    if verdict is None:
+        return None
+    details = {"criterion": verdict.criterion, **(verdict.details or {})}
+    reason = verdict.reason
+    if verdict.chosen:
+        passed = {named: _passed_over(ctx, named) or ""} if named in instances else {}
+        if named not in instances or passed[named]:
+            reason = _nothing_reason(reason, named, named in instances, {k: v for k, v in passed.items() if v})
+        else:
+            ctx.audit(Reason.SELECTED, reason, instance_id=named, **details,
+                      **({"first_rung": verdict.first_rung} if verdict.first_rung else {}))
+            result: dict[str, Any] = {"action": "remediate", "instance_id": named, "value": None, "threshold": None,
+                                      "reason": reason, "criterion": verdict.criterion}
+            if verdict.first_rung:
+                result["first_rung"] = verdict.first_rung
+            lifecycle.advance(record, "select", result, ctx.now, ctx.execution_id, instance_id=named)
+            return result
+    ctx.audit(Reason.NOTHING_TO_DO, reason, instance_id=named, **details)
+    nothing = {"action": "nothing_to_do", "value": None, "threshold": None, "reason": reason}
+    lifecycle.advance(record, "find_nothing", nothing, ctx.now, ctx.execution_id)
+    return nothing
+
+
 def _read_metric(metric: MetricSpec, instances: list[str], start: float, end: float,
                  ) -> tuple[dict[str, cloudwatch.Series], dict[str, list[cloudwatch.DimensionSet]]]:
     queries = [
@@ -185,6 +219,10 @@ def select_worst_instance(ctx: StepContext) -> dict[str, Any]:
     health = elbv2.group_target_health(group.target_group_arns)
     instances, named, everyone = _candidates(ctx, record,
                                              {tg: {i: h[0] for i, h in m.items()} for tg, m in health.items()})
+    if named:
+        by_evidence = _select_by_evidence(ctx, record, named, instances)
+        if by_evidence is not None:
+            return by_evidence
     by_metric = group.selects("metric") is not None
     silent_spec = group.selects("silent")
     # Only the last N periods whose datapoints are complete and readable despite the ingestion delay:

@@ -57,9 +57,16 @@ def _validate(event: dict[str, Any]) -> dict[str, Any]:
         "reason": start.reason,
         "requested_by": start.requested_by,
         "replay_of": start.replay_of,
+        "force": start.force,
+        "alarm_name": _alarm_name(start),
     }
     logger.info("request accepted", extra={"request": request})
     return {"request": request}
+
+
+def _alarm_name(start: StartInput) -> str | None:
+    name = (start.alarm or {}).get("name")
+    return name if isinstance(name, str) and name else None
 
 
 def _refuse_reused_remediation_id(start: StartInput, remediation_id: str, group: str, execution_id: str) -> None:

@@ -409,7 +409,26 @@ def test_opted_in_alarms_trigger_a_remediation() -> None:
         "source": ["aws.cloudwatch"], "detail-type": ["CloudWatch Alarm State Change"],
         "detail": {"alarmName": [{"prefix": {"Ref": "AlarmNamePrefix"}}], "state": {"value": ["ALARM"]}}}
     assert properties("AlarmTriggerFunction")["Environment"]["Variables"] == {
-        "NIGHTSHIFT_REMEDIATE_STATE_MACHINE_ARN": {"Ref": "RemediateStateMachine"}}
+        "NIGHTSHIFT_REMEDIATE_STATE_MACHINE_ARN": {"Ref": "RemediateStateMachine"},
+        "NIGHTSHIFT_ALARM_NAME_PREFIX": {"Ref": "AlarmNamePrefix"}}
+
+
+def test_an_alarm_topic_subscription_is_made_only_when_a_topic_is_named() -> None:
+    assert TEMPLATE["Parameters"]["AlarmTopicArn"]["Default"] == ""
+    for name in ("AlarmTriggerTopicSubscription", "AlarmTriggerTopicPermission"):
+        assert TEMPLATE["Resources"][name]["Condition"] == "HasAlarmTopic"
+    assert properties("AlarmTriggerTopicSubscription")["Protocol"] == "lambda"
+    permission = properties("AlarmTriggerTopicPermission")
+    assert (permission["Principal"], permission["SourceArn"]) == ("sns.amazonaws.com", {"Ref": "AlarmTopicArn"})
+
+
+def test_alarm_actions_may_invoke_the_trigger_only_for_this_accounts_opted_in_alarms() -> None:
+    permission = properties("AlarmTriggerAlarmActionPermission")
+    assert permission["Principal"] == "lambda.alarms.cloudwatch.amazonaws.com"
+    assert permission["Action"] == "lambda:InvokeFunction"
+    assert permission["SourceAccount"] == {"Ref": "AWS::AccountId"}
+    assert permission["SourceArn"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:${AlarmNamePrefix}*"}
 
 
 def test_the_sweep_is_scheduled_but_starts_disabled() -> None:

@@ -118,3 +118,22 @@ def test_status_lists_only_leases_not_the_other_items_of_the_lock_table(harness:
     report = json.loads(out)
     assert code == 0, err
     assert report["locks"] == [] and [p["group"] for p in report["paused"]] == ["web"]
+
+
+def test_start_force_heals_the_named_instance_and_names_who_forced_it(harness: Any) -> None:
+    h = harness()
+    quiet = h.built.instance_ids[3]  # its memory is fine: only --force chooses it
+    code, out, _ = cli("start", "--group", "web", "--instance", quiet, "--force", "--requested-by", "bob",
+                       "--poll", "0.01")
+    assert code == 0, out
+    chosen = next(r for r in h.audit_records() if r["event"] == "SELECTED")
+    assert chosen["instance_id"] == quiet and chosen["details"]["forced_by"] == "bob"
+    assert len(h.sim.reboots(quiet)) == 1
+
+
+def test_start_force_without_an_instance_is_refused_before_anything_starts(harness: Any) -> None:
+    h = harness()
+    code, _, err = cli("start", "--group", "web", "--force", "--poll", "0.01")
+    assert code != 0 and "--force" in err and "--instance" in err
+    assert h.rt.client("stepfunctions").list_executions(
+        stateMachineArn=h.rt.state_machines["remediate"])["executions"] == []
