@@ -171,27 +171,36 @@ def _refuse(what: str, exc: ValidationError | None = None) -> InvalidRequest:
     return InvalidRequest(f"{what}{detail}; expected {EXPECTED}")
 
 
-def _sns_changes(records: list[Any]) -> list[AlarmChange]:
-    changes: list[AlarmChange] = []
+def _sns_record(index: int, record: Any) -> AlarmChange:
+    sns = record.get("Sns") if isinstance(record, dict) else None
+    if not isinstance(sns, dict) or not isinstance(sns.get("Message"), str):
+        raise _refuse(f"Records[{index}] is not an SNS notification (no Sns.Message)")
+    try:
+        body = json.loads(sns["Message"])
+    except json.JSONDecodeError as exc:
+        raise _refuse(f"Records[{index}].Sns.Message is not JSON ({exc.msg}): not a CloudWatch alarm "
+                      "notification") from exc
+    try:
+        message = SnsAlarmMessage.model_validate(body)
+    except ValidationError as exc:
+        raise _refuse(f"Records[{index}].Sns.Message is not a CloudWatch alarm notification", exc) from exc
+    return _from_sns(message, sns.get("MessageId"))
+
+
+def _sns_changes(records: list[Any]) -> list[AlarmChange | InvalidRequest]:
+    """Each record on its own: one malformed record refuses itself, not the alarms batched with it."""
+    read: list[AlarmChange | InvalidRequest] = []
     for index, record in enumerate(records):
-        sns = record.get("Sns") if isinstance(record, dict) else None
-        if not isinstance(sns, dict) or not isinstance(sns.get("Message"), str):
-            raise _refuse(f"Records[{index}] is not an SNS notification (no Sns.Message)")
         try:
-            body = json.loads(sns["Message"])
-        except json.JSONDecodeError as exc:
-            raise _refuse(f"Records[{index}].Sns.Message is not JSON ({exc.msg}): not a CloudWatch alarm "
-                          "notification") from exc
-        try:
-            message = SnsAlarmMessage.model_validate(body)
-        except ValidationError as exc:
-            raise _refuse(f"Records[{index}].Sns.Message is not a CloudWatch alarm notification", exc) from exc
-        changes.append(_from_sns(message, sns.get("MessageId")))
-    return changes
+            read.append(_sns_record(index, record))
+        except InvalidRequest as refused:
+            read.append(refused)
+    return read
 
 
-def changes(event: Any) -> list[AlarmChange]:
-    """The alarm state changes an invocation carries (an SNS event may batch several), or InvalidRequest."""
+def changes(event: Any) -> list[AlarmChange | InvalidRequest]:
+    """The alarm state changes an invocation carries (an SNS event may batch several, each read on its own: a
+    record that is no alarm notification is its InvalidRequest in the list); InvalidRequest for any other shape."""
     if not isinstance(event, dict):
         raise _refuse(f"an event of type {type(event).__name__}")
     if "Records" in event:

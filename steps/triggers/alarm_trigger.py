@@ -22,7 +22,7 @@ from steps.aws import alarms, elbv2, executions
 from steps.core import clock, container, groups
 from steps.core.config import GroupConfig, GroupsDocument
 from steps.core.events import CONTROL_CHARACTERS
-from steps.core.exceptions import ConfigurationError
+from steps.core.exceptions import ConfigurationError, InvalidRequest
 from steps.core.observability import EVENTBRIDGE_EVENT_ID, logger, tracer
 from steps.core.reasons import Reason
 from steps.store import alarm_claims, audit
@@ -71,10 +71,19 @@ def resolve(change: AlarmChange, document: GroupsDocument) -> tuple[GroupConfig,
 @logger.inject_lambda_context(correlation_id_path=EVENTBRIDGE_EVENT_ID)
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     found = changes(event)
+    refused = [r for r in found if isinstance(r, InvalidRequest)]
+    good = [c for c in found if not isinstance(c, InvalidRequest)]
+    if not good:
+        raise refused[0]
     if len(found) == 1:
-        return start_for(found[0])
+        return start_for(good[0])
     # An SNS delivery may batch several notifications: each is its own state change, started (or not) alone.
-    outcomes = [start_for(change) for change in found]
+    outcomes = [start_for(change) for change in good]
+    if refused:
+        # The good ones are started; the invocation still fails, so the event reaches the dead-letter queue and
+        # pages (Lambda's retries start nothing twice: each started one is a duplicate now).
+        raise InvalidRequest(f"{len(refused)} of {len(found)} SNS records refused ({len(outcomes)} alarm(s) handled: "
+                             f"{sum(o['started'] for o in outcomes)} started): " + "; ".join(map(str, refused)))
     return {"started": any(o["started"] for o in outcomes), "outcomes": outcomes}
 
 

@@ -12,7 +12,7 @@ import pytest
 from nightshift.runtime.runner import LocalRuntime
 from steps.core.exceptions import InvalidRequest
 from steps.store import audit
-from steps.triggers.alarm_delivery import changes
+from steps.triggers.alarm_delivery import AlarmChange, changes
 from steps.triggers.alarm_trigger import execution_name
 from tests.harness import runtime
 from tests.workflow.test_triggers import alarm_event, executions, fleet, invoke_alarm
@@ -66,6 +66,12 @@ def lambda_action(alarm: str, instance_id: str | None, state: str = "ALARM", at:
                 "configuration": configuration}}
 
 
+def one(event: dict[str, Any]) -> AlarmChange:
+    [change] = changes(event)
+    assert isinstance(change, AlarmChange), change
+    return change
+
+
 @pytest.fixture
 def rt() -> Iterator[LocalRuntime]:
     with runtime() as made:
@@ -73,9 +79,9 @@ def rt() -> Iterator[LocalRuntime]:
 
 
 def test_the_three_shapes_of_one_state_change_name_the_same_execution() -> None:
-    read = [changes(alarm_event("web-memory", "i-0123456789abcdef0", at=AT))[0],
-            changes(sns_event(sns_message("web-memory", "i-0123456789abcdef0")))[0],
-            changes(lambda_action("web-memory", "i-0123456789abcdef0"))[0]]
+    read = [one(alarm_event("web-memory", "i-0123456789abcdef0", at=AT)),
+            one(sns_event(sns_message("web-memory", "i-0123456789abcdef0"))),
+            one(lambda_action("web-memory", "i-0123456789abcdef0"))]
     assert [c.via for c in read] == ["eventbridge", "sns", "lambda"]
     assert len({execution_name(c.name, c.changed_at) for c in read}) == 1
     assert execution_name(read[0].name, read[0].changed_at).endswith("-20261123T030000123")  # the milliseconds
@@ -84,8 +90,8 @@ def test_the_three_shapes_of_one_state_change_name_the_same_execution() -> None:
 
 
 def test_a_state_change_time_in_another_offset_names_the_same_execution() -> None:
-    utc = changes(sns_event(sns_message("web-memory", None, at="2026-11-23T03:00:00.123+0000")))[0]
-    shifted = changes(sns_event(sns_message("web-memory", None, at="2026-11-23T04:00:00.123+0100")))[0]
+    utc = one(sns_event(sns_message("web-memory", None, at="2026-11-23T03:00:00.123+0000")))
+    shifted = one(sns_event(sns_message("web-memory", None, at="2026-11-23T04:00:00.123+0100")))
     assert execution_name(utc.name, utc.changed_at) == execution_name(shifted.name, shifted.changed_at)
 
 
@@ -191,3 +197,29 @@ def test_an_alarm_that_did_not_opt_in_is_ignored_on_every_path(rt: LocalRuntime)
                                            "reason": "alarm name does not start with nightshift-heal-"}
         assert invoke_alarm(lambda_action("nightshift-heal-web", leaker))["started"] is True
     assert len(executions(rt)) == 1
+
+
+def test_one_bad_record_in_an_sns_batch_refuses_itself_not_the_alarms_beside_it(rt: LocalRuntime) -> None:
+    _, built, group = fleet(rt, "web", leaking=True)
+    rt.declare_groups([group])
+    event = sns_event(sns_message("nightshift-web-memory", built.instance_ids[2]))
+    event["Records"].insert(0, {"EventSource": "aws:sns", "Sns": {"Message": "not json"}})
+    with pytest.raises(InvalidRequest, match=r"1 of 2 SNS records refused \(1 alarm\(s\) handled: 1 started\)"):
+        invoke_alarm(event)  # the invocation fails (dead-letter queue, pages) after starting the good record
+    assert len(executions(rt)) == 1
+    with pytest.raises(InvalidRequest, match="0 started"):
+        invoke_alarm(event)  # Lambda's retry of the same event: the good record is a duplicate now
+    assert len(executions(rt)) == 1
+
+
+def test_the_alarm_firing_again_after_ok_is_a_new_state_change_and_a_new_remediation(rt: LocalRuntime) -> None:
+    _, built, group = fleet(rt, "web", leaking=True)
+    rt.declare_groups([group])
+    leaker = built.instance_ids[2]
+    first = invoke_alarm(sns_event(sns_message("nightshift-web-memory", leaker)))
+    assert rt.wait(first["execution_arn"])["status"] == "SUCCEEDED"
+    assert invoke_alarm(sns_event(sns_message("nightshift-web-memory", leaker, state="OK",
+                                              at="2026-11-23T03:20:00.000+0000")))["started"] is False
+    again = invoke_alarm(lambda_action("nightshift-web-memory", leaker, at="2026-11-23T05:00:00.000+0000"))
+    assert again["started"] is True and again["execution_arn"] != first["execution_arn"]
+    assert len(executions(rt)) == 2
