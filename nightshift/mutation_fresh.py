@@ -22,7 +22,7 @@ import argparse
 import json
 from pathlib import Path
 
-KILLED = 1  # mutmut's exit code for a mutant the tests caught
+KILLED = {1, 3}  # mutmut's exit codes for a killed mutant (3: pytest's internal error, which mutmut counts killed)
 
 
 def refresh(mutants: Path) -> tuple[int, int]:
@@ -33,7 +33,7 @@ def refresh(mutants: Path) -> tuple[int, int]:
         data = json.loads(meta.read_text())
         verdicts: dict[str, int | None] = data.get("exit_code_by_key", {})
         for name, code in verdicts.items():
-            if code == KILLED:
+            if code in KILLED:
                 kept += 1
             elif code is not None:
                 verdicts[name] = None
