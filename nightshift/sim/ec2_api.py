@@ -122,6 +122,11 @@ def _stop_or_start(sim: FleetWorld, params: dict[str, Any], start: bool) -> dict
             if instance.ec2_state(now) in refused:
                 raise AwsError("IncorrectInstanceState",
                                f"The instance '{instance_id}' is not in a state from which it can be {verb}.")
+            if not start and instance.spec.root_device == "instance-store":
+                # "You can't stop an instance store-backed instance" (StopInstances; UnsupportedOperation).
+                # https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_StopInstances.html
+                raise AwsError("UnsupportedOperation", f"The instance '{instance_id}' does not have an 'ebs' root "
+                                                       "device type and cannot be stopped.")
             if not start and params.get("Hibernate"):
                 # Hibernation must be enabled at launch; the fleet's instances never are.
                 raise AwsError("UnsupportedHibernationConfiguration",

@@ -246,6 +246,8 @@ class FleetSimulator:
                 instance.targets[arn] = TargetRecord(group.target_port, self.build_time, starts_healthy=True)
             self._instances.append(instance)
             self._by_id[instance_id] = instance
+            if specs[index].root_device != "ebs":
+                moto_backend.set_root_device_type(self.account_id, spec.region, instance_id, specs[index].root_device)
         for arn, group in self._groups.items():
             moto_backend.register_known_targets(arn, [(i, group.target_port) for i in instance_ids])
 

@@ -75,6 +75,11 @@ def launch_instances(account_id: str, region: str, image_id: str, subnet_id: str
     return [instance.id for instance in reservation.instances]
 
 
+def set_root_device_type(account_id: str, region: str, instance_id: str, root_device_type: str) -> None:
+    """What DescribeInstances reports as the instance's RootDeviceType (moto launches every instance "ebs")."""
+    ec2_backends[account_id][region].get_instance(instance_id).root_device_type = root_device_type
+
+
 def tag_resources(account_id: str, region: str, resource_ids: list[str], tags: dict[str, str]) -> None:
     # Gap: per-instance Name tags would cost one CreateTags round trip each; the backend call is a dict update.
     ec2_backends[account_id][region].create_tags(resource_ids, tags)

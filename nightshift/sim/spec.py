@@ -75,6 +75,10 @@ class InstanceSpec:
     #   fault's start); a reboot or a stop/start cures it.
     # - "system_impaired": the host fails: as hung, and SystemStatus impaired; a reboot (same host) does not
     #   cure it, a stop/start (a new host) does.
+    # The root device: "ebs" (moto's answer for every instance) or "instance-store", which DescribeInstances then
+    # reports as RootDeviceType and StopInstances refuses: "You can't stop an instance store-backed instance"
+    # (UnsupportedOperation); https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_StopInstances.html
+    root_device: Literal["ebs", "instance-store"] = "ebs"
     fault: Literal["app_failing", "hung", "instance_impaired", "system_impaired"] | None = None
     fault_at: float = 0.0
 

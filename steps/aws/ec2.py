@@ -94,3 +94,15 @@ def availability_zones(instance_ids: Iterable[str]) -> dict[str, str]:
             for instance in reservation.get("Instances", []):
                 zones[instance["InstanceId"]] = instance.get("Placement", {}).get("AvailabilityZone", "unknown")
     return zones
+
+
+def root_device_type(instance_id: str) -> str | None:
+    """The instance's RootDeviceType ("ebs" or "instance-store"), or None when EC2 does not know it (gone).
+    An instance-store root cannot be stopped (StopInstances: UnsupportedOperation), only terminated:
+    https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_StopInstances.html"""
+    with aws_call(f"DescribeInstances {instance_id}"):
+        answer = client("ec2").describe_instances(InstanceIds=[instance_id])
+    for reservation in answer.get("Reservations", []):
+        for instance in reservation.get("Instances", []):
+            return str(instance.get("RootDeviceType")) if instance.get("RootDeviceType") else None
+    return None

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from steps.aws import autoscaling
+from steps.aws import autoscaling, ec2
 from steps.aws.stepfunctions import execution_status
 from steps.core.config import RungSpec
 from steps.core.entrypoint import StepContext, step
@@ -55,6 +55,11 @@ def _why(ctx: StepContext) -> str:
 
 
 def _cannot_apply(ctx: StepContext, rung: RungSpec, instance_id: str) -> str | None:
+    if rung.action == "stop_start":
+        if ec2.root_device_type(instance_id) == "instance-store":
+            return ("its root device is an instance store: EC2 cannot stop it (StopInstances would be refused), "
+                    "only terminate it")
+        return None
     if rung.action != "replace":
         return None
     member = autoscaling.membership(instance_id) if ctx.group.auto_scaling.enabled else None

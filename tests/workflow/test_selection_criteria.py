@@ -201,3 +201,31 @@ def test_the_first_rung_comes_first_even_when_the_ladder_lists_it_later(harness:
     assert escalating["details"]["rung"] == "stop_start"
     assert calls(h, "ec2.StopInstances") == 1 and calls(h, "autoscaling.SetInstanceHealth") == 0
     assert calls(h, "ec2.RebootInstances") == 0 and healthy_everywhere(h, faulty)
+
+
+def test_an_impaired_host_with_an_instance_store_root_is_replaced_never_stopped(harness: MakeHarness) -> None:
+    # AWS refuses StopInstances for an instance-store root: the first rung cannot apply, so the ladder skips it
+    # (audited) and its Auto Scaling group replaces the instance; no StopInstances is ever sent.
+    spec = FleetSpec(leaking={FAULTY: InstanceSpec(fault="system_impaired", fault_at=-600.0,
+                                                   root_device="instance-store")},
+                     auto_scaling=AutoScalingSpec(min_size=2))
+    h = harness(spec, select=[{"criterion": "status_check", "for_seconds": 300}])
+    assert h.run()["status"] == "SUCCEEDED"
+    skipped = next(r for r in h.audit_records() if r["event"] == "ESCALATION_RUNG_SKIPPED")
+    assert skipped["instance_id"] == h.built.instance_ids[FAULTY]
+    assert skipped["details"]["rung"] == "stop_start" and "instance store" in skipped["reason"]
+    assert calls(h, "ec2.StopInstances") == 0 and calls(h, "ec2.RebootInstances") == 0
+    assert calls(h, "autoscaling.SetInstanceHealth") == 1
+    assert "REPLACED" in h.audit_events() and not h.lock_held()
+
+
+def test_the_simulator_refuses_to_stop_an_instance_store_root_as_ec2_does(harness: MakeHarness) -> None:
+    from botocore.exceptions import ClientError
+
+    h = harness(FleetSpec(leaking={FAULTY: InstanceSpec(root_device="instance-store")}))
+    faulty = h.built.instance_ids[FAULTY]
+    ec2 = h.rt.client("ec2")
+    [reservation] = ec2.describe_instances(InstanceIds=[faulty])["Reservations"]
+    assert reservation["Instances"][0]["RootDeviceType"] == "instance-store"
+    with pytest.raises(ClientError, match="UnsupportedOperation"):
+        ec2.stop_instances(InstanceIds=[faulty])
