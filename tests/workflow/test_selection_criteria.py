@@ -201,3 +201,23 @@ def test_the_first_rung_comes_first_even_when_the_ladder_lists_it_later(harness:
     assert escalating["details"]["rung"] == "stop_start"
     assert calls(h, "ec2.StopInstances") == 1 and calls(h, "autoscaling.SetInstanceHealth") == 0
     assert calls(h, "ec2.RebootInstances") == 0 and healthy_everywhere(h, faulty)
+
+
+def test_an_instance_just_started_after_a_stop_is_not_silent_yet(harness: MakeHarness) -> None:
+    # Someone stopped an instance for 10 minutes and started it again: it is running, healthy, and its agent
+    # publishes again, but its new datapoints are not readable yet (period + ingestion delay). It has been
+    # running for far less than T: "no datapoint for at least T while running" cannot be true of it yet.
+    h = harness(select=[{"criterion": "silent", "for_seconds": 300}])
+    restarted = h.built.instance_ids[FAULTY]
+    ec2 = h.rt.client("ec2")
+    ec2.stop_instances(InstanceIds=[restarted])
+    h.rt.clock.advance(600)
+    ec2.start_instances(InstanceIds=[restarted])
+    for _ in range(60):  # until it serves again in every target group
+        h.rt.clock.advance(5)
+        if healthy_everywhere(h, restarted):
+            break
+    assert healthy_everywhere(h, restarted)
+    assert h.run()["status"] == "SUCCEEDED"
+    assert "SELECTED" not in h.audit_events()
+    assert not h.sim.reboots(restarted) and calls(h, "elbv2.DeregisterTargets") == 0
