@@ -203,6 +203,9 @@ def test_the_first_rung_comes_first_even_when_the_ladder_lists_it_later(harness:
     assert calls(h, "ec2.RebootInstances") == 0 and healthy_everywhere(h, faulty)
 
 
+@pytest.mark.xfail(strict=True, reason="review rev16a: silent counts from the last datapoint before a stop (or the "
+                   "read window's start), never from the instance's last start (DescribeInstances LaunchTime); "
+                   "remove this mark with the fix")
 def test_an_instance_just_started_after_a_stop_is_not_silent_yet(harness: MakeHarness) -> None:
     # Someone stopped an instance for 10 minutes and started it again: it is running, healthy, and its agent
     # publishes again, but its new datapoints are not readable yet (period + ingestion delay). It has been
