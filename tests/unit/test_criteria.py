@@ -198,5 +198,5 @@ def test_silent_shorter_than_one_metric_period_is_refused_it_could_never_find_an
 
 def test_for_seconds_on_the_metric_criterion_is_refused_it_would_be_ignored() -> None:
     base = {"name": "web", "target_group_arns": [TG1]}
-    with pytest.raises(ValidationError, match="metric.breaching_datapoints"):
+    with pytest.raises(ValidationError, match=r"metric\.breaching_datapoints"):
         GroupConfig.model_validate({**base, "select": [{"criterion": "metric", "for_seconds": 600}]})
