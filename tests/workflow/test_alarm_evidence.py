@@ -131,6 +131,10 @@ def test_a_forced_instance_is_still_held_by_the_capacity_floor(harness: Any) -> 
      "force: only a person starting by hand may force"),
     ({"group": "web", "force": True, "instance_id": "i-0123456789abcdef0", "trigger": "alarm"},
      "force: only a person starting by hand may force"),
+    # the audit must say who forced it (issue 16, item 3): nobody is no answer
+    ({"group": "web", "force": True, "instance_id": "i-0123456789abcdef0"}, "force: say who forces it"),
+    ({"group": "web", "force": True, "instance_id": "i-0123456789abcdef0", "requested_by": "  "},
+     "force: say who forces it"),
 ])
 def test_force_is_refused_where_it_means_nothing_or_is_not_a_persons(start: dict[str, Any], says: str) -> None:
     from pydantic import ValidationError
@@ -141,7 +145,7 @@ def test_force_is_refused_where_it_means_nothing_or_is_not_a_persons(start: dict
 
 def test_a_force_without_an_instance_fails_validation_and_changes_nothing(harness: Any) -> None:
     h = harness()
-    result = h.run(force=True)
+    result = h.run(force=True, requested_by="alice@example.com")
     assert result["status"] == "FAILED" and "force" in result["cause"]
     assert mutating(h) == {}
 
