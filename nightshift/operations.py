@@ -77,6 +77,8 @@ def start_request(group: str, instance_id: str | None, dry_run: bool, reason: st
                   force: bool = False) -> dict[str, Any]:
     if force and not instance_id:
         raise OperatorError("--force skips the metric evaluation of one named instance: add --instance i-...")
+    if force and not requested_by.strip():
+        raise OperatorError("--force is recorded with who forced it: add --requested-by you@example.com")
     request: dict[str, Any] = {"group": group, "dry_run": dry_run, "reason": reason, "requested_by": requested_by,
                                "trigger": "manual"}
     if instance_id:

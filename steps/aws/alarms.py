@@ -33,6 +33,19 @@ def tags(alarm_arn: str) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in response.get("Tags", [])}
 
 
+def agreed_dimensions(sets: list[dict[str, str]]) -> dict[str, str]:
+    """The dimensions every query of an alarm agrees on: a name two queries give different values (a metric-math
+    alarm such as MAX(m1, m2) over two instances) is dropped, so such an alarm names neither instance: it says one
+    of them is bad, not which."""
+    merged: dict[str, str] = {}
+    disputed: set[str] = set()
+    for dimensions in sets:
+        for name, value in dimensions.items():
+            if merged.setdefault(name, value) != value:
+                disputed.add(name)
+    return {name: value for name, value in merged.items() if name not in disputed}
+
+
 @dataclass(frozen=True)
 class AlarmNow:
     """An alarm as DescribeAlarms shows it now."""
@@ -52,13 +65,13 @@ def _dimensions_of(alarm: dict[str, Any]) -> tuple[str, str, dict[str, str]]:
         return (alarm.get("Namespace", ""), alarm["MetricName"],
                 {d["Name"]: d["Value"] for d in alarm.get("Dimensions", [])})
     namespace = metric = ""
-    dimensions: dict[str, str] = {}
+    sets: list[dict[str, str]] = []
     for query in alarm.get("Metrics", []):
         stat_metric = (query.get("MetricStat") or {}).get("Metric") or {}
-        dimensions.update({d["Name"]: d["Value"] for d in stat_metric.get("Dimensions", [])})
+        sets.append({d["Name"]: d["Value"] for d in stat_metric.get("Dimensions", [])})
         namespace = namespace or stat_metric.get("Namespace", "")
         metric = metric or stat_metric.get("MetricName", "")
-    return namespace, metric, dimensions
+    return namespace, metric, agreed_dimensions(sets)
 
 
 def now(name: str) -> AlarmNow | None:

@@ -313,6 +313,21 @@ class GroupConfig(_Strict):
             raise ValueError(f"each select criterion may appear once; repeated: {', '.join(repeated)}")
         return value
 
+    @model_validator(mode="after")
+    def _select_hysteresis(self) -> GroupConfig:
+        for index, spec in enumerate(self.select):
+            if spec.criterion == "metric" and "for_seconds" in spec.model_fields_set:
+                raise ValueError(
+                    f"select[{index}]: the metric criterion has no for_seconds (it would be ignored): its hysteresis "
+                    "is metric.breaching_datapoints of metric.evaluation_datapoints; remove for_seconds")
+            if spec.criterion == "silent" and spec.for_seconds < self.metric.period_seconds:
+                # A datapoint is stamped with its period's start: in the last T < period seconds nobody has one,
+                # so nobody "reports" and nobody is ever silent.
+                raise ValueError(
+                    f"select: silent for_seconds {spec.for_seconds} would never find a silent instance: it must be at "
+                    f"least metric.period_seconds ({self.metric.period_seconds}), one datapoint's period; raise it")
+        return self
+
     def selects(self, criterion: str) -> SelectSpec | None:
         """The group's spec for ``criterion``, or None when the group does not select by it."""
         return next((s for s in self.select if s.criterion == criterion), None)

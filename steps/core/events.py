@@ -192,6 +192,9 @@ class StartInput(BaseModel):
         if self.force and self.trigger not in ("manual", "replay"):
             raise ValueError(f"force: only a person starting by hand may force (trigger is {self.trigger!r}); "
                              "remove force")
+        if self.force and not self.requested_by.strip():
+            raise ValueError("force: say who forces it (the audit records it): add requested_by (CLI --requested-by "
+                             "you@example.com), or remove force")
         return self
 
     @field_validator("reason", "requested_by")

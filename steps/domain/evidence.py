@@ -49,6 +49,7 @@ class Verdict:
 
 
 def forced(instance_id: str, requested_by: str) -> Verdict:
+    # StartInput refuses force without requested_by; a Request built otherwise still says so
     who = requested_by or "an operator (requested_by not given)"
     return Verdict(True, "forced", f"{instance_id} chosen by force: {who} skipped the metric evaluation; every guard "
                                    "still applies", details={"forced_by": requested_by or None, "forced": True})

@@ -26,6 +26,7 @@ from typing import Any, Literal
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from steps.aws.alarms import agreed_dimensions
 from steps.core.entrypoint import validation_message
 from steps.core.exceptions import InvalidRequest
 
@@ -132,14 +133,14 @@ def _utc(moment: datetime) -> datetime:
 
 
 def _metric_of(configuration: AlarmConfiguration) -> tuple[dict[str, str], str, str]:
-    found: dict[str, str] = {}
+    found: list[dict[str, str]] = []
     namespace = name = ""
     for query in configuration.metrics:
         if query.metricStat:
-            found.update(query.metricStat.metric.dimensions)
+            found.append(query.metricStat.metric.dimensions)
             namespace = namespace or query.metricStat.metric.namespace
             name = name or query.metricStat.metric.name
-    return found, namespace, name
+    return agreed_dimensions(found), namespace, name
 
 
 def _from_detail(detail: AlarmStateChangeDetail, via: Via, arn: str | None, delivery_id: str | None) -> AlarmChange:
@@ -149,18 +150,18 @@ def _from_detail(detail: AlarmStateChangeDetail, via: Via, arn: str | None, deli
 
 
 def _from_sns(message: SnsAlarmMessage, delivery_id: str | None) -> AlarmChange:
-    dimensions: dict[str, str] = {}
+    sets: list[dict[str, str]] = []
     namespace = metric = ""
     if message.Trigger:
-        dimensions = {d.name: d.value for d in message.Trigger.Dimensions}
+        sets.append({d.name: d.value for d in message.Trigger.Dimensions})
         namespace, metric = message.Trigger.Namespace or "", message.Trigger.MetricName or ""
         for query in message.Trigger.Metrics:  # a metric-math alarm: MetricStat.Metric.Dimensions
             stat_metric = (query.MetricStat or {}).get("Metric") or {}
-            for d in stat_metric.get("Dimensions") or []:
-                if isinstance(d, dict) and "name" in d and "value" in d:
-                    dimensions[str(d["name"])] = str(d["value"])
+            sets.append({str(d["name"]): str(d["value"]) for d in stat_metric.get("Dimensions") or []
+                         if isinstance(d, dict) and "name" in d and "value" in d})
             namespace = namespace or str(stat_metric.get("Namespace") or "")
             metric = metric or str(stat_metric.get("MetricName") or "")
+    dimensions = agreed_dimensions(sets)
     return AlarmChange(message.AlarmName, message.NewStateValue, message.NewStateReason,
                        _utc(message.StateChangeTime), "sns", message.AlarmArn, dimensions, None, namespace, metric,
                        delivery_id)

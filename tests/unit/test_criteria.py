@@ -182,3 +182,21 @@ def test_select_defaults_to_the_metric_alone_and_refuses_a_repeated_or_unknown_c
         GroupConfig.model_validate({**base, "select": [{"criterion": "vibes"}]})
     with pytest.raises(ValidationError, match="select"):
         GroupConfig.model_validate({**base, "select": []})
+
+
+@pytest.mark.parametrize("for_seconds", [0, 30, 59])
+def test_silent_shorter_than_one_metric_period_is_refused_it_could_never_find_anyone(for_seconds: int) -> None:
+    # A datapoint is stamped with its period's start: with T under one period no instance has one in the last
+    # T seconds, so "nobody reports" and nobody is ever silent: refused, naming the field and the fix.
+    assert criteria.silent({"i-1": [(NOW - 60, 40.0)], "i-2": []}, ["i-1", "i-2"], NOW - 900, NOW, 60,
+                           for_seconds) == []
+    base = {"name": "web", "target_group_arns": [TG1]}
+    with pytest.raises(ValidationError, match=r"select: silent for_seconds .* at least metric.period_seconds \(60\)"):
+        GroupConfig.model_validate({**base, "select": [{"criterion": "silent", "for_seconds": for_seconds}]})
+    GroupConfig.model_validate({**base, "select": [{"criterion": "silent", "for_seconds": 60}]})
+
+
+def test_for_seconds_on_the_metric_criterion_is_refused_it_would_be_ignored() -> None:
+    base = {"name": "web", "target_group_arns": [TG1]}
+    with pytest.raises(ValidationError, match=r"metric\.breaching_datapoints"):
+        GroupConfig.model_validate({**base, "select": [{"criterion": "metric", "for_seconds": 600}]})

@@ -223,3 +223,28 @@ def test_the_alarm_firing_again_after_ok_is_a_new_state_change_and_a_new_remedia
     again = invoke_alarm(lambda_action("nightshift-web-memory", leaker, at="2026-11-23T05:00:00.000+0000"))
     assert again["started"] is True and again["execution_arn"] != first["execution_arn"]
     assert len(executions(rt)) == 2
+
+
+def test_a_metric_math_alarm_over_two_instances_names_no_instance_on_any_path() -> None:
+    # SNS: Trigger.Metrics, each query's MetricStat.Metric.Dimensions as [{"value", "name"}]; the re-read
+    # (DescribeAlarms Metrics, [{"Name", "Value"}]) must agree: an alarm over two instances names neither.
+    from steps.aws.alarms import _dimensions_of
+
+    def query(qid: str, instance: str, key: str = "name", value: str = "value") -> dict[str, Any]:
+        return {"Id": qid, "ReturnData": False, "MetricStat": {"Metric": {
+            "Namespace": "CWAgent", "MetricName": "mem_used_percent",
+            "Dimensions": [{key: "InstanceId", value: instance}, {key: "AutoScalingGroupName", value: "web"}]},
+            "Period": 60, "Stat": "Average"}}
+
+    message = sns_message("nightshift-web-math", None)
+    message["Trigger"] = {"Metrics": [{"Id": "e1", "Expression": "MAX([m1, m2])", "ReturnData": True},
+                                      query("m1", "i-0aaaaaaaaaaaaaaaa"), query("m2", "i-0bbbbbbbbbbbbbbbb")]}
+    change = one(sns_event(message))
+    assert change.dimensions == {"AutoScalingGroupName": "web"}
+    alarm = {"Metrics": [{"Id": "e1", "Expression": "MAX([m1, m2])"},
+                         query("m1", "i-0aaaaaaaaaaaaaaaa", "Name", "Value"),
+                         query("m2", "i-0bbbbbbbbbbbbbbbb", "Name", "Value")]}
+    assert _dimensions_of(alarm)[2] == {"AutoScalingGroupName": "web"}
+    # one instance in every query (e.g. m1 / m2 of the same instance) still names it
+    alarm["Metrics"][2] = query("m2", "i-0aaaaaaaaaaaaaaaa", "Name", "Value")
+    assert _dimensions_of(alarm)[2]["InstanceId"] == "i-0aaaaaaaaaaaaaaaa"

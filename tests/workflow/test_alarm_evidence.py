@@ -131,6 +131,10 @@ def test_a_forced_instance_is_still_held_by_the_capacity_floor(harness: Any) -> 
      "force: only a person starting by hand may force"),
     ({"group": "web", "force": True, "instance_id": "i-0123456789abcdef0", "trigger": "alarm"},
      "force: only a person starting by hand may force"),
+    # the audit must say who forced it (issue 16, item 3): nobody is no answer
+    ({"group": "web", "force": True, "instance_id": "i-0123456789abcdef0"}, "force: say who forces it"),
+    ({"group": "web", "force": True, "instance_id": "i-0123456789abcdef0", "requested_by": "  "},
+     "force: say who forces it"),
 ])
 def test_force_is_refused_where_it_means_nothing_or_is_not_a_persons(start: dict[str, Any], says: str) -> None:
     from pydantic import ValidationError
@@ -141,6 +145,43 @@ def test_force_is_refused_where_it_means_nothing_or_is_not_a_persons(start: dict
 
 def test_a_force_without_an_instance_fails_validation_and_changes_nothing(harness: Any) -> None:
     h = harness()
-    result = h.run(force=True)
+    result = h.run(force=True, requested_by="alice@example.com")
     assert result["status"] == "FAILED" and "force" in result["cause"]
     assert mutating(h) == {}
+
+
+def _math_event(name: str, first: str, second: str) -> dict[str, Any]:
+    """The EventBridge event of a metric-math alarm over two instances (MAX of m1 and m2): its configuration
+    lists both queries, each with its own InstanceId (CloudWatch user guide, alarm events and EventBridge)."""
+    event = alarm_event(name, first, at="2026-11-23T03:00:00.000+0000")
+    query = event["detail"]["configuration"]["metrics"][0]
+    event["detail"]["configuration"]["metrics"] = [
+        {"id": "e1", "expression": "MAX([m1, m2])", "label": "worst", "returnData": True},
+        {**query, "id": "m1", "returnData": False},
+        {"id": "m2", "returnData": False, "metricStat": {**query["metricStat"], "metric": {
+            **query["metricStat"]["metric"], "dimensions": {"InstanceId": second}}}}]
+    return event
+
+
+def test_a_metric_math_alarm_over_two_instances_names_neither(harness: Any) -> None:
+    # An alarm on MAX(m1, m2) of two instances says one of them is bad, not which: it is no evidence about
+    # either. It must never reboot the second one because its query was listed last.
+    h = harness()
+    quiet, other = h.built.instance_ids[QUIET], h.built.instance_ids[QUIET + 1]
+    metric = {"Namespace": "CWAgent", "MetricName": "mem_used_percent"}
+    cw = h.rt.client("cloudwatch")
+    cw.put_metric_alarm(
+        AlarmName="web-math", EvaluationPeriods=2, Threshold=65, ComparisonOperator="GreaterThanThreshold",
+        Metrics=[{"Id": "e1", "Expression": "MAX([m1, m2])", "ReturnData": True},
+                 *({"Id": qid, "ReturnData": False, "MetricStat": {
+                     "Metric": {**metric, "Dimensions": [{"Name": "InstanceId", "Value": i}]},
+                     "Period": 60, "Stat": "Average"}} for qid, i in (("m1", other), ("m2", quiet)))],
+        Tags=[{"Key": "nightshift:group", "Value": "web"}])
+    cw.set_alarm_state(AlarmName="web-math", StateValue="ALARM", StateReason="test: ALARM")
+    outcome = invoke_alarm(_math_event("web-math", other, quiet))
+    assert outcome["started"] is True and outcome["instance_id"] is None
+    h.rt.wait(outcome["execution_arn"], timeout=300)
+    assert not any(r["details"].get("criterion") == "alarm" for r in h.audit_records() if r["event"] == "SELECTED")
+    assert not h.sim.reboots(quiet) and not h.sim.reboots(other)
+    # the group's own criteria judged it: the leaker, by its metric, is the only instance rebooted
+    assert h.sim.api_calls().get("ec2.RebootInstances", 0) == len(h.sim.reboots(h.leaker)) == 1

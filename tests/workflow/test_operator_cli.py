@@ -131,6 +131,16 @@ def test_start_force_heals_the_named_instance_and_names_who_forced_it(harness: A
     assert len(h.sim.reboots(quiet)) == 1
 
 
+def test_start_force_without_requested_by_is_refused_before_anything_starts(harness: Any) -> None:
+    h = harness()
+    quiet = h.built.instance_ids[3]
+    code, _, err = cli("start", "--group", "web", "--instance", quiet, "--force", "--poll", "0.01")
+    assert code != 0 and "--requested-by" in err
+    assert h.rt.client("stepfunctions").list_executions(
+        stateMachineArn=h.rt.state_machines["remediate"])["executions"] == []
+    assert not h.sim.reboots(quiet) and h.sim.api_calls().get("elbv2.DeregisterTargets", 0) == 0
+
+
 def test_start_force_without_an_instance_is_refused_before_anything_starts(harness: Any) -> None:
     h = harness()
     code, _, err = cli("start", "--group", "web", "--force", "--poll", "0.01")

@@ -119,7 +119,7 @@ BAD_INPUTS = [
     ({"group": "nope"}, "group: unknown group 'nope'"),
     ({"group": "web", "instance_id": "i-xyz"}, "instance_id:"),
     ({"group": "web", "instance_id": "i-0123456789abcdef0"}, "not registered in any target group"),
-    ({"group": "web", "force": True}, "force: unknown field"),
+    ({"group": "web", "force": True}, "force: skips the metric evaluation of one named instance"),
     ({}, "group: Field required"),
 ]
 
