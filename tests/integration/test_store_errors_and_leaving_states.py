@@ -60,15 +60,16 @@ def test_an_unreachable_table_is_unavailable() -> None:
 def test_an_instance_in_unhealthy_draining_is_never_selected(steps: Steps, monkeypatch: Any) -> None:
     # GIVEN an NLB target group reports the leaker as unhealthy.draining (ELBv2 TargetHealth State):
     # it failed its health checks and is draining its connections, i.e. leaving
-    real = elbv2.group_target_states
+    real = elbv2.group_target_health
 
-    def reported(arns: list[str]) -> dict[str, dict[str, str]]:
-        states = real(arns)
+    def reported(arns: list[str]) -> dict[str, dict[str, tuple[str, str | None]]]:
+        health = real(arns)
         first = arns[0]
-        states[first] = {**states[first], steps.leaker: "unhealthy.draining"}
-        return states
+        health[first] = {**health[first], steps.leaker: ("unhealthy.draining", "Target.DeregistrationInProgress")}
+        return health
 
-    monkeypatch.setattr(elbv2, "group_target_states", reported)
+    # What the select step reads (DescribeTargetHealth with reason codes, since the selection criteria).
+    monkeypatch.setattr(elbv2, "group_target_health", reported)
     steps.validate()
     # WHEN the worst instance is selected
     out = steps.call("select-worst-instance")
