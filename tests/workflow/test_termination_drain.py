@@ -230,3 +230,30 @@ def test_an_event_delivered_after_the_hook_timed_out_ends_without_blocking(harne
     completed = next(r for r in audit.for_instance(instance) if r.event == "LIFECYCLE_COMPLETED")
     assert completed.details["active"] is False
     assert not calls(h, "CompleteLifecycleAction")  # refused by AWS (no active action), so not accepted
+
+
+def test_an_event_for_an_instance_that_is_not_terminating_takes_nothing_out_of_service(harness: Any) -> None:
+    # GIVEN a lifecycle event naming an InService instance (forged by whoever may invoke the trigger, or a token of
+    # another instance's action): the real group and hook names, another instance id
+    from steps.store import terminating
+
+    h = harness(hook_fleet())
+    victim, other = h.built.instance_ids[QUIET], h.leaker
+    event = h.sim.scale_in(other)
+    assert event is not None
+    forged = {**event, "id": "forged", "detail": {**event["detail"], "EC2InstanceId": victim,
+                                                  "LifecycleActionToken": "11111111-2222-3333-4444-555555555555"}}
+    assert h.sim.asg_lifecycle(victim) == "InService"
+    mark = len(h.rt.api_calls())
+    # WHEN it is delivered
+    result = deliver(h, forged)
+    # THEN the victim is not deregistered from anything, not marked terminating (a remediation of it could not
+    # stop, nothing that would put it back refuses to), and the refusal is audited; termination is still not blocked
+    later = h.rt.api_calls()[mark:]
+    assert not [c for c in later if c.operation == "DeregisterTargets"
+                and any(t["Id"] == victim for t in c.params["Targets"])]
+    assert terminating.find(victim) is None
+    assert h.in_service_everywhere(victim)
+    assert "TERMINATION_NOT_TERMINATING" in events_for(victim)
+    assert result["execution"]["status"] == "SUCCEEDED"
+    assert h.sim.asg_lifecycle(victim) == "InService"
