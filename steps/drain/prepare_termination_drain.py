@@ -1,7 +1,10 @@
 """Step: mark the instance terminating, report the group's capacity, read the hook, deregister it everywhere.
 
 The instance's group was found by the trigger (the declared group whose target groups hold it); an instance in
-no declared group is let go at once (``TERMINATION_NO_GROUP``). Otherwise, in this order:
+no declared group is let go at once (``TERMINATION_NO_GROUP``). So is the instance a lifecycle event names when
+Auto Scaling does not say it is terminating in the event's group (DescribeAutoScalingInstances: a lifecycle
+state ``Terminating*`` in ``AutoScalingGroupName``), ``TERMINATION_NOT_TERMINATING``: a forged or mistaken event
+(whoever may invoke the trigger) takes nothing out of service and marks nothing. Otherwise, in this order:
 
 1. the terminating mark (steps/store/terminating.py): from now on a remediation of this instance stops at its
    next poll and nothing puts it back (restore, replay, reconciler, register step);
@@ -42,6 +45,19 @@ def prepare_termination_drain(ctx: StepContext) -> dict[str, Any]:
                   f"{instance_id} is in no declared group: nothing to drain, let go at once",
                   instance_id=instance_id, kind=termination.kind)
         return {"action": "complete", "started_at": ctx.now}
+    if termination.kind == "lifecycle":
+        membership = autoscaling.membership(instance_id)
+        if (membership is None or membership.group != termination.auto_scaling_group
+                or not membership.lifecycle_state.startswith(autoscaling.TERMINATING_PREFIX)):
+            found = (f"{membership.lifecycle_state} in {membership.group}" if membership is not None
+                     else "in no Auto Scaling group")
+            ctx.audit(Reason.TERMINATION_NOT_TERMINATING,
+                      f"{instance_id} is {found}, not terminating in {termination.auto_scaling_group}: nothing "
+                      "deregistered or marked", instance_id=instance_id,
+                      auto_scaling_group=termination.auto_scaling_group,
+                      found_group=membership.group if membership is not None else None,
+                      lifecycle_state=membership.lifecycle_state if membership is not None else None)
+            return {"action": "complete", "started_at": ctx.now}
     group = ctx.group
     terminating.mark(instance_id, termination.kind, ctx.execution_id, ctx.now)
     holder = claim.holder(instance_id)
