@@ -257,3 +257,30 @@ def test_an_event_for_an_instance_that_is_not_terminating_takes_nothing_out_of_s
     assert "TERMINATION_NOT_TERMINATING" in events_for(victim)
     assert result["execution"]["status"] == "SUCCEEDED"
     assert h.sim.asg_lifecycle(victim) == "InService"
+
+
+def test_a_scale_in_during_the_reboot_stops_the_remediation_and_drains_in_its_group(harness: Any) -> None:
+    # GIVEN a remediation of the leaker past its drain: deregistered everywhere (no longer a target of any target
+    # group, the drain is over), reboot requested, waiting for the boot
+    h = harness(hook_fleet(heartbeat=60, inflight=None, leaking={LEAKER: InstanceSpec(leak_to_percent=85.0,
+                                                                                       inflight_seconds=None)}),
+                auto_scaling={"enabled": False}, drain={"signal": "ssm", "poll_seconds": 10})
+    remediation = h.rt.start({"group": "web"})
+    deadline = time.monotonic() + 120
+    while "REBOOT_REQUESTED" not in h.audit_events():
+        assert time.monotonic() < deadline, "the remediation never asked for the reboot"
+        time.sleep(0.01)
+    # WHEN the ASG scales the leaker in
+    mark = len(h.rt.api_calls())
+    drain = deliver(h, h.sim.scale_in(h.leaker))
+    outcome = h.rt.wait(remediation, timeout=120)
+    # THEN the drain knows the instance's group (the remediation's claim says it), marks it terminating, and the
+    # remediation stops cleanly without registering it again; the lifecycle action is completed
+    assert drain["group"] == "web"
+    assert "TERMINATION_NO_GROUP" not in events_for(h.leaker)
+    assert len(calls(h, "CompleteLifecycleAction")) == 1
+    assert not [c for c in h.rt.api_calls()[mark:] if c.operation == "RegisterTargets"
+                and any(t["Id"] == h.leaker for t in c.params["Targets"])]
+    assert outcome["status"] == "SUCCEEDED"
+    assert "REMEDIATION_STOPPED_TERMINATING" in h.audit_events()
+    assert not h.lock_held()
