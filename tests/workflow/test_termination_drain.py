@@ -284,3 +284,22 @@ def test_a_scale_in_during_the_reboot_stops_the_remediation_and_drains_in_its_gr
     assert outcome["status"] == "SUCCEEDED"
     assert "REMEDIATION_STOPPED_TERMINATING" in h.audit_events()
     assert not h.lock_held()
+
+
+def test_the_heartbeat_counts_from_when_the_hook_started_waiting_not_from_when_the_event_arrived(harness: Any) -> None:
+    # GIVEN a hook with the shortest heartbeat timeout AWS allows (30 s) and an event that reaches the trigger 25 s
+    # after the instance entered Terminating:Wait (EventBridge delivery, a throttled invocation retried)
+    h = harness(hook_fleet(heartbeat=30, inflight=200.0), drain={"signal": "ssm", "poll_seconds": 10})
+    instance = h.built.instance_ids[QUIET]
+    event = h.sim.scale_in(instance)
+    waiting_since = h.rt.clock.now()
+    h.rt.clock.advance(25)
+    # WHEN it is delivered
+    result = deliver(h, event)
+    # THEN the first heartbeat reached AWS before the hook's 30 s ran out, and the action was still active when the
+    # drain completed it
+    action = h.sim.lifecycle_action(instance)
+    assert action.heartbeats and action.heartbeats[0] - waiting_since < 30
+    assert result["execution"]["status"] == "SUCCEEDED"
+    assert len(calls(h, "CompleteLifecycleAction")) == 1
+    assert action.result == "CONTINUE"
