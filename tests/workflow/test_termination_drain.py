@@ -303,3 +303,19 @@ def test_the_heartbeat_counts_from_when_the_hook_started_waiting_not_from_when_t
     assert result["execution"]["status"] == "SUCCEEDED"
     assert len(calls(h, "CompleteLifecycleAction")) == 1
     assert action.result == "CONTINUE"
+
+
+def test_an_instance_in_two_declared_groups_leaves_the_target_groups_of_both(harness: Any) -> None:
+    # GIVEN two declared groups, each with one of the two target groups; the instance is registered in both
+    h = harness(hook_fleet(heartbeat=60))
+    instance = h.built.instance_ids[QUIET]
+    first, second = h.built.target_group_arns
+    h.rt.declare_groups([{**h.group, "target_group_arns": [first]},
+                         {**h.group, "name": "api", "target_group_arns": [second]}])
+    # WHEN the ASG scales it in
+    result = deliver(h, h.sim.scale_in(instance))
+    # THEN it was deregistered from both target groups before it went, not only from its first group's
+    deregistered = {c.params["TargetGroupArn"] for c in calls(h, "DeregisterTargets")
+                    if any(t["Id"] == instance for t in c.params["Targets"])}
+    assert deregistered == {first, second}
+    assert result["execution"]["status"] == "SUCCEEDED"
