@@ -11,7 +11,8 @@ state ``Terminating*`` in ``AutoScalingGroupName``), ``TERMINATION_NOT_TERMINATI
 2. capacity *reported* (``TERMINATION_CAPACITY``): the instance is going whatever the floor says;
 3. for a lifecycle hook, its HeartbeatTimeout (DescribeLifecycleHooks): the check step records a heartbeat
    before it runs out;
-4. DeregisterTargets from every target group of the group where it is registered (the remediation's
+4. DeregisterTargets from every target group of the group where it is registered (and of any other declared
+   group: an instance can be registered in the target groups of two) (the remediation's
    ``registrations_of`` / ``deregister_all``). The drain budget is the longest deregistration delay; for a Spot
    interruption, no more than what is left of the two minutes less ``SPOT_MARGIN_SECONDS``.
 """
@@ -21,6 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from steps.aws import autoscaling, elbv2
+from steps.core import groups
 from steps.core.entrypoint import StepContext, step
 from steps.core.reasons import Reason
 from steps.remediate.deregister_instance import deregister_all, registrations_of
@@ -74,7 +76,11 @@ def prepare_termination_drain(ctx: StepContext) -> dict[str, Any]:
     heartbeat = None
     if termination.kind == "lifecycle" and termination.auto_scaling_group and termination.hook:
         heartbeat = autoscaling.lifecycle_hook(termination.auto_scaling_group, termination.hook).heartbeat_seconds
-    registrations, delay = registrations_of(group.target_group_arns, instance_id)
+    # Every declared target group it is registered in: its own group's first, then any other group's (an instance
+    # registered in two groups' target groups would otherwise keep taking requests from one until it went).
+    arns = list(dict.fromkeys([*group.target_group_arns,
+                               *(arn for other in groups.load().groups for arn in other.target_group_arns)]))
+    registrations, delay = registrations_of(arns, instance_id)
     budget = delay if termination.kind == "lifecycle" else min(delay, spot_budget(termination.event_time, ctx.now))
     deregister_all(instance_id, registrations)
     stopped = holder.owner if holder is not None else None
