@@ -319,3 +319,24 @@ def test_an_instance_in_two_declared_groups_leaves_the_target_groups_of_both(har
                     if any(t["Id"] == instance for t in c.params["Targets"])}
     assert deregistered == {first, second}
     assert result["execution"]["status"] == "SUCCEEDED"
+
+
+def test_another_hooks_lifecycle_action_is_left_to_its_owner(harness: Any) -> None:
+    # GIVEN a group with a second termination hook that is not Nightshift's (another team uploads logs in it): Auto
+    # Scaling sends one event per hook, and the rule sees both
+    h = harness(hook_fleet(heartbeat=60))
+    instance = h.built.instance_ids[QUIET]
+    ours = h.sim.scale_in(instance)
+    assert ours is not None
+    theirs = {**ours, "id": "theirs", "detail": {**ours["detail"], "LifecycleHookName": "upload-logs",
+                                                 "LifecycleActionToken": "99999999-8888-7777-6666-555555555555"}}
+    mark = len(h.rt.api_calls())
+    # WHEN their event is delivered
+    started = invoke("termination-trigger", theirs)
+    # THEN nothing is started and nothing is sent for their hook: completing it would cut their action short
+    assert not started["started"]
+    sfn = h.rt.client("stepfunctions")
+    assert sfn.list_executions(stateMachineArn=h.rt.state_machines["drain"])["executions"] == []
+    assert not [c for c in h.rt.api_calls()[mark:] if c.operation in ("CompleteLifecycleAction",
+                                                                     "RecordLifecycleActionHeartbeat",
+                                                                     "DeregisterTargets")]
