@@ -10,6 +10,9 @@ Two EventBridge events (infra/template.yaml has a rule for each):
   ``instance-action``, emitted two minutes before EC2 interrupts the instance
   (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/spot-instance-termination-notices.html).
 
+Only the hook Nightshift serves (``nightshift-drain``, docs/deploy.md) is handled: a group's other termination
+hooks send their own events, and their actions are their owners' (nothing started, nothing sent).
+
 The group is the declared group whose target groups hold the instance (as for an alarm naming an instance), else
 the group of the remediation that claims it (steps/store/claim.py: a remediation that took it out of every target
 group, e.g. to reboot it, must be stopped and must not put it back); none: the drain lets it go at once, audited.
@@ -27,7 +30,7 @@ from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from steps.aws import executions
+from steps.aws import autoscaling, executions
 from steps.core import clock, container, groups
 from steps.core.config import GroupConfig, GroupsDocument
 from steps.core.entrypoint import validation_message
@@ -106,6 +109,13 @@ def execution_name(parsed: LifecycleActionEvent | SpotWarningEvent) -> str:
 @logger.inject_lambda_context(correlation_id_path=EVENTBRIDGE_EVENT_ID)
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     parsed = parse_event(event)
+    if isinstance(parsed, LifecycleActionEvent) and parsed.detail.LifecycleHookName != autoscaling.DRAIN_HOOK_NAME:
+        # Another termination hook of the group (one event per hook): completing its action would cut its owner's
+        # work short. Nothing started, nothing sent.
+        logger.info(f"lifecycle hook {parsed.detail.LifecycleHookName} of {parsed.detail.AutoScalingGroupName} is "
+                    f"not {autoscaling.DRAIN_HOOK_NAME}: left to its owner")
+        return {"started": False, "execution_arn": None, "group": None,
+                "instance_id": parsed.detail.EC2InstanceId, "ignored": "another lifecycle hook"}
     if isinstance(parsed, LifecycleActionEvent):
         detail = parsed.detail
         instance_id = detail.EC2InstanceId
