@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from nightshift.runtime.interceptor import AwsError
-from nightshift.sim.spec import AutoScalingSpec
+from nightshift.sim.spec import AutoScalingSpec, TerminationHookSpec
 
 # Lifecycle states as DescribeAutoScalingInstances reports them.
 PENDING = "Pending"
@@ -278,8 +278,11 @@ class AutoScalingGroup:
             raise AwsError("ValidationError", f"Invalid health status {health!r}: use Healthy or Unhealthy.")
         member.health = health
         if health == UNHEALTHY and member.state(now) == IN_SERVICE:
-            self._terminate(member, now, f"At {iso_seconds(now)} an instance was taken out of service in "
-                                         "response to a user health-check.")
+            cause = f"At {iso_seconds(now)} an instance was taken out of service in response to a user health-check."
+            if self.spec.termination_hook is not None:
+                self._hook_terminate(member, self.spec.termination_hook, now, cause)
+            else:
+                self._terminate(member, now, cause)
             self._launch(member.instance_id, now)
 
     # -- what the group does on its own --------------------------------------------------------------------
@@ -326,6 +329,14 @@ class AutoScalingGroup:
         if hook is None:
             self._terminate(member, now, cause)
             return None
+        return self._hook_terminate(member, hook, now, cause)
+
+    def _hook_terminate(self, member: Member, hook: TerminationHookSpec, now: float, cause: str) -> dict[str, Any]:
+        """Terminate ``member`` through the group's termination hook: Terminating:Wait, the lifecycle action, the
+        event (kept in ``events`` and returned). Hooks apply to every termination, a health-check replacement
+        included ("whether initiated automatically or manually",
+        https://docs.aws.amazon.com/autoscaling/ec2/userguide/lifecycle-hooks.html)."""
+        instance_id = member.instance_id
         # The group's own (attached) target groups deregister it first, and the hook waits only once their
         # connections drained: "the terminating instance is first deregistered from the load balancer ... waits for
         # existing connections to drain before completing the deregistration process", then "the lifecycle hook

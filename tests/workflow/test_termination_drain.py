@@ -340,3 +340,36 @@ def test_another_hooks_lifecycle_action_is_left_to_its_owner(harness: Any) -> No
     assert not [c for c in h.rt.api_calls()[mark:] if c.operation in ("CompleteLifecycleAction",
                                                                      "RecordLifecycleActionHeartbeat",
                                                                      "DeregisterTargets")]
+
+
+def test_the_remediations_own_replacement_through_the_hook_is_drained_and_the_rung_finishes(harness: Any) -> None:
+    # GIVEN a group with the termination hook, and a leaker whose app a reboot and a new host do not cure: the
+    # ladder reaches the replace rung, whose SetInstanceHealth Unhealthy terminates it through the hook
+    from tests.harness import LEAKER
+
+    spec = InstanceSpec(leak_to_percent=85.0, app_fails=True, new_host_cures=False)
+    # (a short deregistration delay: the hook waits, and its event is sent, while the replacement still launches)
+    h = harness(FleetSpec(leaking={LEAKER: spec}, deregistration_delay=30,
+                          auto_scaling=AutoScalingSpec(min_size=2, termination_hook=TerminationHookSpec(
+                              heartbeat_timeout=120))),
+                health={"deadline_seconds": 120})
+    remediation = h.rt.start({"group": "web"})
+    deadline = time.monotonic() + 120
+    while not [e for e in h.sim.auto_scaling.events if e["detail"]["EC2InstanceId"] == h.leaker]:
+        assert time.monotonic() < deadline, "the replace rung never terminated the leaker"
+        time.sleep(0.01)
+    # WHEN the hook's event for it is delivered (as EventBridge would)
+    [event] = [e for e in h.sim.auto_scaling.events if e["detail"]["EC2InstanceId"] == h.leaker]
+    from datetime import datetime
+
+    sent_at = datetime.fromisoformat(event["time"].replace("Z", "+00:00")).timestamp()
+    if sent_at > h.rt.clock.now():  # sent once Terminating:Wait begins (the ASG's own deregistration drained)
+        h.rt.clock.advance_to(sent_at)
+    drain = deliver(h, event)
+    result = h.rt.wait(remediation, timeout=300)
+    # THEN the lifecycle action is completed, and the remediation's rung still ends with the replacement in service:
+    # the termination it asked for is not a reason to stop it
+    assert drain["execution"]["status"] == "SUCCEEDED"
+    assert len(calls(h, "CompleteLifecycleAction")) == 1
+    assert result["status"] == "SUCCEEDED"
+    assert "REPLACED" in h.audit_events() and "REMEDIATION_STOPPED_TERMINATING" not in h.audit_events()
