@@ -373,3 +373,18 @@ def test_the_remediations_own_replacement_through_the_hook_is_drained_and_the_ru
     assert len(calls(h, "CompleteLifecycleAction")) == 1
     assert result["status"] == "SUCCEEDED"
     assert "REPLACED" in h.audit_events() and "REMEDIATION_STOPPED_TERMINATING" not in h.audit_events()
+
+
+def test_a_spot_hibernation_gets_no_two_minutes_so_the_drain_plans_none(harness: Any) -> None:
+    # AWS: for hibernation "you receive an interruption notice, but you do not receive a two-minute warning because
+    # the hibernation process begins immediately"
+    # (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/spot-instance-termination-notices.html)
+    h = harness(FleetSpec(default=InstanceSpec(inflight_seconds=300.0), leaking={}),
+                drain={"signal": "ssm", "poll_seconds": 10})
+    instance = h.built.instance_ids[QUIET]
+    event = h.sim.spot_interrupt(instance)
+    event = {**event, "detail": {**event["detail"], "instance-action": "hibernate"}}
+    result = deliver(h, event)
+    assert result["execution"]["status"] == "SUCCEEDED"
+    deregistered = next(r for r in audit.for_instance(instance) if r.event == "TERMINATION_DEREGISTERED")
+    assert deregistered.details["budget_seconds"] == 0
