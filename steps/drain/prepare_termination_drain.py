@@ -33,8 +33,12 @@ SPOT_WARNING_SECONDS = 120  # "a warning that is issued two minutes before Amazo
 SPOT_MARGIN_SECONDS = 10  # the drain ends this long before the Spot instance goes
 
 
-def spot_budget(event_time: float, now: float) -> int:
-    """Seconds the Spot drain may last: what is left of the two minutes, less the margin (never negative)."""
+def spot_budget(event_time: float, now: float, instance_action: str | None = None) -> int:
+    """Seconds the Spot drain may last: what is left of the two minutes, less the margin (never negative). A
+    hibernation has none: "you do not receive a two-minute warning because the hibernation process begins
+    immediately" (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/spot-instance-termination-notices.html)."""
+    if instance_action == "hibernate":
+        return 0
     return max(0, int(event_time + SPOT_WARNING_SECONDS - SPOT_MARGIN_SECONDS - now))
 
 
@@ -81,7 +85,8 @@ def prepare_termination_drain(ctx: StepContext) -> dict[str, Any]:
     arns = list(dict.fromkeys([*group.target_group_arns,
                                *(arn for other in groups.load().groups for arn in other.target_group_arns)]))
     registrations, delay = registrations_of(arns, instance_id)
-    budget = delay if termination.kind == "lifecycle" else min(delay, spot_budget(termination.event_time, ctx.now))
+    budget = delay if termination.kind == "lifecycle" else min(delay, spot_budget(termination.event_time, ctx.now,
+                                                                              termination.instance_action))
     deregister_all(instance_id, registrations)
     stopped = holder.owner if holder is not None else None
     ctx.audit(Reason.TERMINATION_DEREGISTERED,
