@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from nightshift.runtime.interceptor import AwsError
-from nightshift.sim.spec import AutoScalingSpec
+from nightshift.sim.spec import AutoScalingSpec, TerminationHookSpec
 
 # Lifecycle states as DescribeAutoScalingInstances reports them.
 PENDING = "Pending"
@@ -113,7 +113,7 @@ class LifecycleAction:
     heartbeats: list[float] = field(default_factory=list)
 
     def active(self, now: float) -> bool:
-        return self.completed_at is None and now < self.expires_at
+        return self.completed_at is None and self.started_at <= now < self.expires_at
 
 
 @dataclass(frozen=True)
@@ -278,8 +278,11 @@ class AutoScalingGroup:
             raise AwsError("ValidationError", f"Invalid health status {health!r}: use Healthy or Unhealthy.")
         member.health = health
         if health == UNHEALTHY and member.state(now) == IN_SERVICE:
-            self._terminate(member, now, f"At {iso_seconds(now)} an instance was taken out of service in "
-                                         "response to a user health-check.")
+            cause = f"At {iso_seconds(now)} an instance was taken out of service in response to a user health-check."
+            if self.spec.termination_hook is not None:
+                self._hook_terminate(member, self.spec.termination_hook, now, cause)
+            else:
+                self._terminate(member, now, cause)
             self._launch(member.instance_id, now)
 
     # -- what the group does on its own --------------------------------------------------------------------
@@ -326,19 +329,33 @@ class AutoScalingGroup:
         if hook is None:
             self._terminate(member, now, cause)
             return None
-        # The group's own (attached) target groups deregister it as for any termination.
-        self.host.asg_deregister(member.instance_id, self.target_group_arns, now)
-        global_deadline = now + min(172800, 100 * hook.heartbeat_timeout)
-        action = LifecycleAction(instance_id, str(uuid.uuid4()), hook.name, now, now + hook.heartbeat_timeout,
-                                 global_deadline)
+        return self._hook_terminate(member, hook, now, cause)
+
+    def _hook_terminate(self, member: Member, hook: TerminationHookSpec, now: float, cause: str) -> dict[str, Any]:
+        """Terminate ``member`` through the group's termination hook: Terminating:Wait, the lifecycle action, the
+        event (kept in ``events`` and returned). Hooks apply to every termination, a health-check replacement
+        included ("whether initiated automatically or manually",
+        https://docs.aws.amazon.com/autoscaling/ec2/userguide/lifecycle-hooks.html)."""
+        instance_id = member.instance_id
+        # The group's own (attached) target groups deregister it first, and the hook waits only once their
+        # connections drained: "the terminating instance is first deregistered from the load balancer ... waits for
+        # existing connections to drain before completing the deregistration process", then "the lifecycle hook
+        # puts the instance into a wait state (Terminating:Wait)"
+        # (https://docs.aws.amazon.com/autoscaling/ec2/userguide/lifecycle-hooks-overview.html). Until then it is
+        # Terminating, with no lifecycle action; the event (returned now) carries the time the wait starts.
+        waits_at = self.host.asg_deregister(member.instance_id, self.target_group_arns, now)
+        global_deadline = waits_at + min(172800, 100 * hook.heartbeat_timeout)
+        action = LifecycleAction(instance_id, str(uuid.uuid4()), hook.name, waits_at,
+                                 waits_at + hook.heartbeat_timeout, global_deadline)
         self.lifecycle_actions[instance_id] = action
         gone = action.expires_at + self.spec.terminate_seconds
-        member.plan(now, (now, TERMINATING_WAIT), (action.expires_at, TERMINATING_PROCEED), (gone, None))
+        member.plan(now, *(((now, TERMINATING),) if waits_at > now else ()), (waits_at, TERMINATING_WAIT),
+                    (action.expires_at, TERMINATING_PROCEED), (gone, None))
         self.host.asg_terminate(instance_id, now, action.expires_at, gone)
         self._record(f"Terminating EC2 instance: {instance_id}", cause, now, gone)
         event = {
             "version": "0", "id": str(uuid.uuid4()), "detail-type": "EC2 Instance-terminate Lifecycle Action",
-            "source": "aws.autoscaling", "account": self.arn.split(":")[4], "time": iso_seconds(now),
+            "source": "aws.autoscaling", "account": self.arn.split(":")[4], "time": iso_seconds(waits_at),
             "region": self.arn.split(":")[3], "resources": [self.arn],
             "detail": {"LifecycleActionToken": action.token, "AutoScalingGroupName": self.name,
                        "LifecycleHookName": hook.name, "EC2InstanceId": instance_id,

@@ -118,6 +118,9 @@ def _instance_refreshes(name: str) -> list[dict[str, Any]]:
 # -- termination lifecycle hooks (the termination drain, statemachine/drain.asl.json) ---------------------------
 
 TERMINATING_PREFIX = "Terminating"  # Terminating, Terminating:Wait, Terminating:Proceed
+# The termination lifecycle hook Nightshift serves (docs/deploy.md). A group may have other termination hooks
+# (Auto Scaling sends one event per hook): their actions belong to whoever owns them, never completed by us.
+DRAIN_HOOK_NAME = "nightshift-drain"
 # A lifecycle hook's GlobalTimeout: "The maximum is 172800 seconds (48 hours) or 100 times HeartbeatTimeout,
 # whichever is smaller." https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_LifecycleHook.html
 GLOBAL_TIMEOUT_MAX = 172800

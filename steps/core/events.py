@@ -121,6 +121,7 @@ class Termination(_Loose):
     auto_scaling_group: str | None = None
     hook: str | None = None
     token: str | None = None
+    instance_action: str | None = None  # Spot: terminate | stop | hibernate
 
 
 class TerminationPlan(_Loose):

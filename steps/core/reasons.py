@@ -100,6 +100,8 @@ class Reason(StrEnum):
     TERMINATION_DRAIN_STARTED = "TERMINATION_DRAIN_STARTED", "a scale-in or Spot warning started a termination drain"
     TERMINATION_DUPLICATE = "TERMINATION_DUPLICATE", "a termination event was already handled: nothing new started"
     TERMINATION_NO_GROUP = "TERMINATION_NO_GROUP", "the terminating instance is in no declared group: let go at once"
+    TERMINATION_NOT_TERMINATING = ("TERMINATION_NOT_TERMINATING",
+                                   "Auto Scaling does not say the instance is terminating: nothing drained")
     TERMINATION_CAPACITY = "TERMINATION_CAPACITY", "the group's capacity without the terminating instance (reported)"
     TERMINATION_DEREGISTERED = "TERMINATION_DEREGISTERED", "the terminating instance left its target groups"
     TERMINATION_HEARTBEAT = "TERMINATION_HEARTBEAT", "a lifecycle action heartbeat kept the hook waiting"

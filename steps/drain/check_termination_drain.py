@@ -3,7 +3,8 @@
 The drain itself is the remediation's (steps/remediate/check_drain.py ``drain_turn``: the group's drain signal,
 the deadline), with the budget the prepare step planned; a Spot drain has no margin past it. While a lifecycle
 hook waits for us, a heartbeat (RecordLifecycleActionHeartbeat) is recorded whenever a third of the hook's
-HeartbeatTimeout has passed since the last one, and the next Wait is never longer than that third: the gap
+HeartbeatTimeout has passed since the last one (the first: since the event's time, when the hook started
+waiting), and the next Wait is never longer than that third: the gap
 between two heartbeats stays below the timeout as long as a turn (the step with its retries) takes less than
 the last third. The hook's GlobalTimeout (48 h or 100 heartbeat timeouts,
 whichever is smaller) bounds the drain: it ends one heartbeat timeout before.
@@ -42,11 +43,14 @@ def check_termination_drain(ctx: StepContext) -> dict[str, Any]:
     progress = ctx.state.drain or DrainProgress()
     turn = drain_turn(ctx, deregistration, spec, progress)
     result = dict(turn.result)
-    last = progress.last_heartbeat_at if progress.last_heartbeat_at is not None else plan.started_at
+    # The hook's timeouts run from when the instance entered Terminating:Wait (the event's time), not from when
+    # the event reached us: delivery, a retried invocation, the prepare step all come out of the first timeout.
+    waiting_since = min(plan.started_at, termination.event_time)
+    last = progress.last_heartbeat_at if progress.last_heartbeat_at is not None else waiting_since
     heartbeat = plan.heartbeat_seconds
     if heartbeat and termination.auto_scaling_group and termination.hook:
         bound = min(autoscaling.GLOBAL_TIMEOUT_MAX, 100 * heartbeat) - heartbeat
-        if not turn.decision.done and ctx.now - plan.started_at >= bound:
+        if not turn.decision.done and ctx.now - waiting_since >= bound:
             # The hook's global timeout less one heartbeat timeout: let it go before AWS does.
             result.update(done=True, ended_by="hook_global_timeout", wait_seconds=0)
         if not result["done"]:

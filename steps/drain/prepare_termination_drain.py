@@ -1,14 +1,18 @@
 """Step: mark the instance terminating, report the group's capacity, read the hook, deregister it everywhere.
 
 The instance's group was found by the trigger (the declared group whose target groups hold it); an instance in
-no declared group is let go at once (``TERMINATION_NO_GROUP``). Otherwise, in this order:
+no declared group is let go at once (``TERMINATION_NO_GROUP``). So is the instance a lifecycle event names when
+Auto Scaling does not say it is terminating in the event's group (DescribeAutoScalingInstances: a lifecycle
+state ``Terminating*`` in ``AutoScalingGroupName``), ``TERMINATION_NOT_TERMINATING``: a forged or mistaken event
+(whoever may invoke the trigger) takes nothing out of service and marks nothing. Otherwise, in this order:
 
 1. the terminating mark (steps/store/terminating.py): from now on a remediation of this instance stops at its
    next poll and nothing puts it back (restore, replay, reconciler, register step);
 2. capacity *reported* (``TERMINATION_CAPACITY``): the instance is going whatever the floor says;
 3. for a lifecycle hook, its HeartbeatTimeout (DescribeLifecycleHooks): the check step records a heartbeat
    before it runs out;
-4. DeregisterTargets from every target group of the group where it is registered (the remediation's
+4. DeregisterTargets from every target group of the group where it is registered (and of any other declared
+   group: an instance can be registered in the target groups of two) (the remediation's
    ``registrations_of`` / ``deregister_all``). The drain budget is the longest deregistration delay; for a Spot
    interruption, no more than what is left of the two minutes less ``SPOT_MARGIN_SECONDS``.
 """
@@ -18,6 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from steps.aws import autoscaling, elbv2
+from steps.core import groups
 from steps.core.entrypoint import StepContext, step
 from steps.core.reasons import Reason
 from steps.remediate.deregister_instance import deregister_all, registrations_of
@@ -28,8 +33,12 @@ SPOT_WARNING_SECONDS = 120  # "a warning that is issued two minutes before Amazo
 SPOT_MARGIN_SECONDS = 10  # the drain ends this long before the Spot instance goes
 
 
-def spot_budget(event_time: float, now: float) -> int:
-    """Seconds the Spot drain may last: what is left of the two minutes, less the margin (never negative)."""
+def spot_budget(event_time: float, now: float, instance_action: str | None = None) -> int:
+    """Seconds the Spot drain may last: what is left of the two minutes, less the margin (never negative). A
+    hibernation has none: "you do not receive a two-minute warning because the hibernation process begins
+    immediately" (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/spot-instance-termination-notices.html)."""
+    if instance_action == "hibernate":
+        return 0
     return max(0, int(event_time + SPOT_WARNING_SECONDS - SPOT_MARGIN_SECONDS - now))
 
 
@@ -42,6 +51,19 @@ def prepare_termination_drain(ctx: StepContext) -> dict[str, Any]:
                   f"{instance_id} is in no declared group: nothing to drain, let go at once",
                   instance_id=instance_id, kind=termination.kind)
         return {"action": "complete", "started_at": ctx.now}
+    if termination.kind == "lifecycle":
+        membership = autoscaling.membership(instance_id)
+        if (membership is None or membership.group != termination.auto_scaling_group
+                or not membership.lifecycle_state.startswith(autoscaling.TERMINATING_PREFIX)):
+            found = (f"{membership.lifecycle_state} in {membership.group}" if membership is not None
+                     else "in no Auto Scaling group")
+            ctx.audit(Reason.TERMINATION_NOT_TERMINATING,
+                      f"{instance_id} is {found}, not terminating in {termination.auto_scaling_group}: nothing "
+                      "deregistered or marked", instance_id=instance_id,
+                      auto_scaling_group=termination.auto_scaling_group,
+                      found_group=membership.group if membership is not None else None,
+                      lifecycle_state=membership.lifecycle_state if membership is not None else None)
+            return {"action": "complete", "started_at": ctx.now}
     group = ctx.group
     terminating.mark(instance_id, termination.kind, ctx.execution_id, ctx.now)
     holder = claim.holder(instance_id)
@@ -58,8 +80,13 @@ def prepare_termination_drain(ctx: StepContext) -> dict[str, Any]:
     heartbeat = None
     if termination.kind == "lifecycle" and termination.auto_scaling_group and termination.hook:
         heartbeat = autoscaling.lifecycle_hook(termination.auto_scaling_group, termination.hook).heartbeat_seconds
-    registrations, delay = registrations_of(group.target_group_arns, instance_id)
-    budget = delay if termination.kind == "lifecycle" else min(delay, spot_budget(termination.event_time, ctx.now))
+    # Every declared target group it is registered in: its own group's first, then any other group's (an instance
+    # registered in two groups' target groups would otherwise keep taking requests from one until it went).
+    arns = list(dict.fromkeys([*group.target_group_arns,
+                               *(arn for other in groups.load().groups for arn in other.target_group_arns)]))
+    registrations, delay = registrations_of(arns, instance_id)
+    budget = delay if termination.kind == "lifecycle" else min(delay, spot_budget(termination.event_time, ctx.now,
+                                                                              termination.instance_action))
     deregister_all(instance_id, registrations)
     stopped = holder.owner if holder is not None else None
     ctx.audit(Reason.TERMINATION_DEREGISTERED,

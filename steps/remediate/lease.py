@@ -26,10 +26,13 @@ def stop_if_terminating(instance_id: str | None) -> None:
                                   "stopping; nothing is put back")
 
 
-def keep(ctx: StepContext, wait_seconds: float) -> float:
+def keep(ctx: StepContext, wait_seconds: float, terminating_is_the_goal: bool = False) -> float:
     """Renew the lease past the next ``wait_seconds`` Wait; the new expiry. Raises LockLost when not ours, and
-    InstanceTerminating when the instance is being terminated."""
-    stop_if_terminating(ctx.instance_id)
+    InstanceTerminating when the instance is being terminated, unless ``terminating_is_the_goal`` (the replace
+    rung: its own SetInstanceHealth Unhealthy makes the group terminate the instance, through the termination
+    hook and so the termination drain too; the rung goes on until the replacement is in service)."""
+    if not terminating_is_the_goal:
+        stop_if_terminating(ctx.instance_id)
     group = ctx.group
     renewal = lock.renew(group.name, ctx.execution_id, ctx.now, renewal_seconds(group.lock_lease_seconds,
                                                                                 wait_seconds))

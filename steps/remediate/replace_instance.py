@@ -32,8 +32,18 @@ def _save(record: lifecycle.RemediationRecord, progress: dict[str, Any]) -> None
 
 @step
 def replace_instance(ctx: StepContext) -> dict[str, Any]:
-    lease.keep(ctx, POLL_SECONDS)  # before any AWS call: never mark an instance of a group we lost
+    # before any AWS call: never mark an instance of a group we lost. A termination drain of this instance does not
+    # stop the rung once it asked for the termination (the hook runs for it too): the group replaces it either
+    # way. Terminating before that, it stops (below).
+    lease.keep(ctx, POLL_SECONDS, terminating_is_the_goal=True)
     return _replace(ctx)
+
+
+def _stop_unless_asked(progress: dict[str, Any], instance_id: str) -> None:
+    """Terminating before this rung asked for it (a scale-in, a Spot interruption): no replacement is coming, stop
+    (InstanceTerminating)."""
+    if not progress.get("mark_intended_at"):
+        lease.stop_if_terminating(instance_id)
 
 
 def _replace(ctx: StepContext) -> dict[str, Any]:
@@ -46,6 +56,7 @@ def _replace(ctx: StepContext) -> dict[str, Any]:
         raise LifecycleConflict(f"cannot replace {instance_id} in lifecycle state {record.state}")
     arns = ctx.group.target_group_arns
     progress: dict[str, Any] = dict((record.facts or {}).get("replace") or {})
+    _stop_unless_asked(progress, instance_id)
     elapsed = ctx.now - escalation.started_at
     states = elbv2.group_target_states(arns)
     if "known" not in progress:

@@ -10,10 +10,14 @@ Two EventBridge events (infra/template.yaml has a rule for each):
   ``instance-action``, emitted two minutes before EC2 interrupts the instance
   (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/spot-instance-termination-notices.html).
 
-The group is the declared group whose target groups hold the instance (as for an alarm naming an instance);
-none: the drain lets it go at once, audited. The execution name is derived from the event (the lifecycle action
-token; the Spot instance and the event's time), so a duplicated delivery starts nothing new
-(``TERMINATION_DUPLICATE``).
+Only the hook Nightshift serves (``nightshift-drain``, docs/deploy.md) is handled: a group's other termination
+hooks send their own events, and their actions are their owners' (nothing started, nothing sent).
+
+The group is the declared group whose target groups hold the instance (as for an alarm naming an instance), else
+the group of the remediation that claims it (steps/store/claim.py: a remediation that took it out of every target
+group, e.g. to reboot it, must be stopped and must not put it back); none: the drain lets it go at once, audited.
+The execution name is derived from the event (the lifecycle action token; the Spot instance and the event's
+time), so a duplicated delivery starts nothing new (``TERMINATION_DUPLICATE``).
 """
 
 from __future__ import annotations
@@ -26,13 +30,14 @@ from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from steps.aws import executions
+from steps.aws import autoscaling, executions
 from steps.core import clock, container, groups
+from steps.core.config import GroupConfig, GroupsDocument
 from steps.core.entrypoint import validation_message
 from steps.core.exceptions import InvalidRequest
 from steps.core.observability import EVENTBRIDGE_EVENT_ID, logger, tracer
 from steps.core.reasons import Reason
-from steps.store import audit
+from steps.store import audit, claim
 from steps.triggers.alarm_trigger import _group_of_instance
 
 INSTANCE_ID_PATTERN = r"^i-[0-9a-f]{8}([0-9a-f]{9})?$"  # pydantic's regex: "$" matches only at the very end
@@ -82,6 +87,15 @@ def parse_event(event: dict[str, Any]) -> LifecycleActionEvent | SpotWarningEven
         raise InvalidRequest(f"expected {EXPECTED}: {validation_message(exc)}") from exc
 
 
+def group_of(document: GroupsDocument, instance_id: str) -> GroupConfig | None:
+    """The declared group whose target groups hold ``instance_id``, else the group of the remediation claiming it
+    (deregistered by that remediation, it is in no target group now)."""
+    group = _group_of_instance(document, instance_id)
+    if group is None and (holder := claim.holder(instance_id)) is not None:
+        group = document.by_name.get(holder.claimed_for)
+    return group
+
+
 def execution_name(parsed: LifecycleActionEvent | SpotWarningEvent) -> str:
     """Stable per event, within Step Functions' 80 characters of [A-Za-z0-9-_]."""
     if isinstance(parsed, LifecycleActionEvent):
@@ -95,6 +109,13 @@ def execution_name(parsed: LifecycleActionEvent | SpotWarningEvent) -> str:
 @logger.inject_lambda_context(correlation_id_path=EVENTBRIDGE_EVENT_ID)
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     parsed = parse_event(event)
+    if isinstance(parsed, LifecycleActionEvent) and parsed.detail.LifecycleHookName != autoscaling.DRAIN_HOOK_NAME:
+        # Another termination hook of the group (one event per hook): completing its action would cut its owner's
+        # work short. Nothing started, nothing sent.
+        logger.info(f"lifecycle hook {parsed.detail.LifecycleHookName} of {parsed.detail.AutoScalingGroupName} is "
+                    f"not {autoscaling.DRAIN_HOOK_NAME}: left to its owner")
+        return {"started": False, "execution_arn": None, "group": None,
+                "instance_id": parsed.detail.EC2InstanceId, "ignored": "another lifecycle hook"}
     if isinstance(parsed, LifecycleActionEvent):
         detail = parsed.detail
         instance_id = detail.EC2InstanceId
@@ -108,7 +129,7 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         termination = {"kind": "spot", "instance_id": instance_id, "event_time": parsed.time.timestamp(),
                        "instance_action": parsed.detail.instance_action}
         trigger = "spot"
-    group = _group_of_instance(groups.load(), instance_id)
+    group = group_of(groups.load(), instance_id)
     name = execution_name(parsed)
     group_name = group.name if group is not None else NO_GROUP
     request = {"group": group_name, "trigger": trigger, "remediation_id": name, "instance_id": instance_id,

@@ -520,7 +520,9 @@ def test_termination_events_trigger_a_drain() -> None:
     events = properties("TerminationTriggerFunction")["Events"]
     assert {name: e["Properties"]["Pattern"] for name, e in events.items()} == {
         "ScaleInLifecycleAction": {"source": ["aws.autoscaling"],
-                                   "detail-type": ["EC2 Instance-terminate Lifecycle Action"]},
+                                   "detail-type": ["EC2 Instance-terminate Lifecycle Action"],
+                                   # only Nightshift's hook: a group's other hooks' actions are their owners'
+                                   "detail": {"LifecycleHookName": ["nightshift-drain"]}},
         "SpotInterruptionWarning": {"source": ["aws.ec2"], "detail-type": ["EC2 Spot Instance Interruption Warning"]}}
     assert properties("TerminationTriggerFunction")["Environment"]["Variables"] == {
         "NIGHTSHIFT_DRAIN_STATE_MACHINE_ARN": {"Ref": "DrainStateMachine"}}

@@ -97,3 +97,34 @@ def test_a_spot_warning_terminates_two_minutes_later_and_counts_the_requests_cut
     world.clock.advance(2)
     assert world.sim.instance_state(instance) == "shutting-down"
     assert world.sim.requests_cut(instance) == serving  # every connection it served when warned: never drained
+
+
+def test_an_attached_group_drains_its_target_groups_before_the_hook_waits(make_world: MakeWorld) -> None:
+    # AWS: "If the Auto Scaling group is using Elastic Load Balancing, the terminating instance is first
+    # deregistered from the load balancer ... waits for existing connections to drain before completing the
+    # deregistration process", then "the lifecycle hook puts the instance into a wait state (Terminating:Wait)"
+    # (https://docs.aws.amazon.com/autoscaling/ec2/userguide/lifecycle-hooks-overview.html)
+    delay = 300
+    world = make_world(FleetSpec(name="web", size=4, leaking={}, deregistration_delay=delay,
+                                 default=InstanceSpec(inflight_seconds=None),
+                                 auto_scaling=AutoScalingSpec(min_size=1, attach_target_groups=True,
+                                                              termination_hook=TerminationHookSpec(
+                                                                  heartbeat_timeout=HEARTBEAT))))
+    instance = world.fleet.instance_ids[0]
+    scaled_at = world.clock.now()
+    event = world.sim.scale_in(instance)
+    assert event is not None
+    # deregistration under way: Terminating, no lifecycle action yet (nothing to heartbeat or complete)
+    assert state(world, instance) == "Terminating"
+    with pytest.raises(ClientError, match="No active Lifecycle Action"):
+        world.autoscaling.complete_lifecycle_action(
+            AutoScalingGroupName=world.fleet.auto_scaling_group, LifecycleHookName=event["detail"]["LifecycleHookName"],
+            InstanceId=instance, LifecycleActionResult="CONTINUE")
+    # the event is emitted when the hook starts waiting: once the connections drained
+    world.clock.advance(delay)
+    assert state(world, instance) == "Terminating:Wait"
+    from datetime import datetime
+
+    assert datetime.fromisoformat(event["time"].replace("Z", "+00:00")).timestamp() >= scaled_at + delay
+    world.clock.advance(HEARTBEAT + 1)
+    assert state(world, instance) == "Terminating:Proceed"

@@ -230,3 +230,161 @@ def test_an_event_delivered_after_the_hook_timed_out_ends_without_blocking(harne
     completed = next(r for r in audit.for_instance(instance) if r.event == "LIFECYCLE_COMPLETED")
     assert completed.details["active"] is False
     assert not calls(h, "CompleteLifecycleAction")  # refused by AWS (no active action), so not accepted
+
+
+def test_an_event_for_an_instance_that_is_not_terminating_takes_nothing_out_of_service(harness: Any) -> None:
+    # GIVEN a lifecycle event naming an InService instance (forged by whoever may invoke the trigger, or a token of
+    # another instance's action): the real group and hook names, another instance id
+    from steps.store import terminating
+
+    h = harness(hook_fleet())
+    victim, other = h.built.instance_ids[QUIET], h.leaker
+    event = h.sim.scale_in(other)
+    assert event is not None
+    forged = {**event, "id": "forged", "detail": {**event["detail"], "EC2InstanceId": victim,
+                                                  "LifecycleActionToken": "11111111-2222-3333-4444-555555555555"}}
+    assert h.sim.asg_lifecycle(victim) == "InService"
+    mark = len(h.rt.api_calls())
+    # WHEN it is delivered
+    result = deliver(h, forged)
+    # THEN the victim is not deregistered from anything, not marked terminating (a remediation of it could not
+    # stop, nothing that would put it back refuses to), and the refusal is audited; termination is still not blocked
+    later = h.rt.api_calls()[mark:]
+    assert not [c for c in later if c.operation == "DeregisterTargets"
+                and any(t["Id"] == victim for t in c.params["Targets"])]
+    assert terminating.find(victim) is None
+    assert h.in_service_everywhere(victim)
+    assert "TERMINATION_NOT_TERMINATING" in events_for(victim)
+    assert result["execution"]["status"] == "SUCCEEDED"
+    assert h.sim.asg_lifecycle(victim) == "InService"
+
+
+def test_a_scale_in_during_the_reboot_stops_the_remediation_and_drains_in_its_group(harness: Any) -> None:
+    # GIVEN a remediation of the leaker past its drain: deregistered everywhere (no longer a target of any target
+    # group, the drain is over), reboot requested, waiting for the boot
+    h = harness(hook_fleet(heartbeat=60, inflight=None, leaking={LEAKER: InstanceSpec(leak_to_percent=85.0,
+                                                                                       inflight_seconds=None)}),
+                auto_scaling={"enabled": False}, drain={"signal": "ssm", "poll_seconds": 10})
+    remediation = h.rt.start({"group": "web"})
+    deadline = time.monotonic() + 120
+    while "REBOOT_REQUESTED" not in h.audit_events():
+        assert time.monotonic() < deadline, "the remediation never asked for the reboot"
+        time.sleep(0.01)
+    # WHEN the ASG scales the leaker in
+    mark = len(h.rt.api_calls())
+    drain = deliver(h, h.sim.scale_in(h.leaker))
+    outcome = h.rt.wait(remediation, timeout=120)
+    # THEN the drain knows the instance's group (the remediation's claim says it), marks it terminating, and the
+    # remediation stops cleanly without registering it again; the lifecycle action is completed
+    assert drain["group"] == "web"
+    assert "TERMINATION_NO_GROUP" not in events_for(h.leaker)
+    assert len(calls(h, "CompleteLifecycleAction")) == 1
+    assert not [c for c in h.rt.api_calls()[mark:] if c.operation == "RegisterTargets"
+                and any(t["Id"] == h.leaker for t in c.params["Targets"])]
+    assert outcome["status"] == "SUCCEEDED"
+    assert "REMEDIATION_STOPPED_TERMINATING" in h.audit_events()
+    assert not h.lock_held()
+
+
+def test_the_heartbeat_counts_from_when_the_hook_started_waiting_not_from_when_the_event_arrived(harness: Any) -> None:
+    # GIVEN a hook with the shortest heartbeat timeout AWS allows (30 s) and an event that reaches the trigger 25 s
+    # after the instance entered Terminating:Wait (EventBridge delivery, a throttled invocation retried)
+    h = harness(hook_fleet(heartbeat=30, inflight=200.0), drain={"signal": "ssm", "poll_seconds": 10})
+    instance = h.built.instance_ids[QUIET]
+    event = h.sim.scale_in(instance)
+    waiting_since = h.rt.clock.now()
+    h.rt.clock.advance(25)
+    # WHEN it is delivered
+    result = deliver(h, event)
+    # THEN the first heartbeat reached AWS before the hook's 30 s ran out, and the action was still active when the
+    # drain completed it
+    action = h.sim.lifecycle_action(instance)
+    assert action.heartbeats and action.heartbeats[0] - waiting_since < 30
+    assert result["execution"]["status"] == "SUCCEEDED"
+    assert len(calls(h, "CompleteLifecycleAction")) == 1
+    assert action.result == "CONTINUE"
+
+
+def test_an_instance_in_two_declared_groups_leaves_the_target_groups_of_both(harness: Any) -> None:
+    # GIVEN two declared groups, each with one of the two target groups; the instance is registered in both
+    h = harness(hook_fleet(heartbeat=60))
+    instance = h.built.instance_ids[QUIET]
+    first, second = h.built.target_group_arns
+    h.rt.declare_groups([{**h.group, "target_group_arns": [first]},
+                         {**h.group, "name": "api", "target_group_arns": [second]}])
+    # WHEN the ASG scales it in
+    result = deliver(h, h.sim.scale_in(instance))
+    # THEN it was deregistered from both target groups before it went, not only from its first group's
+    deregistered = {c.params["TargetGroupArn"] for c in calls(h, "DeregisterTargets")
+                    if any(t["Id"] == instance for t in c.params["Targets"])}
+    assert deregistered == {first, second}
+    assert result["execution"]["status"] == "SUCCEEDED"
+
+
+def test_another_hooks_lifecycle_action_is_left_to_its_owner(harness: Any) -> None:
+    # GIVEN a group with a second termination hook that is not Nightshift's (another team uploads logs in it): Auto
+    # Scaling sends one event per hook, and the rule sees both
+    h = harness(hook_fleet(heartbeat=60))
+    instance = h.built.instance_ids[QUIET]
+    ours = h.sim.scale_in(instance)
+    assert ours is not None
+    theirs = {**ours, "id": "theirs", "detail": {**ours["detail"], "LifecycleHookName": "upload-logs",
+                                                 "LifecycleActionToken": "99999999-8888-7777-6666-555555555555"}}
+    mark = len(h.rt.api_calls())
+    # WHEN their event is delivered
+    started = invoke("termination-trigger", theirs)
+    # THEN nothing is started and nothing is sent for their hook: completing it would cut their action short
+    assert not started["started"]
+    sfn = h.rt.client("stepfunctions")
+    assert sfn.list_executions(stateMachineArn=h.rt.state_machines["drain"])["executions"] == []
+    assert not [c for c in h.rt.api_calls()[mark:] if c.operation in ("CompleteLifecycleAction",
+                                                                     "RecordLifecycleActionHeartbeat",
+                                                                     "DeregisterTargets")]
+
+
+def test_the_remediations_own_replacement_through_the_hook_is_drained_and_the_rung_finishes(harness: Any) -> None:
+    # GIVEN a group with the termination hook, and a leaker whose app a reboot and a new host do not cure: the
+    # ladder reaches the replace rung, whose SetInstanceHealth Unhealthy terminates it through the hook
+    from tests.harness import LEAKER
+
+    spec = InstanceSpec(leak_to_percent=85.0, app_fails=True, new_host_cures=False)
+    # (a short deregistration delay: the hook waits, and its event is sent, while the replacement still launches)
+    h = harness(FleetSpec(leaking={LEAKER: spec}, deregistration_delay=30,
+                          auto_scaling=AutoScalingSpec(min_size=2, termination_hook=TerminationHookSpec(
+                              heartbeat_timeout=120))),
+                health={"deadline_seconds": 120})
+    remediation = h.rt.start({"group": "web"})
+    deadline = time.monotonic() + 120
+    while not [e for e in h.sim.auto_scaling.events if e["detail"]["EC2InstanceId"] == h.leaker]:
+        assert time.monotonic() < deadline, "the replace rung never terminated the leaker"
+        time.sleep(0.01)
+    # WHEN the hook's event for it is delivered (as EventBridge would)
+    [event] = [e for e in h.sim.auto_scaling.events if e["detail"]["EC2InstanceId"] == h.leaker]
+    from datetime import datetime
+
+    sent_at = datetime.fromisoformat(event["time"].replace("Z", "+00:00")).timestamp()
+    if sent_at > h.rt.clock.now():  # sent once Terminating:Wait begins (the ASG's own deregistration drained)
+        h.rt.clock.advance_to(sent_at)
+    drain = deliver(h, event)
+    result = h.rt.wait(remediation, timeout=300)
+    # THEN the lifecycle action is completed, and the remediation's rung still ends with the replacement in service:
+    # the termination it asked for is not a reason to stop it
+    assert drain["execution"]["status"] == "SUCCEEDED"
+    assert len(calls(h, "CompleteLifecycleAction")) == 1
+    assert result["status"] == "SUCCEEDED"
+    assert "REPLACED" in h.audit_events() and "REMEDIATION_STOPPED_TERMINATING" not in h.audit_events()
+
+
+def test_a_spot_hibernation_gets_no_two_minutes_so_the_drain_plans_none(harness: Any) -> None:
+    # AWS: for hibernation "you receive an interruption notice, but you do not receive a two-minute warning because
+    # the hibernation process begins immediately"
+    # (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/spot-instance-termination-notices.html)
+    h = harness(FleetSpec(default=InstanceSpec(inflight_seconds=300.0), leaking={}),
+                drain={"signal": "ssm", "poll_seconds": 10})
+    instance = h.built.instance_ids[QUIET]
+    event = h.sim.spot_interrupt(instance)
+    event = {**event, "detail": {**event["detail"], "instance-action": "hibernate"}}
+    result = deliver(h, event)
+    assert result["execution"]["status"] == "SUCCEEDED"
+    deregistered = next(r for r in audit.for_instance(instance) if r.event == "TERMINATION_DEREGISTERED")
+    assert deregistered.details["budget_seconds"] == 0
