@@ -60,8 +60,13 @@ def asg(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
         world["asked"].append(("group_size", name))
         return GroupSize(name, 1, 4, 2, tuple(world["attached"]))
 
+    def root_device_type(instance_id: str) -> str | None:
+        world["asked"].append(("root_device_type", instance_id))
+        return str(world.get("root", "ebs"))
+
     monkeypatch.setattr(autoscaling, "membership", membership)
     monkeypatch.setattr(autoscaling, "group_size", group_size)
+    monkeypatch.setattr(ce.ec2, "root_device_type", root_device_type)
     return world
 
 
@@ -94,11 +99,18 @@ def test_why(state: dict[str, Any], why: str) -> None:
 NOT_IN_ASG = "not in an Auto Scaling group (or auto_scaling.enabled is false): nothing would replace it"
 
 
-def test_only_replace_needs_anything(asg: dict[str, Any]) -> None:
+def test_leave_out_needs_nothing_and_stop_start_only_an_ebs_root(asg: dict[str, Any]) -> None:
     ctx = Ctx()
-    assert ce._cannot_apply(ctx, STOP_START, "i-1") is None  # type: ignore[arg-type]
     assert ce._cannot_apply(ctx, LEAVE_OUT, "i-1") is None  # type: ignore[arg-type]
     assert asg["asked"] == []
+    assert ce._cannot_apply(ctx, STOP_START, "i-1") is None  # type: ignore[arg-type]
+    assert asg["asked"] == [("root_device_type", "i-1")]
+
+
+def test_stop_start_cannot_apply_to_an_instance_store_root(asg: dict[str, Any]) -> None:
+    asg["root"] = "instance-store"  # EC2 refuses StopInstances for it (UnsupportedOperation)
+    reason = ce._cannot_apply(Ctx(), STOP_START, "i-1")  # type: ignore[arg-type]
+    assert reason is not None and "instance store" in reason
 
 
 def test_replace_without_auto_scaling_cannot_apply(asg: dict[str, Any]) -> None:
