@@ -11,7 +11,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import Annotated, Literal
 
@@ -239,6 +239,12 @@ class RungSpec(_Strict):
     deadline_seconds: Annotated[int, Field(ge=60, le=7200)] = 900
 
 
+def _each_once(names: Sequence[str], what: str) -> None:
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(f"{what} may appear once; repeated: {', '.join(repeated)}")
+
+
 def _default_rungs() -> list[RungSpec]:
     return [RungSpec(action="stop_start", deadline_seconds=900), RungSpec(action="replace", deadline_seconds=1200),
             RungSpec(action="leave_out", deadline_seconds=300)]
@@ -256,9 +262,7 @@ class EscalationSpec(_Strict):
     @classmethod
     def _rungs(cls, value: list[RungSpec]) -> list[RungSpec]:
         actions = [r.action for r in value]
-        repeated = sorted({a for a in actions if actions.count(a) > 1})
-        if repeated:
-            raise ValueError(f"each rung action may appear once; repeated: {', '.join(repeated)}")
+        _each_once(actions, "each rung action")
         if "leave_out" in actions and actions[-1] != "leave_out":
             raise ValueError("leave_out ends the ladder: put it last (nothing runs after it)")
         return value
@@ -307,10 +311,7 @@ class GroupConfig(_Strict):
     @field_validator("select")
     @classmethod
     def _select(cls, value: list[SelectSpec]) -> list[SelectSpec]:
-        names = [s.criterion for s in value]
-        repeated = sorted({n for n in names if names.count(n) > 1})
-        if repeated:
-            raise ValueError(f"each select criterion may appear once; repeated: {', '.join(repeated)}")
+        _each_once([s.criterion for s in value], "each select criterion")
         return value
 
     @model_validator(mode="after")

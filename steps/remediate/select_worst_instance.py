@@ -180,9 +180,10 @@ def _select_by_evidence(ctx: StepContext, record: RemediationRecord, named: str,
     details = {"criterion": verdict.criterion, **(verdict.details or {})}
     reason = verdict.reason
     if verdict.chosen:
-        passed = {named: _passed_over(ctx, named) or ""} if named in instances else {}
-        if named not in instances or passed[named]:
-            reason = _nothing_reason(reason, named, named in instances, {k: v for k, v in passed.items() if v})
+        # Every guard still applies: not in service, or passed over (ASG state, shared, claimed elsewhere).
+        why = _passed_over(ctx, named) if named in instances else f"{named} is not in service in the group"
+        if why is not None:
+            reason = why
         else:
             ctx.audit(Reason.SELECTED, reason, instance_id=named, **details,
                       **({"first_rung": verdict.first_rung} if verdict.first_rung else {}))
