@@ -243,8 +243,9 @@ def select_worst_instance(ctx: StepContext) -> dict[str, Any]:
         return _select_failing(ctx, record, chosen, passed)
     watched = criteria.watching(found)
     # The metric criterion judges the candidates' last N periods only (silent may have read more).
-    series = {i: [(t, v) for t, v in s if t >= start] for i, s in series.items() if i in instances}
-    read = {i: sets for i, sets in read.items() if i in instances}
+    judged = set(instances)  # a set: `in` a list of N instances, N times, is quadratic (bench: 1.3 s at N = 5,000)
+    series = {i: [(t, v) for t, v in s if t >= start] for i, s in series.items() if i in judged}
+    read = {i: sets for i, sets in read.items() if i in judged}
     if (by_metric or silent_spec) and instances and not any(series.values()):
         return _no_metric_data(ctx, record, metric, label, instances, read)
     series = {i: s for i, s in series.items() if i not in passed}
