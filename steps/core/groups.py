@@ -7,6 +7,7 @@ import threading
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from steps.aws import elbv2
 from steps.aws.clients import client
 from steps.aws.errors import aws_call
 from steps.core import clock, container
@@ -87,3 +88,13 @@ def reset() -> None:
         _validated = None
         if _provider is not None:
             _provider.clear_cache()  # type: ignore[no-untyped-call]
+
+
+def group_of_instance(document: GroupsDocument, instance_id: str) -> GroupConfig | None:
+    """The first declared group one of whose target groups holds ``instance_id`` (in any state), else None: how
+    a trigger that names only an instance (an alarm's dimension, a lifecycle hook's event) finds its group."""
+    for group in document.groups:
+        states = elbv2.group_target_states(group.target_group_arns, [instance_id])
+        if any(instance_id in members for members in states.values()):
+            return group
+    return None

@@ -18,7 +18,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-from steps.aws import alarms, elbv2, executions
+from steps.aws import alarms, executions
 from steps.core import clock, container, groups
 from steps.core.config import GroupConfig, GroupsDocument
 from steps.core.events import CONTROL_CHARACTERS
@@ -36,14 +36,6 @@ def execution_name(alarm_name: str, changed_at: datetime) -> str:
     return f"alarm-{slug}-{digest}-{changed_at.strftime('%Y%m%dT%H%M%S%f')[:-3]}"
 
 
-def _group_of_instance(document: GroupsDocument, instance_id: str) -> GroupConfig | None:
-    for group in document.groups:
-        states = elbv2.group_target_states(group.target_group_arns, [instance_id])
-        if any(instance_id in members for members in states.values()):
-            return group
-    return None
-
-
 def resolve(change: AlarmChange, document: GroupsDocument) -> tuple[GroupConfig, str | None, str]:
     """(group, the named instance if any, how the group was found)."""
     tags = change.tags
@@ -53,7 +45,7 @@ def resolve(change: AlarmChange, document: GroupsDocument) -> tuple[GroupConfig,
     if tags and alarms.GROUP_TAG in tags:
         return document.group(tags[alarms.GROUP_TAG]), instance_id, f"tag {alarms.GROUP_TAG}"
     if instance_id:
-        group = _group_of_instance(document, instance_id)
+        group = groups.group_of_instance(document, instance_id)
         if group:
             return group, instance_id, f"dimension InstanceId={instance_id}"
     target_group = change.dimensions.get("TargetGroup")

@@ -38,7 +38,6 @@ from steps.core.exceptions import InvalidRequest
 from steps.core.observability import EVENTBRIDGE_EVENT_ID, logger, tracer
 from steps.core.reasons import Reason
 from steps.store import audit, claim
-from steps.triggers.alarm_trigger import _group_of_instance
 
 INSTANCE_ID_PATTERN = r"^i-[0-9a-f]{8}([0-9a-f]{9})?$"  # pydantic's regex: "$" matches only at the very end
 NO_GROUP = "unmanaged"  # steps/drain/prepare_termination_drain.py NO_GROUP
@@ -90,7 +89,7 @@ def parse_event(event: dict[str, Any]) -> LifecycleActionEvent | SpotWarningEven
 def group_of(document: GroupsDocument, instance_id: str) -> GroupConfig | None:
     """The declared group whose target groups hold ``instance_id``, else the group of the remediation claiming it
     (deregistered by that remediation, it is in no target group now)."""
-    group = _group_of_instance(document, instance_id)
+    group = groups.group_of_instance(document, instance_id)
     if group is None and (holder := claim.holder(instance_id)) is not None:
         group = document.by_name.get(holder.claimed_for)
     return group
