@@ -116,8 +116,12 @@ def _failing(ctx: StepContext, health: dict[str, dict[str, tuple[str, str | None
         # Running (DescribeInstanceStatus lists running instances only) and registered past `initial`.
         eligible = [i for i in candidates if i in checks and any(
             members.get(i, ("initial", None))[0] != "initial" for members in health.values() if i in members)]
+        # Silence never counts from before the instance's LaunchTime (a start after a stop renews it): one
+        # DescribeInstances per 1000 quiet instances, none when every eligible instance reports.
+        quiet = criteria.quiet(series, eligible, end, silent_spec.for_seconds)
+        launched = ec2.launch_times(quiet) if quiet else {}
         found += criteria.silent(series, eligible, read_start, end, group.metric.period_seconds,
-                                 silent_spec.for_seconds)
+                                 silent_spec.for_seconds, launched=launched)
     return found
 
 
