@@ -7,7 +7,8 @@ then, with the ``metric`` criterion (the default), the worst breach of the metri
 One DescribeTargetHealth per target group; each instance's exact dimension sets, whatever the CloudWatch
 agent appends, from ListMetrics (one call per instance up to 20 instances, else one per 500 series of the
 metric, within a page cap and time budget: MetricListingTooLarge past them); one GetMetricData per 500
-series. When none of the group's instances has a
+series; with ``silent``, one DescribeInstances per 1000 quiet instances (their LaunchTime). When none of the
+group's instances has a
 datapoint, that is never "healthy": the step audits NO_METRIC_DATA with the dimension sets the metric does
 exist with, and notifies once per group per UTC day.
 """
