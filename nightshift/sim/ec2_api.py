@@ -6,7 +6,8 @@ a reboot is queued: the OS goes down a little later (a hung OS only at the hard 
 boots. A stop shuts the OS down and is ``stopping`` for a while before ``stopped``; a start is ``pending``
 while it boots on a new host. Status checks can keep reading ``ok`` across a quick reboot, which is exactly
 why the workflow needs a boot signal; the simulator reports them ``ok`` whenever the instance is running,
-except for an instance whose spec has an impairment fault (``impaired`` with ImpairedSince, until cured).
+except for an instance whose spec has an impairment fault (``impaired`` with ImpairedSince, until cured). A start
+after a stop renews DescribeInstances' LaunchTime (moto answers DescribeInstances; the simulator sets the time).
 
 AWS's documentation of what is modelled here (docs/aws-behaviour.md lists each behaviour):
 https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/Stop_Start.html
@@ -139,7 +140,14 @@ def _stop_or_start(sim: FleetWorld, params: dict[str, Any], start: bool) -> dict
             instance = owners[instance_id][1]
             previous = instance.ec2_state(now)
             # Stopping a stopped (or starting a running) instance is a successful no-op, as on AWS.
-            (instance.power.request_start if start else instance.power.request_stop)(now)
+            if start and instance.power.request_start(now):
+                # A start after a stop launches it again: DescribeInstances' LaunchTime, "The time that the
+                # instance was last launched", becomes now (a reboot leaves it). docs/aws-behaviour.md, "LaunchTime".
+                # https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_Instance.html
+                fleet = owners[instance_id][0]
+                moto_backend.set_launch_times(fleet.account_id, fleet.spec.region, {instance_id: now})
+            elif not start:
+                instance.power.request_stop(now)
             changes.append({"InstanceId": instance_id, "CurrentState": _state(instance.ec2_state(now)),
                             "PreviousState": _state(previous)})
         changes += _moto_transitions(sim, [i for i in ids if i not in owners], start=start)

@@ -246,10 +246,9 @@ class FleetSimulator:
                 instance.targets[arn] = TargetRecord(group.target_port, self.build_time, starts_healthy=True)
             self._instances.append(instance)
             self._by_id[instance_id] = instance
-            if specs[index].root_device != "ebs":
-                moto_backend.set_root_device_type(self.account_id, spec.region, instance_id, specs[index].root_device)
         for arn, group in self._groups.items():
             moto_backend.register_known_targets(arn, [(i, group.target_port) for i in instance_ids])
+        self._describe_as_aws(instance_ids, specs)
 
         if spec.auto_scaling is not None and asg_name is not None:
             # Not created in moto (moto's group would launch instances of its own and model Standby
@@ -269,6 +268,15 @@ class FleetSimulator:
             auto_scaling_group=asg_name,
         )
         return self._built
+
+    def _describe_as_aws(self, instance_ids: list[str], specs: list[InstanceSpec]) -> None:
+        """What DescribeInstances says of the fleet where moto's answer differs: RootDeviceType, LaunchTime."""
+        region = self.spec.region
+        for instance_id, instance_spec in zip(instance_ids, specs, strict=True):
+            if instance_spec.root_device != "ebs":
+                moto_backend.set_root_device_type(self.account_id, region, instance_id, instance_spec.root_device)
+        # Running since their metric history began, long before build(): their LaunchTime, on the virtual clock.
+        moto_backend.set_launch_times(self.account_id, region, dict.fromkeys(instance_ids, self.history_start))
 
     def _tags(self, asg_name: str | None) -> dict[str, str]:
         tags = {GROUP_TAG: self.spec.name}
@@ -334,6 +342,7 @@ class FleetSimulator:
                                                       spec.instance_type, self._tags(asg_name))
         index = len(self._instances)
         moto_backend.tag_resources(self.account_id, spec.region, [instance_id], self._name_tag(index))
+        moto_backend.set_launch_times(self.account_id, spec.region, {instance_id: at})
         # A fresh instance from the launch template: the fleet's default behaviour, booting from `at`.
         instance = SimulatedInstance(
             index=index, instance_id=instance_id, availability_zone=like.availability_zone,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from moto.autoscaling.models import autoscaling_backends
@@ -78,6 +79,19 @@ def launch_instances(account_id: str, region: str, image_id: str, subnet_id: str
 def set_root_device_type(account_id: str, region: str, instance_id: str, root_device_type: str) -> None:
     """What DescribeInstances reports as the instance's RootDeviceType (moto launches every instance "ebs")."""
     ec2_backends[account_id][region].get_instance(instance_id).root_device_type = root_device_type
+
+
+def set_launch_times(account_id: str, region: str, launched: dict[str, float]) -> None:
+    """What DescribeInstances reports as each instance's LaunchTime (epoch seconds on the virtual clock).
+
+    Gap: moto/ec2/models/instances.py:178 sets ``launch_time = utcnow()`` (the wall clock) once, at RunInstances,
+    and its ``start()`` (:504) never renews it; on AWS it is "The time that the instance was last launched", which
+    a start after a stop renews. https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_Instance.html
+    One pass over moto's instances (its ``get_instance`` scans them all: quadratic for a fleet); moto keeps a
+    naive UTC datetime there."""
+    for instance in ec2_backends[account_id][region].all_instances():
+        if instance.id in launched:
+            instance.launch_time = datetime.fromtimestamp(launched[instance.id], UTC).replace(tzinfo=None)
 
 
 def tag_resources(account_id: str, region: str, resource_ids: list[str], tags: dict[str, str]) -> None:

@@ -1,8 +1,8 @@
-"""EC2: reboot, status checks, and the placement facts capacity arithmetic needs."""
+"""EC2: reboot, status checks, launch times, and the placement facts capacity arithmetic needs."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from steps.aws.clients import client
@@ -81,19 +81,30 @@ def instance_tags(instance_id: str) -> dict[str, str]:
         return {t["Key"]: t["Value"] for page in pages for t in page.get("Tags", [])}
 
 
-def availability_zones(instance_ids: Iterable[str]) -> dict[str, str]:
-    """instance id -> AZ, in pages of 1000 ids."""
+def _described(instance_ids: Iterable[str]) -> Iterator[dict[str, Any]]:
+    """Each instance DescribeInstances returns for ``instance_ids``, in requests of up to 1000 ids, every page."""
     ids = sorted(set(instance_ids))
-    zones: dict[str, str] = {}
     for start in range(0, len(ids), DESCRIBE_INSTANCES_PAGE):
         page = ids[start:start + DESCRIBE_INSTANCES_PAGE]
         with aws_call("DescribeInstances"):
             reservations = [r for answer in client("ec2").get_paginator("describe_instances").paginate(InstanceIds=page)
                             for r in answer.get("Reservations", [])]
         for reservation in reservations:
-            for instance in reservation.get("Instances", []):
-                zones[instance["InstanceId"]] = instance.get("Placement", {}).get("AvailabilityZone", "unknown")
-    return zones
+            yield from reservation.get("Instances", [])
+
+
+def availability_zones(instance_ids: Iterable[str]) -> dict[str, str]:
+    """instance id -> AZ, in pages of 1000 ids."""
+    return {instance["InstanceId"]: instance.get("Placement", {}).get("AvailabilityZone", "unknown")
+            for instance in _described(instance_ids)}
+
+
+def launch_times(instance_ids: Iterable[str]) -> dict[str, float]:
+    """instance id -> its LaunchTime (epoch seconds), in pages of 1000 ids; an instance without one is left out.
+    "The time that the instance was last launched": a start after a stop renews it, a reboot does not.
+    https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_Instance.html"""
+    return {instance["InstanceId"]: instance["LaunchTime"].timestamp()
+            for instance in _described(instance_ids) if instance.get("LaunchTime") is not None}
 
 
 def root_device_type(instance_id: str) -> str | None:

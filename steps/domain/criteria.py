@@ -20,7 +20,26 @@ own hysteresis ``for_seconds`` (T) and reason code:
   T counts from that first sighting, a lower bound of the real duration (docs/design.md).
 * ``silent``: running and registered (not only ``initial``), but no datapoint of the group's metric for at least
   T while at least one peer reported in that time. When no instance reports at all, nobody is silent: that is
-  the group's NO_METRIC_DATA, as before.
+  the group's NO_METRIC_DATA, as before. Silence counts from the end of the last datapoint's period, and never
+  from before the instance's DescribeInstances ``LaunchTime``: "The time that the instance was last launched. To
+  determine the time that instance was first launched, see the attachment time for the primary network
+  interface" (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_Instance.html): a start after a stop
+  launches it again and renews it (an instance is ``pending`` "when it is launched or when it is started after
+  being in the stopped state", https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/ec2-instance-lifecycle.html;
+  docs/aws-behaviour.md, "LaunchTime"). An instance just started
+  again, or just launched, has no readable datapoint yet (its agent boots, then a period and the ingestion
+  delay pass), but it has not been running for T: it is not silent yet. Without a LaunchTime (EC2 did not
+  describe it) its silence counts from the readable edge: never due, watched.
+
+  A reboot does not renew LaunchTime (an OS reboot: the instance stays ``running`` on its host,
+  https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/ec2-instance-reboot.html), so a rebooted instance's
+  silence still counts from its last datapoint before the reboot. That is right, and safe for our own
+  reboots: a reboot takes down only the instance rebooted, never a peer (peers keep reporting); the rebooted
+  one is ``initial`` again once re-registered until its health checks pass (not eligible), and its gap is the
+  real outage (shutdown, a hard reboot of a hung OS, the boot) plus at most one period. T should exceed a boot
+  plus one period (it is at least one period, config.py) so a clean reboot never reaches it; an outage that
+  does reach T was real silence, and the instance cooldown (SKIPPED_COOLDOWN) refuses a second reboot of the
+  instance we rebooted.
 
 An already-failing instance comes before a merely leaking one, and among failing ones: a failed status check
 (system before instance), then a failing target, then silence; within one criterion the longest failing first,
@@ -145,24 +164,38 @@ def impaired(statuses: Mapping[str, StatusChecks], now: float, for_seconds: int)
     return out
 
 
-def silent(series: Mapping[str, Series], eligible: Iterable[str], window_start: float, end: float, period: int,
-           for_seconds: int) -> list[Failing]:
-    """Eligible instances (running, registered, not only ``initial``) with no datapoint in [end - T, end) while
-    at least one instance has one there. ``series`` covers [window_start, end); an instance with no datapoint in
-    it at all has been silent at least since ``window_start``."""
+def quiet(series: Mapping[str, Series], eligible: Iterable[str], end: float, for_seconds: int) -> list[str]:
+    """The eligible instances with no datapoint in [end - T, end) while at least one instance has one there:
+    the ones whose LaunchTime the silent criterion needs (none when everyone reports, or nobody does)."""
     recent = end - for_seconds
-    reporting = sorted(i for i, s in series.items() if any(t >= recent for t, _ in s))
+    reporting = {i for i, s in series.items() if any(t >= recent for t, _ in s)}
     if not reporting:
         return []  # nobody reports: the group's NO_METRIC_DATA, never one instance's silence
+    return sorted(set(eligible) - reporting)
+
+
+def silent(series: Mapping[str, Series], eligible: Iterable[str], window_start: float, end: float, period: int,
+           for_seconds: int, *, launched: Mapping[str, float]) -> list[Failing]:
+    """Eligible instances (running, registered, not only ``initial``) with no datapoint in [end - T, end) while
+    at least one instance has one there. ``series`` covers [window_start, end); an instance with no datapoint in
+    it at all has been silent at least since ``window_start``. ``launched``: each instance's LaunchTime (epoch
+    seconds); silence never counts from before it, so it is at most ``end - LaunchTime`` (``end``, the readable
+    edge, is never after now). An instance missing from ``launched`` counts from ``end``: not due."""
+    recent = end - for_seconds
+    reporting = sum(1 for s in series.values() if any(t >= recent for t, _ in s))
     out = []
-    for instance_id in sorted(set(eligible) - set(reporting)):
+    for instance_id in quiet(series, eligible, end, for_seconds):
         points = series.get(instance_id, ())
         last = max((t for t, _ in points), default=None)
-        since = last + period if last is not None else window_start
+        launch = launched.get(instance_id)
+        since = max(last + period if last is not None else window_start, end if launch is None else launch)
+        since = min(since, end)  # launched after the readable edge: silent for 0 s, not for a negative time
         out.append(Failing(instance_id, "silent", since, end - since, for_seconds,
                            f"{instance_id} has reported no datapoint for {end - since:.0f} s while "
-                           f"{len(reporting)} peer(s) report (needs {for_seconds} s)",
-                           numbers={"last_datapoint": last, "peers_reporting": len(reporting),
+                           f"{reporting} peer(s) report (needs {for_seconds} s"
+                           + ("; EC2 gives no LaunchTime" if launch is None else
+                              f"; last launched {end - launch:.0f} s before the readable edge") + ")",
+                           numbers={"last_datapoint": last, "launch_time": launch, "peers_reporting": reporting,
                                     "readable_until": end}))
     return out
 

@@ -7,7 +7,8 @@ then, with the ``metric`` criterion (the default), the worst breach of the metri
 One DescribeTargetHealth per target group; each instance's exact dimension sets, whatever the CloudWatch
 agent appends, from ListMetrics (one call per instance up to 20 instances, else one per 500 series of the
 metric, within a page cap and time budget: MetricListingTooLarge past them); one GetMetricData per 500
-series. When none of the group's instances has a
+series; with ``silent``, one DescribeInstances per 1000 quiet instances (their LaunchTime). When none of the
+group's instances has a
 datapoint, that is never "healthy": the step audits NO_METRIC_DATA with the dimension sets the metric does
 exist with, and notifies once per group per UTC day.
 """
@@ -116,8 +117,12 @@ def _failing(ctx: StepContext, health: dict[str, dict[str, tuple[str, str | None
         # Running (DescribeInstanceStatus lists running instances only) and registered past `initial`.
         eligible = [i for i in candidates if i in checks and any(
             members.get(i, ("initial", None))[0] != "initial" for members in health.values() if i in members)]
+        # Silence never counts from before the instance's LaunchTime (a start after a stop renews it): one
+        # DescribeInstances per 1000 quiet instances, none when every eligible instance reports.
+        quiet = criteria.quiet(series, eligible, end, silent_spec.for_seconds)
+        launched = ec2.launch_times(quiet) if quiet else {}
         found += criteria.silent(series, eligible, read_start, end, group.metric.period_seconds,
-                                 silent_spec.for_seconds)
+                                 silent_spec.for_seconds, launched=launched)
     return found
 
 

@@ -157,6 +157,10 @@ def test_standby_without_decrement_launches_a_replacement_that_goes_when_the_ins
     described = world.ec2.describe_instances(InstanceIds=[replacement])["Reservations"][0]["Instances"][0]
     assert described["SubnetId"] == world.sim.instance(victim).subnet_id  # type: ignore[union-attr]
     assert {t["Key"]: t["Value"] for t in described["Tags"]}["aws:autoscaling:groupName"] == "web-asg"
+    # AND its LaunchTime is its launch, now on the virtual clock; the fleet's own are long before build()
+    peer = world.ec2.describe_instances(InstanceIds=[victim])["Reservations"][0]["Instances"][0]
+    assert described["LaunchTime"].timestamp() == world.clock.now()
+    assert peer["LaunchTime"].timestamp() == world.sim.build_time - 3600
     assert world.sim.asg_desired_capacity() == SIZE
     assert lifecycle(world, replacement) == "Pending"
     assert world.sim.instance_state(replacement) == "pending"

@@ -170,3 +170,37 @@ def test_a_stopped_instance_never_started_keeps_refusing_commands(small: World) 
         with pytest.raises(ClientError) as refused:
             world.send(target, BOOT, timeout=60)
         assert refused.value.response["Error"]["Code"] == "InvalidInstanceId"
+
+
+def launch_times(world: World, *instance_ids: str) -> dict[str, float]:
+    """instance id -> LaunchTime (epoch seconds), as DescribeInstances reports it."""
+    answer = world.ec2.describe_instances(InstanceIds=list(instance_ids))
+    return {i["InstanceId"]: i["LaunchTime"].timestamp() for r in answer["Reservations"] for i in r["Instances"]}
+
+
+def test_launch_time_is_the_last_launch_a_start_after_a_stop_renews_it_a_reboot_does_not(small: World) -> None:
+    # "The time that the instance was last launched" (DescribeInstances, Instance.LaunchTime), on the virtual clock:
+    # https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_Instance.html
+    world, target, peer = small, small.instance(1), small.instance(2)
+    built = world.sim.build_time
+    before = launch_times(world, target, peer)
+    # THEN the fleet existed before build(): launched when its metric history begins, an hour before
+    assert before == {target: built - 3600, peer: built - 3600}
+    # WHEN it is rebooted and its reboot is done, THEN its LaunchTime stays (a reboot is not a launch)
+    world.ec2.reboot_instances(InstanceIds=[target])
+    world.advance(120)
+    assert world.sim.is_up(target) and launch_times(world, target)[target] == built - 3600
+    # WHEN it is stopped, THEN it stays too (stopped, not launched)
+    world.ec2.stop_instances(InstanceIds=[target])
+    world.advance(600)
+    assert launch_times(world, target)[target] == built - 3600
+    # WHEN it is started again THEN its LaunchTime is that start, on the virtual clock (moto would keep its
+    # RunInstances wall-clock time), and the peer's is unchanged
+    world.advance(7.0)
+    started = world.clock.now()
+    world.ec2.start_instances(InstanceIds=[target])
+    world.advance(120)
+    assert launch_times(world, target, peer) == {target: started, peer: built - 3600}
+    # WHEN a running instance is "started" again (a no-op) THEN nothing is launched: LaunchTime stays
+    world.ec2.start_instances(InstanceIds=[target])
+    assert launch_times(world, target)[target] == started

@@ -86,20 +86,84 @@ def test_impaired_for_less_than_for_seconds_or_with_no_impaired_since_is_not_due
 
 # -- silent ------------------------------------------------------------------------------------------------
 
+LONG_AGO = NOW - 86_400.0  # launched a day before: LaunchTime bounds nothing in the read window
+
+
+def launched_long_ago(*ids: str) -> dict[str, float]:
+    return dict.fromkeys(ids, LONG_AGO)
+
+
 def test_silent_needs_a_peer_reporting_and_for_seconds_of_silence() -> None:
     end = NOW
     series = {"i-1": [(end - 600, 40.0)], "i-2": [(end - 60, 40.0)], "i-3": []}
-    found = {f.instance_id: f for f in criteria.silent(series, ["i-1", "i-2", "i-3"], end - 900, end, 60, 300)}
+    found = {f.instance_id: f for f in criteria.silent(series, ["i-1", "i-2", "i-3"], end - 900, end, 60, 300,
+                                                       launched=launched_long_ago("i-1", "i-2", "i-3"))}
     assert set(found) == {"i-1", "i-3"}  # i-2 reports
     assert found["i-1"].since == end - 540 and found["i-1"].due  # last datapoint's period ended 540 s ago
     assert found["i-3"].since == end - 900 and found["i-3"].numbers["last_datapoint"] is None
+    assert found["i-1"].numbers["launch_time"] == LONG_AGO and found["i-1"].details()["launch_time"] == LONG_AGO
     # AND an instance not eligible (not running, only `initial`) is never silent
-    assert criteria.silent(series, ["i-2"], end - 900, end, 60, 300) == []
+    assert criteria.silent(series, ["i-2"], end - 900, end, 60, 300, launched=launched_long_ago("i-2")) == []
 
 
 def test_nobody_is_silent_when_no_instance_reports() -> None:
     series: dict[str, list[tuple[float, float]]] = {"i-1": [], "i-2": [(NOW - 600, 40.0)]}
-    assert criteria.silent(series, ["i-1", "i-2"], NOW - 900, NOW, 60, 300) == []
+    assert criteria.silent(series, ["i-1", "i-2"], NOW - 900, NOW, 60, 300,
+                           launched=launched_long_ago("i-1", "i-2")) == []
+    assert criteria.quiet(series, ["i-1", "i-2"], NOW, 300) == []
+
+
+@pytest.mark.parametrize(("launched_ago", "silent_seconds", "due"), [
+    (60.0, 60.0, False),      # started again a minute ago: its last datapoint before the stop does not count
+    (299.0, 299.0, False),    # one second short of T since its launch
+    (300.0, 300.0, True),     # silent T since its launch: due
+    (3_600.0, 540.0, True),   # launched long ago: silent since its last datapoint's period ended
+    (-30.0, 0.0, False),      # launched after the readable edge: silent for nothing yet
+])
+def test_silence_never_counts_from_before_the_launch_time(launched_ago: float, silent_seconds: float,
+                                                          due: bool) -> None:
+    # i-1's last datapoint is 600 s old (its period ended 540 s ago); i-2 reports.
+    series = {"i-1": [(NOW - 600, 40.0)], "i-2": [(NOW - 60, 40.0)]}
+    launched = {"i-1": NOW - launched_ago, "i-2": LONG_AGO}
+    [found] = criteria.silent(series, ["i-1", "i-2"], NOW - 900, NOW, 60, 300, launched=launched)
+    assert (found.instance_id, found.seconds, found.due) == ("i-1", silent_seconds, due)
+    assert found.numbers["launch_time"] == NOW - launched_ago
+    assert criteria.ordered([found]) == ([found] if due else [])
+
+
+def test_a_fresh_instance_with_no_datapoint_at_all_counts_from_its_launch_not_the_read_window() -> None:
+    series = {"i-new": [], "i-2": [(NOW - 60, 40.0)]}
+    launched = {"i-new": NOW - 120, "i-2": LONG_AGO}
+    [found] = criteria.silent(series, ["i-new", "i-2"], NOW - 900, NOW, 60, 300, launched=launched)
+    assert (found.since, found.seconds, found.due) == (NOW - 120, 120.0, False)
+
+
+def test_an_instance_ec2_gives_no_launch_time_for_is_watched_never_due() -> None:
+    series = {"i-1": [(NOW - 600, 40.0)], "i-2": [(NOW - 60, 40.0)]}
+    [found] = criteria.silent(series, ["i-1", "i-2"], NOW - 900, NOW, 60, 300, launched={"i-2": LONG_AGO})
+    assert (found.instance_id, found.seconds, found.due) == ("i-1", 0.0, False)
+    assert found.numbers["launch_time"] is None and "no LaunchTime" in found.sentence
+    assert criteria.watching([found]) == [{"instance_id": "i-1", "criterion": "silent", "seconds": 0.0,
+                                           "for_seconds": 300}]
+
+
+datapoint_times = st.lists(st.integers(0, 30).map(lambda k: NOW - 60.0 * k), max_size=6)
+
+
+@given(mine=datapoint_times, peer=datapoint_times, launched_ago=st.floats(-600, 7_200),
+       for_seconds=st.sampled_from([60, 300, 900]))
+def test_silence_never_exceeds_the_time_since_launch_and_is_due_only_after_t_of_it(
+        mine: list[float], peer: list[float], launched_ago: float, for_seconds: int) -> None:
+    end, window_start = NOW, NOW - 1_800
+    series = {"i-1": [(t, 40.0) for t in mine], "i-2": [(t, 40.0) for t in peer]}
+    launch = end - launched_ago
+    found = criteria.silent(series, ["i-1", "i-2"], window_start, end, 60, for_seconds,
+                            launched={"i-1": launch, "i-2": launch})
+    for f in found:
+        assert 0 <= f.seconds <= max(0.0, end - launch)  # the readable edge is never after now: <= now - launch
+        assert f.since >= min(launch, end)
+        assert not f.due or end - launch >= for_seconds  # launched less than T ago: never silent
+        assert not any(t >= end - for_seconds for t, _ in series[f.instance_id])  # and it really is quiet
 
 
 # -- priority ----------------------------------------------------------------------------------------------
@@ -189,7 +253,7 @@ def test_silent_shorter_than_one_metric_period_is_refused_it_could_never_find_an
     # A datapoint is stamped with its period's start: with T under one period no instance has one in the last
     # T seconds, so "nobody reports" and nobody is ever silent: refused, naming the field and the fix.
     assert criteria.silent({"i-1": [(NOW - 60, 40.0)], "i-2": []}, ["i-1", "i-2"], NOW - 900, NOW, 60,
-                           for_seconds) == []
+                           for_seconds, launched=launched_long_ago("i-1", "i-2")) == []
     base = {"name": "web", "target_group_arns": [TG1]}
     with pytest.raises(ValidationError, match=r"select: silent for_seconds .* at least metric.period_seconds \(60\)"):
         GroupConfig.model_validate({**base, "select": [{"criterion": "silent", "for_seconds": for_seconds}]})

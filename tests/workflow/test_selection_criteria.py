@@ -231,9 +231,6 @@ def test_the_simulator_refuses_to_stop_an_instance_store_root_as_ec2_does(harnes
         ec2.stop_instances(InstanceIds=[faulty])
 
 
-@pytest.mark.xfail(strict=True, reason="review rev16a: silent counts from the last datapoint before a stop (or the "
-                   "read window's start), never from the instance's last start (DescribeInstances LaunchTime); "
-                   "remove this mark with the fix")
 def test_an_instance_just_started_after_a_stop_is_not_silent_yet(harness: MakeHarness) -> None:
     # Someone stopped an instance for 10 minutes and started it again: it is running, healthy, and its agent
     # publishes again, but its new datapoints are not readable yet (period + ingestion delay). It has been
@@ -249,9 +246,21 @@ def test_an_instance_just_started_after_a_stop_is_not_silent_yet(harness: MakeHa
         if healthy_everywhere(h, restarted):
             break
     assert healthy_everywhere(h, restarted)
+    started_at = [t for verb, t in h.sim.instance(restarted).power.stop_start if verb == "start"][-1]
+    mark = len(h.rt.api_calls())
     assert h.run()["status"] == "SUCCEEDED"
     assert "SELECTED" not in h.audit_events()
     assert not h.sim.reboots(restarted) and calls(h, "elbv2.DeregisterTargets") == 0
+    # AND it is watched: quiet since its start, counted from its LaunchTime, far from T
+    nothing = h.audit_records()[-1]
+    assert nothing["event"] == "NOTHING_TO_DO"
+    [watched] = nothing["details"]["watching"]
+    assert (watched["instance_id"], watched["criterion"]) == (restarted, "silent")
+    assert 0 <= watched["seconds"] <= h.rt.clock.now() - started_at < 300
+    # AND the select step asked EC2 for the LaunchTime of that quiet instance only, in one DescribeInstances
+    described = [c.params for c in h.rt.api_calls()[mark:] if c.operation == "DescribeInstances"
+                 and c.function and "select" in c.function]
+    assert described == [{"InstanceIds": [restarted]}]
 
 
 @pytest.mark.xfail(strict=True, reason="review rev16a: first_seen remembers a sighting across an unobserved gap (it is "
