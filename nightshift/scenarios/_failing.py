@@ -17,11 +17,12 @@ FAULTY_INDEX = LEAKING_INDEX
 ACTIONS = (("REPLACED", "replace"), ("STOP_STARTED", "stop_start"), ("REBOOTED", "reboot"))
 
 
-def fleet(options: DemoOptions, faulty: InstanceSpec) -> FleetSpec:
-    """The demo fleet (no leaker) with instance FAULTY_INDEX failing as ``faulty`` says."""
+def fleet(options: DemoOptions, faulty: InstanceSpec, **settings: Any) -> FleetSpec:
+    """The demo fleet (no leaker) with instance FAULTY_INDEX failing as ``faulty`` says; ``settings``: other
+    FleetSpec fields (the health check interval, say)."""
     return FleetSpec(name="web", size=options.size, deregistration_delay=options.delay,
                      default=InstanceSpec(inflight_seconds=options.inflight_seconds),
-                     leaking={FAULTY_INDEX: replace(faulty, inflight_seconds=options.inflight_seconds)})
+                     leaking={FAULTY_INDEX: replace(faulty, inflight_seconds=options.inflight_seconds)}, **settings)
 
 
 def declaring(select: list[dict[str, Any]]) -> Any:
@@ -31,7 +32,7 @@ def declaring(select: list[dict[str, Any]]) -> Any:
 
 
 def run(scenario: str, options: DemoOptions, progress: Progress | None, faulty: InstanceSpec,
-        select: list[dict[str, Any]], warmup: Warmup | None = None) -> dict[str, Any]:
+        select: list[dict[str, Any]], warmup: Warmup | None = None, **fleet_settings: Any) -> dict[str, Any]:
     options = replace(options, scenario=scenario)
     ids: list[str] = []
 
@@ -39,7 +40,7 @@ def run(scenario: str, options: DemoOptions, progress: Progress | None, faulty: 
         ids.append(built.instance_ids[FAULTY_INDEX])
         return warmup(rt, simulator, built, say) if warmup is not None else {}
 
-    result = run_demo(options, progress, fleet=fleet(options, faulty), declaration=declaring(select),
+    result = run_demo(options, progress, fleet=fleet(options, faulty, **fleet_settings), declaration=declaring(select),
                       warmup=remember)
     execution = result["execution_arn"]
     mine = [r for r in result["audit"] if r.get("execution_id") == execution]

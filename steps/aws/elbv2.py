@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from steps.aws.clients import client
 from steps.aws.errors import aws_call
@@ -112,3 +113,40 @@ def register(target_group_arn: str, instance_id: str, port: int | None = None) -
         target["Port"] = port
     with aws_call(f"RegisterTargets {instance_id} in {target_group_arn}"):
         client("elbv2").register_targets(TargetGroupArn=target_group_arn, Targets=[target])
+
+
+@dataclass(frozen=True)
+class HealthCheckSettings:
+    interval_seconds: int
+    healthy_threshold: int
+    unhealthy_threshold: int
+
+
+# DescribeTargetGroups takes a list of TargetGroupArns and pages its answer (Marker / NextMarker, PageSize at most
+# 400); its API reference documents no limit on the list, so we send at most this many per call.
+# https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_DescribeTargetGroups.html
+DESCRIBE_TARGET_GROUPS_BATCH = 20
+
+
+def health_check_settings(target_group_arns: Iterable[str]) -> dict[str, HealthCheckSettings]:
+    """target group ARN -> its health check interval and thresholds (DescribeTargetGroups, batched, every page).
+    A target group missing from the answer is missing here (the caller treats it as unknown)."""
+    arns = sorted(set(target_group_arns))
+    found: dict[str, HealthCheckSettings] = {}
+    for at in range(0, len(arns), DESCRIBE_TARGET_GROUPS_BATCH):
+        batch = arns[at:at + DESCRIBE_TARGET_GROUPS_BATCH]
+        kwargs: dict[str, object] = {"TargetGroupArns": batch}
+        while True:
+            with aws_call(f"DescribeTargetGroups {', '.join(batch)}"):
+                response = client("elbv2").describe_target_groups(**kwargs)
+            for group in response.get("TargetGroups", []):
+                interval = group.get("HealthCheckIntervalSeconds")
+                healthy, unhealthy = group.get("HealthyThresholdCount"), group.get("UnhealthyThresholdCount")
+                if interval is not None and healthy is not None and unhealthy is not None:
+                    found[str(group["TargetGroupArn"])] = HealthCheckSettings(int(interval), int(healthy),
+                                                                              int(unhealthy))
+            marker = response.get("NextMarker")
+            if not marker:
+                break
+            kwargs["Marker"] = marker
+    return found

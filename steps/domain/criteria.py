@@ -16,8 +16,11 @@ own hysteresis ``for_seconds`` (T) and reason code:
   (https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_TargetHealth.html). Not ``initial``
   (``Elb.RegistrationInProgress`` / ``Elb.InitialHealthChecking``), not ``draining``/``unused``, not
   ``Elb.InternalError`` (the load balancer's problem, not the instance's). DescribeTargetHealth does not say
-  since when, so the select step remembers when it first saw each instance failing (steps/store/first_seen.py);
-  T counts from that first sighting, a lower bound of the real duration (docs/design.md).
+  since when, so the select step remembers when it first saw each instance failing and when it last saw it
+  failing (steps/store/first_seen.py); T counts from that first sighting, a lower bound of the real duration
+  (docs/design.md). A first sighting carries over to the next selection only if that selection comes before
+  the target could have recovered and failed again unobserved (``recover_and_fail_seconds``); otherwise it
+  starts again at now.
 * ``silent``: running and registered (not only ``initial``), but no datapoint of the group's metric for at least
   T while at least one peer reported in that time. When no instance reports at all, nobody is silent: that is
   the group's NO_METRIC_DATA, as before. Silence counts from the end of the last datapoint's period, and never
@@ -65,6 +68,9 @@ STOP_START = "stop_start"
 PRIORITY = ("status_check", "unhealthy_target", "silent")
 CODES = {"status_check": Reason.STATUS_CHECK_FAILED, "unhealthy_target": Reason.UNHEALTHY_TARGET,
          "silent": Reason.SILENT_INSTANCE}
+# The numbers the audit's ``watching`` shows besides seconds and for_seconds: for unhealthy_target, the first
+# sighting, the previous one, the longest gap that carries it, and whether it was restarted because of a gap.
+WATCHED = {"unhealthy_target": ("first_seen", "last_seen", "max_gap_seconds", "restarted")}
 
 
 @dataclass(frozen=True)
@@ -123,22 +129,78 @@ def failing_health_checks(health: Mapping[str, Mapping[str, TargetHealth]]) -> d
     return found
 
 
-def first_seen(failing: Iterable[str], remembered: Mapping[str, float], now: float) -> dict[str, float]:
-    """When each failing instance was first seen failing: remembered, else now. Instances no longer failing are
-    dropped (a target that recovered starts over the next time it fails)."""
-    return {i: min(remembered.get(i, now), now) for i in sorted(set(failing))}
+@dataclass(frozen=True)
+class Sighting:
+    """When an instance was first seen failing its health checks (this failure) and last seen so. ``previous``
+    and ``restarted`` describe this selection's decision, for the audit; only ``first`` and ``last`` are kept."""
+
+    first: float
+    last: float
+    previous: float | None = None  # the last sighting remembered before this selection, if any
+    restarted: bool = False  # a remembered sighting was dropped: too long unobserved to carry
 
 
-def unhealthy_targets(health: Mapping[str, Mapping[str, TargetHealth]], seen: Mapping[str, float], now: float,
-                      for_seconds: int) -> list[Failing]:
+def recover_and_fail_seconds(interval_seconds: float, unhealthy_threshold: int) -> float:
+    """The shortest time in which a target seen ``unhealthy`` can turn healthy and unhealthy again unobserved.
+
+    ELBv2: "If the health checks exceed UnhealthyThresholdCount consecutive failures, the load balancer takes
+    the target out of service. When the health checks exceed HealthyThresholdCount consecutive successes, the
+    load balancer puts the target back in service", one check every HealthCheckIntervalSeconds
+    (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/target-group-health-checks.html).
+    The target may already have passed HealthyThresholdCount - 1 checks when a selection sees it unhealthy, so
+    one more passed check (right after that look) makes it healthy, and UnhealthyThresholdCount failed checks,
+    one interval apart, make it unhealthy again: UnhealthyThresholdCount x interval after the look at the
+    soonest. HealthyThresholdCount does not shorten or lengthen that: it is not part of the bound."""
+    return float(unhealthy_threshold) * float(interval_seconds)
+
+
+def max_gaps(health: Mapping[str, Mapping[str, TargetHealth]], cycles: Mapping[str, float]) -> dict[str, float]:
+    """instance -> the longest time between two sightings across which its first sighting may carry: the
+    smallest ``recover_and_fail_seconds`` of the target groups it is registered in (conservative); 0 (never
+    carry) for a target group whose health check settings are unknown."""
+    gaps: dict[str, float] = {}
+    for tg, members in health.items():
+        for instance_id in members:
+            cycle = cycles.get(tg, 0.0)
+            gaps[instance_id] = min(gaps.get(instance_id, cycle), cycle)
+    return gaps
+
+
+def first_seen(failing: Iterable[str], remembered: Mapping[str, Sighting], now: float,
+               max_gap: Mapping[str, float]) -> dict[str, Sighting]:
+    """When each failing instance was first seen failing, and now as its last sighting. A remembered first
+    sighting carries over only if the instance was last seen failing less than its ``max_gap`` ago (no
+    recover-and-fail cycle fits in between unobserved); otherwise, and for a new one, the first sighting is now.
+    Instances no longer failing are dropped (a target that recovered starts over the next time it fails)."""
+    seen: dict[str, Sighting] = {}
+    for instance_id in sorted(set(failing)):
+        before = remembered.get(instance_id)
+        if before is None:
+            seen[instance_id] = Sighting(now, now)
+        elif now - before.last < max_gap.get(instance_id, 0.0):
+            seen[instance_id] = Sighting(min(before.first, now), now, previous=before.last)
+        else:
+            seen[instance_id] = Sighting(now, now, previous=before.last, restarted=True)
+    return seen
+
+
+def unhealthy_targets(health: Mapping[str, Mapping[str, TargetHealth]], seen: Mapping[str, Sighting], now: float,
+                      for_seconds: int, max_gap: Mapping[str, float] | None = None) -> list[Failing]:
     out = []
     for instance_id, reasons in sorted(failing_health_checks(health).items()):
-        since = seen.get(instance_id, now)
+        sighting = seen.get(instance_id, Sighting(now, now))
+        since = sighting.first
         names = ", ".join(f"{tg.split('/')[-2] if '/' in tg else tg} ({code})" for tg, code in sorted(reasons.items()))
+        restarted = (f"; seen failing {now - sighting.previous:.0f} s before, too long ago to carry (at most "
+                     f"{(max_gap or {}).get(instance_id, 0.0):.0f} s): counted from now"
+                     if sighting.restarted and sighting.previous is not None else "")
         out.append(Failing(instance_id, "unhealthy_target", since, now - since, for_seconds,
                            f"{instance_id} fails its health checks in {names}, first seen {now - since:.0f} s ago "
-                           f"(needs {for_seconds} s)",
-                           numbers={"target_groups": dict(sorted(reasons.items())), "first_seen": since}))
+                           f"(needs {for_seconds} s){restarted}",
+                           numbers={"target_groups": dict(sorted(reasons.items())), "first_seen": since,
+                                    "last_seen": sighting.previous,
+                                    "max_gap_seconds": (max_gap or {}).get(instance_id),
+                                    "restarted": sighting.restarted}))
     return out
 
 
@@ -212,4 +274,5 @@ def ordered(found: Iterable[Failing]) -> list[Failing]:
 def watching(found: Iterable[Failing]) -> list[dict[str, Any]]:
     """The failing instances not failing long enough yet: for the audit's numbers (hysteresis at work)."""
     return [{"instance_id": f.instance_id, "criterion": f.criterion, "seconds": round(f.seconds, 1),
-             "for_seconds": f.for_seconds} for f in sorted(found, key=_rank) if not f.due]
+             "for_seconds": f.for_seconds, **{k: f.numbers[k] for k in WATCHED.get(f.criterion, ()) if k in f.numbers}}
+            for f in sorted(found, key=_rank) if not f.due]

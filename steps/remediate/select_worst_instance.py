@@ -4,12 +4,13 @@ The group's ``select`` criteria decide what "worst" means (steps/domain/criteria
 failing (a status check impaired, a target failing its health checks, a silent agent) long enough comes first,
 then, with the ``metric`` criterion (the default), the worst breach of the metric (steps/domain/selection.py).
 
-One DescribeTargetHealth per target group; each instance's exact dimension sets, whatever the CloudWatch
-agent appends, from ListMetrics (one call per instance up to 20 instances, else one per 500 series of the
-metric, within a page cap and time budget: MetricListingTooLarge past them); one GetMetricData per 500
-series; with ``silent``, one DescribeInstances per 1000 quiet instances (their LaunchTime). When none of the
-group's instances has a
-datapoint, that is never "healthy": the step audits NO_METRIC_DATA with the dimension sets the metric does
+One DescribeTargetHealth per target group (and, for ``unhealthy_target`` when a target fails, one
+DescribeTargetGroups per 20 of them for their health check settings); each instance's exact dimension sets,
+whatever the CloudWatch agent appends, from ListMetrics (one call per instance up to 20 instances, else one per
+500 series of the metric, within a page cap and time budget: MetricListingTooLarge past them); one GetMetricData
+per 500 series; with ``silent``, one DescribeInstances per 1000 quiet instances (their LaunchTime). When none
+of the group's instances has a datapoint, that is never "healthy": the step audits NO_METRIC_DATA with the
+dimension sets the metric does
 exist with, and notifies once per group per UTC day.
 """
 
@@ -107,12 +108,20 @@ def _failing(ctx: StepContext, health: dict[str, dict[str, tuple[str, str | None
         found += criteria.impaired(checks, ctx.now, status_spec.for_seconds)
     if unhealthy_spec:
         targets = {tg: {i: criteria.TargetHealth(*h) for i, h in members.items()} for tg, members in health.items()}
-        remembered = first_seen.load(group.name)
-        seen = criteria.first_seen(criteria.failing_health_checks(targets), remembered, ctx.now)
-        if seen != remembered:
-            first_seen.save(group.name, seen, ctx.now)
+        failing = criteria.failing_health_checks(targets)
+        remembered = {i: criteria.Sighting(first, last) for i, (first, last) in first_seen.load(group.name).items()}
+        # How long a first sighting may go unobserved and still carry: from the target groups' health check
+        # settings (one batched DescribeTargetGroups, only when something fails).
+        gaps: dict[str, float] = {}
+        if failing:
+            cycles = {tg: criteria.recover_and_fail_seconds(s.interval_seconds, s.unhealthy_threshold)
+                      for tg, s in elbv2.health_check_settings(group.target_group_arns).items()}
+            gaps = criteria.max_gaps(targets, cycles)
+        seen = criteria.first_seen(failing, remembered, ctx.now, gaps)
+        if seen or remembered:  # each sighting moves its `last`; an instance no longer failing is forgotten
+            first_seen.save(group.name, {i: (s.first, s.last) for i, s in seen.items()}, ctx.now)
         mine = {tg: {i: h for i, h in members.items() if i in candidates} for tg, members in targets.items()}
-        found += criteria.unhealthy_targets(mine, seen, ctx.now, unhealthy_spec.for_seconds)
+        found += criteria.unhealthy_targets(mine, seen, ctx.now, unhealthy_spec.for_seconds, gaps)
     if silent_spec:
         # Running (DescribeInstanceStatus lists running instances only) and registered past `initial`.
         eligible = [i for i in candidates if i in checks and any(

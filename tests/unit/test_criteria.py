@@ -14,7 +14,7 @@ from steps.core.config import GroupConfig
 from steps.core.reasons import Reason
 from steps.domain import admission, criteria
 from steps.domain.capacity import healthy_after_removal, refusing_fail_open
-from steps.domain.criteria import StatusChecks, TargetHealth
+from steps.domain.criteria import Sighting, StatusChecks, TargetHealth
 
 TG1 = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web-https/0123456789abcdef"
 TG2 = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web-http/0123456789abcdef"
@@ -43,25 +43,85 @@ def test_only_health_check_failures_count_as_an_unhealthy_target(state: str, rea
 
 def test_an_unhealthy_target_is_due_only_after_for_seconds_since_first_seen() -> None:
     health = {TG1: {"i-1": TargetHealth("unhealthy", "Target.FailedHealthChecks")}, TG2: {}}
-    seen = criteria.first_seen(criteria.failing_health_checks(health), {}, NOW)
-    assert seen == {"i-1": NOW}  # first sighting: counts from now
+    failing = criteria.failing_health_checks(health)
+    seen = criteria.first_seen(failing, {}, NOW, {"i-1": 60.0})
+    assert seen == {"i-1": Sighting(NOW, NOW)}  # first sighting: counts from now
     assert not criteria.unhealthy_targets(health, seen, NOW, 120)[0].due
-    later = criteria.unhealthy_targets(health, seen, NOW + 119, 120)[0]
-    assert not later.due and later.seconds == 119
-    due = criteria.unhealthy_targets(health, seen, NOW + 120, 120)[0]
+    # seen again every 50 s (under the 60 s gap): the first sighting carries
+    for at in (NOW + 50, NOW + 100):
+        seen = criteria.first_seen(failing, seen, at, {"i-1": 60.0})
+    later = criteria.unhealthy_targets(health, seen, NOW + 100, 120, {"i-1": 60.0})[0]
+    assert not later.due and later.seconds == 100
+    seen = criteria.first_seen(failing, seen, NOW + 120, {"i-1": 60.0})
+    due = criteria.unhealthy_targets(health, seen, NOW + 120, 120, {"i-1": 60.0})[0]
     assert due.due and due.code == Reason.UNHEALTHY_TARGET
     assert due.details()["target_groups"] == {TG1: "Target.FailedHealthChecks"}
+    assert (due.numbers["first_seen"], due.numbers["last_seen"], due.numbers["max_gap_seconds"],
+            due.numbers["restarted"]) == (NOW, NOW + 100, 60.0, False)
 
 
-@given(st.dictionaries(st.sampled_from(["i-1", "i-2", "i-3", "i-4"]), st.floats(0, NOW * 2), max_size=4),
-       st.sets(st.sampled_from(["i-1", "i-2", "i-3", "i-4"])))
-def test_first_seen_keeps_only_failing_instances_and_never_a_future_time(remembered: dict[str, float],
-                                                                         failing: set[str]) -> None:
-    seen = criteria.first_seen(failing, remembered, NOW)
+def test_a_first_sighting_carries_within_the_gap_and_restarts_beyond_it() -> None:
+    remembered = {"i-1": Sighting(NOW - 600, NOW - 59), "i-2": Sighting(NOW - 600, NOW - 60),
+                  "i-3": Sighting(NOW - 600, NOW - 3600)}
+    seen = criteria.first_seen({"i-1", "i-2", "i-3", "i-4"}, remembered, NOW, {"i-1": 60.0, "i-2": 60.0, "i-3": 60.0})
+    assert seen["i-1"] == Sighting(NOW - 600, NOW, previous=NOW - 59)  # seen 59 s ago: carried
+    assert seen["i-2"] == Sighting(NOW, NOW, previous=NOW - 60, restarted=True)  # 60 s: a cycle may fit
+    assert seen["i-3"] == Sighting(NOW, NOW, previous=NOW - 3600, restarted=True)
+    assert seen["i-4"] == Sighting(NOW, NOW)  # never seen before
+    # a target group whose settings are unknown carries nothing
+    assert criteria.first_seen({"i-1"}, remembered, NOW, {})["i-1"].first == NOW
+
+
+def test_a_restarted_sighting_is_in_the_watching_numbers_and_the_sentence() -> None:
+    health = {TG1: {"i-1": TargetHealth("unhealthy", "Target.Timeout")}}
+    seen = criteria.first_seen({"i-1"}, {"i-1": Sighting(NOW - 7200, NOW - 3600)}, NOW, {"i-1": 20.0})
+    [failing] = criteria.unhealthy_targets(health, seen, NOW, 300, {"i-1": 20.0})
+    assert "seen failing 3600 s before, too long ago to carry (at most 20 s)" in failing.sentence
+    assert criteria.watching([failing]) == [{"instance_id": "i-1", "criterion": "unhealthy_target", "seconds": 0.0,
+                                             "for_seconds": 300, "first_seen": NOW, "last_seen": NOW - 3600,
+                                             "max_gap_seconds": 20.0, "restarted": True}]
+
+
+def test_the_gap_is_unhealthy_threshold_times_interval_the_smallest_where_the_target_is_registered() -> None:
+    # 2 failed checks every 30 s: 60 s; 3 every 10 s: 30 s (HealthyThresholdCount does not enter: the passed
+    # checks that make it healthy may all come before the look that saw it unhealthy, but one)
+    assert criteria.recover_and_fail_seconds(30, 2) == 60
+    assert criteria.recover_and_fail_seconds(10, 3) == 30
+    health = {TG1: {"i-1": TargetHealth("unhealthy", "Target.FailedHealthChecks"), "i-2": TargetHealth("healthy")},
+              TG2: {"i-1": TargetHealth("healthy")}}
+    assert criteria.max_gaps(health, {TG1: 60.0, TG2: 30.0}) == {"i-1": 30.0, "i-2": 60.0}
+    assert criteria.max_gaps(health, {TG1: 60.0}) == {"i-1": 0.0, "i-2": 60.0}  # TG2 unknown: never carry
+
+
+@given(st.dictionaries(st.sampled_from(["i-1", "i-2", "i-3", "i-4"]),
+                       st.tuples(st.floats(0, NOW * 2), st.floats(0, NOW * 2)), max_size=4),
+       st.sets(st.sampled_from(["i-1", "i-2", "i-3", "i-4"])), st.floats(0, 600))
+def test_first_seen_keeps_only_failing_instances_and_never_a_future_time(remembered: dict[str, tuple[float, float]],
+                                                                         failing: set[str], gap: float) -> None:
+    before = {i: Sighting(first, last) for i, (first, last) in remembered.items()}
+    seen = criteria.first_seen(failing, before, NOW, dict.fromkeys(before, gap))
     assert set(seen) == failing
     for instance_id, at in seen.items():
-        assert at <= NOW
-        assert at == (min(remembered[instance_id], NOW) if instance_id in remembered else NOW)
+        assert at.first <= NOW and at.last == NOW
+        carried = instance_id in before and NOW - before[instance_id].last < gap
+        assert at.first == (min(before[instance_id].first, NOW) if carried else NOW)
+
+
+@given(st.lists(st.floats(0.5, 300), min_size=1, max_size=30), st.floats(1, 120))
+def test_the_first_sighting_is_the_start_of_the_unbroken_chain_of_sightings(steps: list[float], gap: float) -> None:
+    # Selections see the target failing at t0 < t1 < ...; the first sighting never precedes the earliest
+    # sighting of the last chain whose steps are each shorter than the gap, and a step of the gap or more resets.
+    times = [NOW]
+    for step in steps:
+        times.append(times[-1] + step)
+    seen: dict[str, Sighting] = {}
+    chain_start = times[0]
+    for previous, at in zip([None, *times], times, strict=False):
+        if previous is not None and at - previous >= gap:
+            chain_start = at
+        seen = criteria.first_seen({"i-1"}, seen, at, {"i-1": gap})
+        assert seen["i-1"].first == chain_start and seen["i-1"].last == at
+        assert seen["i-1"].restarted is (previous is not None and at - previous >= gap)
 
 
 # -- status_check ------------------------------------------------------------------------------------------

@@ -44,7 +44,10 @@ def test_each_failing_instance_is_healed_chosen_by_its_criterion(tmp_path: Path,
     for record in result["audit"]:
         assert record["event"] in codes, f"{record['event']} is not in the README's reason-code table"
         assert record["details"] and record["reason"]
-    if scenario == "unhealthy":  # the hysteresis: a first run only watched it
+    if scenario == "unhealthy":  # the hysteresis: the first runs only watched it (every 50 s: within the gap)
         assert result["warmup"]["status"] == "SUCCEEDED"
+        assert result["warmup"]["statuses"] == ["SUCCEEDED"] * 3
         events = [r["event"] for r in result["audit"]]
-        assert events.index("NOTHING_TO_DO") < events.index("UNHEALTHY_TARGET")
+        assert events.count("NOTHING_TO_DO") == 3 and events.index("NOTHING_TO_DO") < events.index("UNHEALTHY_TARGET")
+        chosen = next(r for r in result["audit"] if r["event"] == "SELECTED")["details"]
+        assert chosen["seconds"] >= 120 and chosen["restarted"] is False

@@ -79,25 +79,34 @@ def test_a_failed_instance_status_check_is_rebooted_first(harness: MakeHarness) 
 
 
 def test_an_unhealthy_target_is_watched_for_its_for_seconds_then_healed(harness: MakeHarness) -> None:
-    h = harness(fleet("app_failing", 0.0), select=[{"criterion": "unhealthy_target", "for_seconds": 120},
-                                                   {"criterion": "metric"}])
+    # Health checks every 30 s, unhealthy after 2 failed ones: a first sighting carries across at most 60 s
+    # between two selections (a recover-and-fail cycle fits in no less: criteria.recover_and_fail_seconds), so
+    # the selections come every 50 s and then 20 s later, as a sweep of a minute or less would.
+    spec = FleetSpec(size=12, health_check_interval=30,
+                     leaking={FAULTY: InstanceSpec(fault="app_failing", fault_at=0.0)})
+    h = harness(spec, select=[{"criterion": "unhealthy_target", "for_seconds": 120}, {"criterion": "metric"}])
     faulty = h.built.instance_ids[FAULTY]
-    h.rt.clock.advance(30)  # 2 failed checks x 10 s: unhealthy (Target.FailedHealthChecks)
+    h.rt.clock.advance(70)  # 2 failed checks x 30 s: unhealthy (Target.FailedHealthChecks)
     assert h.sim.target_state(faulty, h.built.target_group_arns[0]) == "unhealthy"
-    # WHEN it has been seen unhealthy for less than 120 s THEN nothing is done (twice)
+    first = h.rt.clock.now()
+    # WHEN it has been seen unhealthy for less than 120 s THEN nothing is done (three times)
     assert h.run()["status"] == "SUCCEEDED"
-    h.rt.clock.advance(100)
-    assert h.run()["status"] == "SUCCEEDED"
-    assert h.audit_events() == ["LOCK_ACQUIRED", "NOTHING_TO_DO"] * 2
-    watching = h.audit_records()[-1]["details"]["watching"]
-    assert [(w["instance_id"], w["criterion"]) for w in watching] == [(faulty, "unhealthy_target")]
+    for _ in range(2):
+        h.rt.clock.advance(50)
+        assert h.run()["status"] == "SUCCEEDED"
+    assert h.audit_events() == ["LOCK_ACQUIRED", "NOTHING_TO_DO"] * 3
+    [watched] = h.audit_records()[-1]["details"]["watching"]
+    assert (watched["instance_id"], watched["criterion"]) == (faulty, "unhealthy_target")
+    # the audit shows the first sighting carried: seen 50 s before, within the 60 s a sighting may go unobserved
+    assert watched["first_seen"] == pytest.approx(first, abs=5) and watched["restarted"] is False
+    assert watched["max_gap_seconds"] == 60 and watched["seconds"] == pytest.approx(100, abs=5)
     assert calls(h, "elbv2.DeregisterTargets") == 0 and not h.sim.reboot_requests(faulty)
     # WHEN 120 s have passed since it was first seen THEN it is chosen by unhealthy_target and rebooted
     h.rt.clock.advance(20)
     assert h.run()["status"] == "SUCCEEDED"
     chosen = selected(h)
     assert chosen["instance_id"] == faulty and chosen["details"]["criterion"] == "unhealthy_target"
-    assert chosen["details"]["seconds"] >= 120
+    assert chosen["details"]["seconds"] >= 120 and chosen["details"]["first_seen"] == watched["first_seen"]
     assert len(h.sim.reboots(faulty)) == 1 and healthy_everywhere(h, faulty)
 
 
@@ -263,9 +272,6 @@ def test_an_instance_just_started_after_a_stop_is_not_silent_yet(harness: MakeHa
     assert described == [{"InstanceIds": [restarted]}]
 
 
-@pytest.mark.xfail(strict=True, reason="review rev16a: first_seen remembers a sighting across an unobserved gap (it is "
-                   "saved only when the set changes, with no last-observed time): a new failure inherits an old "
-                   "one's start; remove this mark with the fix")
 def test_a_target_failing_again_after_recovering_unobserved_starts_its_wait_again(harness: MakeHarness) -> None:
     # Seen failing once (watched), then it recovered and served for an hour with no selection looking (the group
     # paused, the sweep off), then it fails again. Its first sighting is an hour old, but this failure is seconds
@@ -284,3 +290,33 @@ def test_a_target_failing_again_after_recovering_unobserved_starts_its_wait_agai
     assert h.run()["status"] == "SUCCEEDED"
     assert "SELECTED" not in h.audit_events()
     assert calls(h, "elbv2.DeregisterTargets") == 0 and not h.sim.reboot_requests(faulty)
+    # the audit says why: last seen failing an hour ago, more than the 20 s (2 failed checks x 10 s) that carry
+    [watched] = h.audit_records()[-1]["details"]["watching"]
+    assert watched["restarted"] is True and watched["max_gap_seconds"] == 20
+    assert watched["last_seen"] == pytest.approx(start + 40, abs=5)
+    assert watched["first_seen"] == pytest.approx(h.rt.clock.now(), abs=5)
+
+
+def test_a_target_that_recovered_just_after_it_was_seen_and_failed_again_starts_its_wait_again(
+        harness: MakeHarness) -> None:
+    # HealthyThresholdCount 3, UnhealthyThresholdCount 2, every 10 s. Seen unhealthy while it already passes its
+    # checks again (2 of the 3 passed), healthy a few seconds later, failing again at once: unhealthy again 20 s
+    # after it turned healthy. 29 s between the two looks is less than (3 + 2) x 10 s, but more than the 2 x 10 s
+    # a recover-and-fail cycle needs when the passed checks came before the first look: this failure is 2 s old.
+    spec = FleetSpec(size=12, leaking={FAULTY: InstanceSpec(health_check_failures=((0.0, 60.0), (92.0, 9000.0)))})
+    h = harness(spec, select=[{"criterion": "unhealthy_target", "for_seconds": 25}])
+    faulty = h.built.instance_ids[FAULTY]
+    tg = h.built.target_group_arns[0]
+    start = h.rt.clock.now()
+    h.rt.clock.advance(85)
+    assert h.sim.target_state(faulty, tg) == "unhealthy"  # its checks pass again since 60 s; healthy at 90 s
+    assert h.run()["status"] == "SUCCEEDED" and "SELECTED" not in h.audit_events()  # watched
+    h.rt.clock.advance(start + 100 - h.rt.clock.now())
+    assert h.sim.target_state(faulty, tg) == "healthy"  # recovered, nobody looked
+    h.rt.clock.advance(start + 114 - h.rt.clock.now())
+    assert h.sim.target_state(faulty, tg) == "unhealthy"  # unhealthy again since 112 s
+    assert h.run()["status"] == "SUCCEEDED"
+    assert "SELECTED" not in h.audit_events()
+    assert calls(h, "elbv2.DeregisterTargets") == 0 and not h.sim.reboot_requests(faulty)
+    [watched] = h.audit_records()[-1]["details"]["watching"]
+    assert watched["restarted"] is True and watched["seconds"] < 25
