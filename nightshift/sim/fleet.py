@@ -25,7 +25,7 @@ from typing import Any
 import boto3
 
 from nightshift.runtime.interceptor import Interceptor
-from nightshift.sim import moto_backend, target_groups
+from nightshift.sim import moto_backend, routing, target_groups
 from nightshift.sim.autoscaling import GROUP_NAME_TAG, AutoScalingGroup, iso_seconds
 from nightshift.sim.capacity import CapacityPoint, capacity_timeline
 from nightshift.sim.instance import SimulatedInstance
@@ -447,6 +447,23 @@ class FleetSimulator:
             group = self._groups[tg_arn]
             return self._require(instance_id).target_view(tg_arn, group.check,
                                                           self.now() if at is None else at).state
+
+    def routed_targets(self, tg_arn: str, at: float | None = None) -> set[str]:
+        """The instances the load balancer sends requests to in a target group at ``at`` (default now): the
+        healthy ones, and every unhealthy one where the target group (or its zone, cross-zone off) fails open
+        (nightshift/sim/routing.py, which cites AWS). The fleet's load balancer is an Application Load Balancer:
+        cross-zone is on unless the target group turns it off."""
+        with self.lock:
+            group = self._groups[tg_arn]
+            when = self.now() if at is None else at
+            states = {}
+            for instance in self._instances:
+                if tg_arn in instance.targets:
+                    state = instance.target_view(tg_arn, group.check, when).state
+                    if state is not None:
+                        states[instance.instance_id] = state
+            zones = {i.instance_id: i.availability_zone for i in self._instances}
+            return routing.routed_targets(states, zones, target_groups.attributes(group), True)
 
     def is_up(self, instance_id: str, at: float | None = None) -> bool:
         with self.lock:

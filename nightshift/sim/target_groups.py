@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from nightshift.runtime.interceptor import AwsError
-from nightshift.sim import moto_backend
+from nightshift.sim import moto_backend, routing
 from nightshift.sim.instance import SimulatedInstance
 from nightshift.sim.target_health import HealthCheck, TargetRecord
 
@@ -84,16 +84,22 @@ def named_registrations(group: SimulatedTargetGroup,
 
 
 def attributes(group: SimulatedTargetGroup) -> dict[str, str]:
-    """The group's attributes as DescribeTargetGroupAttributes reports them: moto's, with the true delay."""
-    found = moto_backend.target_group_attributes(group.arn)
+    """The group's attributes as DescribeTargetGroupAttributes reports them: moto's, with the true delay, and the
+    target_group_health defaults moto leaves out (nightshift/sim/routing.py)."""
+    found = {**routing.TARGET_GROUP_HEALTH_DEFAULTS, **moto_backend.target_group_attributes(group.arn)}
     found[moto_backend.DEREGISTRATION_DELAY] = str(group.deregistration_delay)
     return found
 
 
 def modify_attributes(group: SimulatedTargetGroup, changes: dict[str, str]) -> None:
     """ModifyTargetGroupAttributes: the delay must be 0-3600 seconds (refused before anything changes); moto
-    keeps the rest. The caller holds the lock."""
+    keeps the rest; the cross-zone and target_group_health values are checked against AWS's documented ones
+    (nightshift/sim/routing.py), which moto does not. The caller holds the lock."""
     delay = validated_delay(changes)
+    try:
+        routing.validated(changes)
+    except ValueError as exc:
+        raise AwsError("ValidationError", str(exc)) from exc
     moto_backend.modify_target_group_attributes(group.arn, changes)
     if delay is not None:
         group.deregistration_delay = delay

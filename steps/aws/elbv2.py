@@ -11,6 +11,7 @@ from steps.aws.errors import aws_call
 # ELBv2 answers a target that is not registered as `unused`; we treat that as gone.
 GONE_STATES = frozenset({"unused"})
 DEREGISTRATION_DELAY = "deregistration_delay.timeout_seconds"
+CROSS_ZONE = "load_balancing.cross_zone.enabled"
 
 
 def target_states(target_group_arn: str, instance_ids: Iterable[str] | None = None) -> dict[str, str]:
@@ -92,6 +93,33 @@ def deregistration_delay(target_group_arn: str) -> int:
         if attribute["Key"] == DEREGISTRATION_DELAY:
             return int(attribute["Value"])
     return 300  # AWS's documented default
+
+
+def target_group_attributes(target_group_arn: str) -> dict[str, str]:
+    """Every attribute of one target group (one DescribeTargetGroupAttributes: the API takes one target group)."""
+    with aws_call(f"DescribeTargetGroupAttributes {target_group_arn}"):
+        response = client("elbv2").describe_target_group_attributes(TargetGroupArn=target_group_arn)
+    return {str(a["Key"]): str(a["Value"]) for a in response.get("Attributes", [])}
+
+
+def target_group_protocols(target_group_arns: Iterable[str]) -> dict[str, tuple[str | None, list[str]]]:
+    """target group ARN -> (Protocol, its load balancers' ARNs), from one DescribeTargetGroups."""
+    arns = list(target_group_arns)
+    with aws_call("DescribeTargetGroups " + ", ".join(arns)):
+        response = client("elbv2").describe_target_groups(TargetGroupArns=arns)
+    return {str(g["TargetGroupArn"]): (g.get("Protocol"), [str(a) for a in g.get("LoadBalancerArns", [])])
+            for g in response.get("TargetGroups", [])}
+
+
+def load_balancer_cross_zone(load_balancer_arn: str) -> bool:
+    """The load balancer's ``load_balancing.cross_zone.enabled`` (one DescribeLoadBalancerAttributes); absent
+    reads as AWS's default for a Network Load Balancer, off."""
+    with aws_call(f"DescribeLoadBalancerAttributes {load_balancer_arn}"):
+        response = client("elbv2").describe_load_balancer_attributes(LoadBalancerArn=load_balancer_arn)
+    for attribute in response.get("Attributes", []):
+        if attribute["Key"] == CROSS_ZONE:
+            return str(attribute["Value"]).lower() == "true"
+    return False
 
 
 def deregister(target_group_arn: str, instance_id: str, port: int | None) -> None:

@@ -42,7 +42,7 @@ class Reason(StrEnum):
     SILENT_INSTANCE = "SILENT_INSTANCE", "criterion silent: no datapoint of the metric while its peers report"
     # Capacity and blockers
     SKIPPED_CAPACITY = "SKIPPED_CAPACITY", "taking the instance out would break the group's floor", True
-    SKIPPED_FAIL_OPEN = "SKIPPED_FAIL_OPEN", "a target group has no healthy target: its load balancer fails open", True
+    SKIPPED_FAIL_OPEN = "SKIPPED_FAIL_OPEN", "a target group or zone is below its routing minimum: it fails open", True
     CAPACITY_OK = "CAPACITY_OK", "the floor allows taking the instance out"
     DRY_RUN = "DRY_RUN", "dry run: what would have been done, nothing changed"
     SKIPPED_PAUSED = "SKIPPED_PAUSED", "the group is paused", True

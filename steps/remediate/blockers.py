@@ -17,7 +17,15 @@ from steps.core.config import GroupConfig
 from steps.core.exceptions import AwsCallFailed
 from steps.core.reasons import Reason
 from steps.domain.blockers import Block, blocking, group_history_seconds, instance_history_seconds
-from steps.domain.capacity import CapacityDecision, healthy_after_removal, refusing_fail_open
+from steps.domain.capacity import (
+    ALB_PROTOCOLS,
+    CapacityDecision,
+    RoutingFailover,
+    cross_zone_setting,
+    healthy_after_removal,
+    refusing_fail_open,
+    routing_failover,
+)
 from steps.store import audit, pause
 from steps.store.audit import AuditRecord
 
@@ -115,14 +123,47 @@ class CapacityNow:
     states: dict[str, dict[str, str]]
 
 
+def routing_rules(target_group_arns: list[str]) -> dict[str, RoutingFailover]:
+    """Each target group's fail-open rule (steps/domain/capacity.py): one DescribeTargetGroupAttributes per target
+    group (the API takes one), then, only for those that use their load balancer's cross-zone setting, one
+    DescribeTargetGroups for them all and one DescribeLoadBalancerAttributes per Network Load Balancer (an
+    Application Load Balancer's cross-zone is always on). Read at every capacity check, never at selection."""
+    attributes = {arn: elbv2.target_group_attributes(arn) for arn in target_group_arns}
+    inherit = [arn for arn in target_group_arns if cross_zone_setting(attributes[arn]) is None]
+    load_balancer: dict[str, bool | None] = {}
+    if inherit:
+        described = elbv2.target_group_protocols(inherit)
+        answers: dict[str, bool] = {}
+        for arn in inherit:
+            protocol, balancers = described.get(arn, (None, []))
+            if protocol in ALB_PROTOCOLS:
+                load_balancer[arn] = True
+                continue
+            for lb in balancers:
+                if lb not in answers:
+                    answers[lb] = elbv2.load_balancer_cross_zone(lb)
+            # Several load balancers: on only if on at every one (off anywhere: the stricter per-zone rule).
+            load_balancer[arn] = bool(balancers) and all(answers[lb] for lb in balancers)
+    rules = {}
+    for arn in target_group_arns:
+        try:
+            rules[arn] = routing_failover(attributes[arn], load_balancer.get(arn))
+        except ValueError as exc:
+            raise AwsCallFailed(f"reading the fail-open rule of target group {arn}: {exc}") from exc
+    return rules
+
+
 def capacity_now(group: GroupConfig, instance_id: str) -> CapacityNow:
-    """Fresh target health in every target group, and whether ``instance_id`` may be out of service."""
+    """Fresh target health in every target group, and whether ``instance_id`` may be out of service: the floor,
+    and the load balancer's fail-open rule per target group (per zone where cross-zone is off)."""
     states = elbv2.group_target_states(group.target_group_arns)
+    rules = routing_rules(list(group.target_group_arns))
     zones = None
-    if group.per_az:
+    if group.per_az or any(rule.per_zone for rule in rules.values()):
         zones = ec2.availability_zones({i for members in states.values() for i in members})
-    decision = healthy_after_removal(states, instance_id, group.floor, group.min_healthy_percent, zones)
-    return CapacityNow(refusing_fail_open(decision, states), states)
+    decision = healthy_after_removal(states, instance_id, group.floor, group.min_healthy_percent,
+                                     zones if group.per_az else None)
+    return CapacityNow(refusing_fail_open(decision, states, instance_id, rules, zones), states)
 
 
 def refuse_if_paused(group: GroupConfig, instance_id: str, before: str) -> str | None:

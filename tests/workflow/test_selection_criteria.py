@@ -180,7 +180,7 @@ def test_a_group_whose_load_balancer_fails_open_is_never_touched(harness: MakeHa
 def test_without_the_fail_open_guard_the_same_group_would_be_taken_out(harness: MakeHarness,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     # The guard removed (every capacity check then sees only the zero floor): the test above would fail.
-    monkeypatch.setattr(blockers, "refusing_fail_open", lambda decision, _states: decision)
+    monkeypatch.setattr(blockers, "refusing_fail_open", lambda decision, *_args, **_kwargs: decision)
     h = _all_failing_open(harness)
     h.run()
     assert calls(h, "elbv2.DeregisterTargets") > 0
