@@ -12,6 +12,10 @@ for key, value in {
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_REGION": "us-east-1",
     "AWS_MAX_ATTEMPTS": "1",
+    # moto without its ~1,300 default AMIs: each new EC2 backend (two a workflow test) otherwise parses them
+    # from JSON and makes their random ids, about 0.65 s a test; a simulated fleet needs none
+    # (nightshift/sim/moto_backend.py image_ids makes its own).
+    "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
 }.items():
     os.environ[key] = value
 

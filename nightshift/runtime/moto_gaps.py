@@ -193,3 +193,20 @@ def uninstall() -> None:
     StateTaskServiceSfn._normalise_response = _original_sfn_response  # type: ignore[method-assign]
     AmazonStateLanguageParser.parse = staticmethod(_original_parse)  # type: ignore[method-assign]
     _LAMBDA_CLIENTS.clear()
+
+
+def execution_finished_probe(execution_arn: str) -> Callable[[], bool]:
+    """A cheap "has this execution finished?" read of moto's own execution object (no request, no
+    serialisation); one that always says no when the object cannot be found (then only DescribeExecution,
+    which the caller still makes, can tell)."""
+    from moto.stepfunctions.parser.api import ExecutionStatus
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    parts = execution_arn.split(":")  # arn:aws:states:<region>:<account>:execution:<machine>:<name>
+    try:
+        backend = stepfunctions_parser_backends[parts[4]][parts[3]]
+        machine = backend._get_state_machine_for_execution(execution_arn)
+        execution = next(x for x in machine.executions if x.execution_arn == execution_arn)
+    except Exception:  # any miss (a moto change): fall back to describing
+        return lambda: False
+    return lambda: getattr(execution, "exec_status", ExecutionStatus.RUNNING) != ExecutionStatus.RUNNING
