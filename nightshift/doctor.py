@@ -15,6 +15,8 @@ What it checks, per group:
   are tag-scoped), and the capacity floor lets at least one of them out (else it never remediates);
 * the selection metric exists for each registered instance, and with which dimension sets (the CloudWatch
   agent appends dimensions; selection discovers them the same way);
+* what the ``select`` criteria would see now: targets failing their health checks (and how long a first
+  sighting carries between two looks), impaired status checks, target groups failing open;
 * the drain and boot signals can work: the SSM agent is online and managed for each instance when a signal
   uses Run Command; the ports the drain signal will count (each target's registered port);
 * the Auto Scaling groups the instances belong to, their health check type, and their tags; a floor that
@@ -97,6 +99,7 @@ class _Group:
         self.findings: list[Finding] = []
         self.ports: dict[str, set[int]] = defaultdict(set)  # instance id -> the ports it is registered on
         self.members: dict[str, dict[str, str]] = {}  # target group arn -> {instance id: state}
+        self.reasons: dict[str, dict[str, str]] = {}  # target group arn -> {instance id: TargetHealth reason}
         self.asg_members: dict[str, list[str]] = {}  # Auto Scaling group -> the group's instances in it
 
     def add(self, check: str, status: str, subject: str, message: str, fix: str = "") -> None:
@@ -154,6 +157,7 @@ class _Group:
             for d in descriptions:
                 instance_id = str(d["Target"]["Id"])
                 members[arn][instance_id] = str(d["TargetHealth"]["State"])
+                self.reasons.setdefault(arn, {})[instance_id] = str(d["TargetHealth"].get("Reason") or "")
                 self.ports[instance_id].add(int(d["Target"].get("Port") or described.get("Port") or 0))
             if not descriptions:
                 self.add("capacity", FAIL, arn, "no registered targets: there is nothing to remediate",
@@ -292,11 +296,64 @@ class _Group:
                      "metric.dimensions / metric.stat")
             return
         if without:
+            silent = self.group.selects("silent")
             self.add("metric", WARN, _few(without),
                      f"{len(without)} of {len(instance_ids)} instance(s) have no datapoint of {label} in the "
-                     "evaluation window: they can never be selected", "check the CloudWatch agent on those instances")
+                     "evaluation window: "
+                     + (f"the silent criterion will choose them once silent {silent.for_seconds} s since their "
+                        "LaunchTime while peers report" if silent else "they can never be selected by the metric"),
+                     "check the CloudWatch agent on those instances")
         self.add("metric", OK, label, f"{len(with_data)} of {len(instance_ids)} instance(s) report it in the last "
                  f"{m.evaluation_datapoints} readable periods; dimension sets: {shown_sets}")
+
+    # -- selection criteria and fail open ----------------------------------------------------------------
+    def selection(self, described: dict[str, dict[str, Any]], instance_ids: list[str]) -> None:
+        """What the group's ``select`` criteria would see now: targets failing their health checks (with the
+        longest gap between two looks that still carries a first sighting), impaired status checks, and target
+        groups failing open (every remediation refused until one target is healthy)."""
+        from steps.domain import criteria
+
+        g = self.group
+        self.add("select", OK, ", ".join(s.criterion for s in g.select),
+                 "; ".join(f"{s.criterion}" + (f" for {s.for_seconds} s" if s.criterion != "metric" else "")
+                           for s in g.select))
+        for arn, states in self.members.items():
+            name = arn.split("/")[-2] if "/" in arn else arn
+            if states and not any(v == "healthy" for v in states.values()) and "unhealthy" in states.values():
+                self.add("select", WARN, name, "no healthy target and at least one unhealthy: the load balancer "
+                         "fails open (routes to every target); every remediation is refused (SKIPPED_FAIL_OPEN) "
+                         "until a target is healthy", "find why the targets fail their health checks")
+        unhealthy = g.selects("unhealthy_target")
+        if unhealthy:
+            for arn, reasons in self.reasons.items():
+                name = arn.split("/")[-2] if "/" in arn else arn
+                d = described.get(arn, {})
+                gap = criteria.recover_and_fail_seconds(d.get("HealthCheckIntervalSeconds") or 30,
+                                                        d.get("UnhealthyThresholdCount") or 2)
+                failing = sorted(i for i, r in reasons.items()
+                                 if self.members.get(arn, {}).get(i) == criteria.UNHEALTHY
+                                 and r in criteria.HEALTH_CHECK_FAILURES)
+                self.add("select", WARN if failing else OK, name,
+                         (f"{len(failing)} target(s) fail their health checks now ({_few(failing)}): "
+                          f"unhealthy_target chooses them after {unhealthy.for_seconds} s; "
+                          if failing else "no target fails its health checks now; ")
+                         + f"a first sighting carries to the next look only within {gap:g} s "
+                           "(UnhealthyThresholdCount x HealthCheckIntervalSeconds)",
+                         "heal or deregister the failing targets" if failing else "")
+        status = g.selects("status_check")
+        if status and instance_ids:
+            impaired = []
+            for chunk in _chunks(instance_ids, 100):
+                for page in self.client("ec2").get_paginator("describe_instance_status").paginate(InstanceIds=chunk):
+                    impaired += [st["InstanceId"] for st in page.get("InstanceStatuses", [])
+                                 if criteria.IMPAIRED in (st.get("InstanceStatus", {}).get("Status"),
+                                                          st.get("SystemStatus", {}).get("Status"))]
+            impaired.sort()
+            self.add("select", WARN if impaired else OK, "status checks",
+                     f"{len(impaired)} instance(s) impaired now ({_few(impaired)}): status_check chooses them "
+                     f"after {status.for_seconds} s" if impaired
+                     else f"no instance impaired now (of {len(instance_ids)})",
+                     "see the instances' status checks in the EC2 console" if impaired else "")
 
     # -- Auto Scaling --------------------------------------------------------------------------------
     def auto_scaling(self, instance_ids: list[str], target_groups: list[str]) -> None:
@@ -419,6 +476,7 @@ def diagnose_group(group: GroupConfig, client: Client, region: str, account: str
         _guarded(checks, "instances", lambda: checks.instances(instance_ids))
         _guarded(checks, "ssm", lambda: checks.ssm_signals(instance_ids))
         _guarded(checks, "metric", lambda: checks.metric(instance_ids))
+        _guarded(checks, "select", lambda: checks.selection(found, instance_ids))
         _guarded(checks, "auto_scaling", lambda: checks.auto_scaling(instance_ids, list(found)))
     checks.settings()
     if seen is not None:

@@ -214,3 +214,34 @@ def test_instances_two_groups_reach_are_reported(harness: Any) -> None:
     assert overlap[0].subject == "groups api, web" and "12 instance(s)" in overlap[0].message
     # one group alone overlaps nothing
     assert not [f for f in run_doctor(h).findings if f.check == "overlap"]
+
+
+def test_doctor_shows_what_the_select_criteria_see_now(harness: Any) -> None:
+    # One instance fails its health checks (app_failing), one's instance status check is impaired.
+    spec = FleetSpec(size=8, health_check_interval=30, leaking={
+        2: InstanceSpec(fault="app_failing", fault_at=-600.0),
+        5: InstanceSpec(fault="instance_impaired", fault_at=-600.0)})
+    h = harness(spec)
+    h.rt.clock.advance(120)  # two failed checks 30 s apart: unhealthy
+    failing, impaired = h.built.instance_ids[2], h.built.instance_ids[5]
+    group = {**h.group, "select": [{"criterion": "unhealthy_target", "for_seconds": 300},
+                                   {"criterion": "status_check", "for_seconds": 300}, {"criterion": "metric"}]}
+    select = [f for f in run_doctor(h, group).findings if f.check == "select"]
+    warned = [f for f in select if f.status == doctor.WARN]
+    targets = [f for f in warned if "fail their health checks now" in f.message]
+    assert len(targets) == 2 and all(failing in f.message for f in targets)  # both target groups
+    assert all("within 60 s" in f.message for f in targets)  # UnhealthyThresholdCount 2 x 30 s
+    status = [f for f in warned if f.subject == "status checks"]
+    assert len(status) == 1 and impaired in status[0].message and failing not in status[0].message
+    # Without those criteria the group never looks: doctor says nothing about them.
+    plain = [f for f in run_doctor(h).findings if f.check == "select"]
+    assert [f.status for f in plain] == [doctor.OK] and plain[0].subject == "metric"
+
+
+def test_doctor_warns_that_a_target_group_failing_open_refuses_every_remediation(harness: Any) -> None:
+    spec = FleetSpec(size=4, health_check_interval=30, leaking={},
+                     default=InstanceSpec(fault="app_failing", fault_at=-600.0))
+    h = harness(spec)
+    h.rt.clock.advance(120)
+    fail_open = [f for f in run_doctor(h).findings if f.check == "select" and "fails open" in f.message]
+    assert len(fail_open) == 2 and all("SKIPPED_FAIL_OPEN" in f.message for f in fail_open)
