@@ -144,3 +144,28 @@ def test_unhealthy_draining_peers_become_unhealthy_so_the_last_healthy_target_of
     assert not decision.allowed  # type: ignore[attr-defined]
     assert "web in us-east-1b would have 0 healthy of 3 registered" in decision.reason  # type: ignore[attr-defined]
     assert decide(states, "a1", RoutingFailover(per_zone=True)).allowed  # type: ignore[attr-defined]
+
+
+def test_a_target_group_that_inherits_cross_zone_is_per_zone_unless_every_load_balancer_has_it_on(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # steps/remediate/blockers.py routing_rules: an NLB's cross-zone is off by default (absent reads as off), and a
+    # target group behind several load balancers is judged by the strictest (off anywhere: per zone).
+    from steps.remediate import blockers
+    lb_on, lb_off, lb_silent = (f"arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/net/{n}/0"
+                                for n in ("on", "off", "silent"))
+    tgs = {f"{TG}-{n}": balancers for n, balancers in
+           {"both": [lb_on, lb_off], "on": [lb_on], "silent": [lb_silent], "none": []}.items()}
+    monkeypatch.setattr(blockers.elbv2, "target_group_attributes", lambda _arn: {})
+    monkeypatch.setattr(blockers.elbv2, "target_group_protocols",
+                        lambda arns: {arn: ("TCP", tgs[arn]) for arn in arns})
+    answers = {lb_on: [{"Key": "load_balancing.cross_zone.enabled", "Value": "true"}],
+               lb_off: [{"Key": "load_balancing.cross_zone.enabled", "Value": "false"}], lb_silent: []}
+
+    class _Client:
+        def describe_load_balancer_attributes(self, LoadBalancerArn: str) -> dict[str, object]:  # noqa: N803
+            return {"Attributes": answers[LoadBalancerArn]}
+
+    monkeypatch.setattr(blockers.elbv2, "client", lambda _service: _Client())
+    rules = blockers.routing_rules(list(tgs))
+    assert {arn.rsplit("-", 1)[1]: rule.per_zone for arn, rule in rules.items()} == {
+        "both": True, "on": False, "silent": True, "none": True}
