@@ -162,7 +162,7 @@ def test_a_target_group_that_inherits_cross_zone_is_per_zone_unless_every_load_b
                lb_off: [{"Key": "load_balancing.cross_zone.enabled", "Value": "false"}], lb_silent: []}
 
     class _Client:
-        def describe_load_balancer_attributes(self, LoadBalancerArn: str) -> dict[str, object]:  # noqa: N803
+        def describe_load_balancer_attributes(self, LoadBalancerArn: str) -> dict[str, object]:
             return {"Attributes": answers[LoadBalancerArn]}
 
     monkeypatch.setattr(blockers.elbv2, "client", lambda _service: _Client())
