@@ -36,6 +36,10 @@ from steps.core.reasons import Reason
 
 HEALTHY = "healthy"
 UNHEALTHY = "unhealthy"
+# `unhealthy`, or an NLB's `unhealthy.draining`, which turns healthy if the target recovers, "otherwise, it will
+# flip the target status to unhealthy" (docs/aws-behaviour.md, "Fail open"): without the candidate, either one
+# leaves a scope failing open.
+BECOMING_UNHEALTHY = frozenset({UNHEALTHY, "unhealthy.draining"})
 
 
 @dataclass(frozen=True)
@@ -187,7 +191,7 @@ def failing_open(states: Mapping[str, Mapping[str, str]], candidate: str | None 
                 continue
             # Without the candidate: it stops being healthy, and is still counted among the registered (a
             # deregistered target stays listed, draining, for the whole delay), the stricter of the two readings.
-            others_unhealthy = any(s == UNHEALTHY for i, s in scope.items() if i != candidate)
+            others_unhealthy = any(s in BECOMING_UNHEALTHY for i, s in scope.items() if i != candidate)
             after = len([i for i in healthy if i != candidate])
             if others_unhealthy and rule.breached(after, registered):
                 found.append(FailOpen(tg, zone, after, registered, rule.threshold(), True))

@@ -170,14 +170,15 @@ def first_seen(failing: Iterable[str], remembered: Mapping[str, Sighting], now: 
                max_gap: Mapping[str, float]) -> dict[str, Sighting]:
     """When each failing instance was first seen failing, and now as its last sighting. A remembered first
     sighting carries over only if the instance was last seen failing less than its ``max_gap`` ago (no
-    recover-and-fail cycle fits in between unobserved); otherwise, and for a new one, the first sighting is now.
+    recover-and-fail cycle fits in between unobserved), and not after ``now`` (a garbled item, or a writer whose
+    clock ran ahead: never trusted to carry); otherwise, and for a new one, the first sighting is now.
     Instances no longer failing are dropped (a target that recovered starts over the next time it fails)."""
     seen: dict[str, Sighting] = {}
     for instance_id in sorted(set(failing)):
         before = remembered.get(instance_id)
         if before is None:
             seen[instance_id] = Sighting(now, now)
-        elif now - before.last < max_gap.get(instance_id, 0.0):
+        elif 0.0 <= now - before.last < max_gap.get(instance_id, 0.0):  # a last sighting after now: untrusted
             seen[instance_id] = Sighting(min(before.first, now), now, previous=before.last)
         else:
             seen[instance_id] = Sighting(now, now, previous=before.last, restarted=True)

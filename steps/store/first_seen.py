@@ -11,11 +11,13 @@ makes the wait start again later, never earlier.
 
 The earlier format, instance id -> first sighting (a number), still loads: as a first and last sighting both at
 that number, so its carry is judged from the first sighting (at worst the wait starts again). A value of any
-other shape is dropped (the wait starts again)."""
+other shape, a time that is not a finite number, a last sighting before the first, and a document that is not a
+JSON object are dropped (the wait starts again: never sooner)."""
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -42,11 +44,12 @@ def _sighting(value: Any) -> tuple[float, float] | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):  # the earlier format: the first sighting only
-        return float(value), float(value)
+        return (float(value), float(value)) if math.isfinite(value) else None
     if isinstance(value, dict):
         first, last = value.get("first"), value.get("last")
         if isinstance(first, int | float) and isinstance(last, int | float) \
-                and not isinstance(first, bool) and not isinstance(last, bool):
+                and not isinstance(first, bool) and not isinstance(last, bool) \
+                and math.isfinite(first) and math.isfinite(last) and first <= last:
             return float(first), float(last)
     return None
 
@@ -57,8 +60,14 @@ def load(group: str) -> dict[str, tuple[float, float]]:
         item = FirstSeen.get(f"{PREFIX}{group}", consistent_read=True)
     except FirstSeen.DoesNotExist:
         return {}
+    try:
+        document = json.loads(item.seen or "{}")
+    except ValueError:  # not JSON: nothing usable is remembered
+        return {}
+    if not isinstance(document, dict):
+        return {}
     found: dict[str, tuple[float, float]] = {}
-    for instance_id, value in json.loads(item.seen or "{}").items():
+    for instance_id, value in document.items():
         sighting = _sighting(value)
         if sighting is not None:
             found[str(instance_id)] = sighting

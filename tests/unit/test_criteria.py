@@ -72,6 +72,20 @@ def test_a_first_sighting_carries_within_the_gap_and_restarts_beyond_it() -> Non
     assert criteria.first_seen({"i-1"}, remembered, NOW, {})["i-1"].first == NOW
 
 
+def test_a_last_sighting_after_now_never_carries() -> None:
+    # rev16c: a remembered last sighting in the future (a garbled item, a writer whose clock ran ahead) made
+    # `now - last` negative, always below the gap: the first sighting carried, however old, and an instance first
+    # "seen" an hour ago was due at once on its first sighting of this failure. It cannot be trusted: start again.
+    health = {TG1: {"i-1": TargetHealth("unhealthy", "Target.Timeout")}}
+    remembered = {"i-1": Sighting(NOW - 3600, NOW + 30)}
+    seen = criteria.first_seen({"i-1"}, remembered, NOW, {"i-1": 60.0})
+    assert seen["i-1"].first == NOW and seen["i-1"].restarted
+    [failing] = criteria.unhealthy_targets(health, seen, NOW, 300, {"i-1": 60.0})
+    assert not failing.due
+    # a last sighting exactly now (two selections in the same second) still carries
+    assert criteria.first_seen({"i-1"}, {"i-1": Sighting(NOW - 100, NOW)}, NOW, {"i-1": 60.0})["i-1"].first == NOW - 100
+
+
 def test_a_restarted_sighting_is_in_the_watching_numbers_and_the_sentence() -> None:
     health = {TG1: {"i-1": TargetHealth("unhealthy", "Target.Timeout")}}
     seen = criteria.first_seen({"i-1"}, {"i-1": Sighting(NOW - 7200, NOW - 3600)}, NOW, {"i-1": 20.0})
@@ -103,7 +117,7 @@ def test_first_seen_keeps_only_failing_instances_and_never_a_future_time(remembe
     assert set(seen) == failing
     for instance_id, at in seen.items():
         assert at.first <= NOW and at.last == NOW
-        carried = instance_id in before and NOW - before[instance_id].last < gap
+        carried = instance_id in before and 0 <= NOW - before[instance_id].last < gap  # never from a future last
         assert at.first == (min(before[instance_id].first, NOW) if carried else NOW)
 
 

@@ -116,3 +116,56 @@ def test_an_undocumented_threshold_value_is_an_error_naming_the_attribute() -> N
     with pytest.raises(ValueError, match=r"unhealthy_state_routing\.minimum_healthy_targets\.percentage"):
         routing_failover({"target_group_health.unhealthy_state_routing.minimum_healthy_targets.percentage": "0"},
                          True)
+
+
+def test_a_count_below_one_is_an_error_naming_the_attribute() -> None:
+    # AWS documents 1 to the number of targets; "0" would make the rule never breached (nothing ever fails open).
+    with pytest.raises(ValueError, match=r"unhealthy_state_routing\.minimum_healthy_targets\.count"):
+        routing_failover({"target_group_health.unhealthy_state_routing.minimum_healthy_targets.count": "0"}, True)
+
+
+def test_a_target_whose_zone_is_unknown_is_never_pooled_with_another() -> None:
+    # u1 (unhealthy) and u2 (healthy) are not in the zones map (EC2 did not describe them): each is a zone of its
+    # own, so u1's is failing open now and nothing is taken out. Pooled, u2 would hide it and a1 could go.
+    states = {TG: {"a1": "healthy", "a2": "healthy", "u1": "unhealthy", "u2": "healthy"}}
+    found = failing_open(states, "a1", {TG: RoutingFailover(per_zone=True)}, ZONES)
+    assert [(f.zone, f.after_removal) for f in found] == [("unknown zone of u1", False)]
+
+
+def test_unhealthy_draining_peers_become_unhealthy_so_the_last_healthy_target_of_their_zone_is_refused() -> None:
+    # An NLB target with connection termination off that fails its health checks is `unhealthy.draining` for the
+    # draining interval; "If targets recovers, the NLB will flip the target status back to healthy; otherwise, it
+    # will flip the target status to unhealthy" (NLB launch note for unhealthy.draining; docs/aws-behaviour.md).
+    # Without b1 its zone is left with only failing targets that become `unhealthy` while b1 is out: the zone
+    # then fails open (routing failover), exactly what the guard refuses for `unhealthy` peers.
+    states = {TG: {"a1": "healthy", "a2": "healthy", "a3": "healthy",
+                   "b1": "healthy", "b2": "unhealthy.draining", "b3": "unhealthy.draining"}}
+    decision = decide(states, "b1", RoutingFailover(per_zone=True))
+    assert not decision.allowed  # type: ignore[attr-defined]
+    assert "web in us-east-1b would have 0 healthy of 3 registered" in decision.reason  # type: ignore[attr-defined]
+    assert decide(states, "a1", RoutingFailover(per_zone=True)).allowed  # type: ignore[attr-defined]
+
+
+def test_a_target_group_that_inherits_cross_zone_is_per_zone_unless_every_load_balancer_has_it_on(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # steps/remediate/blockers.py routing_rules: an NLB's cross-zone is off by default (absent reads as off), and a
+    # target group behind several load balancers is judged by the strictest (off anywhere: per zone).
+    from steps.remediate import blockers
+    lb_on, lb_off, lb_silent = (f"arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/net/{n}/0"
+                                for n in ("on", "off", "silent"))
+    tgs = {f"{TG}-{n}": balancers for n, balancers in
+           {"both": [lb_on, lb_off], "on": [lb_on], "silent": [lb_silent], "none": []}.items()}
+    monkeypatch.setattr(blockers.elbv2, "target_group_attributes", lambda _arn: {})
+    monkeypatch.setattr(blockers.elbv2, "target_group_protocols",
+                        lambda arns: {arn: ("TCP", tgs[arn]) for arn in arns})
+    answers = {lb_on: [{"Key": "load_balancing.cross_zone.enabled", "Value": "true"}],
+               lb_off: [{"Key": "load_balancing.cross_zone.enabled", "Value": "false"}], lb_silent: []}
+
+    class _Client:
+        def describe_load_balancer_attributes(self, LoadBalancerArn: str) -> dict[str, object]:
+            return {"Attributes": answers[LoadBalancerArn]}
+
+    monkeypatch.setattr(blockers.elbv2, "client", lambda _service: _Client())
+    rules = blockers.routing_rules(list(tgs))
+    assert {arn.rsplit("-", 1)[1]: rule.per_zone for arn, rule in rules.items()} == {
+        "both": True, "on": False, "silent": True, "none": True}

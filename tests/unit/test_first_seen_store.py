@@ -48,6 +48,25 @@ def test_a_value_of_any_other_shape_is_dropped_so_the_wait_starts_again(table: N
     assert first_seen.load("web") == {"i-1": (500.0, 600.0)}
 
 
+@pytest.mark.parametrize("document", ["not json", "[500, 600]", '"i-1"', "null", "7"])
+def test_a_stored_document_that_is_not_a_json_object_is_dropped_so_the_wait_starts_again(table: None,
+                                                                                        document: str) -> None:
+    # rev16c: json.loads raised (JSONDecodeError) or `.items()` did (AttributeError): every selection of the group
+    # failed with an error naming neither the item nor the fix, until someone found and deleted it.
+    first_seen.FirstSeen(f"{first_seen.PREFIX}web", seen=document, updated_at=600).save()
+    assert first_seen.load("web") == {}
+
+
+def test_a_sighting_that_is_not_finite_or_ends_before_it_starts_is_dropped(table: None) -> None:
+    # rev16c: -Infinity/Infinity/NaN (json.dumps writes them, json.loads reads them back) loaded as sightings: a
+    # first sighting of -inf carried by a last one of +inf made the instance due at once, for ever.
+    first_seen.FirstSeen(f"{first_seen.PREFIX}web", seen=json.dumps({
+        "i-1": {"first": float("-inf"), "last": float("inf")}, "i-2": {"first": float("nan"), "last": 600},
+        "i-3": float("-inf"), "i-4": {"first": 700, "last": 600}, "i-5": {"first": 500, "last": 600}}),
+        updated_at=600).save()
+    assert first_seen.load("web") == {"i-5": (500.0, 600.0)}
+
+
 class _FakeElbv2:
     """DescribeTargetGroups as AWS pages it: PageSize answers at a time, NextMarker until the last page."""
 
