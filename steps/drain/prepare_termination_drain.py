@@ -32,7 +32,8 @@ from steps.core import groups
 from steps.core.entrypoint import StepContext, step
 from steps.core.reasons import Reason
 from steps.remediate.deregister_instance import deregister_all, registrations_of
-from steps.store import claim, parked, terminating
+from steps.core.exceptions import LifecycleConflict
+from steps.store import claim, lifecycle, parked, terminating
 
 NO_GROUP = "unmanaged"  # request.group of an instance in no declared group (the trigger sets it)
 SPOT_WARNING_SECONDS = 120  # "a warning that is issued two minutes before Amazon EC2 stops or terminates"
@@ -46,6 +47,21 @@ def spot_budget(event_time: float, now: float, instance_action: str | None = Non
     if instance_action == "hibernate":
         return 0
     return max(0, int(event_time + SPOT_WARNING_SECONDS - SPOT_MARGIN_SECONDS - now))
+
+
+def taken_out_by(holder: claim.InstanceClaim | None, instance_id: str) -> list[dict[str, Any]]:
+    """The target groups the remediation holding ``instance_id`` has deregistered it from (its lifecycle record):
+    a parked instance goes back there too, since that remediation stops and puts nothing back."""
+    if holder is None:
+        return []
+    try:
+        record = lifecycle.load(str(holder.remediation_id))
+    except LifecycleConflict:  # no record (expired): nothing known
+        return []
+    deregistration = (record.facts or {}).get("deregister") or {}
+    if deregistration.get("instance_id") != instance_id:
+        return []
+    return [dict(r) for r in deregistration.get("target_groups") or []]
 
 
 @step
@@ -97,7 +113,8 @@ def prepare_termination_drain(ctx: StepContext) -> dict[str, Any]:
     if parks:
         # Write-ahead: the target groups are on record before it leaves them (a deregistration failing half way
         # still leaves everything it was in to be registered back).
-        record = parked.park(instance_id, group.name, registrations, str(termination.instance_action),
+        record = parked.park(instance_id, group.name, [*registrations, *taken_out_by(holder, instance_id)],
+                             str(termination.instance_action),
                              termination.event_time, ctx.execution_id, ctx.now)
         ctx.audit(Reason.SPOT_PARKED,
                   f"{instance_id} is being {'stopped' if termination.instance_action == 'stop' else 'hibernated'} by "

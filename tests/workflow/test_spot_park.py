@@ -9,13 +9,14 @@ own restart (``spot_restart``, no API call)."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 
 from nightshift.sim import FleetSpec, InstanceSpec
 from steps.store import audit, parked, terminating
-from tests.harness import invoke
+from tests.harness import LEAKER, invoke
 
 pytestmark = pytest.mark.workflow
 
@@ -170,3 +171,76 @@ def test_a_park_overdue_is_warned_once_and_left_parked(harness: Any) -> None:
     assert not [c for c in first + second if c.operation == "StartInstances"]
     assert parked.find(instance) is not None
     assert events_for(instance).count("SPOT_PARK_OVERDUE") == 1
+
+
+def restarted(h: Any, action: str = "stop") -> str:
+    instance, _ = parked_and_stopped(h, action)
+    assert h.sim.spot_restart(instance)
+    h.rt.clock.advance(120)
+    assert h.sim.instance_state(instance) == "running"
+    return instance
+
+
+def test_a_later_termination_drain_owns_the_instance_so_it_stays_parked(harness: Any) -> None:
+    # GIVEN a parked instance EC2 restarted, and a later termination drain's mark on it (a new interruption)
+    h = harness(fleet(), drain={"signal": "ssm", "poll_seconds": 10})
+    instance = restarted(h)
+    terminating.mark(instance, "spot", "a-later-drain", h.rt.clock.now())
+    # WHEN the sweep runs: nothing registered, the later drain's mark kept, still parked
+    assert not registrations(sweep(h), instance)
+    mark = terminating.find(instance)
+    assert mark is not None and mark.execution == "a-later-drain"
+    assert parked.find(instance) is not None
+
+
+def test_a_failed_registration_is_tried_again_by_the_next_sweep(harness: Any) -> None:
+    # GIVEN a parked instance EC2 restarted, and RegisterTargets failing (5xx) once for the reconciler
+    h = harness(fleet(), drain={"signal": "ssm", "poll_seconds": 10})
+    instance = restarted(h)
+    h.rt.inject("elastic-load-balancing-v2", "RegisterTargets", "ServiceUnavailable", status=503, times=1,
+                function="nightshift-reconcile")
+    # WHEN a sweep runs: it still succeeds, the instance stays parked, nothing said to be back
+    first = sweep(h)
+    assert [c.accepted for c in registrations(first, instance)] == [False]
+    assert parked.find(instance) is not None and "SPOT_UNPARKED" not in events_for(instance)
+    # THEN the next sweep registers it in both target groups
+    sent = registrations(sweep(h), instance)
+    assert sorted(c.params["TargetGroupArn"] for c in sent if c.accepted) == sorted(h.built.target_group_arns)
+    assert parked.find(instance) is None and events_for(instance).count("SPOT_UNPARKED") == 1
+
+
+@pytest.mark.parametrize("moment", ["DEREGISTERED", "REBOOT_REQUESTED"])
+def test_a_spot_stop_mid_remediation_stops_it_and_the_sweep_puts_it_back_after_the_restart(harness: Any,
+                                                                                          moment: str) -> None:
+    # GIVEN a remediation of the leaker that has deregistered it: still draining (listed `draining` in its target
+    # groups), or rebooting (in no target group any more: only its lifecycle record knows where it was)
+    # (a 30 s deregistration delay: over before the reboot, so a rebooting instance is listed in no target group)
+    h = harness(FleetSpec(default=InstanceSpec(inflight_seconds=None), deregistration_delay=30,
+                          leaking={LEAKER: InstanceSpec(leak_to_percent=85.0, inflight_seconds=None)}))
+    remediation = h.rt.start({"group": "web"})
+    deadline = time.monotonic() + 60
+    while moment not in h.audit_events():
+        assert time.monotonic() < deadline, f"the remediation never got to {moment}"
+        time.sleep(0.01)
+    # WHEN EC2 interrupts it with stop
+    warned_at = h.rt.clock.now()
+    assert deliver(h, h.sim.spot_interrupt(h.leaker, "stop"))["execution"]["status"] == "SUCCEEDED"
+    # THEN the remediation stops and puts nothing back (the mark is there while the instance is out)
+    assert h.rt.wait(remediation, timeout=120)["status"] == "SUCCEEDED"
+    assert "REMEDIATION_STOPPED_TERMINATING" in h.audit_events()
+    assert not registrations(h.rt.api_calls(), h.leaker)
+    # and it is parked with the target groups the remediation took it out of
+    record = parked.find(h.leaker)
+    assert record is not None
+    assert sorted(r["arn"] for r in record.registrations()) == sorted(h.built.target_group_arns)
+    h.rt.clock.advance_to(warned_at + 200)
+    assert h.sim.instance_state(h.leaker) == "stopped"
+    assert not registrations(sweep(h), h.leaker)
+    # WHEN EC2 restarts it: the next sweep registers it back, and nothing ever started it but EC2
+    assert h.sim.spot_restart(h.leaker)
+    h.rt.clock.advance(120)
+    # (the sweep may then start a remediation of the leaker, which still leaks: only the reconciler's calls count)
+    sent = [c for c in registrations(sweep(h), h.leaker) if c.function == "nightshift-reconcile"]
+    assert sorted(c.params["TargetGroupArn"] for c in sent if c.accepted) == sorted(h.built.target_group_arns)
+    assert not [c for c in h.rt.api_calls() if c.operation == "StartInstances"]
+    assert parked.find(h.leaker) is None and terminating.find(h.leaker) is None
