@@ -30,9 +30,9 @@ from typing import Any
 from steps.aws import autoscaling, elbv2
 from steps.core import groups
 from steps.core.entrypoint import StepContext, step
+from steps.core.exceptions import LifecycleConflict
 from steps.core.reasons import Reason
 from steps.remediate.deregister_instance import deregister_all, registrations_of
-from steps.core.exceptions import LifecycleConflict
 from steps.store import claim, lifecycle, parked, terminating
 
 NO_GROUP = "unmanaged"  # request.group of an instance in no declared group (the trigger sets it)

@@ -562,7 +562,9 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         logger.warning("stale instance claims not released", extra=answer["stale_claims_error"])
     try:
         with store_errors.translated():
-            answer["parked"] = restore_parked(parsed.execution_id, budget)
+            parked_now = restore_parked(parsed.execution_id, budget)
+        if any(parked_now.values()):  # said only when a park record exists
+            answer["parked"] = parked_now
     except Exception as exc:  # never hides the groups' results; every park record stays for the next sweep
         answer["parked"] = {"error": type(exc).__name__, "cause": str(exc)[:1000]}
         logger.warning("parked Spot instances not looked at", extra=answer["parked"])
