@@ -375,23 +375,42 @@ class FleetSimulator:
         with self.lock:
             return self._group().scale_in(instance_id, self.now())
 
-    def spot_interrupt(self, instance_id: str) -> dict[str, Any]:
+    def spot_interrupt(self, instance_id: str, action: str = "terminate") -> dict[str, Any]:
         """EC2 interrupts the Spot instance ``instance_id``: the "EC2 Spot Instance Interruption Warning" event now,
-        termination two minutes later ("a warning that is issued two minutes before Amazon EC2 stops or
+        the interruption two minutes later ("a warning that is issued two minutes before Amazon EC2 stops or
         terminates your Spot Instance", https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/spot-instance-termination-notices.html).
-        The instance shuts down at the end of the two minutes and is terminated ``TERMINATED_AFTER`` later."""
+        ``action`` is the event's ``instance-action``: ``terminate`` shuts it down at the end of the two minutes and
+        terminates it ``TERMINATED_AFTER`` later; ``stop`` stops it then (``stopped`` after the spec's
+        ``stop_seconds``); ``hibernate`` stops it at once ("you do not receive a two-minute warning because the
+        hibernation process begins immediately", same page). A stopped or hibernated one runs again only when the
+        test says EC2 restarts it (``spot_restart``)."""
+        if action not in ("terminate", "stop", "hibernate"):
+            raise ValueError(f"instance-action {action!r}: terminate, stop or hibernate")
         with self.lock:
             now = self.now()
             instance = self._require(instance_id)
-            goes_at = now + SPOT_WARNING_SECONDS
-            instance.power.terminate(now, goes_at, goes_at + SPOT_TERMINATED_AFTER)
+            goes_at = now + (0 if action == "hibernate" else SPOT_WARNING_SECONDS)
+            if action == "terminate":
+                instance.power.terminate(now, goes_at, goes_at + SPOT_TERMINATED_AFTER)
+            else:
+                instance.power.interrupt_stop(now, goes_at)
             event = {"version": "0", "id": str(uuid.uuid4()), "detail-type": "EC2 Spot Instance Interruption Warning",
                      "source": "aws.ec2", "account": self.account_id, "time": iso_seconds(now),
                      "region": self.spec.region,
                      "resources": [f"arn:aws:ec2:{instance.availability_zone}:instance/{instance_id}"],
-                     "detail": {"instance-id": instance_id, "instance-action": "terminate"}}
+                     "detail": {"instance-id": instance_id, "instance-action": action}}
             self.events.append(event)
             return event
+
+    def spot_restart(self, instance_id: str) -> bool:
+        """EC2 restarts (resumes) the Spot instance it stopped (hibernated) in an interruption, capacity being back:
+        "Only Amazon EC2 can restart an interrupted stopped Spot Instance" and, for a persistent request, "Amazon EC2
+        restarts the stopped instance when capacity is available"
+        (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/interruption-behavior.html; hibernated: "only Amazon
+        EC2 can resume it", https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/hibernating-resuming.html). The
+        simulator's own action (no API call); False unless the instance is ``stopped``."""
+        with self.lock:
+            return self._require(instance_id).power.ec2_restart(self.now())
 
     def requests_cut(self, instance_id: str) -> int | None:
         """Load balancer connections (requests in flight) the instance still had when its OS went down for good in

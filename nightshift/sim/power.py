@@ -145,6 +145,21 @@ class PowerHistory:
         self._set_last(replace(last, reset_at=at, up_at=at + self._spec.boot_seconds))
         return True
 
+    def interrupt_stop(self, requested_at: float, stops_at: float) -> None:
+        """EC2 stops (or hibernates) an interrupted Spot instance at ``stops_at``: no StopInstances call (not in
+        ``stop_start``), the OS goes down then and the instance is ``stopped`` ``stop_seconds`` later."""
+        self._cut(stops_at)
+        self._append(Outage(requested_at=requested_at, stops_serving_at=stops_at, reset_at=INF, up_at=INF, kind=STOP,
+                            settles_at=stops_at + self._spec.stop_seconds))
+
+    def ec2_restart(self, at: float) -> bool:
+        """EC2 restarts (or resumes) a Spot instance it stopped: as a start, but no StartInstances call. False unless
+        it is ``stopped``. A resumed hibernation is modelled as a boot (nothing reads its boot time)."""
+        if self.state(at) != STOPPED or self.outages[-1].kind != STOP:
+            return False
+        self._set_last(replace(self.outages[-1], reset_at=at, up_at=at + self._spec.boot_seconds))
+        return True
+
     def terminate(self, requested_at: float, shuts_down_at: float, terminated_at: float) -> None:
         """An Auto Scaling termination: the OS stops serving at ``shuts_down_at``, for good."""
         self._cut(shuts_down_at)

@@ -109,6 +109,10 @@ class Reason(StrEnum):
     LIFECYCLE_COMPLETED = "LIFECYCLE_COMPLETED", "CompleteLifecycleAction CONTINUE sent: the instance may go"
     TERMINATION_DRAIN_FAILED = "TERMINATION_DRAIN_FAILED", "the termination drain failed: the instance goes anyway"
     REMEDIATION_STOPPED_TERMINATING = "REMEDIATION_STOPPED_TERMINATING", "its instance is terminating: stopped"
+    SPOT_PARKED = "SPOT_PARKED", "a Spot instance EC2 stops or hibernates is parked until EC2 restarts it"
+    SPOT_UNPARKED = "SPOT_UNPARKED", "the reconciler registered back a parked Spot instance EC2 restarted"
+    SPOT_PARK_DROPPED = "SPOT_PARK_DROPPED", "a parked Spot instance no longer exists: its park record is dropped"
+    SPOT_PARK_OVERDUE = "SPOT_PARK_OVERDUE", "a Spot instance has been parked (stopped) for 7 days: warned once"
 
 
 SKIPS = frozenset(reason for reason in Reason if reason.is_skip)

@@ -15,6 +15,12 @@ state ``Terminating*`` in ``AutoScalingGroupName``), ``TERMINATION_NOT_TERMINATI
    group: an instance can be registered in the target groups of two) (the remediation's
    ``registrations_of`` / ``deregister_all``). The drain budget is the longest deregistration delay; for a Spot
    interruption, no more than what is left of the two minutes less ``SPOT_MARGIN_SECONDS``.
+
+A Spot interruption whose ``instance-action`` is ``stop`` or ``hibernate`` takes the instance out for a while, not
+for good: only EC2 restarts it (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/interruption-behavior.html).
+Before deregistering it, this step parks it (steps/store/parked.py: its group, the target groups it is leaving,
+the action, the event's time; ``SPOT_PARKED``): the sweep's reconciler registers it back once EC2 reports it
+running again, and only then deletes its terminating mark. The drain itself is the same as for ``terminate``.
 """
 
 from __future__ import annotations
@@ -24,9 +30,10 @@ from typing import Any
 from steps.aws import autoscaling, elbv2
 from steps.core import groups
 from steps.core.entrypoint import StepContext, step
+from steps.core.exceptions import LifecycleConflict
 from steps.core.reasons import Reason
 from steps.remediate.deregister_instance import deregister_all, registrations_of
-from steps.store import claim, terminating
+from steps.store import claim, lifecycle, parked, terminating
 
 NO_GROUP = "unmanaged"  # request.group of an instance in no declared group (the trigger sets it)
 SPOT_WARNING_SECONDS = 120  # "a warning that is issued two minutes before Amazon EC2 stops or terminates"
@@ -40,6 +47,21 @@ def spot_budget(event_time: float, now: float, instance_action: str | None = Non
     if instance_action == "hibernate":
         return 0
     return max(0, int(event_time + SPOT_WARNING_SECONDS - SPOT_MARGIN_SECONDS - now))
+
+
+def taken_out_by(holder: claim.InstanceClaim | None, instance_id: str) -> list[dict[str, Any]]:
+    """The target groups the remediation holding ``instance_id`` has deregistered it from (its lifecycle record):
+    a parked instance goes back there too, since that remediation stops and puts nothing back."""
+    if holder is None:
+        return []
+    try:
+        record = lifecycle.load(str(holder.remediation_id))
+    except LifecycleConflict:  # no record (expired): nothing known
+        return []
+    deregistration = (record.facts or {}).get("deregister") or {}
+    if deregistration.get("instance_id") != instance_id:
+        return []
+    return [dict(r) for r in deregistration.get("target_groups") or []]
 
 
 @step
@@ -87,6 +109,19 @@ def prepare_termination_drain(ctx: StepContext) -> dict[str, Any]:
     registrations, delay = registrations_of(arns, instance_id)
     budget = delay if termination.kind == "lifecycle" else min(delay, spot_budget(termination.event_time, ctx.now,
                                                                               termination.instance_action))
+    parks = termination.kind == "spot" and termination.instance_action in parked.PARKING_ACTIONS
+    if parks:
+        # Write-ahead: the target groups are on record before it leaves them (a deregistration failing half way
+        # still leaves everything it was in to be registered back).
+        record = parked.park(instance_id, group.name, [*registrations, *taken_out_by(holder, instance_id)],
+                             str(termination.instance_action),
+                             termination.event_time, ctx.execution_id, ctx.now)
+        ctx.audit(Reason.SPOT_PARKED,
+                  f"{instance_id} is being {'stopped' if termination.instance_action == 'stop' else 'hibernated'} by "
+                  f"a Spot interruption, not terminated: parked in {len(record.target_groups)} target group(s); "
+                  "the sweep registers it back once EC2 restarts it (only EC2 may)", instance_id=instance_id,
+                  action=termination.instance_action, target_groups=[r["arn"] for r in record.registrations()],
+                  event_time=termination.event_time)
     deregister_all(instance_id, registrations)
     stopped = holder.owner if holder is not None else None
     ctx.audit(Reason.TERMINATION_DEREGISTERED,
@@ -94,7 +129,7 @@ def prepare_termination_drain(ctx: StepContext) -> dict[str, Any]:
               f"{budget} s (deregistration delay {delay} s)"
               + (f"; the remediation {stopped} holding it stops" if stopped else ""),
               instance_id=instance_id, target_groups=[r["arn"] for r in registrations], delay_seconds=delay,
-              budget_seconds=budget, remediation_stopped=stopped)
+              budget_seconds=budget, remediation_stopped=stopped, parked=parks)
     deregistration = {"instance_id": instance_id, "target_groups": registrations, "at": ctx.now,
                       "delay_seconds": budget}
     return {"action": "drain", "deregistration": deregistration, "heartbeat_seconds": heartbeat,

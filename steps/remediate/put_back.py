@@ -92,8 +92,16 @@ def put_back(facts: dict[str, Any]) -> PutBack:
         return PutBack(instance_id, terminating=why)
     start_if_stopped(instance_id, facts)
     standby = leave_standby(instance_id, deregistration.get("standby"))
+    arns, gone = register_all(instance_id, deregistration["target_groups"])
+    return PutBack(instance_id, arns, standby, gone=gone)
+
+
+def register_all(instance_id: str, registrations: list[dict[str, Any]]) -> tuple[list[str], str | None]:
+    """RegisterTargets in every target group of ``registrations`` ({"arn", "port"}): (the ARNs registered, None),
+    or, when RegisterTargets refused it because the instance is terminated or no longer exists, (those registered
+    before, what EC2 says). Any other refusal raises."""
     arns: list[str] = []
-    for registration in deregistration["target_groups"]:
+    for registration in registrations:
         try:
             elbv2.register(registration["arn"], instance_id, registration.get("port"))
         except AwsCallFailed:
@@ -102,9 +110,9 @@ def put_back(facts: dict[str, Any]) -> PutBack:
                 raise
             # Terminated since (by a person, Spot, its ASG): no put-back can ever succeed, so retrying it every
             # sweep would fail (and announce) forever. Said once, and the remediation is closed.
-            return PutBack(instance_id, arns, standby, gone=gone)
+            return arns, gone
         arns.append(registration["arn"])
-    return PutBack(instance_id, arns, standby)
+    return arns, None
 
 
 def terminating_now(instance_id: str, standby: dict[str, Any] | None) -> str | None:

@@ -6,7 +6,10 @@ remediation's put-back (restore, replay) and register step, and the sweep's reco
 steps/remediate/put_back.py), so none of them registers again an instance that is going away; and a
 remediation's poll loops (steps/remediate/lease.py) stop on it (``InstanceTerminating``). An unconditional
 put: a duplicated event writes the same facts again. DynamoDB TTL removes it two days after it was written
-(an instance is gone by then: a lifecycle hook waits 48 h at most).
+(an instance is gone by then: a lifecycle hook waits 48 h at most). A Spot instance EC2 stops or hibernates
+is not gone: it is parked (steps/store/parked.py), and the reconciler deletes its mark (``release``, conditionally
+on the drain that wrote it) when it puts it back, so the mark blocks the other put-back paths only while the
+instance is out, never after it is back.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.models import Model
 
-from steps.store.tables import LOCK_TABLE, NO_SDK_RETRIES, REGION, expiry
+from steps.store.tables import LOCK_TABLE, NO_SDK_RETRIES, REGION, delete_if, expiry
 
 PREFIX = "terminating#"
 KEEP_SECONDS = 2 * 86400
@@ -47,3 +50,9 @@ def find(instance_id: str) -> TerminatingMark | None:
         return TerminatingMark.get(key(instance_id), consistent_read=True)
     except TerminatingMark.DoesNotExist:
         return None
+
+
+def release(instance_id: str, execution: str) -> bool:
+    """Delete the mark while it is still the one ``execution`` wrote (a later termination drain's mark stays).
+    False when it was not there or not that execution's."""
+    return delete_if(TerminatingMark(key(instance_id)), TerminatingMark.execution == execution)

@@ -6,7 +6,9 @@ its lifecycle record lists (started first if an escalation left it stopped, out 
 an instance put in Standby (STANDBY_ENTERED) whose ExitStandby never happened is taken out of Standby; a
 lock whose owner execution is no longer running is released (conditionally on that owner), and so is an
 instance claim (steps/store/claim.py) whose owner no longer runs. So a crash in the worst place heals itself
-on the next sweep.
+on the next sweep. A Spot instance EC2 stopped or hibernated (parked by the termination drain,
+steps/store/parked.py) is registered back in the target groups it left once EC2 reports it running again
+(``restore_parked``).
 
 Bounded: each sweep reads each group's audit trail once, only after the group's cursor (by key
 condition, a page at a time), folding it into the group's set of open remediations (steps/store/
@@ -26,15 +28,24 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from steps.aws import ec2
+from steps.aws.errors import code_behind
 from steps.aws.stepfunctions import execution_status
 from steps.core import clock, groups
-from steps.core.exceptions import AwsThrottled, AwsUnavailable, ConfigurationError, InvalidRequest, LifecycleConflict
+from steps.core.exceptions import (
+    AwsCallFailed,
+    AwsThrottled,
+    AwsUnavailable,
+    ConfigurationError,
+    InvalidRequest,
+    LifecycleConflict,
+)
 from steps.core.observability import EXECUTION_ID, logger, record_metrics, tracer
 from steps.core.reasons import Reason
 from steps.domain.lifecycle import may
 from steps.remediate import put_back
 from steps.remediate.standby import EXITED, WAITING, leave_standby
-from steps.store import audit, claim, lifecycle, lock, reconcile_progress
+from steps.store import audit, claim, lifecycle, lock, parked, reconcile_progress, terminating
 from steps.store import errors as store_errors
 from steps.store.lock import LIVE_EXECUTION_STATES
 
@@ -440,6 +451,99 @@ def release_stale_claims(sweep_execution: str, budget: Budget) -> list[str]:
     return released
 
 
+SPOT_WARNING_SECONDS = 120  # the interruption comes two minutes after its warning (hibernation: at once)
+# A parked instance is put back only this long after its interruption: before then, "running" is the instance
+# still serving its last two minutes (or not yet stopping), not an instance EC2 restarted.
+PARK_SETTLE_SECONDS = 60
+
+
+def interrupted_at(item: parked.ParkedInstance) -> float:
+    """When EC2 stops (or hibernates) the parked instance: the warning's time plus two minutes; a hibernation has
+    no two minutes ("the hibernation process begins immediately",
+    https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/spot-instance-termination-notices.html)."""
+    return float(item.event_time) + (0 if item.action == "hibernate" else SPOT_WARNING_SECONDS)
+
+
+def _park_audit(item: parked.ParkedInstance, event: Reason, now: float, sweep_execution: str, reason: str,
+                **details: Any) -> None:
+    """Once per sweep execution per instance (idempotent: an item tried again leaves one record)."""
+    audit.record(audit.AuditEntry(
+        group=str(item.parked_for), event=event, at=now, instance_id=item.instance_id, execution_id=sweep_execution,
+        remediation_id=str(item.execution), trigger="schedule", reason=reason,
+        details={"action": item.action, "event_time": float(item.event_time), "parked_at": float(item.at),
+                 "parked_by": item.execution, **details},
+        idempotency_key=f"{event}#{item.instance_id}#{sweep_execution}"))
+
+
+def unpark(item: parked.ParkedInstance, now: float, sweep_execution: str) -> str:
+    """One parked instance: ``restored`` (running again: registered back in every target group it left, audited
+    SPOT_UNPARKED, its park record and its drain's terminating mark deleted), ``dropped`` (terminated or not
+    found: SPOT_PARK_DROPPED, record deleted), or ``waiting`` (not interrupted yet, another termination drain
+    owns it now, or not running: nothing sent but DescribeInstanceStatus, nothing audited but SPOT_PARK_OVERDUE
+    once after ``parked.OVERDUE_SECONDS``). Never StartInstances: "Only Amazon EC2 can restart an interrupted
+    stopped Spot Instance" (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/interruption-behavior.html)."""
+    instance_id = item.instance_id
+    if now < interrupted_at(item) + PARK_SETTLE_SECONDS:
+        return "waiting"  # still in its two minutes (or just past them): running says nothing yet
+    mark = terminating.find(instance_id)
+    if mark is not None and mark.execution != item.execution:
+        return "waiting"  # a later termination drain (a new interruption, a scale-in) owns it now
+    try:
+        state, _, seen = ec2.power(instance_id)
+    except AwsCallFailed as exc:
+        if code_behind(exc) != "InvalidInstanceID.NotFound":
+            raise
+        state, seen = "not found", "InvalidInstanceID.NotFound"
+    if state == "running":
+        arns, gone = put_back.register_all(instance_id, item.registrations())
+        if gone is None:
+            _park_audit(item, Reason.SPOT_UNPARKED, now, sweep_execution,
+                        f"{instance_id} is running again after its Spot {item.action}: registered back in "
+                        f"{len(arns)} target group(s)", target_groups=arns, parked_seconds=round(now - item.at, 3))
+            terminating.release(instance_id, str(item.execution))
+            parked.unpark(item)
+            return "restored"
+        state = seen = gone
+    if state in ("not found", *put_back.GONE_STATES):
+        _park_audit(item, Reason.SPOT_PARK_DROPPED, now, sweep_execution,
+                    f"parked {instance_id} no longer exists ({seen}): nothing to put back, park record dropped",
+                    state=state)
+        parked.unpark(item)
+        return "dropped"
+    if now - float(item.at) >= parked.OVERDUE_SECONDS and item.overdue_audited_at is None:
+        days = (now - float(item.at)) / 86400
+        _park_audit(item, Reason.SPOT_PARK_OVERDUE, now, sweep_execution,
+                    f"{instance_id} has been parked for {days:.1f} days and EC2 has not restarted it ({seen}): left "
+                    "parked (only EC2 may restart it); said once", state=state)
+        logger.warning(f"{instance_id} parked for {days:.1f} days", extra={"instance_id": instance_id})
+        parked.mark_overdue_audited(item, now)
+    return "waiting"
+
+
+def restore_parked(sweep_execution: str, budget: Budget) -> dict[str, Any]:
+    """Every park record (steps/store/parked.py), each through ``unpark``. A failing item is left for the next
+    sweep (everything ``unpark`` does is idempotent); one that throttling or an outage did not cause is audited
+    RECONCILE_FAILED in its group, once per sweep. Stops (``Stopped``) when the time budget runs low."""
+    now = clock.now()
+    outcome: dict[str, Any] = {"restored": [], "dropped": [], "waiting": [], "errors": []}
+    for item in parked.all_parked():
+        if budget.low():
+            raise Stopped("time budget ran low while putting back parked Spot instances")
+        try:
+            with store_errors.translated():
+                result = unpark(item, now, sweep_execution)
+        except Exception as exc:
+            failure = {"instance_id": item.instance_id, "error": type(exc).__name__, "cause": str(exc)[:300]}
+            outcome["errors"].append(failure)
+            if not isinstance(exc, TRANSIENT):
+                _audit_failed_once(str(item.parked_for), now, sweep_execution,
+                                   f"parked {item.instance_id} could not be put back, tried again next sweep: "
+                                   f"{type(exc).__name__}: {exc}", failure)
+            continue
+        outcome[result].append(item.instance_id)
+    return outcome
+
+
 @tracer.capture_lambda_handler(capture_response=False)
 @logger.inject_lambda_context(correlation_id_path=EXECUTION_ID)
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
@@ -456,6 +560,14 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         answer["stale_claims_released"] = []
         answer["stale_claims_error"] = {"error": type(exc).__name__, "cause": str(exc)[:1000]}
         logger.warning("stale instance claims not released", extra=answer["stale_claims_error"])
+    try:
+        with store_errors.translated():
+            parked_now = restore_parked(parsed.execution_id, budget)
+        if any(parked_now.values()):  # said only when a park record exists
+            answer["parked"] = parked_now
+    except Exception as exc:  # never hides the groups' results; every park record stays for the next sweep
+        answer["parked"] = {"error": type(exc).__name__, "cause": str(exc)[:1000]}
+        logger.warning("parked Spot instances not looked at", extra=answer["parked"])
     raise_if_transient(results)
     logger.info("reconciled", extra={"results": results})
     return answer

@@ -223,14 +223,15 @@ def test_each_policy_grants_exactly_the_calls_its_step_makes(entry: StepFunction
     assert sorted(have - needed, key=str) == [], "grants no code path uses"
 
 
-def test_the_reconciler_writes_only_its_progress_items_in_the_lock_table() -> None:
-    from steps.store import reconcile_progress
+def test_the_reconciler_writes_only_its_progress_items_and_park_records_in_the_lock_table() -> None:
+    from steps.store import parked, reconcile_progress
 
     puts = [s for s in statements("ReconcileFunction") if "dynamodb:PutItem" in as_list(s["Action"])
             and s["Resource"] == {"Fn::GetAtt": ["LockTable", "Arn"]}]
-    assert len(puts) == 1 and as_list(puts[0]["Action"]) == ["dynamodb:PutItem"]
-    assert puts[0]["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [
-        f"{reconcile_progress.PREFIX}*"]}}
+    assert all(as_list(s["Action"]) == ["dynamodb:PutItem"] for s in puts)
+    # the progress items; a park record, once its SPOT_PARK_OVERDUE is written
+    assert sorted(s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] for s in puts) == [
+        [f"{parked.PREFIX}*"], [f"{reconcile_progress.PREFIX}*"]]
 
 
 def test_the_selection_writes_only_its_daily_notices_and_instance_claims_in_the_lock_table() -> None:
