@@ -20,7 +20,8 @@ own hysteresis ``for_seconds`` (T) and reason code:
   failing (steps/store/first_seen.py); T counts from that first sighting, a lower bound of the real duration
   (docs/design.md). A first sighting carries over to the next selection only if that selection comes before
   the target could have recovered and failed again unobserved (``recover_and_fail_seconds``); otherwise it
-  starts again at now.
+  starts again at now. So the execution that sees a target failing keeps looking itself (``watch``: the next
+  look within half that gap) until it is due, recovers, or a deadline passes.
 * ``silent``: running and registered (not only ``initial``), but no datapoint of the group's metric for at least
   T while at least one peer reported in that time. When no instance reports at all, nobody is silent: that is
   the group's NO_METRIC_DATA, as before. Silence counts from the end of the last datapoint's period, and never
