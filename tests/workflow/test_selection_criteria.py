@@ -254,6 +254,40 @@ def test_a_watch_ends_nothing_to_do_when_its_history_budget_is_spent(harness: Ma
     assert calls(h, "elbv2.DeregisterTargets") == 0 and not h.sim.reboot_requests(faulty) and not h.lock_held()
 
 
+def test_a_watching_execution_that_failed_is_replayed_and_the_replay_watches_afresh(harness: MakeHarness) -> None:
+    # The select step fails for good at the third look (every Retry spent): the execution fails, nothing was taken
+    # out. Its replay (a new execution of the same remediation) starts its own watch (its own WATCHING record and
+    # deadline, the failed one's kept facts are not its own) and heals the target.
+    from nightshift.replay import replay
+    from steps.core.exceptions import NightshiftError
+
+    h = harness(WATCHED_SPEC, select=[{"criterion": "unhealthy_target", "for_seconds": 120}])
+    faulty = h.built.instance_ids[FAULTY]
+    h.rt.clock.advance(70)
+    looks = watch_looks(h, "first")
+
+    def fails_at_the_third_look(name: str, event: dict[str, Any]) -> None:
+        if name == SELECT_STEP and event["execution_id"].endswith(":first") and len(looks) >= 3:
+            raise NightshiftError("injected: select fails for good")
+
+    h.rt.router.before.append(fails_at_the_third_look)
+    first = h.rt.run({"group": "web"}, name="first", timeout=300)
+    assert first["status"] == "FAILED" and not h.lock_held()
+    assert calls(h, "elbv2.DeregisterTargets") == 0
+    again = replay(h.rt.client("stepfunctions"), first["executionArn"])
+    final = h.rt.wait(again.execution_arn, timeout=300)
+    assert final["status"] == "SUCCEEDED", final.get("cause")
+    watching = [r for r in h.audit_records() if r["event"] == "WATCHING"]
+    assert [r["execution_id"] for r in watching] == [first["executionArn"], again.execution_arn]
+    # the replay looked soon enough after the failed run's last look that the first sighting carried: the same
+    # first sighting, so the same deadline, and it is chosen 120 s after the failed run first saw it
+    assert watching[1]["details"]["until"] == watching[0]["details"]["until"]
+    chosen = selected(h)
+    assert chosen["execution_id"] == again.execution_arn and chosen["instance_id"] == faulty
+    assert chosen["details"]["first_seen"] == pytest.approx(looks[0], abs=1) and len(h.sim.reboots(faulty)) == 1
+    assert healthy_everywhere(h, faulty) and not h.lock_held()
+
+
 def test_a_hung_instance_is_chosen_as_silent_and_hard_rebooted(harness: MakeHarness) -> None:
     h = harness(fleet("hung", -900.0), select=[{"criterion": "silent", "for_seconds": 300}, {"criterion": "metric"}])
     faulty = h.built.instance_ids[FAULTY]
