@@ -42,7 +42,8 @@ class TargetRegistration(_Loose):
 
 
 class SelectionResult(_Loose):
-    action: Literal["remediate", "nothing_to_do", "no_metric_data"]
+    # watch: an unhealthy_target sighting is not due yet; the execution Waits watch_seconds and selects again.
+    action: Literal["remediate", "nothing_to_do", "no_metric_data", "watch"]
     instance_id: str | None = None
     value: float | None = None
     threshold: float | None = None
@@ -50,6 +51,19 @@ class SelectionResult(_Loose):
     # Which select criterion chose the instance; "stop_start" when the first action must not be a reboot.
     criterion: str | None = None
     first_rung: str | None = None
+    watch_seconds: int | None = None
+    watch_until: float | None = None
+    watch_since: float | None = None
+    watch_looks: int | None = None
+
+
+class WatchState(_Loose):
+    """What the state machine carries between the looks of a watching execution (``$.watch``)."""
+
+    until: float  # the deadline fixed at the first watch (steps/domain/criteria.py ``watch``)
+    seconds: int  # the next Wait
+    since: float | None = None  # when watching started
+    looks: int = 0  # the watching looks so far (steps/domain/history.py ``watch_looks`` bounds them)
 
 
 class DeregistrationResult(_Loose):
@@ -136,6 +150,7 @@ class TerminationPlan(_Loose):
 class WorkflowState(_Loose):
     request: Request
     selection: SelectionResult | None = None
+    watch: WatchState | None = None
     deregistration: DeregistrationResult | None = None
     drain: DrainProgress | None = None
     reboot: RebootResult | None = None

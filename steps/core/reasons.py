@@ -40,6 +40,7 @@ class Reason(StrEnum):
     STATUS_CHECK_FAILED = "STATUS_CHECK_FAILED", "criterion status_check: EC2 instance or system status impaired"
     UNHEALTHY_TARGET = "UNHEALTHY_TARGET", "criterion unhealthy_target: the target fails its health checks"
     SILENT_INSTANCE = "SILENT_INSTANCE", "criterion silent: no datapoint of the metric while its peers report"
+    WATCHING = "WATCHING", "criterion unhealthy_target: a target fails, not long enough yet; the execution looks again"
     # Capacity and blockers
     SKIPPED_CAPACITY = "SKIPPED_CAPACITY", "taking the instance out would break the group's floor", True
     SKIPPED_FAIL_OPEN = "SKIPPED_FAIL_OPEN", "a target group or zone is below its routing minimum: it fails open", True

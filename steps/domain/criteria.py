@@ -20,7 +20,8 @@ own hysteresis ``for_seconds`` (T) and reason code:
   failing (steps/store/first_seen.py); T counts from that first sighting, a lower bound of the real duration
   (docs/design.md). A first sighting carries over to the next selection only if that selection comes before
   the target could have recovered and failed again unobserved (``recover_and_fail_seconds``); otherwise it
-  starts again at now.
+  starts again at now. So the execution that sees a target failing keeps looking itself (``watch``: the next
+  look within half that gap) until it is due, recovers, or a deadline passes.
 * ``silent``: running and registered (not only ``initial``), but no datapoint of the group's metric for at least
   T while at least one peer reported in that time. When no instance reports at all, nobody is silent: that is
   the group's NO_METRIC_DATA, as before. Silence counts from the end of the last datapoint's period, and never
@@ -51,6 +52,7 @@ then the instance id (deterministic, so a replay picks the same one).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -277,3 +279,45 @@ def watching(found: Iterable[Failing]) -> list[dict[str, Any]]:
     return [{"instance_id": f.instance_id, "criterion": f.criterion, "seconds": round(f.seconds, 1),
              "for_seconds": f.for_seconds, **{k: f.numbers[k] for k in WATCHED.get(f.criterion, ()) if k in f.numbers}}
             for f in sorted(found, key=_rank) if not f.due]
+
+
+@dataclass(frozen=True)
+class Watch:
+    """The selection's answer while it watches ``unhealthy_target`` sightings: look again in ``seconds``, and
+    no later than ``until`` (the execution's deadline, fixed at its first watch); ``instances`` for the audit."""
+
+    seconds: int
+    until: float
+    instances: list[dict[str, Any]]
+
+
+def watch(found: Iterable[Failing], now: float, until: float | None = None) -> Watch | None:
+    """Whether the execution should keep watching instead of ending NOTHING_TO_DO, and how long its next Wait is.
+
+    Only ``unhealthy_target`` needs this. DescribeTargetHealth tells only the state now, and a first sighting
+    carries to the next look only if that look comes less than its ``max_gap_seconds`` after this one
+    (``first_seen``); looks started by the sweep, alarms and people rarely come that often, so the execution that
+    saw the target failing looks again itself. ``status_check`` has ImpairedSince and ``silent`` datapoint
+    timestamps and LaunchTime: a later selection sees how long they have failed without having watched.
+
+    The next look comes after half the smallest max gap of the watched instances (at least 1 s; strictly less
+    than every gap, so a late Wait or a slow Lambda still lands inside it), no later than the earliest watched
+    one becomes due, and never past ``until``. ``until`` (given: carried from the first watch) is at most the
+    latest watched instance's first sighting + for_seconds + its max gap. None: nothing to watch (no
+    ``unhealthy_target`` sighting not yet due with a known gap of more than 1 s), or the deadline has passed."""
+    watched = [f for f in found if f.criterion == "unhealthy_target" and not f.due
+               and float(f.numbers.get("max_gap_seconds") or 0.0) > 1.0]
+    if not watched:
+        return None
+    gaps = {f.instance_id: float(f.numbers["max_gap_seconds"]) for f in watched}
+    deadline = until if until is not None else max(f.since + f.for_seconds + gaps[f.instance_id] for f in watched)
+    if deadline - now < 1.0:
+        return None
+    smallest = min(gaps.values())
+    seconds = max(1, int(smallest // 2))
+    due_in = min(f.since + f.for_seconds - now for f in watched)
+    seconds = max(1, min(seconds, math.ceil(due_in), int(deadline - now)))
+    instances = [{"instance_id": f.instance_id, "first_seen": f.since, "for_seconds": f.for_seconds,
+                  "due_at": f.since + f.for_seconds, "max_gap_seconds": gaps[f.instance_id]}
+                 for f in sorted(watched, key=_rank)]
+    return Watch(seconds, deadline, instances)

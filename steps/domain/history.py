@@ -33,6 +33,13 @@ wait, so a loop ends when its elapsed time passes its deadline):
 - The boot loop runs twice with the ``ssm`` boot signal: a reboot resent on the boot time's proof that none
   was queued (REBOOT_NOT_QUEUED) starts a second one, after "Reboot the instance" ran again.
 
+The watch loop (a selection watching an ``unhealthy_target`` sighting not due yet, steps/domain/criteria.py
+``watch``) runs before all of this, and its length depends on the target groups' health check settings (a look
+every half UnhealthyThresholdCount x interval, down to 5 s) and ``for_seconds``, which validation cannot see.
+It is not counted in ``worst_case_events``; instead a watching execution takes at most ``watch_looks`` further
+looks: the budget the rest leaves, at ``WATCH_TURN_EVENTS`` a look (the Pass that keeps the deadline, the Wait,
+the select Task, its Choice). Past that it ends NOTHING_TO_DO as when its deadline passes.
+
 Budget: 80 % of the quota (20,000 events) for this count. The count is already pessimistic: the
 deregistration delay is taken at its 3600 s maximum, every loop runs to its deadline, branches that
 exclude each other are all counted and every Task outside the loops is retried to its last attempt. The
@@ -61,6 +68,10 @@ EXECUTION_EVENTS = 2
 LOOP_TURN_EVENTS = TASK_EVENTS + CHOICE_EVENTS + WAIT_EVENTS
 # The last check of a loop: the Task and the Choice that leaves (or the Task fails into a Catch).
 LOOP_EXIT_EVENTS = TASK_EVENTS + CHOICE_EVENTS
+
+# One further look of a watching selection: "Keep watching the failing target" (Pass), "Wait, then look again",
+# "Select the worst instance" (Task), "Is there an instance to heal?" (Choice).
+WATCH_TURN_EVENTS = PASS_EVENTS + WAIT_EVENTS + TASK_EVENTS + CHOICE_EVENTS
 
 # The largest deregistration delay a target group may have (ELBv2: 0-3600 seconds).
 MAX_DEREGISTRATION_DELAY_SECONDS = 3600
@@ -167,3 +178,8 @@ def worst_case_events(group: GroupSettings) -> HistoryBound:
               f"loops: {', '.join(f'{name} {count}' for name, count in ordered)}; fixed path with retries: {fixed}")
     return HistoryBound(events=events, limit=HISTORY_LIMIT, budget=BUDGET, ok=ok, detail=detail, over_by=over_by,
                         fix=FIXES[top.split(" ")[0]], loops=ordered, fixed=fixed)
+
+
+def watch_looks(group: GroupSettings) -> int:
+    """How many further looks a watching selection of ``group`` may take within the budget (see the module doc)."""
+    return max(0, (BUDGET - worst_case_events(group).events) // WATCH_TURN_EVENTS)

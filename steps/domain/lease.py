@@ -22,6 +22,12 @@ Two kinds of interval:
   A renewal therefore extends the lease to ``max(lock_lease_seconds, wait + 2124 + margin)``: the lease
   covers its own Wait, however long (a drain waits out a deregistration delay of up to 3600 s in one Wait).
 
+- After a watching selection's renewal (steps/remediate/select_worst_instance.py: an ``unhealthy_target``
+  sighting not due yet): its Wait, then the next selection and everything up to the first drain check, as from
+  acquisition: wait + 3720 s. That renewal extends the lease to ``max(lock_lease_seconds, wait + 3720 +
+  margin)`` (``watch_renewal_seconds``); the Wait is under half of UnhealthyThresholdCount x interval (at most
+  10 x 300 s), so under 1500 s.
+
 Validation (``GroupConfig``) refuses a ``lock_lease_seconds`` below the longest of these intervals with the
 group's longest possible Wait, plus a margin: then the configured lease alone covers every interval, and
 the renewals' own extension is a second line of defence. With the defaults that is 3600 + 2124 + 300 =
@@ -59,6 +65,11 @@ class LeaseNeed:
 def renewal_seconds(lock_lease_seconds: int, wait_seconds: float) -> float:
     """How far a poll loop's renewal extends the lease: past its next Wait and what may follow it."""
     return float(max(lock_lease_seconds, wait_seconds + AFTER_RENEWAL_SECONDS + MARGIN_SECONDS))
+
+
+def watch_renewal_seconds(lock_lease_seconds: int, wait_seconds: float) -> float:
+    """How far a watching selection's renewal extends the lease: past its Wait and a whole selection after it."""
+    return float(max(lock_lease_seconds, wait_seconds + FIRST_RENEWAL_SECONDS + MARGIN_SECONDS))
 
 
 def longest_waits(group: GroupSettings) -> list[tuple[str, int, str]]:

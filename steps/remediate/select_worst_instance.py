@@ -12,6 +12,16 @@ per 500 series; with ``silent``, one DescribeInstances per 1000 quiet instances 
 of the group's instances has a datapoint, that is never "healthy": the step audits NO_METRIC_DATA with the
 dimension sets the metric does
 exist with, and notifies once per group per UTC day.
+
+Watching (``unhealthy_target`` only: DescribeTargetHealth never says since when, status_check has ImpairedSince
+and silent has datapoint timestamps and LaunchTime): when nothing is due but a target failing its health checks
+is watched, the step answers ``action: "watch"`` with ``watch_seconds`` (steps/domain/criteria.py ``watch``:
+under half the smallest recover-and-fail gap, never past the watch deadline) instead of NOTHING_TO_DO, renews the
+group lease past that Wait (LockLost when another execution owns the group) and the state machine selects again
+after the Wait. The first watch of an execution audits WATCHING and fixes the deadline (kept in the lifecycle
+record's facts for this execution, so a Retry or a redrive reuses it); the last look audits the usual SELECTED or
+NOTHING_TO_DO. The lifecycle stays ``requested`` while watching. An execution takes at most
+``history.watch_looks`` further looks (the Step Functions history budget the rest of a remediation leaves).
 """
 
 from __future__ import annotations
@@ -25,9 +35,9 @@ from steps.core.config import MetricSpec
 from steps.core.entrypoint import StepContext, step
 from steps.core.observability import logger
 from steps.core.reasons import Reason
-from steps.domain import criteria, evidence
+from steps.domain import criteria, evidence, history
 from steps.domain.selection import evaluate_named, evaluation_window, select_worst
-from steps.remediate import blockers
+from steps.remediate import blockers, lease
 from steps.store import claim, first_seen, lifecycle, notices
 from steps.store.lifecycle import RemediationRecord
 
@@ -256,6 +266,15 @@ def select_worst_instance(ctx: StepContext) -> dict[str, Any]:
     if chosen is not None:
         return _select_failing(ctx, record, chosen, passed)
     watched = criteria.watching(found)
+    until = _watch_deadline(ctx, record)
+    watch = criteria.watch(found, ctx.now, until)
+    looks, allowed = (ctx.state.watch.looks if ctx.state.watch is not None else 0), history.watch_looks(group)
+    ended: dict[str, Any] = {}  # how a watch ended, for the NOTHING_TO_DO audit
+    if until is not None:
+        ended = {"watched_until": until, "watch_deadline_passed": ctx.now >= until, "watch_looks": looks}
+    if watch is not None and looks >= allowed:
+        watch = None  # the execution's history budget is spent: end as when the deadline passes
+        ended = {**ended, "watch_looks": looks, "watch_looks_allowed": allowed}
     # The metric criterion judges the candidates' last N periods only (silent may have read more).
     judged = set(instances)  # a set: `in` a list of N instances, N times, is quadratic (bench: 1.3 s at N = 5,000)
     series = {i: [(t, v) for t, v in s if t >= start] for i, s in series.items() if i in judged}
@@ -265,13 +284,50 @@ def select_worst_instance(ctx: StepContext) -> dict[str, Any]:
     series = {i: s for i, s in series.items() if i not in passed}
     instances = [i for i in instances if i not in passed]
     if not by_metric:
-        return _nothing_failing(ctx, record, named, instances, passed, watched)
-    return _select_by_metric(ctx, record, series, instances, named, passed, watched)
+        return _nothing_failing(ctx, record, named, instances, passed, watched, watch, until, ended)
+    return _select_by_metric(ctx, record, series, instances, named, passed, watched, watch, until, ended)
+
+
+def _watch_deadline(ctx: StepContext, record: RemediationRecord) -> float | None:
+    """The deadline this execution fixed at its first watch: from the state (``$.watch``), else from the record
+    when this very execution wrote it (a Retry of that first watch, or a redrive); None: not watching yet."""
+    if ctx.state.watch is not None:
+        return ctx.state.watch.until
+    kept = (record.facts or {}).get("watch")
+    if isinstance(kept, dict) and kept.get("execution") == ctx.execution_id and isinstance(kept.get("until"),
+                                                                                          int | float):
+        return float(kept["until"])
+    return None
+
+
+def _watch(ctx: StepContext, record: RemediationRecord, watch: criteria.Watch, until: float | None,
+           numbers: dict[str, Any]) -> dict[str, Any]:
+    """Keep the group past the next Wait and look again then; WATCHING audited once, at the first watch."""
+    lease.keep(ctx, watch.seconds, watching=True)  # LockLost: another execution owns the group
+    names = "; ".join(f"{w['instance_id']} first seen failing {ctx.now - w['first_seen']:.0f} s ago (needs "
+                      f"{w['for_seconds']} s; a sighting carries across less than {w['max_gap_seconds']:.0f} s)"
+                      for w in watch.instances)
+    reason = (f"watching {names}: looking again in {watch.seconds} s, at the latest until "
+              f"{watch.until - ctx.now:.0f} s from now")
+    first = ctx.state.watch is None and until is None
+    if first:
+        record.facts = {**(record.facts or {}), "watch": {"execution": ctx.execution_id, "until": watch.until,
+                                                         "since": ctx.now}}
+        lifecycle.save_facts(record)
+        ctx.audit(Reason.WATCHING, reason, instance_id=watch.instances[0]["instance_id"],
+                  instances=watch.instances, until=watch.until,
+                  watch_seconds=watch.seconds, **numbers)
+    kept = (record.facts or {}).get("watch") or {}
+    since = ctx.now if first else ctx.state.watch.since if ctx.state.watch else kept.get("since")
+    return {"action": "watch", "value": None, "threshold": None, "reason": reason, "watch_seconds": watch.seconds,
+            "watch_until": watch.until, "watch_since": since,
+            "watch_looks": (ctx.state.watch.looks if ctx.state.watch is not None else 0) + 1}
 
 
 def _select_by_metric(ctx: StepContext, record: RemediationRecord, series: dict[str, cloudwatch.Series],
                       instances: list[str], named: str | None, passed: dict[str, str],
-                      watched: list[dict[str, Any]]) -> dict[str, Any]:
+                      watched: list[dict[str, Any]], watch: criteria.Watch | None,
+                      until: float | None, ended: dict[str, Any]) -> dict[str, Any]:
     """The metric criterion (the default): the worst breach, or the named instance's, with M of N hysteresis."""
     metric = ctx.group.metric
     label = f"{metric.namespace}/{metric.name} ({metric.stat})"
@@ -298,8 +354,10 @@ def _select_by_metric(ctx: StepContext, record: RemediationRecord, series: dict[
     if watched:
         numbers["watching"] = watched
     if selection.instance_id is None:
+        if watch is not None:
+            return _watch(ctx, record, watch, until, numbers)
         reason = _nothing_reason(selection.reason, named, bool(instances), passed)
-        ctx.audit(Reason.NOTHING_TO_DO, reason, instance_id=named, **numbers)
+        ctx.audit(Reason.NOTHING_TO_DO, reason, instance_id=named, **numbers, **ended)
         result = {"action": "nothing_to_do", "value": selection.value, "threshold": metric.threshold,
                   "reason": reason}
         lifecycle.advance(record, "find_nothing", result, ctx.now, ctx.execution_id)
@@ -312,8 +370,13 @@ def _select_by_metric(ctx: StepContext, record: RemediationRecord, series: dict[
 
 
 def _nothing_failing(ctx: StepContext, record: RemediationRecord, named: str | None, instances: list[str],
-                     passed: dict[str, str], watched: list[dict[str, Any]]) -> dict[str, Any]:
-    """A group that does not select by metric, with no instance failing long enough: nothing to do."""
+                     passed: dict[str, str], watched: list[dict[str, Any]], watch: criteria.Watch | None,
+                     until: float | None, ended: dict[str, Any]) -> dict[str, Any]:
+    """A group that does not select by metric, with no instance failing long enough: watch, or nothing to do."""
+    if watch is not None:
+        return _watch(ctx, record, watch, until, {"criteria": [s.criterion for s in ctx.group.select],
+                                                  "instances_evaluated": len(instances), "watching": watched,
+                                                  "passed_over": sorted(passed)})
     names = ", ".join(s.criterion for s in ctx.group.select)
     reason = _nothing_reason(f"no instance fails {names} for long enough"
                              + (f" (watching {len(watched)}: "
@@ -321,7 +384,8 @@ def _nothing_failing(ctx: StepContext, record: RemediationRecord, named: str | N
                                             f"{w['for_seconds']} s" for w in watched) + ")" if watched else ""),
                              named, bool(instances), passed)
     ctx.audit(Reason.NOTHING_TO_DO, reason, instance_id=named, criteria=[s.criterion for s in ctx.group.select],
-              instances_evaluated=len(instances), watching=watched, passed_over=sorted(passed))
+              instances_evaluated=len(instances), watching=watched, passed_over=sorted(passed),
+              **ended)
     result = {"action": "nothing_to_do", "value": None, "threshold": None, "reason": reason}
     lifecycle.advance(record, "find_nothing", result, ctx.now, ctx.execution_id)
     return result

@@ -3,6 +3,7 @@ with hypothesis where the logic branches."""
 
 from __future__ import annotations
 
+import math
 from itertools import pairwise
 
 import pytest
@@ -136,6 +137,93 @@ def test_the_first_sighting_is_the_start_of_the_unbroken_chain_of_sightings(step
         seen = criteria.first_seen({"i-1"}, seen, at, {"i-1": gap})
         assert seen["i-1"].first == chain_start and seen["i-1"].last == at
         assert seen["i-1"].restarted is (previous is not None and at - previous >= gap)
+
+
+# -- watching an unhealthy target (criteria.watch) ------------------------------------------------------------
+
+
+def target(instance_id: str, first: float, for_seconds: int, gap: float | None, now: float = NOW) -> criteria.Failing:
+    health = {TG1: {instance_id: TargetHealth("unhealthy", "Target.FailedHealthChecks")}}
+    gaps = {} if gap is None else {instance_id: gap}
+    return criteria.unhealthy_targets(health, {instance_id: Sighting(first, now)}, now, for_seconds, gaps)[0]
+
+
+def test_the_watch_looks_again_within_half_the_smallest_gap_and_ends_one_gap_after_the_latest_due_time() -> None:
+    slow = target("i-1", NOW - 10, 120, 60.0)  # due in 110 s; its sightings carry across < 60 s
+    soon = target("i-2", NOW - 30, 120, 30.0)  # due in 90 s; < 30 s
+    watch = criteria.watch([slow, soon], NOW)
+    assert watch is not None
+    assert watch.seconds == 15  # half of 30 s: strictly under the smallest gap, with room for a late Wait
+    assert watch.until == NOW - 10 + 120 + 60  # the latest due time (i-1's) plus its gap
+    assert [w["instance_id"] for w in watch.instances] == ["i-2", "i-1"]  # the longest failing first
+    assert watch.instances[1] == {"instance_id": "i-1", "first_seen": NOW - 10, "for_seconds": 120,
+                                  "due_at": NOW + 110, "max_gap_seconds": 60.0}
+    # no longer than until the earliest one is due: 4.5 s left -> look again in 5 s (then it is due)
+    almost = target("i-3", NOW - 115.5, 120, 60.0)
+    assert criteria.watch([almost], NOW).seconds == 5  # type: ignore[union-attr]
+
+
+def test_a_carried_deadline_is_kept_and_the_watch_ends_when_it_passes() -> None:
+    failing = target("i-1", NOW - 10, 120, 60.0)
+    assert criteria.watch([failing], NOW, until=NOW + 12).seconds == 12  # type: ignore[union-attr]
+    assert criteria.watch([failing], NOW, until=NOW + 200).until == NOW + 200  # type: ignore[union-attr]
+    assert criteria.watch([failing], NOW, until=NOW + 0.5) is None  # less than a second left
+    assert criteria.watch([failing], NOW, until=NOW - 1) is None
+
+
+def test_nothing_is_watched_without_a_not_yet_due_unhealthy_target_with_a_known_gap() -> None:
+    assert criteria.watch([], NOW) is None
+    assert criteria.watch([target("i-1", NOW - 200, 120, 60.0)], NOW) is None  # due: it is selected instead
+    assert criteria.watch([target("i-1", NOW, 120, None)], NOW) is None  # gap unknown: nothing carries anyway
+    assert criteria.watch([target("i-1", NOW, 120, 0.0)], NOW) is None
+    # the other failing criteria know since when without watching: never watched
+    impaired = criteria.impaired({"i-2": StatusChecks(instance="impaired", instance_since=NOW - 5)}, NOW, 300)
+    silent = criteria.silent({"i-3": [], "i-4": [(NOW - 120, 1.0)]}, ["i-3", "i-4"], NOW - 3600, NOW, 60, 300,
+                             launched={"i-3": NOW - 100})
+    assert impaired and silent and not impaired[0].due and not silent[0].due
+    assert criteria.watch([*impaired, *silent], NOW) is None
+
+
+FAILING_TARGETS = st.lists(st.tuples(st.floats(0, 3000), st.integers(1, 3600), st.floats(1.01, 3000)),
+                           min_size=1, max_size=5)
+
+
+@given(FAILING_TARGETS, st.one_of(st.none(), st.floats(-100, 7000)))
+def test_the_next_look_always_comes_inside_every_watched_gap_and_never_past_the_deadline(
+        targets: list[tuple[float, int, float]], until_in: float | None) -> None:
+    found = [target(f"i-{n}", NOW - ago, for_seconds, gap) for n, (ago, for_seconds, gap) in enumerate(targets)]
+    watched = [f for f in found if not f.due]
+    until = None if until_in is None else NOW + until_in
+    watch = criteria.watch(found, NOW, until)
+    if not watched or (until is not None and until - NOW < 1):
+        assert watch is None
+        return
+    assert watch is not None
+    assert 0 < watch.seconds < min(f.numbers["max_gap_seconds"] for f in watched)
+    assert NOW + watch.seconds <= watch.until
+    assert watch.until == (until if until is not None else
+                           max(f.since + f.for_seconds + f.numbers["max_gap_seconds"] for f in watched))
+    assert watch.seconds <= max(1, math.ceil(min(f.since + f.for_seconds for f in watched) - NOW))
+
+
+@given(st.integers(10, 3000), st.integers(1, 3600), st.floats(0, 0.45))
+def test_an_unbroken_failure_watched_this_way_becomes_due_before_the_deadline(gap: int, for_seconds: int,
+                                                                              late: float) -> None:
+    # Each Wait may end late (Step Functions, a cold Lambda) by up to 45 % of the gap: the sighting still carries.
+    now, seen, until = NOW, {}, None
+    for _ in range(10_000):
+        seen = criteria.first_seen({"i-1"}, seen, now, {"i-1": float(gap)})
+        assert not seen["i-1"].restarted
+        [failing] = criteria.unhealthy_targets({TG1: {"i-1": TargetHealth("unhealthy", "Target.Timeout")}}, seen,
+                                               now, for_seconds, {"i-1": float(gap)})
+        if failing.due:
+            assert failing.since == NOW and (until is None or now <= until)
+            return
+        watch = criteria.watch([failing], now, until)
+        assert watch is not None
+        until = watch.until
+        now += watch.seconds + late * gap
+    raise AssertionError("never due")
 
 
 # -- status_check ------------------------------------------------------------------------------------------

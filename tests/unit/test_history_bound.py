@@ -27,7 +27,7 @@ from steps.core.config import (
     parse_groups,
 )
 from steps.domain import boot, drain
-from steps.domain.history import HISTORY_LIMIT, worst_case_events
+from steps.domain.history import BUDGET, HISTORY_LIMIT, watch_looks, worst_case_events
 
 ROOT = Path(__file__).resolve().parents[2]
 ASL = json.loads((ROOT / "statemachine" / "remediate.asl.json").read_text())["States"]
@@ -42,7 +42,7 @@ def loops() -> dict[str, dict[str, Any]]:
     """Every Wait -> Task -> Choice -> (default) the same Wait cycle, by the Task's function."""
     found = {}
     for wait_name, wait in ASL.items():
-        if wait["Type"] != "Wait":
+        if wait["Type"] != "Wait" or wait_name in watch_loop()["states"]:
             continue
         task_name = wait["Next"]
         task = ASL[task_name]
@@ -57,12 +57,25 @@ def loops() -> dict[str, dict[str, Any]]:
     return found
 
 
+def watch_loop() -> dict[str, Any]:
+    """The watch loop: select's Choice -> (action "watch") a Pass -> a Wait -> select again. The select Task and
+    its Choice are on the fixed path (the first look); each further look adds all four states."""
+    select = ASL["Select the worst instance"]
+    choice = ASL[select["Next"]]
+    [keep] = [c["Next"] for c in choice["Choices"] if c.get("StringEquals") == "watch"]
+    wait = ASL[keep]["Next"]
+    assert ASL[keep]["Type"] == "Pass" and ASL[wait]["Type"] == "Wait"
+    assert ASL[wait]["Next"] == "Select the worst instance"
+    return {"states": {keep, wait}, "turn": sum(EVENTS_BY_TYPE[ASL[n]["Type"]]
+                                                 for n in (keep, wait, "Select the worst instance", select["Next"]))}
+
+
 def retries(state: dict[str, Any]) -> int:
     return sum(int(r.get("MaxAttempts", 3)) for r in state.get("Retry", []))
 
 
 def fixed_path(rungs: list[str]) -> int:
-    in_loops = set().union(*(loop["states"] for loop in loops().values()))
+    in_loops = set().union(*(loop["states"] for loop in loops().values()), watch_loop()["states"])
     total = EXECUTION
     for name, state in ASL.items():
         if name not in in_loops:
@@ -264,3 +277,14 @@ def test_the_demo_tests_and_bench_declarations_fit() -> None:
     for declared in declarations:
         bound = worst_case_events(GroupConfig.model_validate(declared))
         assert bound.ok, (declared, bound.detail)
+
+
+@pytest.mark.parametrize("overrides", FITTING)
+def test_a_watching_selection_takes_only_the_looks_the_budget_leaves(overrides: dict[str, Any]) -> None:
+    # Each further look writes the watch loop's four states (read off the ASL): the most looks watch_looks allows
+    # fit within the budget with the rest of the remediation at its worst, and one more would not.
+    g = unchecked(**overrides)
+    turn, rest = watch_loop()["turn"], independent(g)
+    looks = watch_looks(g)
+    assert turn == 11 and looks > 0
+    assert rest + looks * turn <= BUDGET < worst_case_events(g).events + (looks + 1) * turn

@@ -96,6 +96,14 @@ def test_a_renewal_covers_its_own_wait() -> None:
     assert lease.renewal_seconds(300, 600) == 600 + 671 * 2 + 782 + 300
 
 
+def test_a_watching_selection_renews_past_its_wait_and_a_whole_selection_after_it() -> None:
+    # After a watch's Wait, the next look may select and go on to the first drain check (which renews next):
+    # the same path as from acquisition (read off the ASL above), after the Wait.
+    assert lease.watch_renewal_seconds(7200, 30) == 7200
+    assert lease.watch_renewal_seconds(300, 30) == 30 + 3720 + 300
+    assert lease.watch_renewal_seconds(300, 1500) == 1500 + lease.FIRST_RENEWAL_SECONDS + lease.MARGIN_SECONDS
+
+
 @pytest.fixture
 def table() -> Iterator[None]:
     with mock_aws():

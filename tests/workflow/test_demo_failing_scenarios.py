@@ -44,10 +44,13 @@ def test_each_failing_instance_is_healed_chosen_by_its_criterion(tmp_path: Path,
     for record in result["audit"]:
         assert record["event"] in codes, f"{record['event']} is not in the README's reason-code table"
         assert record["details"] and record["reason"]
-    if scenario == "unhealthy":  # the hysteresis: the first runs only watched it (every 50 s: within the gap)
-        assert result["warmup"]["status"] == "SUCCEEDED"
-        assert result["warmup"]["statuses"] == ["SUCCEEDED"] * 3
+    if scenario == "unhealthy":  # the hysteresis: the one run watched it first (looking every 30 s: within the gap)
+        assert result["warmup"]["for_seconds"] == 120
         events = [r["event"] for r in result["audit"]]
-        assert events.count("NOTHING_TO_DO") == 3 and events.index("NOTHING_TO_DO") < events.index("UNHEALTHY_TARGET")
+        assert events.count("WATCHING") == 1 and "NOTHING_TO_DO" not in events
+        assert events.index("WATCHING") < events.index("UNHEALTHY_TARGET")
+        watching = next(r for r in result["audit"] if r["event"] == "WATCHING")["details"]
+        assert watching["watch_seconds"] < watching["instances"][0]["max_gap_seconds"] == 60
         chosen = next(r for r in result["audit"] if r["event"] == "SELECTED")["details"]
         assert chosen["seconds"] >= 120 and chosen["restarted"] is False
+        assert len({r["execution_id"] for r in result["audit"]}) == 1  # one run
