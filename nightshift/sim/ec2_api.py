@@ -128,6 +128,11 @@ def _stop_or_start(sim: FleetWorld, params: dict[str, Any], start: bool) -> dict
                 # https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_StopInstances.html
                 raise AwsError("UnsupportedOperation", f"The instance '{instance_id}' does not have an 'ebs' root "
                                                        "device type and cannot be stopped.")
+            if not start and instance.spec.spot == "one-time":
+                # "You can only stop a Spot Instance if it was launched from a persistent Spot Instance request"
+                # https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/using-spot-instances-request.html#stopping-a-spot-instance
+                raise AwsError("UnsupportedOperation", f"You can't stop the Spot Instance '{instance_id}' because "
+                                                       "it is associated with a one-time Spot Instance request.")
             if not start and params.get("Hibernate"):
                 # Hibernation must be enabled at launch; the fleet's instances never are.
                 raise AwsError("UnsupportedHibernationConfiguration",

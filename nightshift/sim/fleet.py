@@ -275,6 +275,8 @@ class FleetSimulator:
         for instance_id, instance_spec in zip(instance_ids, specs, strict=True):
             if instance_spec.root_device != "ebs":
                 moto_backend.set_root_device_type(self.account_id, region, instance_id, instance_spec.root_device)
+            if instance_spec.spot is not None:
+                moto_backend.set_spot(self.account_id, region, instance_id)
         # Running since their metric history began, long before build(): their LaunchTime, on the virtual clock.
         moto_backend.set_launch_times(self.account_id, region, dict.fromkeys(instance_ids, self.history_start))
 

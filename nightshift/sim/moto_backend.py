@@ -76,6 +76,11 @@ def launch_instances(account_id: str, region: str, image_id: str, subnet_id: str
     return [instance.id for instance in reservation.instances]
 
 
+def set_spot(account_id: str, region: str, instance_id: str) -> None:
+    """DescribeInstances then reports InstanceLifecycle "spot" (moto's own attribute for it)."""
+    ec2_backends[account_id][region].get_instance(instance_id).lifecycle = "spot"
+
+
 def set_root_device_type(account_id: str, region: str, instance_id: str, root_device_type: str) -> None:
     """What DescribeInstances reports as the instance's RootDeviceType (moto launches every instance "ebs")."""
     ec2_backends[account_id][region].get_instance(instance_id).root_device_type = root_device_type

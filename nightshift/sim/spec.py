@@ -79,6 +79,11 @@ class InstanceSpec:
     # reports as RootDeviceType and StopInstances refuses: "You can't stop an instance store-backed instance"
     # (UnsupportedOperation); https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_StopInstances.html
     root_device: Literal["ebs", "instance-store"] = "ebs"
+    # A Spot Instance (DescribeInstances InstanceLifecycle "spot") and its request's type. "You can only stop a
+    # Spot Instance if it was launched from a persistent Spot Instance request": StopInstances on one of a
+    # one-time request is refused (UnsupportedOperation).
+    # https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/using-spot-instances-request.html#stopping-a-spot-instance
+    spot: Literal["one-time", "persistent"] | None = None
     fault: Literal["app_failing", "hung", "instance_impaired", "system_impaired"] | None = None
     fault_at: float = 0.0
 

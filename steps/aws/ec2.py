@@ -107,13 +107,19 @@ def launch_times(instance_ids: Iterable[str]) -> dict[str, float]:
             for instance in _described(instance_ids) if instance.get("LaunchTime") is not None}
 
 
-def root_device_type(instance_id: str) -> str | None:
-    """The instance's RootDeviceType ("ebs" or "instance-store"), or None when EC2 does not know it (gone).
+def stop_facts(instance_id: str) -> tuple[str | None, str | None]:
+    """(RootDeviceType, InstanceLifecycle) of the instance; (None, None) when EC2 does not know it (gone).
+
     An instance-store root cannot be stopped (StopInstances: UnsupportedOperation), only terminated:
-    https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_StopInstances.html"""
+    https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_StopInstances.html. InstanceLifecycle is "spot"
+    for a Spot Instance, absent for On-Demand
+    (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_Instance.html): "You can only stop a Spot
+    Instance if it was launched from a persistent Spot Instance request"
+    (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/using-spot-instances-request.html#stopping-a-spot-instance)."""
     with aws_call(f"DescribeInstances {instance_id}"):
         answer = client("ec2").describe_instances(InstanceIds=[instance_id])
     for reservation in answer.get("Reservations", []):
         for instance in reservation.get("Instances", []):
-            return str(instance.get("RootDeviceType")) if instance.get("RootDeviceType") else None
-    return None
+            root, lifecycle = instance.get("RootDeviceType"), instance.get("InstanceLifecycle")
+            return (str(root) if root else None), (str(lifecycle) if lifecycle else None)
+    return None, None

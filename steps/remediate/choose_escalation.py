@@ -56,9 +56,16 @@ def _why(ctx: StepContext) -> str:
 
 def _cannot_apply(ctx: StepContext, rung: RungSpec, instance_id: str) -> str | None:
     if rung.action == "stop_start":
-        if ec2.root_device_type(instance_id) == "instance-store":
+        root, lifecycle = ec2.stop_facts(instance_id)
+        if root == "instance-store":
             return ("its root device is an instance store: EC2 cannot stop it (StopInstances would be refused), "
                     "only terminate it")
+        if lifecycle == "spot":
+            # One of a one-time request cannot be stopped at all; one of a persistent request (or a fleet) would
+            # start again only when Spot capacity allows, with its request disabled meanwhile: never a heal we can
+            # promise within a deadline. Every Spot Instance skips the rung (docs/design.md, "Spot Instances").
+            return ("it is a Spot Instance: EC2 refuses to stop one of a one-time request, and one of a persistent "
+                    "request starts again only when Spot capacity allows")
         return None
     if rung.action != "replace":
         return None

@@ -60,13 +60,14 @@ def asg(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
         world["asked"].append(("group_size", name))
         return GroupSize(name, 1, 4, 2, tuple(world["attached"]))
 
-    def root_device_type(instance_id: str) -> str | None:
-        world["asked"].append(("root_device_type", instance_id))
-        return str(world.get("root", "ebs"))
+    def stop_facts(instance_id: str) -> tuple[str | None, str | None]:
+        world["asked"].append(("stop_facts", instance_id))
+        lifecycle = world.get("lifecycle")
+        return str(world.get("root", "ebs")), (str(lifecycle) if lifecycle else None)
 
     monkeypatch.setattr(autoscaling, "membership", membership)
     monkeypatch.setattr(autoscaling, "group_size", group_size)
-    monkeypatch.setattr(ce.ec2, "root_device_type", root_device_type)
+    monkeypatch.setattr(ce.ec2, "stop_facts", stop_facts)
     return world
 
 
@@ -104,13 +105,19 @@ def test_leave_out_needs_nothing_and_stop_start_only_an_ebs_root(asg: dict[str, 
     assert ce._cannot_apply(ctx, LEAVE_OUT, "i-1") is None  # type: ignore[arg-type]
     assert asg["asked"] == []
     assert ce._cannot_apply(ctx, STOP_START, "i-1") is None  # type: ignore[arg-type]
-    assert asg["asked"] == [("root_device_type", "i-1")]
+    assert asg["asked"] == [("stop_facts", "i-1")]
 
 
 def test_stop_start_cannot_apply_to_an_instance_store_root(asg: dict[str, Any]) -> None:
     asg["root"] = "instance-store"  # EC2 refuses StopInstances for it (UnsupportedOperation)
     reason = ce._cannot_apply(Ctx(), STOP_START, "i-1")  # type: ignore[arg-type]
     assert reason is not None and "instance store" in reason
+
+
+def test_stop_start_cannot_apply_to_a_spot_instance(asg: dict[str, Any]) -> None:
+    asg["lifecycle"] = "spot"  # one-time: StopInstances refused; persistent: starts only when capacity allows
+    reason = ce._cannot_apply(Ctx(), STOP_START, "i-1")  # type: ignore[arg-type]
+    assert reason is not None and "Spot Instance" in reason
 
 
 def test_replace_without_auto_scaling_cannot_apply(asg: dict[str, Any]) -> None:

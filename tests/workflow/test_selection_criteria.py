@@ -406,6 +406,33 @@ def test_an_impaired_host_with_an_instance_store_root_is_replaced_never_stopped(
     assert "REPLACED" in h.audit_events() and not h.lock_held()
 
 
+def test_an_impaired_host_that_is_a_spot_instance_is_replaced_never_stopped(harness: MakeHarness) -> None:
+    # A Spot Instance of a one-time request cannot be stopped (UnsupportedOperation): the first rung is skipped
+    # (audited) and its Auto Scaling group replaces it; no StopInstances is ever sent.
+    spec = FleetSpec(leaking={FAULTY: InstanceSpec(fault="system_impaired", fault_at=-600.0, spot="one-time")},
+                     auto_scaling=AutoScalingSpec(min_size=2))
+    h = harness(spec, select=[{"criterion": "status_check", "for_seconds": 300}])
+    assert h.run()["status"] == "SUCCEEDED"
+    skipped = next(r for r in h.audit_records() if r["event"] == "ESCALATION_RUNG_SKIPPED")
+    assert skipped["details"]["rung"] == "stop_start" and "Spot Instance" in skipped["reason"]
+    assert calls(h, "ec2.StopInstances") == 0 and calls(h, "ec2.RebootInstances") == 0
+    assert calls(h, "autoscaling.SetInstanceHealth") == 1 and "REPLACED" in h.audit_events()
+
+
+def test_the_simulator_refuses_to_stop_a_one_time_spot_instance_as_ec2_does(harness: MakeHarness) -> None:
+    from botocore.exceptions import ClientError
+
+    h = harness(FleetSpec(leaking={FAULTY: InstanceSpec(spot="one-time"), 1: InstanceSpec(spot="persistent")}))
+    one_time, persistent = h.built.instance_ids[FAULTY], h.built.instance_ids[1]
+    ec2 = h.rt.client("ec2")
+    described = {i["InstanceId"]: i for r in ec2.describe_instances(InstanceIds=[one_time, persistent])["Reservations"]
+                 for i in r["Instances"]}
+    assert described[one_time]["InstanceLifecycle"] == described[persistent]["InstanceLifecycle"] == "spot"
+    with pytest.raises(ClientError, match="UnsupportedOperation"):
+        ec2.stop_instances(InstanceIds=[one_time])
+    ec2.stop_instances(InstanceIds=[persistent])  # a persistent request's instance may be stopped
+
+
 def test_the_simulator_refuses_to_stop_an_instance_store_root_as_ec2_does(harness: MakeHarness) -> None:
     from botocore.exceptions import ClientError
 
