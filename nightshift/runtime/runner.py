@@ -132,6 +132,7 @@ class LocalRuntime:
         self.settings: Settings  # what the steps run with (set on entering)
         self.interceptor: Interceptor | None = None
         self._previous_stream: IO[str] | None = None
+        self._saved_list_clock: Any = None
 
     # -- lifecycle -----------------------------------------------------------------------------
     def __enter__(self) -> LocalRuntime:
@@ -176,6 +177,10 @@ class LocalRuntime:
             self.interceptor.uninstall()
         moto_gaps.uninstall()
         step_clock.reset()
+        if self._saved_list_clock is not None:
+            from steps.aws import cloudwatch
+
+            cloudwatch._clock = self._saved_list_clock
         observability.use_sink(None)
         if self._previous_stream is not None:
             _step_log_handler().setStream(self._previous_stream)
@@ -191,10 +196,17 @@ class LocalRuntime:
     def _bind_steps(self) -> None:
         """The steps' clock and metrics sink, and their log stream. Their AWS clients need nothing: they are made
         from boto3's default session, set up (with this runtime's interceptors) on entering."""
+        from steps.aws import cloudwatch
         from steps.core import clock as step_clock
         from steps.core import observability
 
         step_clock.use(self.clock.now)
+        # The ListMetrics time budget protects a Lambda's timeout; here a Task's wall time is moto answering
+        # in-process on a machine other work may load (a 12 s budget once ran out after one call in a loaded
+        # test run), and no Task has a timeout. It counts the virtual clock, which a Task does not advance:
+        # only the page cap can stop a listing locally (tests swap this clock to exercise the budget).
+        self._saved_list_clock = cloudwatch._clock
+        cloudwatch._clock = self.clock.now
         observability.use_sink(lambda blob: self.metrics.append(json.loads(blob)))
         if self.log_stream is not None:
             handler = _step_log_handler()

@@ -217,7 +217,8 @@ def test_the_alarm_firing_again_after_ok_is_a_new_state_change_and_a_new_remedia
     rt.declare_groups([group])
     leaker = built.instance_ids[2]
     first = invoke_alarm(sns_event(sns_message("nightshift-web-memory", leaker)))
-    assert rt.wait(first["execution_arn"])["status"] == "SUCCEEDED"
+    finished = rt.wait(first["execution_arn"])
+    assert finished["status"] == "SUCCEEDED", finished.get("cause")
     assert invoke_alarm(sns_event(sns_message("nightshift-web-memory", leaker, state="OK",
                                               at="2026-11-23T03:20:00.000+0000")))["started"] is False
     again = invoke_alarm(lambda_action("nightshift-web-memory", leaker, at="2026-11-23T05:00:00.000+0000"))
