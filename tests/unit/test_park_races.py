@@ -141,3 +141,42 @@ def test_a_deleted_target_group_does_not_keep_a_parked_instance_out_of_the_other
         reconcile.unpark(item, now, "sweep-1")
     assert registered == [TG_B]
     assert parked.find(INSTANCE) is None
+
+
+@pytest.mark.parametrize("state", ["pending", "stopping", "stopped", "shutting-down"])
+def test_a_parked_instance_not_running_is_never_registered(table: Any, monkeypatch: pytest.MonkeyPatch,
+                                                           state: str) -> None:
+    # GIVEN a parked instance long past its interruption, that EC2 reports `state` (still going away, stopped, or
+    # restarting but not running: RegisterTargets needs it running)
+    item = parked_by_first_drain()
+    registered: list[str] = []
+    monkeypatch.setattr(ec2, "power", lambda instance_id: (state, False, f"state={state}"))
+    monkeypatch.setattr(elbv2, "register", lambda arn, instance_id, port=None: registered.append(arn))
+    # WHEN the reconciler looks
+    outcome = reconcile.unpark(item, WARNED + 3600, "sweep-1")
+    # THEN nothing is registered; it stays parked with its mark (shutting-down: it is being terminated, dropped)
+    assert registered == []
+    if state == "shutting-down":
+        assert outcome == "dropped" and parked.find(INSTANCE) is None
+    else:
+        assert outcome == "waiting"
+        assert parked.find(INSTANCE) is not None and terminating.find(INSTANCE) is not None
+
+
+@pytest.mark.parametrize(("action", "seconds", "expected"), [
+    # A stop comes two minutes after its warning ("a warning that is issued two minutes before Amazon EC2 stops or
+    # terminates your Spot Instance"): "running" 90 s after the warning is the instance's last two minutes.
+    ("stop", 90, "waiting"), ("stop", 119, "waiting"), ("stop", 179, "waiting"), ("stop", 181, "restored"),
+    # A hibernation begins at once (no two minutes): running a minute after is EC2 having resumed it.
+    ("hibernate", 59, "waiting"), ("hibernate", 61, "restored"),
+])
+def test_running_counts_as_restarted_only_after_the_interruption_and_a_minute(
+        table: Any, monkeypatch: pytest.MonkeyPatch, action: str, seconds: float, expected: str) -> None:
+    # https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/spot-instance-termination-notices.html
+    terminating.mark(INSTANCE, "spot", "drain-1", WARNED)
+    item = parked.park(INSTANCE, "web", [{"arn": TG_A, "port": None}], action, WARNED, "drain-1", WARNED)
+    registered: list[str] = []
+    monkeypatch.setattr(ec2, "power", lambda instance_id: ("running", True, "state=running"))
+    monkeypatch.setattr(elbv2, "register", lambda arn, instance_id, port=None: registered.append(arn))
+    assert reconcile.unpark(item, WARNED + seconds, "sweep-1") == expected
+    assert registered == ([TG_A] if expected == "restored" else [])
