@@ -24,9 +24,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from pynamodb.attributes import JSONAttribute, NumberAttribute, TTLAttribute, UnicodeAttribute
+from pynamodb.exceptions import UpdateError
 from pynamodb.models import Model
 
-from steps.store.tables import LOCK_TABLE, NO_SDK_RETRIES, REGION, expiry
+from steps.store.tables import LOCK_TABLE, NO_SDK_RETRIES, REGION, conditional_check_failed, delete_if, expiry
 
 PREFIX = "parked#"
 KEEP_SECONDS = 90 * 86400
@@ -88,10 +89,24 @@ def all_parked() -> Iterator[ParkedInstance]:
     yield from ParkedInstance.scan(ParkedInstance.group.startswith(PREFIX))
 
 
-def mark_overdue_audited(item: ParkedInstance, now: float) -> None:
-    item.overdue_audited_at = now
-    item.save()
+def _same_park(item: ParkedInstance) -> Any:
+    """The record is still the one ``item`` was read as: a later interruption's drain rewrites it (its own
+    execution, the merged target groups), and that record must survive what is done with the one read before."""
+    return (ParkedInstance.execution == str(item.execution)) & (ParkedInstance.at == float(item.at))
 
 
-def unpark(item: ParkedInstance) -> None:
-    item.delete()
+def mark_overdue_audited(item: ParkedInstance, now: float) -> bool:
+    """Note the overdue warning on the record as read (an update of that attribute only, while it is still that
+    record); False when a later drain rewrote it meanwhile (its record is left as it wrote it)."""
+    try:
+        item.update(actions=[ParkedInstance.overdue_audited_at.set(now)], condition=_same_park(item))
+    except UpdateError as exc:
+        if conditional_check_failed(exc):
+            return False
+        raise
+    return True
+
+
+def unpark(item: ParkedInstance) -> bool:
+    """Delete the record while it is still the one ``item`` was read as (False: a later drain's, kept)."""
+    return delete_if(ParkedInstance(item.group), _same_park(item))
