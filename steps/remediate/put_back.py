@@ -96,15 +96,21 @@ def put_back(facts: dict[str, Any]) -> PutBack:
     return PutBack(instance_id, arns, standby, gone=gone)
 
 
-def register_all(instance_id: str, registrations: list[dict[str, Any]]) -> tuple[list[str], str | None]:
+def register_all(instance_id: str, registrations: list[dict[str, Any]],
+                 deleted: list[str] | None = None) -> tuple[list[str], str | None]:
     """RegisterTargets in every target group of ``registrations`` ({"arn", "port"}): (the ARNs registered, None),
     or, when RegisterTargets refused it because the instance is terminated or no longer exists, (those registered
-    before, what EC2 says). Any other refusal raises."""
+    before, what EC2 says). A target group deleted since (``TargetGroupNotFound``) cannot take it back: it is
+    skipped (appended to ``deleted``) and the others still get it. Any other refusal raises."""
     arns: list[str] = []
     for registration in registrations:
         try:
             elbv2.register(registration["arn"], instance_id, registration.get("port"))
-        except AwsCallFailed:
+        except AwsCallFailed as exc:
+            if code_behind(exc) == "TargetGroupNotFound" or "TargetGroupNotFound" in str(exc):
+                if deleted is not None:
+                    deleted.append(registration["arn"])
+                continue
             gone = gone_state(instance_id)
             if gone is None:
                 raise

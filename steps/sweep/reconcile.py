@@ -28,7 +28,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from steps.aws import ec2
+from steps.aws import ec2, elbv2
 from steps.aws.errors import code_behind
 from steps.aws.stepfunctions import execution_status
 from steps.core import clock, groups
@@ -495,11 +495,22 @@ def unpark(item: parked.ParkedInstance, now: float, sweep_execution: str) -> str
             raise
         state, seen = "not found", "InvalidInstanceID.NotFound"
     if state == "running":
-        arns, gone = put_back.register_all(instance_id, item.registrations())
+        deleted: list[str] = []
+        arns, gone = put_back.register_all(instance_id, item.registrations(), deleted)
+        later = terminating.find(instance_id)
+        if later is not None and later.execution != item.execution:
+            # A new interruption's drain marked it while we registered (it marks before it deregisters): take
+            # back what we registered, so whichever of us went last, it ends out of service; its drain parks it.
+            registered = [r for r in item.registrations() if r["arn"] in arns]
+            for registration in registered:
+                elbv2.deregister(registration["arn"], instance_id, registration.get("port"))
+            return "waiting"
         if gone is None:
             _park_audit(item, Reason.SPOT_UNPARKED, now, sweep_execution,
                         f"{instance_id} is running again after its Spot {item.action}: registered back in "
-                        f"{len(arns)} target group(s)", target_groups=arns, parked_seconds=round(now - item.at, 3))
+                        f"{len(arns)} target group(s)"
+                        + (f"; {len(deleted)} deleted since: skipped" if deleted else ""),
+                        target_groups=arns, deleted_target_groups=deleted, parked_seconds=round(now - item.at, 3))
             terminating.release(instance_id, str(item.execution))
             parked.unpark(item)
             return "restored"

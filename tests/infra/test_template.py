@@ -226,12 +226,13 @@ def test_each_policy_grants_exactly_the_calls_its_step_makes(entry: StepFunction
 def test_the_reconciler_writes_only_its_progress_items_and_park_records_in_the_lock_table() -> None:
     from steps.store import parked, reconcile_progress
 
-    puts = [s for s in statements("ReconcileFunction") if "dynamodb:PutItem" in as_list(s["Action"])
-            and s["Resource"] == {"Fn::GetAtt": ["LockTable", "Arn"]}]
-    assert all(as_list(s["Action"]) == ["dynamodb:PutItem"] for s in puts)
-    # the progress items; a park record, once its SPOT_PARK_OVERDUE is written
-    assert sorted(s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] for s in puts) == [
-        [f"{parked.PREFIX}*"], [f"{reconcile_progress.PREFIX}*"]]
+    writes = [s for s in statements("ReconcileFunction")
+              if {"dynamodb:PutItem", "dynamodb:UpdateItem"} & set(as_list(s["Action"]))
+              and s["Resource"] == {"Fn::GetAtt": ["LockTable", "Arn"]}]
+    # the progress items (PutItem); a park record, once its SPOT_PARK_OVERDUE is written (UpdateItem of one field)
+    assert sorted((as_list(s["Action"]), s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"])
+                  for s in writes) == [(["dynamodb:PutItem"], [f"{reconcile_progress.PREFIX}*"]),
+                                       (["dynamodb:UpdateItem"], [f"{parked.PREFIX}*"])]
 
 
 def test_the_selection_writes_only_its_daily_notices_and_instance_claims_and_renews_its_lease() -> None:

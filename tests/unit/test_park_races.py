@@ -60,7 +60,11 @@ def test_a_new_interruption_during_the_put_back_keeps_its_park_record(table: Any
 
     monkeypatch.setattr(ec2, "power", power)
     monkeypatch.setattr(elbv2, "register", lambda arn, instance_id, port=None: registered.append(arn))
+    taken_back: list[str] = []
+    monkeypatch.setattr(elbv2, "deregister", lambda arn, instance_id, port=None: taken_back.append(arn))
     reconcile.unpark(item, now, "sweep-1")
+    # what it registered after drain-2 marked it, it takes back (drain-2 deregisters what it found registered)
+    assert taken_back == registered
     # THEN drain-2's park record survives the reconciler finishing drain-1's (else it is never put back)
     record = parked.find(INSTANCE)
     assert record is not None, "drain-2's park record was deleted by the put-back of drain-1's"
@@ -91,9 +95,6 @@ def test_an_overdue_warning_does_not_overwrite_a_newer_park_record(table: Any,
     assert {r["arn"] for r in record.registrations()} == {TG_A, TG_B, TG_C}
 
 
-@pytest.mark.xfail(strict=True, reason="rev16d: the reconciler registers a parked instance a new interruption's "
-                   "drain has taken (marked and deregistered) between its mark check and its RegisterTargets; "
-                   "nothing re-checks the mark after registering")
 def test_a_new_interruption_during_the_put_back_leaves_it_out_of_service(table: Any,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     item = parked_by_first_drain()
@@ -119,9 +120,6 @@ def test_a_new_interruption_during_the_put_back_leaves_it_out_of_service(table: 
     assert registered <= deregistered_after, f"left registered while drain-2 takes it out: {calls}"
 
 
-@pytest.mark.xfail(strict=True, reason="rev16d: a target group deleted while the instance was parked "
-                   "(TargetGroupNotFound) makes every sweep fail the whole put-back: the other target groups never "
-                   "get it back, RECONCILE_FAILED each sweep until the record's 90-day TTL")
 def test_a_deleted_target_group_does_not_keep_a_parked_instance_out_of_the_others(
         table: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     item = parked_by_first_drain()
