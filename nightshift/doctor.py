@@ -342,12 +342,22 @@ class _Group:
                          "heal or deregister the failing targets" if failing else "")
         status = g.selects("status_check")
         if status and instance_ids:
+            from botocore.exceptions import ClientError
+
             impaired = []
-            for chunk in _chunks(instance_ids, 100):
-                for page in self.client("ec2").get_paginator("describe_instance_status").paginate(InstanceIds=chunk):
-                    impaired += [st["InstanceId"] for st in page.get("InstanceStatuses", [])
-                                 if criteria.IMPAIRED in (st.get("InstanceStatus", {}).get("Status"),
-                                                          st.get("SystemStatus", {}).get("Status"))]
+            try:
+                for chunk in _chunks(instance_ids, 100):
+                    pages = self.client("ec2").get_paginator("describe_instance_status").paginate(InstanceIds=chunk)
+                    for page in pages:
+                        impaired += [st["InstanceId"] for st in page.get("InstanceStatuses", [])
+                                     if criteria.IMPAIRED in (st.get("InstanceStatus", {}).get("Status"),
+                                                              st.get("SystemStatus", {}).get("Status"))]
+            except ClientError as exc:
+                if _why(exc).startswith("InvalidInstanceID.NotFound"):  # the instances check names them
+                    self.add("select", WARN, "status checks", "not checked: a registered instance does not exist "
+                             f"({_why(exc)})", "deregister the stale targets (see the instances check)")
+                    return
+                raise
             impaired.sort()
             self.add("select", WARN if impaired else OK, "status checks",
                      f"{len(impaired)} instance(s) impaired now ({_few(impaired)}): status_check chooses them "

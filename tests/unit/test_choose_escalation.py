@@ -120,6 +120,18 @@ def test_stop_start_cannot_apply_to_a_spot_instance(asg: dict[str, Any]) -> None
     assert reason is not None and "Spot Instance" in reason
 
 
+def test_stop_start_is_never_judged_applicable_when_ec2_cannot_say(asg: dict[str, Any],
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from steps.core.exceptions import AwsCallFailed
+
+    def failing(instance_id: str) -> tuple[str | None, str | None]:
+        raise AwsCallFailed(f"DescribeInstances {instance_id}: AccessDenied")
+
+    monkeypatch.setattr(ce.ec2, "stop_facts", failing)
+    with pytest.raises(AwsCallFailed):  # fails the step (the restore path puts it back), never "applicable"
+        ce._cannot_apply(Ctx(), STOP_START, "i-1")  # type: ignore[arg-type]
+
+
 def test_replace_without_auto_scaling_cannot_apply(asg: dict[str, Any]) -> None:
     assert ce._cannot_apply(Ctx(), REPLACE, "i-1") == NOT_IN_ASG  # type: ignore[arg-type]
     assert asg["asked"] == [("membership", "i-1")]
