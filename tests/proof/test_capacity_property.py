@@ -403,7 +403,7 @@ def property_test(config: settings, seed_value: int | None = None,
         exercise(shape, runtimes)
 
     runtimes = Runtimes()
-    test = config(given(shape=fleets or shapes())(check))
+    test = config(given(shape=fleets if fleets is not None else shapes())(check))
     if seed_value is not None:
         test = seed(seed_value)(test)
 
