@@ -93,7 +93,23 @@ def put_back(facts: dict[str, Any]) -> PutBack:
     start_if_stopped(instance_id, facts)
     standby = leave_standby(instance_id, deregistration.get("standby"))
     arns, gone = register_all(instance_id, deregistration["target_groups"])
+    overtaken = taken_back_if_marked(instance_id, deregistration["target_groups"], arns)
+    if overtaken:
+        return PutBack(instance_id, standby=standby, terminating=overtaken)
     return PutBack(instance_id, arns, standby, gone=gone)
+
+
+def taken_back_if_marked(instance_id: str, registrations: list[dict[str, Any]], registered: list[str]) -> str | None:
+    """After registering: when a termination drain marked the instance meanwhile (it marks before it deregisters,
+    so a registration that overtook its deregistration is seen here), DeregisterTargets what was just registered
+    and say why; else None. Whichever of the two went last, the instance ends out of service."""
+    mark = terminating.find(instance_id)
+    if mark is None:
+        return None
+    for registration in registrations:
+        if registration["arn"] in registered:
+            elbv2.deregister(registration["arn"], instance_id, registration.get("port"))
+    return f"{mark.kind} termination, drained by {mark.execution} (marked while it was registered: taken back)"
 
 
 def register_all(instance_id: str, registrations: list[dict[str, Any]],

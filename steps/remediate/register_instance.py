@@ -6,8 +6,9 @@ from typing import Any
 
 from steps.aws import elbv2
 from steps.core.entrypoint import StepContext, step
-from steps.core.exceptions import LifecycleConflict
+from steps.core.exceptions import InstanceTerminating, LifecycleConflict
 from steps.core.reasons import Reason
+from steps.remediate import put_back
 from steps.remediate.lease import stop_if_terminating
 from steps.store import lifecycle
 
@@ -26,6 +27,10 @@ def register_instance(ctx: StepContext) -> dict[str, Any]:
     # RegisterTargets is idempotent, so a Retry after a crash simply registers again.
     for registration in deregistration["target_groups"]:
         elbv2.register(registration["arn"], instance_id, registration.get("port"))
+    overtaken = put_back.taken_back_if_marked(instance_id, deregistration["target_groups"],
+                                              [r["arn"] for r in deregistration["target_groups"]])
+    if overtaken:  # the drain marked it while we registered: the restore path then puts nothing back
+        raise InstanceTerminating(f"{instance_id} is being terminated ({overtaken}): stopping")
     if earlier is not None:
         return earlier
     result = {"at": ctx.now, "target_groups": [r["arn"] for r in deregistration["target_groups"]]}

@@ -178,3 +178,39 @@ def test_running_counts_as_restarted_only_after_the_interruption_and_a_minute(
     monkeypatch.setattr(elbv2, "register", lambda arn, instance_id, port=None: registered.append(arn))
     assert reconcile.unpark(item, WARNED + seconds, "sweep-1") == expected
     assert registered == ([TG_A] if expected == "restored" else [])
+
+
+def test_a_remediations_put_back_overtaken_by_a_termination_drain_is_taken_back(
+        table: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a remediation's put-back (restore path, replay, reconciler) of an instance no drain has marked
+    from steps.remediate import put_back
+
+    calls: list[tuple[str, str]] = []
+
+    def register(arn: str, instance_id: str, port: int | None = None) -> None:
+        if not calls:  # a scale-in's drain marks it (and deregisters it) just before our first RegisterTargets
+            terminating.mark(INSTANCE, "lifecycle", "drain-9", WARNED)
+            calls.append(("drain-9 deregistered", arn))
+        calls.append(("register", arn))
+
+    monkeypatch.setattr(elbv2, "register", register)
+    monkeypatch.setattr(elbv2, "deregister", lambda arn, instance_id, port=None: calls.append(("deregister", arn)))
+    facts = {"deregister": {"instance_id": INSTANCE, "target_groups": [{"arn": TG_A, "port": None},
+                                                                       {"arn": TG_B, "port": 8080}]}}
+    # WHEN it registers the instance back
+    result = put_back.put_back(facts)
+    # THEN what it registered after the mark is taken back, and it reports the termination, not a put-back
+    assert [c for c in calls if c[0] != "drain-9 deregistered"] == [
+        ("register", TG_A), ("register", TG_B), ("deregister", TG_A), ("deregister", TG_B)]
+    assert result.terminating and "drain-9" in result.terminating and result.target_groups == []
+
+
+def test_a_put_back_no_drain_marked_is_not_taken_back(table: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from steps.remediate import put_back
+
+    calls: list[tuple[str, str]] = []
+    monkeypatch.setattr(elbv2, "register", lambda arn, instance_id, port=None: calls.append(("register", arn)))
+    monkeypatch.setattr(elbv2, "deregister", lambda arn, instance_id, port=None: calls.append(("deregister", arn)))
+    facts = {"deregister": {"instance_id": INSTANCE, "target_groups": [{"arn": TG_A, "port": None}]}}
+    result = put_back.put_back(facts)
+    assert calls == [("register", TG_A)] and result.target_groups == [TG_A] and not result.terminating
