@@ -81,6 +81,7 @@ class LambdaRouter:
         self.after: list[AfterHook] = []
         self._handlers: dict[str, Handler] = {}
         self._lock = threading.Lock()
+        self.in_flight = 0  # handlers running now (the runtime waits for them when it closes)
 
     def arn(self, function_name: str) -> str:
         return f"arn:aws:lambda:{self.region}:{self.account}:function:{function_name}"
@@ -104,6 +105,8 @@ class LambdaRouter:
         handler = self._handler(name)
         started = time.perf_counter()
         error: str | None = None
+        with self._lock:
+            self.in_flight += 1
         try:
             for hook in self.before:
                 hook(name, event)
@@ -127,6 +130,7 @@ class LambdaRouter:
                 self._advance(self._step_seconds if self._step_seconds is not None else max(elapsed, 0.001))
             with self._lock:
                 self.invocations.append(Invocation(name, elapsed, error))
+                self.in_flight -= 1
         return {"StatusCode": 200, "ExecutedVersion": "$LATEST", "Payload": _body(result)}
 
     def handler_seconds(self) -> float:

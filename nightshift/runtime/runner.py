@@ -11,6 +11,7 @@ Nothing here needs AWS credentials or a network; a 300 s Wait costs no real time
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -173,6 +174,7 @@ class LocalRuntime:
         from steps.core import clock as step_clock
         from steps.core import container, observability
 
+        self._stop_running_executions()
         if self.interceptor:
             self.interceptor.uninstall()
         moto_gaps.uninstall()
@@ -246,6 +248,31 @@ class LocalRuntime:
             "drain_state_machine_arn": self.state_machines["drain"],
             "event_bus": "default"})
         container.configure(self.settings)
+
+    def _stop_running_executions(self, patience: float = 10.0) -> None:
+        """Stop every execution still running and wait (real time, briefly) for its engine thread to see it.
+
+        moto runs each execution in a daemon thread that outlives the mock: one a caller started and never waited
+        for would go on invoking the steps, whose clients the next runtime in this process points at its own
+        world (same group names, same tables), and take that world's group lock. Seen as a flake: the next test's
+        remediation found its group locked by nobody it knew."""
+        if not self.state_machines:
+            return
+        sfn = self.client("stepfunctions")
+        running: list[str] = []
+        for arn in self.state_machines.values():
+            pages = sfn.get_paginator("list_executions").paginate(stateMachineArn=arn, statusFilter="RUNNING")
+            running += [e["executionArn"] for page in pages for e in page["executions"]]
+        for execution_arn in running:
+            with contextlib.suppress(Exception):  # finished meanwhile
+                sfn.stop_execution(executionArn=execution_arn, cause="the local runtime is closing")
+        deadline = time.monotonic() + patience
+        for execution_arn in running:
+            finished = moto_gaps.execution_finished_probe(execution_arn)
+            while not finished() and time.monotonic() < deadline:
+                time.sleep(0.01)
+        while self.router.in_flight and time.monotonic() < deadline:  # a handler a stopped execution began
+            time.sleep(0.01)
 
     # -- wiring --------------------------------------------------------------------------------
     def client(self, service: str) -> Any:
