@@ -109,6 +109,10 @@ def _dedupe_search_paths() -> None:
     paths[:] = list(dict.fromkeys(paths))
 
 
+def _standing_still() -> float:
+    return 0.0
+
+
 DESCRIBE_EVERY = 0.1  # seconds of real time between two DescribeExecution calls of follow()
 
 
@@ -205,10 +209,11 @@ class LocalRuntime:
         step_clock.use(self.clock.now)
         # The ListMetrics time budget protects a Lambda's timeout; here a Task's wall time is moto answering
         # in-process on a machine other work may load (a 12 s budget once ran out after one call in a loaded
-        # test run), and no Task has a timeout. It counts the virtual clock, which a Task does not advance:
-        # only the page cap can stop a listing locally (tests swap this clock to exercise the budget).
+        # test run), and no Task has a timeout. Nor can it count the virtual clock: concurrent executions'
+        # Waits advance it while one selection lists. Locally the budget's clock stands still: only the page
+        # cap stops a listing (unit tests swap this clock to exercise the budget).
         self._saved_list_clock = cloudwatch._clock
-        cloudwatch._clock = self.clock.now
+        cloudwatch._clock = _standing_still
         observability.use_sink(lambda blob: self.metrics.append(json.loads(blob)))
         if self.log_stream is not None:
             handler = _step_log_handler()
