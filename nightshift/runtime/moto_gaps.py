@@ -102,10 +102,11 @@ _DYNAMODB_WRITES = threading.RLock()
 def serialize_dynamodb_writes() -> None:
     """Gap: moto checks a ConditionExpression and then writes, with nothing in between stopping another
     thread; DynamoDB makes a conditional write atomic. Two executions racing for the group lock could both
-    win in moto (seen with 20 concurrent starts). Serialize moto's item writes. Idempotent."""
+    win in moto (seen with 20 concurrent starts). Serialize moto's item writes, transactions included (the
+    capacity ledger's reservations, steps/store/ledger.py). Idempotent."""
     from moto.dynamodb.models import DynamoDBBackend
 
-    for name in ("put_item", "update_item", "delete_item"):
+    for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
         original = getattr(DynamoDBBackend, name)
         if getattr(original, "_nightshift_serialized", False):
             continue

@@ -13,11 +13,23 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from functools import cached_property
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from steps.core.exceptions import ConfigurationError
+
+if TYPE_CHECKING:
+    from steps.domain.in_flight import Share
 
 # \Z, not $: "$" also matches before a trailing newline, which would let "web\n" through.
 TARGET_GROUP_ARN = re.compile(r"^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:\d{12}:targetgroup/[\w-]+/\w+\Z")
@@ -304,6 +316,10 @@ class GroupConfig(_Strict):
     auto_scaling: AutoScalingSpec = Field(default_factory=AutoScalingSpec)
     escalation: EscalationSpec = Field(default_factory=EscalationSpec)
     lock_lease_seconds: Annotated[int, Field(ge=300, le=86400)] = 7200
+    # How many remediations of the group may run at once: a count, or "N%" of its registered instances (rounded
+    # down, at least 1); optionally also per Availability Zone (docs/design.md "Several at once").
+    max_in_flight: int | str = 1
+    max_in_flight_per_az: int | str | None = None
     # How instances are chosen: the metric (default) and/or already-failing ones (unhealthy_target,
     # status_check, silent); a failing instance is always chosen before a merely leaking one.
     select: Annotated[list[SelectSpec], Field(min_length=1)] = Field(default_factory=_default_select)
@@ -361,6 +377,29 @@ class GroupConfig(_Strict):
             raise ValueError("target_group_arns lists the same target group twice")
         return value
 
+    @field_validator("max_in_flight", "max_in_flight_per_az")
+    @classmethod
+    def _share(cls, value: int | str | None, info: ValidationInfo) -> int | str | None:
+        from steps.domain.in_flight import parse_share
+
+        if value is not None:
+            parse_share(value, str(info.field_name))
+        return value
+
+    @property
+    def in_flight(self) -> Share:
+        from steps.domain.in_flight import parse_share
+
+        return parse_share(self.max_in_flight, "max_in_flight")
+
+    @property
+    def in_flight_per_az(self) -> Share | None:
+        from steps.domain.in_flight import parse_share
+
+        if self.max_in_flight_per_az is None:
+            return None
+        return parse_share(self.max_in_flight_per_az, "max_in_flight_per_az")
+
     @model_validator(mode="after")
     def _floor_of_one(self) -> GroupConfig:
         if self.min_healthy == 0 and self.min_healthy_percent == 0 and not self.allow_zero_healthy:
@@ -406,8 +445,22 @@ class GroupConfig(_Strict):
         return self
 
 
+class AccountSpec(_Strict):
+    """Limits across every group of the account (docs/design.md "Several at once"): at most ``max_in_flight``
+    instances out of service for remediation at once, and at most ``max_per_hour`` remediations started (instances
+    let out of service) in any hour. None: no limit."""
+
+    max_in_flight: Annotated[int, Field(ge=1)] | None = None
+    max_per_hour: Annotated[int, Field(ge=1)] | None = None
+
+    @property
+    def limited(self) -> bool:
+        return self.max_in_flight is not None or self.max_per_hour is not None
+
+
 class GroupsDocument(_Strict):
     groups: Annotated[list[GroupConfig], Field(min_length=1)]
+    account: AccountSpec = Field(default_factory=AccountSpec)
 
     @model_validator(mode="after")
     def _unique(self) -> GroupsDocument:

@@ -64,6 +64,12 @@ class StepContext:
         return clock.now()
 
     @property
+    def lock_key(self) -> str:
+        """The slot of the group lease this execution holds (slot 0, the group's name, when none is recorded)."""
+        lock = self.state.lock
+        return lock.key if lock is not None and lock.key else self.state.request.group
+
+    @property
     def instance_id(self) -> str | None:
         selection = self.state.selection
         return self.state.request.instance_id if selection is None else selection.instance_id

@@ -147,8 +147,16 @@ class TerminationPlan(_Loose):
     started_at: float = 0.0
 
 
+class LockState(_Loose):
+    """The Acquire step's answer (validation seeds it, so a failure before the Acquire releases nothing)."""
+
+    acquired: bool = False
+    key: str | None = None  # the slot held: the group's name (slot 0) or <group>#slot<i>
+
+
 class WorkflowState(_Loose):
     request: Request
+    lock: LockState | None = None
     selection: SelectionResult | None = None
     watch: WatchState | None = None
     deregistration: DeregistrationResult | None = None

@@ -28,7 +28,7 @@ class Reason(StrEnum):
     # The group lock
     LOCK_ACQUIRED = "LOCK_ACQUIRED", "this execution holds the group's lock"
     LOCK_TAKEN_OVER = "LOCK_TAKEN_OVER", "the lock's previous owner no longer runs: this execution took it over"
-    SKIPPED_LOCKED = "SKIPPED_LOCKED", "another live execution holds the group's lock", True
+    SKIPPED_LOCKED = "SKIPPED_LOCKED", "live executions hold every slot of the group's lock", True
     LOCK_LOST = "LOCK_LOST", "another execution holds the group's lock now: this one stops"
     # Selection
     SKIPPED_CLAIMED = "SKIPPED_CLAIMED", "another remediation has claimed the instance", True
@@ -43,6 +43,10 @@ class Reason(StrEnum):
     WATCHING = "WATCHING", "criterion unhealthy_target: a target fails, not long enough yet; the execution looks again"
     # Capacity and blockers
     SKIPPED_CAPACITY = "SKIPPED_CAPACITY", "taking the instance out would break the group's floor", True
+    SKIPPED_IN_FLIGHT = ("SKIPPED_IN_FLIGHT", "the group (or the instance's zone) has max_in_flight instances out of "
+                         "service for remediation already", True)
+    SKIPPED_ACCOUNT_LIMIT = ("SKIPPED_ACCOUNT_LIMIT", "the account's ceiling (account.max_in_flight) or rate "
+                             "(account.max_per_hour) is reached", True)
     SKIPPED_FAIL_OPEN = "SKIPPED_FAIL_OPEN", "a target group or zone is below its routing minimum: it fails open", True
     CAPACITY_OK = "CAPACITY_OK", "the floor allows taking the instance out"
     DRY_RUN = "DRY_RUN", "dry run: what would have been done, nothing changed"

@@ -1,4 +1,5 @@
-"""Step: take the group's lease so that only one remediation per group runs at a time."""
+"""Step: take a slot of the group's lease, so that at most ``max_in_flight`` remediations of the group run at once
+(one, by default: the lock). docs/design.md "The group lock" and "Several at once"."""
 
 from __future__ import annotations
 
@@ -8,29 +9,45 @@ from steps.aws.stepfunctions import execution_status
 from steps.core.entrypoint import StepContext, step
 from steps.core.reasons import Reason
 from steps.domain.lifecycle import may
-from steps.store import lifecycle, lock
+from steps.store import ledger, lifecycle, lock
 
 
 @step
 def acquire_group_lock(ctx: StepContext) -> dict[str, Any]:
     group = ctx.group
-    outcome = lock.acquire(group.name, ctx.execution_id, ctx.now, group.lock_lease_seconds, execution_status)
+    share = group.in_flight
+    head = ledger.head(ledger.head_key(group.name)) if share.count != 1 else None
+    registered = int(head.registered) if head is not None and head.registered is not None else None
+    seen = int(head.seen_slots) if head is not None and head.seen_slots is not None else 1
+    slots = share.of(registered)
+    outcome = lock.acquire(group.name, ctx.execution_id, ctx.now, group.lock_lease_seconds, execution_status,
+                           max_slots=slots, seen_slots=seen)
     if outcome.acquired:
+        key = outcome.key or group.name
+        index = int(key.rsplit(lock.SLOT_SEPARATOR, 1)[1]) if lock.SLOT_SEPARATOR in key else 0
+        ledger.note_slots(group.name, index + 1)
+        slot: dict[str, Any] = {"slot": key, "slots": slots} if slots > 1 or key != group.name else {}
         if outcome.took_over_from:
             ctx.audit(Reason.LOCK_TAKEN_OVER,
                       f"took over the lock of {group.name} from {outcome.took_over_from}, which is no longer "
-                      "running", previous_owner=outcome.took_over_from, expires_at=outcome.expires_at)
+                      "running", previous_owner=outcome.took_over_from, expires_at=outcome.expires_at, **slot)
         else:
-            ctx.audit(Reason.LOCK_ACQUIRED, f"acquired the lock of {group.name} until {outcome.expires_at:.0f}",
-                      expires_at=outcome.expires_at)
-        return {"acquired": True, "expires_at": outcome.expires_at}
-    ctx.audit(Reason.SKIPPED_LOCKED,
-              f"another remediation of {group.name} holds the lock ({outcome.holder}); doing nothing",
-              holder=outcome.holder, holder_expires_at=outcome.holder_expires_at)
+            ctx.audit(Reason.LOCK_ACQUIRED, f"acquired the lock of {group.name} until {outcome.expires_at:.0f}"
+                      + (f" (slot {index + 1} of {slots})" if slot else ""), expires_at=outcome.expires_at, **slot)
+        return {"acquired": True, "expires_at": outcome.expires_at, "key": key}
+    holders = list(outcome.holders) or [h for h in [outcome.holder] if h]
+    if slots > 1:
+        reason = (f"{len(holders)} remediations of {group.name} hold all {slots} slots (max_in_flight "
+                  f"{share.text()}); doing nothing")
+    else:
+        reason = f"another remediation of {group.name} holds the lock ({outcome.holder}); doing nothing"
+    extra: dict[str, Any] = {"holders": holders, "slots": slots} if slots > 1 else {}
+    ctx.audit(Reason.SKIPPED_LOCKED, reason, holder=outcome.holder, holder_expires_at=outcome.holder_expires_at,
+              **extra)
     record = lifecycle.load(ctx.state.request.remediation_id)
     if may(record.state, "skip"):
         lifecycle.advance(record, "skip", {"reason": "locked", "holder": outcome.holder}, ctx.now, ctx.execution_id)
-    return {"acquired": False, "holder": outcome.holder}
+    return {"acquired": False, "holder": outcome.holder, "key": group.name}
 
 
 handler = acquire_group_lock

@@ -26,7 +26,8 @@ from steps.domain.capacity import (
     refusing_fail_open,
     routing_failover,
 )
-from steps.store import audit, pause
+from steps.domain.in_flight import reserved_instances, without_reserved
+from steps.store import audit, ledger, pause
 from steps.store.audit import AuditRecord
 
 REMEDIATION_EVENTS = {Reason.REBOOT_REQUESTED}
@@ -123,6 +124,26 @@ class CapacityNow:
     states: dict[str, dict[str, str]]
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """One fresh read of what the group's capacity depends on in AWS: target health in every target group, each
+    target group's fail-open rule, and the instances' Availability Zones where a rule needs them."""
+
+    states: dict[str, dict[str, str]]
+    rules: dict[str, RoutingFailover]
+    zones: dict[str, str] | None
+
+    @property
+    def registered(self) -> int:
+        """Instances registered in any of the group's target groups (any state)."""
+        return len({i for members in self.states.values() for i in members})
+
+    def registered_in_zone(self, zone: str | None) -> int | None:
+        if zone is None or self.zones is None:
+            return None
+        return len({i for members in self.states.values() for i in members if self.zones.get(i) == zone})
+
+
 def routing_rules(target_group_arns: list[str]) -> dict[str, RoutingFailover]:
     """Each target group's fail-open rule (steps/domain/capacity.py): one DescribeTargetGroupAttributes per target
     group (the API takes one), then, only for those that use their load balancer's cross-zone setting, one
@@ -153,17 +174,40 @@ def routing_rules(target_group_arns: list[str]) -> dict[str, RoutingFailover]:
     return rules
 
 
-def capacity_now(group: GroupConfig, instance_id: str) -> CapacityNow:
-    """Fresh target health in every target group, and whether ``instance_id`` may be out of service: the floor,
-    and the load balancer's fail-open rule per target group (per zone where cross-zone is off)."""
+def snapshot(group: GroupConfig, with_zones: bool = False) -> Snapshot:
+    """Fresh target health in every target group, the fail-open rules, and the zones (per_az, a per-zone rule, a
+    per-zone max_in_flight, or ``with_zones``)."""
     states = elbv2.group_target_states(group.target_group_arns)
     rules = routing_rules(list(group.target_group_arns))
     zones = None
-    if group.per_az or any(rule.per_zone for rule in rules.values()):
+    if with_zones or group.per_az or group.in_flight_per_az is not None or any(r.per_zone for r in rules.values()):
         zones = ec2.availability_zones({i for members in states.values() for i in members})
+    return Snapshot(states, rules, zones)
+
+
+def decide(group: GroupConfig, snap: Snapshot, instance_id: str, reserved: set[str]) -> CapacityDecision:
+    """May ``instance_id`` be out of service: the floor, and the load balancer's fail-open rule per target group
+    (per zone where cross-zone is off), with every instance another remediation reserved counted as leaving
+    service already (steps/domain/in_flight.py ``without_reserved``)."""
+    states = without_reserved(snap.states, reserved - {instance_id})
     decision = healthy_after_removal(states, instance_id, group.floor, group.min_healthy_percent,
-                                     zones if group.per_az else None)
-    return CapacityNow(refusing_fail_open(decision, states, instance_id, rules, zones), states)
+                                     snap.zones if group.per_az else None)
+    return refusing_fail_open(decision, states, instance_id, snap.rules, snap.zones)
+
+
+def reserved_by_others(group: GroupConfig, owner: str, now: float) -> set[str]:
+    """The instances the group's other live remediations reserved (steps/store/ledger.py); none with one slot."""
+    if not ledger.needed(group.name, group.name, group.in_flight.count, account=False):
+        return set()  # one slot: this execution holds it, so no other reservation can exist
+    view = ledger.read(group.name, owner, group.in_flight.of(None), now, account=False)
+    return reserved_instances(view.others)
+
+
+def capacity_now(group: GroupConfig, instance_id: str, owner: str, now: float) -> CapacityNow:
+    """Fresh target health in every target group, and whether ``instance_id`` may be out of service now (the
+    re-check right before a mutating call), counting what the group's other remediations reserved."""
+    snap = snapshot(group)
+    return CapacityNow(decide(group, snap, instance_id, reserved_by_others(group, owner, now)), snap.states)
 
 
 def refuse_if_paused(group: GroupConfig, instance_id: str, before: str) -> str | None:

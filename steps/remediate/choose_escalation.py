@@ -18,7 +18,6 @@ import json
 from typing import Any
 
 from steps.aws import autoscaling, ec2
-from steps.aws.stepfunctions import execution_status
 from steps.core.config import RungSpec
 from steps.core.entrypoint import StepContext, step
 from steps.core.exceptions import CapacityLost, EscalationExhausted, LockLost
@@ -106,14 +105,15 @@ def _still_tried(ctx: StepContext, ladder: dict[str, Any], facts: dict[str, Any]
 
 
 def _extend_lease(ctx: StepContext, rung: RungSpec) -> None:
-    """The ladder can outlast the lease taken at the start: renew it (a conditional put on owner = us)."""
+    """The ladder can outlast the lease taken at the start: renew it (an update conditional on owner = us, which
+    keeps the slot's reservation)."""
     group = ctx.group
     lease = max(group.lock_lease_seconds,
                 rung.deadline_seconds + group.boot.deadline_seconds + group.health.deadline_seconds
                 + LEASE_MARGIN_SECONDS)
-    outcome = lock.acquire(group.name, ctx.execution_id, ctx.now, lease, execution_status)
-    if not outcome.acquired:
-        raise LockLost(f"the lock of {group.name} is held by {outcome.holder}, not this execution")
+    renewal = lock.renew(ctx.lock_key, ctx.execution_id, ctx.now, lease)
+    if not renewal.renewed:
+        raise LockLost(f"the lock of {group.name} is held by {renewal.holder or 'nobody'}, not this execution")
 
 
 @step
@@ -150,7 +150,7 @@ def choose_escalation(ctx: StepContext) -> dict[str, Any]:
                 refused = f"not escalating {instance_id} to {rung.action}: {shared}"
                 ctx.audit(Reason.SKIPPED_SHARED, refused, instance_id=instance_id, rung=rung.action)
                 raise CapacityLost(refused)
-            capacity = blockers.capacity_now(ctx.group, instance_id).decision
+            capacity = blockers.capacity_now(ctx.group, instance_id, ctx.execution_id, ctx.now).decision
             if not capacity.allowed:
                 ctx.audit(capacity.skip_code, f"not escalating {instance_id} to {rung.action}: {capacity.reason}",
                           instance_id=instance_id, checks=capacity.numbers(), rung=rung.action)

@@ -60,7 +60,7 @@ def deregister_instance(ctx: StepContext) -> dict[str, Any]:
                       at_step="deregister")
             lifecycle.advance(record, "skip", {"reason": Reason.SKIPPED_SHARED}, ctx.now, ctx.execution_id)
             raise CapacityLost(f"not deregistering {instance_id}: {shared}")
-        capacity = blockers.capacity_now(ctx.group, instance_id).decision
+        capacity = blockers.capacity_now(ctx.group, instance_id, ctx.execution_id, ctx.now).decision
         if not capacity.allowed:
             ctx.audit(capacity.skip_code, capacity.reason, checks=capacity.numbers())
             lifecycle.advance(record, "skip", {"reason": capacity.skip_code}, ctx.now, ctx.execution_id)

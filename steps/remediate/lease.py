@@ -38,7 +38,7 @@ def keep(ctx: StepContext, wait_seconds: float, terminating_is_the_goal: bool = 
         stop_if_terminating(ctx.instance_id)
     group = ctx.group
     extend = watch_renewal_seconds if watching else renewal_seconds
-    renewal = lock.renew(group.name, ctx.execution_id, ctx.now, extend(group.lock_lease_seconds, wait_seconds))
+    renewal = lock.renew(ctx.lock_key, ctx.execution_id, ctx.now, extend(group.lock_lease_seconds, wait_seconds))
     if not renewal.renewed or renewal.expires_at is None:  # renewed always carries the new expiry
         holder = renewal.holder or "nobody (the lock is gone)"
         ctx.audit(Reason.LOCK_LOST, f"the lock of {group.name} is held by {holder}, not this execution: stopping"

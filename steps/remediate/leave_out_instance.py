@@ -37,7 +37,7 @@ def leave_out_instance(ctx: StepContext) -> dict[str, Any]:
     if record.state != "escalating":
         raise LifecycleConflict(f"cannot leave {instance_id} out in lifecycle state {record.state}")
     being_replaced = put_back.being_replaced(instance_id, facts)
-    capacity = blockers.capacity_now(ctx.group, instance_id).decision
+    capacity = blockers.capacity_now(ctx.group, instance_id, ctx.execution_id, ctx.now).decision
     if not capacity.allowed and not being_replaced:
         ctx.audit(capacity.skip_code, f"cannot leave {instance_id} out of service: {capacity.reason}",
                   instance_id=instance_id, checks=capacity.numbers())

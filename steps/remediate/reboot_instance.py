@@ -57,7 +57,7 @@ def _guard(ctx: StepContext, instance_id: str) -> None:
         raise CapacityLost(f"not rebooting {instance_id}: {shared}")
     # If the rest of the group lost capacity while this one drained, it is worth more serving
     # (even degraded) than rebooting: fail into the restore path, which puts it back.
-    capacity = blockers.capacity_now(ctx.group, instance_id).decision
+    capacity = blockers.capacity_now(ctx.group, instance_id, ctx.execution_id, ctx.now).decision
     if not capacity.allowed:
         ctx.audit(capacity.skip_code, f"not rebooting {instance_id}: {capacity.reason}",
                   instance_id=instance_id, checks=capacity.numbers())

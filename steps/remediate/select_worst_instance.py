@@ -33,12 +33,13 @@ from steps.aws import alarms, autoscaling, cloudwatch, ec2, elbv2, notifications
 from steps.aws.stepfunctions import execution_status
 from steps.core.config import MetricSpec
 from steps.core.entrypoint import StepContext, step
+from steps.core.exceptions import LockLost
 from steps.core.observability import logger
 from steps.core.reasons import Reason
 from steps.domain import criteria, evidence, history
 from steps.domain.selection import evaluate_named, evaluation_window, select_worst
 from steps.remediate import blockers, lease
-from steps.store import claim, first_seen, lifecycle, notices
+from steps.store import claim, first_seen, ledger, lifecycle, lock, notices
 from steps.store.lifecycle import RemediationRecord
 
 # Targets in these states are already on their way out: never pick them.
@@ -233,8 +234,32 @@ def _read_metric(metric: MetricSpec, instances: list[str], start: float, end: fl
     return cloudwatch.discover_and_read(queries, datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(end, UTC))
 
 
+def _in_flight_elsewhere(ctx: StepContext) -> dict[str, str]:
+    """Instances the group's other remediations selected (instance -> execution), read from the group's slots
+    (steps/store/lock.py): passed over without a claim attempt each. Nothing to read with one slot."""
+    group = ctx.group
+    head = ledger.head(ledger.head_key(group.name)) if group.in_flight.count != 1 else None
+    seen = int(head.seen_slots) if head is not None and head.seen_slots else 1
+    if seen <= 1 and group.in_flight.count == 1:
+        return {}
+    keys = [lock.slot_key(group.name, i) for i in range(max(seen, group.in_flight.count or 1))]
+    return {item.instance: item.owner for item in lock.slots(keys)
+            if item.instance and item.owner != ctx.execution_id}
+
+
 @step
 def select_worst_instance(ctx: StepContext) -> dict[str, Any]:
+    result = _select(ctx)
+    # With several slots, the group's other remediations read each slot's instance to pass it over (one slot:
+    # nobody else selects while this execution holds the group).
+    several = ctx.group.in_flight.count != 1 or ctx.lock_key != ctx.group.name
+    if several and result.get("action") == "remediate" and not lock.note_instance(
+            ctx.lock_key, ctx.execution_id, str(result["instance_id"])):
+        raise LockLost(f"the lock of {ctx.group.name} ({ctx.lock_key}) is no longer held by this execution")
+    return result
+
+
+def _select(ctx: StepContext) -> dict[str, Any]:
     record = lifecycle.load(ctx.state.request.remediation_id)
     earlier = lifecycle.recorded(record, "select")
     if earlier is not None:
@@ -242,8 +267,15 @@ def select_worst_instance(ctx: StepContext) -> dict[str, Any]:
     group = ctx.group
     metric = group.metric
     health = elbv2.group_target_health(group.target_group_arns)
-    instances, named, everyone = _candidates(ctx, record,
-                                             {tg: {i: h[0] for i, h in m.items()} for tg, m in health.items()})
+    if group.in_flight.percent is not None:
+        ledger.note_registered(group.name, len({i for members in health.values() for i in members}))
+    elsewhere = _in_flight_elsewhere(ctx)
+    health_now = {tg: {i: h[0] for i, h in m.items()} for tg, m in health.items()}
+    instances, named, everyone = _candidates(ctx, record, health_now)
+    if elsewhere and not named:
+        # Being remediated by another execution of the group: not a candidate (``everyone`` still holds it: the
+        # silent criterion's peers).
+        instances = [i for i in instances if i not in elsewhere]
     if named:
         by_evidence = _select_by_evidence(ctx, record, named, instances)
         if by_evidence is not None:

@@ -61,7 +61,9 @@ def _validate(event: dict[str, Any]) -> dict[str, Any]:
         "alarm_name": _alarm_name(start),
     }
     logger.info("request accepted", extra={"request": request})
-    return {"request": request}
+    # The slot the Release state frees: slot 0 until the Acquire step says which (a failure before it, or a
+    # skip, frees nothing of anyone else's: the delete is conditional on owner = this execution).
+    return {"request": request, "lock": {"acquired": False, "key": request["group"]}}
 
 
 def _alarm_name(start: StartInput) -> str | None:

@@ -45,7 +45,7 @@ from steps.core.reasons import Reason
 from steps.domain.lifecycle import may
 from steps.remediate import put_back
 from steps.remediate.standby import EXITED, WAITING, leave_standby
-from steps.store import audit, claim, lifecycle, lock, parked, reconcile_progress, terminating
+from steps.store import audit, claim, ledger, lifecycle, lock, parked, reconcile_progress, terminating
 from steps.store import errors as store_errors
 from steps.store.lock import LIVE_EXECUTION_STATES
 
@@ -216,24 +216,31 @@ class GroupRun:
                 "transient": any(f["transient"] for f in self.item_failures), **self.remains()}
 
     def release_stale_lock(self) -> None:
+        """Release every slot of the group's lease whose owner no longer runs (slot 0 and, with max_in_flight above
+        1, every slot ever used: the group head's ``seen_slots``)."""
         if self.budget.low():
             raise Stopped("time budget ran low before the stale lock check")
-        holder = lock.holder(self.group)
-        if holder and not lock.owner_may_run(execution_status(holder.owner), float(holder.acquired_at), self.now):
-            # Audited before the release (once per sweep, however often its Retry runs this): a release whose
-            # audit write is then throttled would otherwise leave no record, since a Retry no longer finds the lock.
-            if not _audited_by_this_sweep(self.group, Reason.LOCK_RELEASED_STALE, self.sweep_execution, self.now,
-                                          holder.owner):
-                audit.record(audit.AuditEntry(
-                    group=self.group, event=Reason.LOCK_RELEASED_STALE, at=self.now, execution_id=self.sweep_execution,
-                    trigger="schedule",
-                    reason=f"releasing the lock held by {holder.owner}, which is no longer running (conditionally "
-                    "on that owner: if it released the lock itself meanwhile, nothing more is done)",
-                    details={"owner": holder.owner, "expires_at": float(holder.expires_at)},
-                    idempotency_key=f"LOCK_RELEASED_STALE#{holder.owner}#{self.sweep_execution}"))
-            if lock.release(self.group, holder.owner):
-                self.released = holder.owner
+        head = ledger.head(ledger.head_key(self.group))
+        seen = int(head.seen_slots) if head is not None and head.seen_slots else 1
+        for holder in lock.slots([lock.slot_key(self.group, i) for i in range(seen)]):
+            if not lock.owner_may_run(execution_status(holder.owner), float(holder.acquired_at), self.now):
+                self._release_stale(holder)
         self.lock_checked = True
+
+    def _release_stale(self, holder: lock.GroupLock) -> None:
+        # Audited before the release (once per sweep, however often its Retry runs this): a release whose
+        # audit write is then throttled would otherwise leave no record, since a Retry no longer finds the lock.
+        if not _audited_by_this_sweep(self.group, Reason.LOCK_RELEASED_STALE, self.sweep_execution, self.now,
+                                      holder.owner):
+            audit.record(audit.AuditEntry(
+                group=self.group, event=Reason.LOCK_RELEASED_STALE, at=self.now, execution_id=self.sweep_execution,
+                trigger="schedule",
+                reason=f"releasing the lock held by {holder.owner}, which is no longer running (conditionally "
+                "on that owner: if it released the lock itself meanwhile, nothing more is done)",
+                details={"owner": holder.owner, "expires_at": float(holder.expires_at), "slot": holder.group},
+                idempotency_key=f"LOCK_RELEASED_STALE#{holder.owner}#{self.sweep_execution}"))
+        if lock.release(holder.group, holder.owner):
+            self.released = holder.owner
 
     def result(self) -> dict[str, Any]:
         return {"restored": self.restored, "standby_exited": self.standby_exited,

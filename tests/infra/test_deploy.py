@@ -145,13 +145,26 @@ def recording(deployment: Deployment) -> Iterator[list[Recorded]]:
 
     original_dispatch = Connection.dispatch
 
+    def record(action: str, kwargs: dict[str, Any]) -> None:
+        calls.append(Recorded(getattr(running, "name", None), action,
+                              {"TableName": kwargs.get("TableName"), "IndexName": kwargs.get("IndexName"),
+                               # the item's key: dynamodb:LeadingKeys conditions need it
+                               "Key": kwargs.get("Key"), "Item": kwargs.get("Item")}))
+
     def pynamodb_call(self: Connection, operation_name: str, operation_kwargs: dict[str, Any]) -> Any:
         if threading.current_thread() is not main:
-            calls.append(Recorded(getattr(running, "name", None), f"dynamodb:{operation_name}",
-                                  {"TableName": operation_kwargs.get("TableName"),
-                                   "IndexName": operation_kwargs.get("IndexName"),
-                                   # the item's key: dynamodb:LeadingKeys conditions need it
-                                   "Key": operation_kwargs.get("Key"), "Item": operation_kwargs.get("Item")}))
+            if operation_name == "TransactWriteItems":
+                # IAM authorises each item by its own action: Update -> dynamodb:UpdateItem, ConditionCheck ->
+                # dynamodb:ConditionCheckItem (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/
+                # transaction-apis-iam.html)
+                for item in operation_kwargs["TransactItems"]:
+                    for kind, body in item.items():
+                        record(f"dynamodb:{TRANSACT_ACTIONS[kind]}", body)
+            elif operation_name == "BatchGetItem":
+                for table in operation_kwargs["RequestItems"]:
+                    record("dynamodb:BatchGetItem", {"TableName": table})
+            else:
+                record(f"dynamodb:{operation_name}", operation_kwargs)
         return original_dispatch(self, operation_name, operation_kwargs)
 
     session = boto3.DEFAULT_SESSION
@@ -168,6 +181,10 @@ def recording(deployment: Deployment) -> Iterator[list[Recorded]]:
         session.events.unregister("before-parameter-build", unique_id="nightshift-iam-recorder")
         router.before.remove(step_starts)
         router.after.remove(step_ends)
+
+
+TRANSACT_ACTIONS = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem",
+                    "ConditionCheck": "ConditionCheckItem"}
 
 
 def _tags_of(rt: LocalRuntime) -> Any:

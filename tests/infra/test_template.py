@@ -247,10 +247,12 @@ def test_the_selection_writes_only_its_daily_notices_and_instance_claims_and_ren
     allowed = {"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:DeleteItem"}
     assert all(set(as_list(s["Action"])) <= allowed for s in puts)
     # the group locks themselves: it never takes, writes or releases one; while it watches an unhealthy_target it
-    # only renews its own lease (UpdateItem conditional on owner = this execution, steps/store/lock.py renew)
+    # only renews its own lease (UpdateItem conditional on owner = this execution, steps/store/lock.py renew); with
+    # max_in_flight it reads the group's slots (BatchGetItem) and notes its instance on its own slot
     unconditioned = [s for s in statements("SelectWorstInstanceFunction")
                      if s["Resource"] == {"Fn::GetAtt": ["LockTable", "Arn"]} and "Condition" not in s]
-    assert [set(as_list(s["Action"])) for s in unconditioned] == [{"dynamodb:GetItem", "dynamodb:UpdateItem"}]
+    assert [set(as_list(s["Action"])) for s in unconditioned] == [{"dynamodb:GetItem", "dynamodb:BatchGetItem",
+                                                                   "dynamodb:UpdateItem"}]
 
 
 def test_pynamodb_needs_no_describe_table() -> None:
@@ -334,6 +336,9 @@ def test_the_remediate_role_invokes_only_its_steps_and_deletes_only_its_lock() -
     invoked = {r["Fn::GetAtt"][0] + "Arn" for r in actions.pop("lambda:InvokeFunction")[0]}
     assert invoked == _lambda_placeholders("RemediateStateMachine")
     assert actions.pop("dynamodb:DeleteItem") == [{"Fn::GetAtt": ["LockTable", "Arn"]}]
+    # the cascade (max_in_flight above 1): it starts executions of itself only, by name
+    assert actions.pop("states:StartExecution") == [{"Fn::Sub": "arn:${AWS::Partition}:states:${AWS::Region}:"
+                                                                 "${AWS::AccountId}:stateMachine:${AWS::StackName}-remediate"}]
     assert set(actions) == DELIVERY  # what Step Functions needs for Logging and Tracing, on "*"
 
 

@@ -235,7 +235,7 @@ def test_a_reconcile_that_raises_is_audited_failed_with_what_remains(direct: Dir
     def broken(*_: Any) -> Any:
         raise ValueError("z" * 1500)
 
-    monkeypatch.setattr(reconcile.lock, "holder", broken)
+    monkeypatch.setattr(reconcile.lock, "slots", broken)
     result = reconcile.reconcile_group("web", SWEEP)
     assert result["restored"] == [direct.instance]
     assert result["failed"] == {"error": "ValueError", "cause": "z" * 1000, "audit_read_all": True, "cursor": None,
@@ -333,7 +333,7 @@ def test_a_lock_whose_owner_ended_is_released_and_audited(direct: Direct, monkey
     [released] = trail("LOCK_RELEASED_STALE")
     assert released["reason"] == (f"releasing the lock held by {GONE}, which is no longer running (conditionally on "
                                   "that owner: if it released the lock itself meanwhile, nothing more is done)")
-    assert released["details"] == {"owner": GONE, "expires_at": now + 7200}
+    assert released["details"] == {"owner": GONE, "expires_at": now + 7200, "slot": "web"}
     assert released["execution_id"] == SWEEP and released["trigger"] == "schedule"
 
 

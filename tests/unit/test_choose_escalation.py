@@ -38,6 +38,7 @@ class Ctx:
                                                    **(state or {})})
         self.group = parse_groups({"groups": [{"name": "web", "target_group_arns": [TG1], **group}]}).group("web")
         self.audits: list[tuple[str, str, dict[str, Any]]] = []
+        self.lock_key = "web"  # slot 0 of the group lease
 
     def audit(self, event: str, reason: str, instance_id: str | None = None, **details: Any) -> None:
         self.audits.append((event, reason, {"instance_id": instance_id, **details}))
@@ -229,22 +230,23 @@ def test_an_earlier_replace_counts_as_tried_when_its_asg_shows_the_mark(asg: dic
 
 @pytest.fixture
 def acquired(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
+    """The renewals asked for: (slot key, owner, now, lease); only ME holds the slot."""
     calls: list[tuple[Any, ...]] = []
 
-    def acquire(group: str, owner: str, now: float, lease_seconds: int, status: Any) -> lock.LockOutcome:
-        calls.append((group, owner, now, lease_seconds, status))
+    def renew(key: str, owner: str, now: float, lease_seconds: float) -> lock.Renewal:
+        calls.append((key, owner, now, lease_seconds))
         if owner == ME:
-            return lock.LockOutcome(True, owner, expires_at=now + lease_seconds)
-        return lock.LockOutcome(False, owner, holder=ME)
+            return lock.Renewal(True, expires_at=now + lease_seconds)
+        return lock.Renewal(False, holder=ME)
 
-    monkeypatch.setattr(lock, "acquire", acquire)
+    monkeypatch.setattr(lock, "renew", renew)
     return calls
 
 
 def test_the_lease_covers_the_rung_then_a_boot_and_a_health_check(acquired: list[tuple[Any, ...]]) -> None:
     # defaults: lease 7200 s; boot deadline 900 s, health deadline 600 s, 900 s margin
     ce._extend_lease(Ctx(), REPLACE)  # type: ignore[arg-type]
-    assert acquired == [("web", ME, 5000.0, 7200, ce.execution_status)]  # 1200 + 900 + 600 + 900 = 3600 < 7200
+    assert acquired == [("web", ME, 5000.0, 7200)]  # 1200 + 900 + 600 + 900 = 3600 < 7200
     acquired.clear()
     ce._extend_lease(Ctx(), RungSpec(action="replace", deadline_seconds=6000))  # type: ignore[arg-type]
     assert acquired[0][3] == 6000 + 900 + 600 + 900

@@ -151,7 +151,7 @@ def test_a_holder_that_releases_between_our_put_and_our_read_leaves_the_lock_to_
 
     monkeypatch.setattr(lock, "_put", put_then_holder_releases)
     outcome = lock.acquire("web", "exec-b", 1100, 600, status_of({"exec-a": ALIVE}))
-    assert outcome == lock.LockOutcome(True, "exec-b", expires_at=1700)
+    assert outcome == lock.LockOutcome(True, "exec-b", expires_at=1700, key="web")
     held = lock.holder("web")
     assert held is not None and (held.owner, held.acquired_at, held.expires_at) == ("exec-b", 1100, 1700)
 

@@ -194,10 +194,10 @@ def test_one_group_failing_inside_the_reconciler_is_audited_and_reported(
         harness: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     h = harness()
 
-    def unreachable(group: str) -> None:
+    def unreachable(keys: Any) -> None:
         raise ConnectionError("lock table unreachable")
 
-    monkeypatch.setattr(lock, "holder", unreachable)
+    monkeypatch.setattr(lock, "slots", unreachable)
     out = invoke(reconcile.handler, {"execution_id": SWEEP})
     assert out["groups"]["web"]["failed"]["error"] == "ConnectionError"
     audited = [r for r in h.audit_records() if r["event"] == "RECONCILE_FAILED"]
