@@ -25,6 +25,7 @@ EC2_THROTTLING = "https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-thrott
 CLOUDWATCH_QUOTAS = "https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/cloudwatch_limits.html"
 STEP_FUNCTIONS_QUOTAS = "https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html"
 LAMBDA_QUOTAS = "https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html"
+LAMBDA_RESERVED = "https://docs.aws.amazon.com/lambda/latest/api/API_PutFunctionConcurrency.html"
 DYNAMODB_ON_DEMAND_THROTTLING = "https://repost.aws/knowledge-center/on-demand-table-throttling-dynamodb"
 DYNAMODB_WARM_THROUGHPUT = ("https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/"
                             "warm-throughput-scenarios.html")
@@ -154,6 +155,10 @@ SHARED_BUCKETS: tuple[SharedBucket, ...] = (
 QUOTAS: tuple[Quota, ...] = (
     Quota(_LAMBDA, "Concurrent executions", 1_000, "executions per account per Region", LAMBDA_QUOTAS,
           "Can be raised to tens of thousands. New accounts have reduced concurrency quotas."),
+    Quota(_LAMBDA, "Unreserved concurrency", 100, "executions that reserved concurrency must leave unreserved",
+          LAMBDA_RESERVED, "Reserved concurrency is taken from the account's pool: 'no other function can use "
+                           "that concurrency' (https://docs.aws.amazon.com/lambda/latest/dg/"
+                           "configuration-concurrency.html)."),
     Quota(_LAMBDA, "Function concurrency scaling limit", 1_000, "execution environments per function every "
           "10 seconds", LAMBDA_QUOTAS),
     Quota(_SFN, "Maximum open executions", 1_000_000, "executions per account per Region",
