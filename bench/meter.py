@@ -30,6 +30,8 @@ from typing import Any
 
 import boto3
 
+from nightshift.sim.call_rate import CallTimeline
+
 ENGINE = "(state machine)"  # calls moto's engine makes itself (Lambda Invoke, the lock's deleteItem)
 OUTSIDE = "(outside)"  # calls made outside any step or phase (the bench's own reads)
 
@@ -72,8 +74,13 @@ class _ThreadState:
 
 
 class ApiMeter:
-    def __init__(self) -> None:
+    def __init__(self, timeline: CallTimeline | None = None, clock: Callable[[], float] | None = None) -> None:
         self.calls: list[Call] = []
+        # With a timeline, every call is also recorded at the clock's instant (``install`` takes the runtime's
+        # virtual clock when none is given): calls per minute and peaks per API for nightshift.sim.call_rate,
+        # Step Functions, Lambda and DynamoDB included, which the fleet simulator's own timeline never sees.
+        self.timeline = timeline
+        self._clock = clock
         self.timings: list[StepTiming] = []
         self.on_call: list[Callable[[], None]] = []  # e.g. keep a virtual Lambda's clock in step
         self._local = threading.local()
@@ -89,6 +96,8 @@ class ApiMeter:
         self._events.register("provide-client-params", self._call_started, unique_id="nightshift-bench-meter-start")
         self._events.register("after-call", self._call_finished, unique_id="nightshift-bench-meter-end")
         self._wrap_pynamodb()
+        if self._clock is None:
+            self._clock = rt.clock.now
         rt.router.before.append(self._step_started)
         rt.router.after.append(self._step_finished)
 
@@ -174,6 +183,8 @@ class ApiMeter:
         step = self._attribution()
         with self._lock:
             self.calls.append(Call(step, f"{service}.{operation}", metrics))
+            if self.timeline is not None and self._clock is not None:
+                self.timeline.record(f"{service}.{operation}", self._clock())
 
     def _call_started(self, params: dict[str, Any], model: Any, **_: Any) -> None:
         service = SHORT.get(model.service_model.service_id.hyphenize(), model.service_model.service_id.hyphenize())

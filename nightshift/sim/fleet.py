@@ -27,6 +27,7 @@ import boto3
 from nightshift.runtime.interceptor import Interceptor
 from nightshift.sim import moto_backend, routing, target_groups
 from nightshift.sim.autoscaling import GROUP_NAME_TAG, AutoScalingGroup, iso_seconds
+from nightshift.sim.call_rate import CallTimeline
 from nightshift.sim.capacity import CapacityPoint, capacity_timeline
 from nightshift.sim.instance import SimulatedInstance
 from nightshift.sim.power import TERMINATE, PowerHistory
@@ -93,6 +94,8 @@ class FleetSimulator:
         # Every DeregisterTargets this fleet answered: (target group ARN, the Targets as sent).
         self.deregister_requests: list[tuple[str, list[dict[str, Any]]]] = []
         self._api_calls: Counter[str] = Counter()
+        # Every call on the clock, once per call (not per fleet): shared by the peers (see install()).
+        self._timeline = CallTimeline()
         self.account_id = ""
         self.build_time = 0.0
         # Every simulator installed on the same interceptor, this one included (see install()).
@@ -153,7 +156,8 @@ class FleetSimulator:
     def tally(self, operation: str, owners: Iterable[FleetWorld] = ()) -> None:
         """Count a call once for each fleet it concerns. Every simulator on the interceptor sees a call
         that concerns none of them, so only the first one counts it (as observed, passed to moto). An owner
-        is always one of the peers (the answerers find owners among them)."""
+        is always one of the peers (the answerers find owners among them). The call timeline
+        (``call_timeline``) records each call once, at the clock's now, whichever fleets it concerns."""
         with self.lock:
             distinct = {id(owner) for owner in owners}
             for peer in self._peers:
@@ -161,6 +165,8 @@ class FleetSimulator:
                     peer._api_calls[operation] += 1
             if not distinct and self is self._peers[0]:
                 self._api_calls[operation] += 1
+            if distinct or self is self._peers[0]:
+                self._timeline.record(operation, self._clock())
 
     @property
     def built(self) -> BuiltFleet:
@@ -449,6 +455,7 @@ class FleetSimulator:
         # They share one lock because an answer may touch a peer's instances.
         if peers:
             self.lock = peers[0].lock
+            self._timeline = peers[0]._timeline  # AWS throttles per account and Region, not per fleet
         peers.append(self)
         self._peers = peers
         for module in (elbv2_api, ec2_api, ssm_api, cloudwatch_api, autoscaling_api):
@@ -598,3 +605,11 @@ class FleetSimulator:
         interceptor) calls about nothing simulated that passed through to moto."""
         with self.lock:
             return Counter(self._api_calls)
+
+    def call_timeline(self) -> CallTimeline:
+        """A copy of the calls on the virtual clock, by operation: every call the simulators on this
+        interceptor saw, counted once (AWS throttles per account and Region). Read it with
+        ``nightshift.sim.call_rate`` (calls per minute, peak calls per second, ``rate_rows`` against the
+        documented limits)."""
+        with self.lock:
+            return self._timeline.copy()
