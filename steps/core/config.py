@@ -199,9 +199,20 @@ class HealthSpec(_Strict):
 class StormSpec(_Strict):
     """Too many remediations or failures in a window: pause the group until a person resumes it."""
 
-    max_remediations: Annotated[int, Field(ge=1)] = 3
+    # A count, or "N%" of the group's registered instances (rounded down, at least 1): with max_in_flight above
+    # 1 the breaker must scale with the group, or healing many at once trips it.
+    max_remediations: int | str = 3
     max_failures: Annotated[int, Field(ge=1)] = 2
     window_seconds: Annotated[int, Field(ge=60, le=7 * 86400)] = 6 * 3600
+
+
+    @field_validator("max_remediations")
+    @classmethod
+    def _max_remediations(cls, value: int | str) -> int | str:
+        from steps.domain.in_flight import parse_share
+
+        parse_share(value, "blockers.storm.max_remediations")
+        return value
 
 
 class BlockerSpec(_Strict):

@@ -43,9 +43,10 @@ class Context:
     serves the cooldown and the reboots-per-day count, its Auto Scaling membership both Auto Scaling blockers.
     The histories reach as far back as the widest window of the registered blockers."""
 
-    def __init__(self, group: GroupConfig, instance_id: str) -> None:
+    def __init__(self, group: GroupConfig, instance_id: str, registered: int | None = None) -> None:
         self.group = group
         self.instance_id = instance_id
+        self.registered = registered
         self._at = clock.now()
         self.now: datetime = clock.now_dt()
 

@@ -74,7 +74,7 @@ def _decide_and_reserve(ctx: StepContext, instance_id: str) -> _Decided:
     zone = (snap.zones or {}).get(instance_id)
     limits = resolve(group.in_flight, group.in_flight_per_az, account.max_in_flight, account.max_per_hour,
                      snap.registered, snap.registered_in_zone(zone))
-    facts = blockers.Context(group, instance_id)
+    facts = blockers.Context(group, instance_id, snap.registered)
     found = blockers.blocks(group, facts)
     reboots_today = blockers.reboots_in(facts, blockers.DAY_SECONDS)
     selection = ctx.state.selection

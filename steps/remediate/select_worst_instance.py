@@ -39,7 +39,7 @@ from steps.core.reasons import Reason
 from steps.domain import criteria, evidence, history
 from steps.domain.selection import evaluate_named, evaluation_window, select_worst
 from steps.remediate import blockers, lease
-from steps.store import claim, first_seen, ledger, lifecycle, lock, notices
+from steps.store import audit, claim, first_seen, ledger, lifecycle, lock, notices
 from steps.store.lifecycle import RemediationRecord
 
 # Targets in these states are already on their way out: never pick them.
@@ -234,6 +234,26 @@ def _read_metric(metric: MetricSpec, instances: list[str], start: float, end: fl
     return cloudwatch.discover_and_read(queries, datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(end, UTC))
 
 
+# Events after which an instance's earlier datapoints say nothing about it: its memory was reset.
+RESETS = frozenset({Reason.REBOOT_REQUESTED, Reason.STOP_REQUESTED})
+
+
+def _since_last_reset(group: str, series: dict[str, cloudwatch.Series], start: float) -> dict[str, cloudwatch.Series]:
+    """Each series without the datapoints from before the instance's last reboot (or stop) within the evaluation
+    window (one query of the group's audit trail over the window): a datapoint stamped before the reset covers
+    memory the reset freed, so an instance healed minutes ago is not breaching again on its old datapoints
+    (with max_in_flight above 1, the group's next remediation selects right after this one healed). Only the
+    datapoints whose period starts at or after the reset count (missing data is not a breach)."""
+    reset_at: dict[str, float] = {}
+    for record in audit.for_group(group, since=start):
+        if record.event in RESETS and record.instance_id:
+            at = float(record.at)
+            reset_at[record.instance_id] = max(at, reset_at.get(record.instance_id, at))
+    if not reset_at:
+        return series
+    return {i: ([(t, v) for t, v in s if t >= reset_at[i]] if i in reset_at else s) for i, s in series.items()}
+
+
 def _in_flight_elsewhere(ctx: StepContext) -> dict[str, str]:
     """Instances the group's other remediations selected (instance -> execution), read from the group's slots
     (steps/store/lock.py): passed over without a claim attempt each. Nothing to read with one slot."""
@@ -315,6 +335,8 @@ def _select(ctx: StepContext) -> dict[str, Any]:
         return _no_metric_data(ctx, record, metric, label, instances, read)
     series = {i: s for i, s in series.items() if i not in passed}
     instances = [i for i in instances if i not in passed]
+    if by_metric:
+        series = _since_last_reset(group.name, series, start)
     if not by_metric:
         return _nothing_failing(ctx, record, named, instances, passed, watched, watch, until, ended)
     return _select_by_metric(ctx, record, series, instances, named, passed, watched, watch, until, ended)

@@ -37,6 +37,8 @@ class Facts(Protocol):
     def asg_lifecycle(self) -> str | None: ...
     @property
     def asg_activity(self) -> list[str]: ...
+    @property
+    def registered(self) -> int | None: ...  # instances registered in the group's target groups (None: not read)
 
 
 @dataclass(frozen=True)
@@ -78,4 +80,5 @@ class FactRecord:
     group_failures_at: list[float] = field(default_factory=list)
     asg_group: str | None = None
     asg_lifecycle: str | None = None
+    registered: int | None = None
     asg_activity: list[str] = field(default_factory=list)

@@ -1,0 +1,113 @@
+"""Several remediations of one group at once (issue 17): max_in_flight, the atomic capacity ledger, the cascade.
+
+The real remediate ASL in moto, the real handlers, the simulated fleet. What is asserted is what AWS was asked
+(DeregisterTargets and RebootInstances per instance, counted at the API) and what the simulator's capacity
+timeline shows (the fewest healthy targets at any instant), not only the audit trail.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from nightshift.sim import FleetSpec, InstanceSpec
+from steps.remediate import blockers
+from steps.store import audit, lock
+
+pytestmark = pytest.mark.workflow
+
+FINISHED = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+
+
+def _leaking(*indexes: int) -> FleetSpec:
+    return FleetSpec(leaking={i: InstanceSpec(leak_to_percent=85.0) for i in indexes})
+
+
+def _all_finished(h: Any, timeout: float = 300.0) -> list[dict[str, Any]]:
+    """Every execution of the remediate state machine, once none is running (a cascade starts its next one
+    before it ends, so none running means none left to start)."""
+    sfn = h.rt.client("stepfunctions")
+    machine = h.rt.state_machines["remediate"]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        listed = sfn.list_executions(stateMachineArn=machine)["executions"]
+        if listed and all(e["status"] in FINISHED for e in listed):
+            return [sfn.describe_execution(executionArn=e["executionArn"]) for e in listed]
+        time.sleep(0.05)
+    raise TimeoutError("remediations still running")
+
+
+def _deregistered(h: Any) -> dict[str, int]:
+    """instance -> DeregisterTargets calls AWS accepted for it (any target group)."""
+    counts: dict[str, int] = {}
+    for call in h.rt.api_calls():
+        if call.operation == "DeregisterTargets" and call.accepted:
+            for target in call.params.get("Targets", []):
+                counts[target["Id"]] = counts.get(target["Id"], 0) + 1
+    return counts
+
+
+def test_one_start_heals_every_leaker_through_the_cascade_never_more_than_max_in_flight_out(harness: Any) -> None:
+    leakers = (1, 4, 7, 10)
+    h = harness(_leaking(*leakers), max_in_flight=3, min_healthy=2, min_healthy_percent=50,
+                blockers={"storm": {"max_remediations": "50%"}})
+    ids = [h.built.instance_ids[i] for i in leakers]
+    h.rt.start({"group": "web", "reason": "one start, four leakers"}, name="first")
+    results = _all_finished(h)
+    assert all(r["status"] == "SUCCEEDED" for r in results), [r.get("cause") for r in results]
+    # THEN every leaker was rebooted exactly once, asked of EC2 once, and nothing else was touched
+    assert {i: len(h.sim.reboot_requests(i)) for i in ids} == dict.fromkeys(ids, 1)
+    others = [i for i in h.built.instance_ids if i not in ids]
+    assert not any(h.sim.reboot_requests(i) for i in others)
+    assert set(_deregistered(h)) == set(ids)
+    # AND never more than max_in_flight (3) out of service at once in either target group (12 registered)
+    for tg in h.built.target_group_arns:
+        assert h.sim.min_healthy_seen(tg) >= 12 - 3
+    # AND at least two were out at the same time: they ran concurrently, not one after another
+    assert min(h.sim.min_healthy_seen(tg) for tg in h.built.target_group_arns) <= 12 - 2
+    # AND each remediation audited who started it (the cascade names its parent)
+    started = [r for r in audit.for_group("web") if r.event == "SELECTED"]
+    assert sorted(r.instance_id for r in started) == sorted(ids)
+    # AND every slot was released
+    assert lock.slots([lock.slot_key("web", i) for i in range(3)]) == []
+
+
+def test_decisions_made_at_the_same_instant_never_take_the_group_below_its_floor(
+        harness: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three remediations started together, each past its selection with a distinct leaker, read target health
+    at the same instant (a barrier holds each capacity check until all three have read it): the floor allows
+    two out. Only the ledger's atomic reservation can stop the third."""
+    leakers = (1, 4, 7)
+    h = harness(_leaking(*leakers), max_in_flight=3, min_healthy=10, min_healthy_percent=0)
+    real_snapshot = blockers.snapshot
+    together = threading.Barrier(3, timeout=60)
+
+    first_three: list[int] = []
+    counted = threading.Lock()
+
+    def snapshot_together(group: Any, with_zones: bool = False) -> Any:
+        snap = real_snapshot(group, with_zones)
+        with counted:
+            first_three.append(1)
+            waits = len(first_three) <= 3  # the three capacity checks; the later re-checks read on their own
+        if waits:
+            together.wait()
+        return snap
+
+    monkeypatch.setattr(blockers, "snapshot", snapshot_together)
+    arns = [h.rt.start({"group": "web", "reason": "together", "instance_id": h.built.instance_ids[i]},
+                       name=f"together-{i}") for i in leakers]
+    results = [h.rt.wait(arn, timeout=300) for arn in arns]
+    assert all(r["status"] == "SUCCEEDED" for r in results), [r.get("cause") for r in results]
+    # THEN exactly two instances were taken out (12 registered, min_healthy 10), counted at the API
+    taken = _deregistered(h)
+    assert len(taken) == 2, taken
+    for tg in h.built.target_group_arns:
+        assert h.sim.min_healthy_seen(tg) >= 10
+    # AND the third was refused by the floor, with the reserved instances counted as gone
+    refused = [audit.as_dict(r) for r in audit.for_group("web") if r.event == "SKIPPED_CAPACITY"]
+    assert len(refused) == 1
+    assert sorted(refused[0]["details"]["in_flight"]) == sorted(taken)
