@@ -29,6 +29,7 @@ class Reason(StrEnum):
     LOCK_ACQUIRED = "LOCK_ACQUIRED", "this execution holds the group's lock"
     LOCK_TAKEN_OVER = "LOCK_TAKEN_OVER", "the lock's previous owner no longer runs: this execution took it over"
     SKIPPED_LOCKED = "SKIPPED_LOCKED", "live executions hold every slot of the group's lock", True
+    QUEUED = ("QUEUED", "every slot of the group is held: an alarm's remediation waits for one (alarm_queue_seconds)")
     LOCK_LOST = "LOCK_LOST", "another execution holds the group's lock now: this one stops"
     # Selection
     SKIPPED_CLAIMED = "SKIPPED_CLAIMED", "another remediation has claimed the instance", True

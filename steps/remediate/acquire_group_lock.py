@@ -8,6 +8,7 @@ from typing import Any
 from steps.aws.stepfunctions import execution_status
 from steps.core.entrypoint import StepContext, step
 from steps.core.reasons import Reason
+from steps.domain.history import ALARM_QUEUE_POLL_SECONDS
 from steps.domain.lifecycle import may
 from steps.store import ledger, lifecycle, lock
 
@@ -36,18 +37,46 @@ def acquire_group_lock(ctx: StepContext) -> dict[str, Any]:
                       + (f" (slot {index + 1} of {slots})" if slot else ""), expires_at=outcome.expires_at, **slot)
         return {"acquired": True, "expires_at": outcome.expires_at, "key": key}
     holders = list(outcome.holders) or [h for h in [outcome.holder] if h]
+    queued = _queue(ctx, slots, holders, outcome.holder)
+    if queued is not None:
+        return queued
     if slots > 1:
         reason = (f"{len(holders)} remediations of {group.name} hold all {slots} slots (max_in_flight "
                   f"{share.text()}); doing nothing")
     else:
         reason = f"another remediation of {group.name} holds the lock ({outcome.holder}); doing nothing"
     extra: dict[str, Any] = {"holders": holders, "slots": slots} if slots > 1 else {}
+    if ctx.state.lock is not None and ctx.state.lock.queued_since is not None:
+        waited = ctx.now - ctx.state.lock.queued_since
+        reason += f" (waited {waited:.0f} s of alarm_queue_seconds {group.alarm_queue_seconds} for a free slot)"
+        extra["waited_seconds"] = waited
     ctx.audit(Reason.SKIPPED_LOCKED, reason, holder=outcome.holder, holder_expires_at=outcome.holder_expires_at,
               **extra)
     record = lifecycle.load(ctx.state.request.remediation_id)
     if may(record.state, "skip"):
         lifecycle.advance(record, "skip", {"reason": "locked", "holder": outcome.holder}, ctx.now, ctx.execution_id)
     return {"acquired": False, "holder": outcome.holder, "key": group.name}
+
+
+def _queue(ctx: StepContext, slots: int, holders: list[str], holder: str | None) -> dict[str, Any] | None:
+    """An alarm fires once: its remediation, finding every slot held, waits for one (the state machine Waits
+    ``ALARM_QUEUE_POLL_SECONDS`` and acquires again) until ``alarm_queue_seconds`` after it first found none,
+    audited QUEUED once. None: not queued (another trigger, or the time is up: SKIPPED_LOCKED)."""
+    group, request = ctx.group, ctx.state.request
+    if request.trigger != "alarm" or request.replay_of or group.alarm_queue_seconds <= 0:
+        return None
+    previous = ctx.state.lock.queued_since if ctx.state.lock is not None else None
+    since = previous if previous is not None else ctx.now
+    until = since + group.alarm_queue_seconds
+    if ctx.now >= until:
+        return None
+    if previous is None:
+        ctx.audit(Reason.QUEUED, f"{len(holders)} remediation(s) of {group.name} hold all {slots} slot(s); this "
+                  f"alarm's remediation waits for a free one until {until:.0f} (alarm_queue_seconds "
+                  f"{group.alarm_queue_seconds}), looking every {ALARM_QUEUE_POLL_SECONDS} s",
+                  holders=holders, slots=slots, until=until)
+    return {"acquired": False, "queue": True, "retry_seconds": ALARM_QUEUE_POLL_SECONDS, "queued_since": since,
+            "holder": holder, "key": group.name}
 
 
 handler = acquire_group_lock
