@@ -329,13 +329,15 @@ class LocalRuntime:
         from steps.store.lock import GroupLock
         from steps.store.notices import DailyNotice
         from steps.store.pause import GroupPause
+        from steps.store.poll_throttles import PollThrottled
+        from steps.store.read_cache import CachedRead
         from steps.store.reconcile_progress import ReconcileProgress
         from steps.store.terminating import TerminatingMark
 
         assert self.interceptor is not None
         seen: set[int] = set()
         for model in (GroupLock, AuditRecord, RemediationRecord, DailyNotice, GroupPause, ReconcileProgress,
-                      TerminatingMark):
+                      TerminatingMark, CachedRead, PollThrottled):
             client = model._get_connection().connection.client
             if id(client) not in seen:
                 seen.add(id(client))

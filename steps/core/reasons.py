@@ -64,6 +64,8 @@ class Reason(StrEnum):
     STANDBY_ENTERED = "STANDBY_ENTERED", "the instance entered Auto Scaling Standby"
     DRAINED = "DRAINED", "the drain ended"
     DRAIN_SIGNAL_UNAVAILABLE = "DRAIN_SIGNAL_UNAVAILABLE", "the drain's connection count cannot be read"
+    POLL_THROTTLED = ("POLL_THROTTLED", "AWS throttled a poll's read: no reading that turn; the loop polls again "
+                      "until its deadline (once per execution)")
     REBOOT_REQUESTED = "REBOOT_REQUESTED", "RebootInstances is about to be sent (write-ahead)"
     REBOOT_NOT_QUEUED = "REBOOT_NOT_QUEUED", "an unconfirmed reboot request was never queued: sending it"
     REBOOTED = "REBOOTED", "the reboot happened and the status checks passed"
