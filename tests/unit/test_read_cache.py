@@ -51,7 +51,7 @@ def test_an_instance_is_healthy_in_a_target_group_only_when_every_registration_i
     # not listed, or listed only as unused: not registered (the drain's "gone")
     assert poll_reads.state_of([Registration(i, 443, "unused", "Target.NotRegistered")], i) == "unused"
     assert poll_reads.states_of([Registration("i-other", 443, "healthy", None)], i) == []
-    assert poll_reads.states_by_instance(both + [Registration("i-gone", 80, "unused", None)]) == {i: "initial"}
+    assert poll_reads.states_by_instance([*both, Registration("i-gone", 80, "unused", None)]) == {i: "initial"}
 
 
 def test_a_target_group_of_1000_targets_is_stored_in_a_small_fraction_of_the_item_limit() -> None:
