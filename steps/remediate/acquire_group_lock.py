@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from steps.aws.stepfunctions import execution_status
@@ -25,17 +26,14 @@ def acquire_group_lock(ctx: StepContext) -> dict[str, Any]:
                            max_slots=slots, seen_slots=seen)
     if outcome.acquired:
         key = outcome.key or group.name
-        index = int(key.rsplit(lock.SLOT_SEPARATOR, 1)[1]) if lock.SLOT_SEPARATOR in key else 0
-        ledger.note_slots(group.name, index + 1)
-        slot: dict[str, Any] = {"slot": key, "slots": slots} if slots > 1 or key != group.name else {}
-        if outcome.took_over_from:
-            ctx.audit(Reason.LOCK_TAKEN_OVER,
-                      f"took over the lock of {group.name} from {outcome.took_over_from}, which is no longer "
-                      "running", previous_owner=outcome.took_over_from, expires_at=outcome.expires_at, **slot)
-        else:
-            ctx.audit(Reason.LOCK_ACQUIRED, f"acquired the lock of {group.name} until {outcome.expires_at:.0f}"
-                      + (f" (slot {index + 1} of {slots})" if slot else ""), expires_at=outcome.expires_at, **slot)
-        return {"acquired": True, "expires_at": outcome.expires_at, "key": key}
+        try:
+            return _acquired(ctx, outcome, key, slots)
+        except Exception:
+            # The state machine's Catch cannot know which slot this was (the step's answer is lost): give it back
+            # here, or it stays held until its lease expires (best effort: the reconciler frees it otherwise).
+            with contextlib.suppress(Exception):  # the original error is the one to report
+                lock.release(key, ctx.execution_id)
+            raise
     holders = list(outcome.holders) or [h for h in [outcome.holder] if h]
     queued = _queue(ctx, slots, holders, outcome.holder)
     if queued is not None:
@@ -56,6 +54,21 @@ def acquire_group_lock(ctx: StepContext) -> dict[str, Any]:
     if may(record.state, "skip"):
         lifecycle.advance(record, "skip", {"reason": "locked", "holder": outcome.holder}, ctx.now, ctx.execution_id)
     return {"acquired": False, "holder": outcome.holder, "key": group.name}
+
+
+def _acquired(ctx: StepContext, outcome: lock.LockOutcome, key: str, slots: int) -> dict[str, Any]:
+    group = ctx.group
+    index = int(key.rsplit(lock.SLOT_SEPARATOR, 1)[1]) if lock.SLOT_SEPARATOR in key else 0
+    ledger.note_slots(group.name, index + 1)
+    slot: dict[str, Any] = {"slot": key, "slots": slots} if slots > 1 or key != group.name else {}
+    if outcome.took_over_from:
+        ctx.audit(Reason.LOCK_TAKEN_OVER,
+                  f"took over the lock of {group.name} from {outcome.took_over_from}, which is no longer "
+                  "running", previous_owner=outcome.took_over_from, expires_at=outcome.expires_at, **slot)
+    else:
+        ctx.audit(Reason.LOCK_ACQUIRED, f"acquired the lock of {group.name} until {outcome.expires_at:.0f}"
+                  + (f" (slot {index + 1} of {slots})" if slot else ""), expires_at=outcome.expires_at, **slot)
+    return {"acquired": True, "expires_at": outcome.expires_at, "key": key}
 
 
 def _queue(ctx: StepContext, slots: int, holders: list[str], holder: str | None) -> dict[str, Any] | None:
