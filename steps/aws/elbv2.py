@@ -35,17 +35,18 @@ def target_states(target_group_arn: str, instance_ids: Iterable[str] | None = No
 def target_health(target_group_arn: str) -> dict[str, tuple[str, str | None]]:
     """instance id -> (state, reason code) in one target group (one unfiltered DescribeTargetHealth); ``unused``
     left out. An instance registered on two ports keeps its worst registration: unhealthy before the rest."""
-    with aws_call(f"DescribeTargetHealth {target_group_arn}"):
-        response = client("elbv2").describe_target_health(TargetGroupArn=target_group_arn)
+    return health_by_instance(describe_all(target_group_arn))
+
+
+def health_by_instance(registrations: Iterable[Registration]) -> dict[str, tuple[str, str | None]]:
+    """``target_health`` from registrations already read (one DescribeTargetHealth answer, or a shared reading of
+    it): ``unused`` left out, an instance on two ports keeps its worst registration."""
     found: dict[str, tuple[str, str | None]] = {}
-    for description in response.get("TargetHealthDescriptions", []):
-        health = description.get("TargetHealth", {})
-        state = str(health.get("State", "unavailable"))
-        if state in GONE_STATES:
+    for registration in registrations:
+        if registration.state in GONE_STATES:
             continue
-        target_id = description["Target"]["Id"]
-        if target_id not in found or state == "unhealthy":
-            found[target_id] = (state, health.get("Reason"))
+        if registration.target_id not in found or registration.state == "unhealthy":
+            found[registration.target_id] = (registration.state, registration.reason)
     return found
 
 

@@ -334,6 +334,9 @@ class GroupConfig(_Strict):
     # An alarm's remediation that finds every slot held waits this long for one (polling every 60 s), then
     # gives up audited SKIPPED_LOCKED: an alarm fires once, so skipping at once would lose it. 0: skip at once.
     alarm_queue_seconds: Annotated[int, Field(ge=0, le=6 * 3600)] = 3600
+    # The cascade starts the group's next remediation this long after the one before: their selections and capacity
+    # checks (and ELBv2's account-wide request bucket) are spread out instead of all landing at once.
+    cascade_interval_seconds: Annotated[int, Field(ge=0, le=300)] = 3
     # How instances are chosen: the metric (default) and/or already-failing ones (unhealthy_target,
     # status_check, silent); a failing instance is always chosen before a merely leaking one.
     select: Annotated[list[SelectSpec], Field(min_length=1)] = Field(default_factory=_default_select)

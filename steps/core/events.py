@@ -25,6 +25,7 @@ class _Loose(BaseModel):
 
 class Request(_Loose):
     group: str
+    start_delay_seconds: int = 0
     trigger: Trigger | TerminationTrigger = "manual"
     remediation_id: str
     instance_id: str | None = None
@@ -201,6 +202,8 @@ class StartInput(BaseModel):
     force: bool = False
     # Set by Step Functions' console convention when a parent execution (the sweep) starts this one.
     AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID: str | None = None
+    # Wait this long before taking a slot: the cascade paces the group's next remediations (cascade_interval_seconds).
+    start_delay_seconds: int = Field(default=0, ge=0, le=300)
 
     @field_validator("instance_id")
     @classmethod

@@ -89,8 +89,9 @@ REPLACE_POLL_SECONDS = 15
 FIXED_TASKS = 16
 FIXED_RETRY_ATTEMPTS = 10 * 8 + 2 * 3 + 8 + 8 + 2 * 4
 # Choice, Pass, Succeed and Fail states outside the loops, each counted once (the loops' own Choices are in
-# their turns): 10 Choices, 8 Passes, 2 Succeed, 1 Fail. Branches that exclude each other are all counted.
-FIXED_OTHER_STATES = 21
+# their turns): 11 Choices, 8 Passes, 1 Wait (the cascade's pacing), 2 Succeed, 1 Fail. Branches that exclude
+# each other are all counted.
+FIXED_OTHER_STATES = 23
 OTHER_STATE_EVENTS = 2
 # Repeated per rung: "Choose the next escalation rung" (Task, 8 retries) and "Which rung?" (Choice).
 PER_RUNG_EVENTS = TASK_EVENTS + 8 * FAILED_ATTEMPT_EVENTS + CHOICE_EVENTS

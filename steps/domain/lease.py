@@ -11,12 +11,14 @@ Wait. A Task with all its Retry attempts can take long (Step Functions times eac
 
 - a step with the standard retriers: 1 + 6 + 2 attempts of 60 s, back-off 2+4+8+16+32+60 and 3+6 s: 671 s;
 - "Announce the start" (notify): 1 + 3 attempts, back-off 2+4+8 s: 254 s;
-- "Put the instance back in service" (restore): 1 + 8 attempts, back-off 2+4+8+16+32+60+60+60 s: 782 s.
+- "Put the instance back in service" (restore): 1 + 8 attempts, back-off 2+4+8+16+32+60+60+60 s: 782 s;
+- "Start the next remediation of the group" (the cascade, max_in_flight above 1): 1 + 4 attempts of 60 s, back-off
+  2+4+8+16 s: 330 s.
 
 Two kinds of interval:
-- From acquisition to the first renewal (the end of the first drain check): Select, Check capacity,
-  Deregister, Announce the start, then a first drain check that fails into the restore path:
-  3 x 671 + 254 + 671 + 782 = 3720 s. Only ``lock_lease_seconds`` covers it.
+- From acquisition to the first renewal (the end of the first drain check): Select, Check capacity, the
+  cascade's start, Deregister, Announce the start, then a first drain check that fails into the restore path:
+  3 x 671 + 330 + 254 + 671 + 782 = 4050 s. Only ``lock_lease_seconds`` covers it.
 - After a loop renewal: its Wait, then at most two steps (the next check failing; or the step after the
   loop, e.g. Reboot, and the next loop's first check failing) and the restore path: wait + 2 x 671 + 782.
   A renewal therefore extends the lease to ``max(lock_lease_seconds, wait + 2124 + margin)``: the lease
@@ -24,7 +26,7 @@ Two kinds of interval:
 
 - After a watching selection's renewal (steps/remediate/select_worst_instance.py: an ``unhealthy_target``
   sighting not due yet): its Wait, then the next selection and everything up to the first drain check, as from
-  acquisition: wait + 3720 s. That renewal extends the lease to ``max(lock_lease_seconds, wait + 3720 +
+  acquisition: wait + 4050 s. That renewal extends the lease to ``max(lock_lease_seconds, wait + 4050 +
   margin)`` (``watch_renewal_seconds``); the Wait is under half of UnhealthyThresholdCount x interval (at most
   10 x 300 s), so under 1500 s.
 
@@ -49,9 +51,11 @@ from steps.domain.history import (
 STEP_WORST_SECONDS = 671
 NOTIFY_WORST_SECONDS = 254
 RESTORE_WORST_SECONDS = 782
+CASCADE_START_WORST_SECONDS = 330
 MARGIN_SECONDS = 300
 
-FIRST_RENEWAL_SECONDS = 3 * STEP_WORST_SECONDS + NOTIFY_WORST_SECONDS + STEP_WORST_SECONDS + RESTORE_WORST_SECONDS
+FIRST_RENEWAL_SECONDS = (3 * STEP_WORST_SECONDS + CASCADE_START_WORST_SECONDS + NOTIFY_WORST_SECONDS
+                         + STEP_WORST_SECONDS + RESTORE_WORST_SECONDS)
 AFTER_RENEWAL_SECONDS = 2 * STEP_WORST_SECONDS + RESTORE_WORST_SECONDS
 
 

@@ -5,9 +5,12 @@ instance out of service: the floor right now, the pause flag again, and the shar
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
+
+from pynamodb.exceptions import PynamoDBException
 
 from steps.aws import alarms, autoscaling, ec2, elbv2
 from steps.aws.autoscaling import Membership
@@ -27,7 +30,7 @@ from steps.domain.capacity import (
     routing_failover,
 )
 from steps.domain.in_flight import reserved_instances, without_reserved
-from steps.store import audit, ledger, pause
+from steps.store import audit, ledger, pause, read_cache
 from steps.store.audit import AuditRecord
 
 REMEDIATION_EVENTS = {Reason.REBOOT_REQUESTED}
@@ -175,11 +178,41 @@ def routing_rules(target_group_arns: list[str]) -> dict[str, RoutingFailover]:
     return rules
 
 
+# The fail-open rules are target group attributes an operator rarely changes: with several slots, the group's
+# capacity checks and re-checks share one reading of them for this long (fifty remediations at once would
+# otherwise read DescribeTargetGroupAttributes per target group three times each, ELB's tightest bucket).
+RULES_MAX_AGE_SECONDS = 60
+
+
+def shared_routing_rules(group: GroupConfig) -> dict[str, RoutingFailover]:
+    """``routing_rules``, through a reading of them the group's remediations share (``cache#rules#<group>`` in the
+    lock table, at most RULES_MAX_AGE_SECONDS old); any failure of the store reads AWS."""
+    arns = list(group.target_group_arns)
+    item_key = read_cache.key("rules", group.name)
+    now = clock.now()
+    try:
+        entry = read_cache.load(item_key)
+    except PynamoDBException:
+        entry = None
+    if entry is not None and now - entry.fetched_at < RULES_MAX_AGE_SECONDS and isinstance(entry.document, dict) \
+            and set(entry.document) == set(arns):
+        try:
+            return {arn: RoutingFailover(bool(v[0]), int(v[1]), None if v[2] is None else int(v[2]))
+                    for arn, v in entry.document.items()}
+        except (TypeError, ValueError, IndexError):
+            pass  # not a reading of ours: read AWS
+    rules = routing_rules(arns)
+    with contextlib.suppress(PynamoDBException):
+        read_cache.publish(item_key, {arn: [r.per_zone, r.min_count, r.min_percent] for arn, r in rules.items()},
+                           now, clock.now())
+    return rules
+
+
 def snapshot(group: GroupConfig, with_zones: bool = False) -> Snapshot:
     """Fresh target health in every target group, the fail-open rules, and the zones (per_az, a per-zone rule, a
     per-zone max_in_flight, or ``with_zones``)."""
     states = elbv2.group_target_states(group.target_group_arns)
-    rules = routing_rules(list(group.target_group_arns))
+    rules = shared_routing_rules(group) if group.in_flight.count != 1 else routing_rules(list(group.target_group_arns))
     zones = None
     if with_zones or group.per_az or group.in_flight_per_az is not None or any(r.per_zone for r in rules.values()):
         zones = ec2.availability_zones({i for members in states.values() for i in members})

@@ -60,7 +60,7 @@ def _cascade(ctx: StepContext, decided: _Decided) -> dict[str, Any]:
     slug = re.sub(r"[^A-Za-z0-9-_]", "-", ctx.group.name)[:40]
     name = ctx.execution_id.rsplit(":", 1)[-1]
     return {"fan_out": room, "successor": True, "next_name": f"next-{slug}-{digest}",
-            "after_name": f"after-{slug}-{digest}",
+            "after_name": f"after-{slug}-{digest}", "next_delay": ctx.group.cascade_interval_seconds,
             "next_reason": f"next remediation of {ctx.group.name}, started by {name} (max_in_flight "
                            f"{ctx.group.in_flight.text()})"}
 

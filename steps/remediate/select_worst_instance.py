@@ -38,7 +38,7 @@ from steps.core.observability import logger
 from steps.core.reasons import Reason
 from steps.domain import criteria, evidence, history
 from steps.domain.selection import evaluate_named, evaluation_window, select_worst
-from steps.remediate import blockers, lease
+from steps.remediate import blockers, lease, polls
 from steps.store import audit, claim, first_seen, ledger, lifecycle, lock, notices
 from steps.store.lifecycle import RemediationRecord
 
@@ -267,6 +267,21 @@ def _in_flight_elsewhere(ctx: StepContext) -> dict[str, str]:
             if item.instance and item.owner != ctx.execution_id}
 
 
+# With several slots, the group's selections (the cascade starts one every few seconds) share one
+# DescribeTargetHealth per target group per SHARED_READ_SECONDS / 2 (steps/remediate/polls.py): selection takes no
+# instance out (the capacity check and the re-checks before every mutating call read AWS themselves).
+SHARED_READ_SECONDS = 10
+
+
+def _target_health(ctx: StepContext) -> dict[str, dict[str, tuple[str, str | None]]]:
+    group = ctx.group
+    if group.in_flight.count == 1:
+        return elbv2.group_target_health(group.target_group_arns)
+    shared = polls.target_groups(group.target_group_arns, poll_seconds=SHARED_READ_SECONDS, not_before=0.0,
+                                 owner=ctx.execution_id)
+    return {arn: elbv2.health_by_instance(registrations) for arn, registrations in shared.items()}
+
+
 @step
 def select_worst_instance(ctx: StepContext) -> dict[str, Any]:
     result = _select(ctx)
@@ -286,7 +301,7 @@ def _select(ctx: StepContext) -> dict[str, Any]:
         return earlier
     group = ctx.group
     metric = group.metric
-    health = elbv2.group_target_health(group.target_group_arns)
+    health = _target_health(ctx)
     if group.in_flight.percent is not None:
         ledger.note_registered(group.name, len({i for members in health.values() for i in members}))
     elsewhere = _in_flight_elsewhere(ctx)

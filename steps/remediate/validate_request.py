@@ -59,6 +59,7 @@ def _validate(event: dict[str, Any]) -> dict[str, Any]:
         "replay_of": start.replay_of,
         "force": start.force,
         "alarm_name": _alarm_name(start),
+        "start_delay_seconds": start.start_delay_seconds,
     }
     logger.info("request accepted", extra={"request": request})
     # The slot the Release state frees: slot 0 until the Acquire step says which (a failure before it, or a

@@ -31,6 +31,10 @@ LIVE_EXECUTION_STATES = frozenset({"RUNNING", "PENDING_REDRIVE"})
 MISSING_OWNER_GRACE_SECONDS = 120
 
 
+# With several slots, how many holders one acquisition asks Step Functions about when every slot is held.
+STALE_CHECKS = 2
+
+
 def owner_may_run(status: str, acquired_at: float, now: float) -> bool:
     """Whether the owner of an item acquired at ``acquired_at`` must be treated as still running."""
     if status in LIVE_EXECUTION_STATES:
@@ -146,15 +150,25 @@ def acquire(group: str, owner: str, now: float, lease_seconds: int,
     mine = [k for k in keys if k in held and held[k].owner == owner]
     if mine:
         return _acquire_slot(mine[0], owner, now, lease_seconds, execution_status)
-    busy: list[LockOutcome] = []
-    for key in keys[:max_slots]:
-        outcome = _acquire_slot(key, owner, now, lease_seconds, execution_status)
-        if outcome.acquired:
-            return outcome
-        busy.append(outcome)
-    first = busy[0]
-    return LockOutcome(False, owner, holder=first.holder, holder_expires_at=first.holder_expires_at, key=group,
-                       holders=tuple(o.holder for o in busy if o.holder))
+    usable = keys[:max_slots]
+    # Free or expired slots first, by their conditional put alone: no DescribeExecution for a live holder.
+    for key in usable:
+        free = key not in held or float(held[key].expires_at) < now
+        if free and _put(key, owner, now, lease_seconds, acquirable_by(owner, now)):
+            return LockOutcome(True, owner, expires_at=now + lease_seconds, key=key)
+    # Every slot held: look for a holder that no longer runs, the longest-held first, asking Step Functions about
+    # at most STALE_CHECKS of them (each acquisition of a full group would otherwise ask about every holder:
+    # fifty remediations in flight, fifty DescribeExecution calls for every start that finds no slot).
+    current = [held[k] for k in usable if k in held]
+    for item in sorted(current, key=lambda i: float(i.acquired_at))[:STALE_CHECKS]:
+        if owner_may_run(execution_status(item.owner), float(item.acquired_at), now):
+            continue
+        if _put(item.group, owner, now, lease_seconds, owned_by(item.owner)):
+            return LockOutcome(True, owner, took_over_from=item.owner, expires_at=now + lease_seconds, key=item.group)
+    first = min(current, key=lambda i: float(i.expires_at)) if current else None
+    return LockOutcome(False, owner, holder=first.owner if first else "unknown",
+                       holder_expires_at=first.expires_at if first else None, key=group,
+                       holders=tuple(i.owner for i in current))
 
 
 def release(key: str, owner: str) -> bool:

@@ -42,7 +42,7 @@ def loops() -> dict[str, dict[str, Any]]:
     """Every Wait -> Task -> Choice -> (default) the same Wait cycle, by the Task's function."""
     found = {}
     for wait_name, wait in ASL.items():
-        if wait["Type"] != "Wait" or wait_name in watch_loop()["states"] | queue_loop()["states"]:
+        if wait["Type"] != "Wait" or wait_name in watch_loop()["states"] | queue_loop()["states"] | {PACING}:
             continue
         task_name = wait["Next"]
         task = ASL[task_name]
@@ -68,6 +68,9 @@ def watch_loop() -> dict[str, Any]:
     assert ASL[wait]["Next"] == "Select the worst instance"
     return {"states": {keep, wait}, "turn": sum(EVENTS_BY_TYPE[ASL[n]["Type"]]
                                                  for n in (keep, wait, "Select the worst instance", select["Next"]))}
+
+
+PACING = "Wait its turn"  # the cascade's pacing Wait: once, on the fixed path
 
 
 def queue_loop() -> dict[str, Any]:

@@ -259,3 +259,32 @@ def test_every_read_of_the_lock_is_strongly_consistent(table: None, monkeypatch:
     lock.holder("web")
     lock.renew("web", "exec-b", 1200, 600)  # not ours: reads who holds it
     assert reads == [True, True, True, True, True]
+
+
+def test_a_full_group_asks_step_functions_about_at_most_two_holders(table: None) -> None:
+    # fifty slots held by live remediations: a start that finds none free must not describe fifty executions
+    for n in range(50):
+        assert lock.acquire("web", f"exec-{n}", 1000 + n, 7200, status_of({}), max_slots=50, seen_slots=50).acquired
+    asked: list[str] = []
+
+    def status(arn: str) -> str:
+        asked.append(arn)
+        return ALIVE
+
+    outcome = lock.acquire("web", "late", 1100, 7200, status, max_slots=50, seen_slots=50)
+    assert not outcome.acquired and len(outcome.holders) == 50
+    assert asked == ["exec-0", "exec-1"]  # the longest-held two
+
+
+def test_a_full_group_takes_over_the_slot_of_a_holder_that_no_longer_runs(table: None) -> None:
+    for n in range(3):
+        lock.acquire("web", f"exec-{n}", 1000 + n, 7200, status_of({}), max_slots=3, seen_slots=3)
+    outcome = lock.acquire("web", "late", 1500, 7200, status_of({"exec-0": "FAILED", "exec-1": ALIVE,
+                                                                  "exec-2": ALIVE}), max_slots=3, seen_slots=3)
+    assert outcome.acquired and outcome.took_over_from == "exec-0" and outcome.key == "web"
+    # and a free slot is taken without asking about anyone
+    lock.release("web#slot2", "exec-2")
+    asked: list[str] = []
+    assert lock.acquire("web", "later", 1600, 7200, lambda arn: asked.append(arn) or ALIVE, max_slots=3,
+                        seen_slots=3).key == "web#slot2"
+    assert asked == []
