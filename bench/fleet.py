@@ -182,6 +182,17 @@ def hourly_sweep_hours(leakers: int, remediation_seconds: float, sweep_hours: fl
     return (leakers - 1) * sweep_hours + remediation_seconds / 3600.0
 
 
+def percent_by_window(peaks: dict[float, int], rate: float | None, burst: float | None) -> dict[str, float] | None:
+    """Each window's peak against what a full bucket admits in it (nightshift/sim/call_rate.py ``allowance``):
+    the 1 s figure is where the local clock's standing still during a step shows (an upper bound), the 60 s one
+    is the sustained rate. None for an API with no documented limit."""
+    from nightshift.sim.call_rate import allowance
+
+    if rate is None:
+        return None
+    return {f"{window:g}": round(100.0 * peak / allowance(window, rate, burst), 1) for window, peak in peaks.items()}
+
+
 def slots(max_in_flight: int | str, registered: int) -> int:
     from steps.domain.in_flight import parse_share
 
@@ -271,6 +282,9 @@ def _rates(timeline: CallTimeline, since: float, until: float) -> dict[str, Any]
     for row in rows:
         entry = row.as_dict()
         entry["mean_per_minute"] = round(row.calls / minutes, 2)
+        entry["percent_by_window"] = percent_by_window(
+            {1.0: row.peak_per_second, 10.0: row.peak_per_10_seconds, 60.0: row.peak_per_minute},
+            row.documented_rate, row.burst)
         listed.append(entry)
     worst = max((r for r in listed if r["percent_of_limit"] is not None), key=lambda r: r["percent_of_limit"],
                 default=None)
@@ -282,11 +296,16 @@ def _lambda(rt: Any, healed: int) -> dict[str, Any]:
     cpu = sum(i.cpu_seconds for i in invocations)
     wall = sum(i.seconds for i in invocations)
     per = max(healed, 1)
-    by_function: Counter[str] = Counter(i.function for i in invocations)
+    by_function: dict[str, dict[str, float]] = {}
+    for i in invocations:
+        entry = by_function.setdefault(i.function, {"invocations": 0, "cpu_seconds": 0.0})
+        entry["invocations"] += 1
+        entry["cpu_seconds"] += i.cpu_seconds
     return {"invocations": len(invocations), "cpu_seconds": round(cpu, 3), "wall_seconds": round(wall, 3),
             "per_healed": {"invocations": round(len(invocations) / per, 1), "cpu_seconds": round(cpu / per, 4),
                            "wall_seconds": round(wall / per, 4)},
-            "by_function": dict(sorted(by_function.items()))}
+            "by_function": {name: {"invocations": int(e["invocations"]), "cpu_seconds": round(e["cpu_seconds"], 3)}
+                            for name, e in sorted(by_function.items())}}
 
 
 def _transitions(histories: Sequence[tuple[Any, list[dict[str, Any]]]], healed: int) -> dict[str, Any]:

@@ -110,7 +110,9 @@ def _throughput_section(serial: dict[str, Any], concurrent: dict[str, Any]) -> l
         "each remediation started the instant the previous one ended. That is the best today's design can do: "
         "nothing in it starts the next one by itself, so in production each waits for a trigger. "
         + (f"With the sweep alone at the template's default rate (`SweepSchedule` `rate(1 hour)`), one leaker is "
-           f"healed per sweep: about **{hourly:.0f} hours** for {s['leakers']}." if hourly is not None else ""),
+           f"healed per sweep: **{hourly:.0f}-{hourly + 1:.0f} hours** for {s['leakers']} ({s['leakers'] - 1} hours "
+           "between the first sweep and the last, plus a remediation, plus up to an hour until the first sweep)."
+           if hourly is not None else ""),
         "",
         *_side_by_side(rows, serial, concurrent),
         "",
@@ -154,21 +156,22 @@ def _steady_section(serial: dict[str, Any], concurrent: dict[str, Any]) -> list[
 
 def _rate_lines(r: dict[str, Any]) -> list[str]:
     lines = ["| API | calls | mean / min | peak / 1 s | peak / 10 s | peak / 60 s | documented limit | "
-             "% of limit (window) | throttled (replay) |",
-             "|---|---:|---:|---:|---:|---:|---|---:|---:|"]
+             "% of limit (window) | % at 1 s / 10 s / 60 s | throttled (replay) |",
+             "|---|---:|---:|---:|---:|---:|---|---:|---:|---:|"]
     for row in r["api"]["rows"]:
         if row["documented_rate"] is None:
-            limit, percent, throttled = "not documented", "—", "—"
+            limit, percent, windows, throttled = "not documented", "—", "—", "—"
         else:
             limit = (f"{row['documented_rate']:g}/s" if row["burst"] is None
                      else f"{row['documented_rate']:g}/s, bucket {row['burst']:g}")
             share = row["percent_of_limit"]
             flag = " **over 50 %**" if share > checks.MAX_API_PERCENT else ""
             percent = f"{share:.1f} % ({row['window_seconds']:g} s){flag}"
+            windows = " / ".join(f"{v:.0f}" for v in (row.get("percent_by_window") or {}).values())
             throttled = str(row["throttled"])
         lines.append(f"| {row['operation']} | {row['calls']:,} | {row['mean_per_minute']:,.1f} | "
                      f"{row['peak_per_second']} | {row['peak_per_10_seconds']} | {row['peak_per_minute']} | {limit} | "
-                     f"{percent} | {throttled} |")
+                     f"{percent} | {windows} | {throttled} |")
     return lines
 
 

@@ -65,6 +65,15 @@ def test_an_hourly_sweep_heals_one_leaker_an_hour() -> None:
     assert fleet.hourly_sweep_hours(50, 106.0) == pytest.approx(49 + 106 / 3600)
 
 
+def test_each_windows_peak_is_set_against_what_a_full_bucket_admits_in_it() -> None:
+    # ELB's account-level bucket: 40 tokens, 10 a second: 50 in 1 s, 140 in 10 s, 640 in 60 s
+    assert fleet.percent_by_window({1.0: 74, 10.0: 546, 60.0: 1252}, 10.0, 40.0) == \
+        {"1": 148.0, "10": 390.0, "60": 195.6}
+    # a flat TPS limit (no bucket): TPS x window
+    assert fleet.percent_by_window({1.0: 25, 10.0: 50, 60.0: 60}, 25.0, None) == {"1": 100.0, "10": 20.0, "60": 4.0}
+    assert fleet.percent_by_window({1.0: 5}, None, None) is None
+
+
 def test_slots_are_max_in_flight_of_the_registered_instances() -> None:
     assert fleet.slots("10%", 1000) == 100
     assert fleet.slots(1, 1000) == 1
@@ -101,8 +110,9 @@ def _throughput(slots: int, all_healed: float, median: float = 105.0, percent: f
 
 def _steady(slots: int, share: float, percent: float = 20.0) -> dict[str, Any]:
     return {"key": f"steady/{slots}", "slots": slots, "share_above_threshold": share,
-            "executions": {"remediate": {"SUCCEEDED": 10, "RUNNING": 1}}, "capacity": _capacity(most=slots, slots=slots),
-            "api": _api(percent), "scenario": {"kind": "steady", "size": 100}}
+            "executions": {"remediate": {"SUCCEEDED": 10, "RUNNING": 1}},
+            "capacity": _capacity(most=slots, slots=slots), "api": _api(percent),
+            "scenario": {"kind": "steady", "size": 100}}
 
 
 def _failed(results: list[dict[str, Any]], gate_api: bool = True) -> list[str]:
