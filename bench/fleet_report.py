@@ -175,21 +175,23 @@ def _rate_lines(r: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _worst_operations(r: dict[str, Any]) -> list[str]:
-    worst = r["api"]["worst"]
-    if worst is None:
-        return []
-    name = worst["operation"]
-    if name.startswith("elbv2.*"):
-        return [op for step in r["calls_by_step"].values() for op in step if op.startswith("elbv2.")]
-    if "Operations: " in worst["note"]:
-        return [op.strip() for op in worst["note"].split("Operations: ", 1)[1].rstrip(".").split(",")]
-    return [name]
+def _members(r: dict[str, Any], row: dict[str, Any]) -> list[str]:
+    """The operations a rate row counts: itself, or a shared bucket's members (named in its note)."""
+    note = row.get("note") or ""
+    if "Operations: " in note:
+        return [op.strip() for op in note.split("Operations: ", 1)[1].rstrip(".").split(",")]
+    return [row["operation"]]
+
+
+def _over_target(r: dict[str, Any]) -> list[dict[str, Any]]:
+    return [row for row in r["api"]["rows"]
+            if row["percent_of_limit"] is not None and row["percent_of_limit"] > checks.MAX_API_PERCENT]
 
 
 def _by_step_lines(r: dict[str, Any]) -> list[str]:
-    """Calls per healed instance, by step, of the operations behind the busiest API row."""
-    operations = sorted(set(_worst_operations(r)))
+    """Calls per healed instance, by step, of every operation behind a row above the target (else the busiest)."""
+    rows = _over_target(r) or ([r["api"]["worst"]] if r["api"]["worst"] else [])
+    operations = sorted({op for row in rows for op in _members(r, row)})
     healed = max(r["healed"], 1)
     if not operations:
         return []
@@ -210,8 +212,12 @@ def _api_section(title: str, serial: dict[str, Any], concurrent: dict[str, Any])
                   "own calls and billed state transitions included)", "", *_rate_lines(r), ""]
         by_step = _by_step_lines(r)
         if by_step:
-            worst = r["api"]["worst"]["operation"]
-            lines += [f"Where the busiest row's calls come from, per healed instance ({worst}):", "", *by_step, ""]
+            over = _over_target(r)
+            what = (f"the {len(over)} rows above {checks.MAX_API_PERCENT:g} %" if over
+                    else f"the busiest row ({r['api']['worst']['operation']})")
+            lines += [f"Where the calls of {what} come from, per healed instance (\"(state machine)\": calls the "
+                      "Step Functions engine makes itself; \"(outside)\": the schedule's and the bench's own):", "",
+                      *by_step, ""]
     return lines
 
 
