@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from bench import checks
@@ -48,6 +49,13 @@ def _capacity(r: dict[str, Any]) -> str:
     return f"{per_tg} of {c['registered']:,} (minimum {c['floor']:,})"
 
 
+Cell = Callable[[dict[str, Any]], str]
+
+
+def _row(label: str, cell: Cell, serial: dict[str, Any], concurrent: dict[str, Any]) -> tuple[str, str, str]:
+    return label, cell(serial), cell(concurrent)
+
+
 def _side_by_side(rows: list[tuple[str, str, str]], serial: dict[str, Any], concurrent: dict[str, Any]) -> list[str]:
     lines = [f"| | {_mode(serial)} | {_mode(concurrent)} |", "|---|---:|---:|"]
     lines += [f"| {label} | {a} | {b} |" for label, a, b in rows]
@@ -55,26 +63,23 @@ def _side_by_side(rows: list[tuple[str, str, str]], serial: dict[str, Any], conc
 
 
 def _common_rows(serial: dict[str, Any], concurrent: dict[str, Any]) -> list[tuple[str, str, str]]:
-    def both(f: Any) -> tuple[str, str]:
-        return f(serial), f(concurrent)
-
-    return [
-        ("fewest healthy targets at any instant (per target group)", *both(_capacity)),
-        ("most instances out of service at once", *both(
-            lambda r: f"{r['capacity']['most_out_of_service']} "
-                      f"(max_in_flight {r['capacity']['max_in_flight_slots']})")),
-        ("Lambda invocations per healed instance", *both(lambda r: _n(r["lambda"]["per_healed"]["invocations"]))),
-        ("Lambda seconds per healed instance: handler CPU (wall)", *both(
-            lambda r: f"{r['lambda']['per_healed']['cpu_seconds']:.2f} s "
-                      f"({r['lambda']['per_healed']['wall_seconds']:.2f} s)")),
-        ("state transitions per healed instance (billed, all executions)", *both(
-            lambda r: f"{r['transitions']['per_healed']:.1f} ({r['transitions']['billed']:,} in "
-                      f"{r['transitions']['executions']} executions)")),
-        ("busiest API against its documented limit", *both(_worst)),
-        ("real wall time of the run (build + run + measure)", *both(
-            lambda r: f"{r['wall_seconds']['total']:.0f} s ({r['wall_seconds']['build']:.0f} + "
-                      f"{r['wall_seconds']['run']:.0f} + {r['wall_seconds']['measure']:.0f})")),
+    cells: list[tuple[str, Cell]] = [
+        ("fewest healthy targets at any instant (per target group)", _capacity),
+        ("most instances out of service at once",
+         lambda r: f"{r['capacity']['most_out_of_service']} (max_in_flight {r['capacity']['max_in_flight_slots']})"),
+        ("Lambda invocations per healed instance", lambda r: _n(r["lambda"]["per_healed"]["invocations"])),
+        ("Lambda seconds per healed instance: handler CPU (wall)",
+         lambda r: f"{r['lambda']['per_healed']['cpu_seconds']:.2f} s "
+                   f"({r['lambda']['per_healed']['wall_seconds']:.2f} s)"),
+        ("state transitions per healed instance (billed, all executions)",
+         lambda r: f"{r['transitions']['per_healed']:.1f} ({r['transitions']['billed']:,} in "
+                   f"{r['transitions']['executions']} executions)"),
+        ("busiest API against its documented limit", _worst),
+        ("real wall time of the run (build + run + measure)",
+         lambda r: f"{r['wall_seconds']['total']:.0f} s ({r['wall_seconds']['build']:.0f} + "
+                   f"{r['wall_seconds']['run']:.0f} + {r['wall_seconds']['measure']:.0f})"),
     ]
+    return [_row(label, cell, serial, concurrent) for label, cell in cells]
 
 
 def _throughput_section(serial: dict[str, Any], concurrent: dict[str, Any]) -> list[str]:
@@ -94,11 +99,11 @@ def _throughput_section(serial: dict[str, Any], concurrent: dict[str, Any]) -> l
         (f"… as a multiple of one remediation's time ({_duration(one['median'])}, the median below)",
          f"{_n(checks._ratio(serial['all_healed_seconds'], one['median']), 1)}{TIMES}",
          f"**{_n(ratio, 2)}{TIMES}** (target ≤ {checks.MAX_FLEET_TIME_RATIO:g}{TIMES})"),
-        ("one remediation: start → its instance healthy everywhere, median (min-max)",
-         *(f"{_n(r['remediation_seconds']['median'])} s ({_n(r['remediation_seconds']['min'])}-"
-           f"{_n(r['remediation_seconds']['max'])})" for r in (serial, concurrent))),
-        ("executions (status)", *(", ".join(f"{n} {k}" for k, n in r["executions"].items())
-                                  for r in (serial, concurrent))),
+        _row("one remediation: start → its instance healthy everywhere, median (min-max)",
+             lambda r: f"{_n(r['remediation_seconds']['median'])} s ({_n(r['remediation_seconds']['min'])}-"
+                       f"{_n(r['remediation_seconds']['max'])})", serial, concurrent),
+        _row("executions (status)", lambda r: ", ".join(f"{n} {k}" for k, n in r["executions"].items()),
+             serial, concurrent),
         *_common_rows(serial, concurrent),
     ]
     lines = [
@@ -124,16 +129,15 @@ def _steady_section(serial: dict[str, Any], concurrent: dict[str, Any]) -> list[
     s = concurrent["scenario"]
     low, high = s["cycle_hours"]
     rows: list[tuple[str, str, str]] = [
-        ("**share of instance-time above the threshold**",
-         *(f"**{r['share_above_threshold']:.1%}**" for r in (serial, concurrent))),
-        ("stretches above the threshold: count, median (longest)",
-         *(f"{r['above_episodes']['count']}, {_duration(r['above_episodes']['median'])} "
-           f"({_duration(r['above_episodes']['max'])})" for r in (serial, concurrent))),
-        ("instances healed (reboots completed in the window)", *(str(r["healed"]) for r in (serial, concurrent))),
-        ("remediate executions (status at the end)", *(", ".join(f"{n} {k}" for k, n in
-                                                                r["executions"]["remediate"].items())
-                                                      for r in (serial, concurrent))),
-        ("sweeps started", *(str(r["sweeps"]) for r in (serial, concurrent))),
+        _row("**share of instance-time above the threshold**", lambda r: f"**{r['share_above_threshold']:.1%}**",
+             serial, concurrent),
+        _row("stretches above the threshold: count, median (longest)",
+             lambda r: f"{r['above_episodes']['count']}, {_duration(r['above_episodes']['median'])} "
+                       f"({_duration(r['above_episodes']['max'])})", serial, concurrent),
+        _row("instances healed (reboots completed in the window)", lambda r: str(r["healed"]), serial, concurrent),
+        _row("remediate executions (status at the end)",
+             lambda r: ", ".join(f"{n} {k}" for k, n in r["executions"]["remediate"].items()), serial, concurrent),
+        _row("sweeps started", lambda r: str(r["sweeps"]), serial, concurrent),
         *_common_rows(serial, concurrent),
     ]
     return [

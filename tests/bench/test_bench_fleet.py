@@ -159,3 +159,16 @@ def test_a_fleet_run_refuses_uncommitted_changes_and_writes_nothing(tmp_path: Pa
 def test_neither_bench_counts_the_other_ones_outputs_as_uncommitted_changes() -> None:
     assert {":!bench/fleet-results.json", ":!bench/fleet-results.md", ":!bench/fleet-results-quick.*"} <= \
         set(run.OUTPUTS)
+
+
+def test_the_committed_results_render_with_both_scenarios_and_every_failed_check_marked() -> None:
+    import json
+
+    from bench import fleet_report
+
+    document = json.loads((Path(fleet.HERE) / "fleet-results.json").read_text())
+    text = fleet_report.markdown(document)
+    assert "## A. Throughput: 50 leakers in a group of 1,000" in text
+    assert "## B. Steady state: 100 instances" in text
+    failed = [c for c in document["checks"] if not c["passed"]]
+    assert text.count("| **FAIL** |") == len(failed)
