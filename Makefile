@@ -5,8 +5,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: setup demo test faults proof lint types pr clean infra-check bench bench-quick bench-fleet bench-fleet-quick \
-	diagrams mutation
+.PHONY: setup demo test faults scale proof lint types pr clean infra-check bench bench-quick bench-fleet \
+	bench-fleet-quick diagrams mutation
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ test: $(STAMP)
 # runs one case per Task.
 faults: $(STAMP)
 	NIGHTSHIFT_FAULT_MATRIX=full $(BIN)/pytest -n $(PYTEST_WORKERS) -q tests/faults
+
+# The fleet-scale workflow tests too slow for `make test` (200 alarm-started executions at once, ~5 minutes).
+scale: $(STAMP)
+	NIGHTSHIFT_SCALE=1 $(BIN)/pytest -p no:xdist -q tests/workflow/test_in_flight.py
 
 # The capacity property (tests/proof) on PROOF_EXAMPLES random fleets and the overlapping-groups property on a
 # quarter as many, split over the xdist workers; prints how many examples passed and the wall time (README

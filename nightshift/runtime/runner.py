@@ -333,19 +333,21 @@ class LocalRuntime:
         return list(self.interceptor.calls)
 
     def _attach_table_clients(self) -> None:
-        """PynamoDB's clients come from its own botocore session: record and fault their calls too."""
-        from steps.store.audit import AuditRecord
-        from steps.store.lifecycle import RemediationRecord
-        from steps.store.lock import GroupLock
-        from steps.store.notices import DailyNotice
-        from steps.store.pause import GroupPause
-        from steps.store.reconcile_progress import ReconcileProgress
-        from steps.store.terminating import TerminatingMark
+        """PynamoDB's clients come from its own botocore session: record and fault their calls too, for every
+        model of steps/store (found, never listed by hand: a list missed five models once)."""
+        import importlib
+        import pkgutil
 
+        from pynamodb.models import Model
+
+        import steps.store
+        from steps.store import tables
+
+        for module in pkgutil.iter_modules(steps.store.__path__):
+            importlib.import_module(f"steps.store.{module.name}")
         assert self.interceptor is not None
         seen: set[int] = set()
-        for model in (GroupLock, AuditRecord, RemediationRecord, DailyNotice, GroupPause, ReconcileProgress,
-                      TerminatingMark):
+        for model in tables.models(Model):
             client = model._get_connection().connection.client
             if id(client) not in seen:
                 seen.add(id(client))

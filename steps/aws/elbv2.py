@@ -49,6 +49,33 @@ def target_health(target_group_arn: str) -> dict[str, tuple[str, str | None]]:
     return found
 
 
+@dataclass(frozen=True)
+class Registration:
+    """One entry of DescribeTargetHealth: a target is (Id, Port), so an instance registered on two ports has two."""
+
+    target_id: str
+    port: int | None
+    state: str
+    reason: str | None
+
+
+def describe_all(target_group_arn: str) -> list[Registration]:
+    """Every registration in one target group, ``unused`` included, from one DescribeTargetHealth without
+    ``Targets``: "Describes the health of the specified targets or all of your targets"; the API takes no page
+    token and returns no NextMarker (it does not paginate).
+    https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_DescribeTargetHealth.html"""
+    with aws_call(f"DescribeTargetHealth {target_group_arn}"):
+        response = client("elbv2").describe_target_health(TargetGroupArn=target_group_arn)
+    found = []
+    for description in response.get("TargetHealthDescriptions", []):
+        target = description["Target"]
+        health = description.get("TargetHealth", {})
+        reason = health.get("Reason")
+        found.append(Registration(str(target["Id"]), int(target["Port"]) if "Port" in target else None,
+                                  str(health.get("State", "unavailable")), str(reason) if reason else None))
+    return found
+
+
 def group_target_health(target_group_arns: Iterable[str]) -> dict[str, dict[str, tuple[str, str | None]]]:
     """target group ARN -> {instance id -> (state, reason code)}."""
     return {arn: target_health(arn) for arn in target_group_arns}

@@ -331,6 +331,9 @@ class GroupConfig(_Strict):
     # down, at least 1); optionally also per Availability Zone (docs/design.md "Several at once").
     max_in_flight: int | str = 1
     max_in_flight_per_az: int | str | None = None
+    # An alarm's remediation that finds every slot held waits this long for one (polling every 60 s), then
+    # gives up audited SKIPPED_LOCKED: an alarm fires once, so skipping at once would lose it. 0: skip at once.
+    alarm_queue_seconds: Annotated[int, Field(ge=0, le=6 * 3600)] = 3600
     # How instances are chosen: the metric (default) and/or already-failing ones (unhealthy_target,
     # status_check, silent); a failing instance is always chosen before a merely leaking one.
     select: Annotated[list[SelectSpec], Field(min_length=1)] = Field(default_factory=_default_select)

@@ -152,6 +152,7 @@ class LockState(_Loose):
 
     acquired: bool = False
     key: str | None = None  # the slot held: the group's name (slot 0) or <group>#slot<i>
+    queued_since: float | None = None  # an alarm's remediation waiting for a free slot: since when
 
 
 class WorkflowState(_Loose):

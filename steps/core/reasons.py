@@ -29,6 +29,7 @@ class Reason(StrEnum):
     LOCK_ACQUIRED = "LOCK_ACQUIRED", "this execution holds the group's lock"
     LOCK_TAKEN_OVER = "LOCK_TAKEN_OVER", "the lock's previous owner no longer runs: this execution took it over"
     SKIPPED_LOCKED = "SKIPPED_LOCKED", "live executions hold every slot of the group's lock", True
+    QUEUED = ("QUEUED", "every slot of the group is held: an alarm's remediation waits for one (alarm_queue_seconds)")
     LOCK_LOST = "LOCK_LOST", "another execution holds the group's lock now: this one stops"
     # Selection
     SKIPPED_CLAIMED = "SKIPPED_CLAIMED", "another remediation has claimed the instance", True
@@ -63,6 +64,8 @@ class Reason(StrEnum):
     STANDBY_ENTERED = "STANDBY_ENTERED", "the instance entered Auto Scaling Standby"
     DRAINED = "DRAINED", "the drain ended"
     DRAIN_SIGNAL_UNAVAILABLE = "DRAIN_SIGNAL_UNAVAILABLE", "the drain's connection count cannot be read"
+    POLL_THROTTLED = ("POLL_THROTTLED", "AWS throttled a poll's read: no reading that turn; the loop polls again "
+                      "until its deadline (once per execution)")
     REBOOT_REQUESTED = "REBOOT_REQUESTED", "RebootInstances is about to be sent (write-ahead)"
     REBOOT_NOT_QUEUED = "REBOOT_NOT_QUEUED", "an unconfirmed reboot request was never queued: sending it"
     REBOOTED = "REBOOTED", "the reboot happened and the status checks passed"

@@ -85,12 +85,12 @@ REPLACE_POLL_SECONDS = 15
 # below from the ASL): every state outside the poll loops, once, each Task with all its Retry attempts.
 # Tasks outside the loops, by their total MaxAttempts over all retriers: Validate, Acquire, Select,
 # Capacity, Deregister, Reboot, Register, Choose, Leave out, Resume: 6 + 2 each; the two Announce: 3;
-# Restore: 8; Release (dynamodb): 8.
-FIXED_TASKS = 14
-FIXED_RETRY_ATTEMPTS = 10 * 8 + 2 * 3 + 8 + 8
+# Restore: 8; Release (dynamodb): 8; the two cascade starts (max_in_flight above 1): 4 each.
+FIXED_TASKS = 16
+FIXED_RETRY_ATTEMPTS = 10 * 8 + 2 * 3 + 8 + 8 + 2 * 4
 # Choice, Pass, Succeed and Fail states outside the loops, each counted once (the loops' own Choices are in
-# their turns): 8 Choices, 8 Passes, 2 Succeed, 1 Fail. Branches that exclude each other are all counted.
-FIXED_OTHER_STATES = 19
+# their turns): 10 Choices, 8 Passes, 2 Succeed, 1 Fail. Branches that exclude each other are all counted.
+FIXED_OTHER_STATES = 21
 OTHER_STATE_EVENTS = 2
 # Repeated per rung: "Choose the next escalation rung" (Task, 8 retries) and "Which rung?" (Choice).
 PER_RUNG_EVENTS = TASK_EVENTS + 8 * FAILED_ATTEMPT_EVENTS + CHOICE_EVENTS
@@ -121,7 +121,10 @@ FIXES = {
     "standby": "raise health.poll_seconds or lower health.deadline_seconds",
     "stop_start": "lower the stop_start rung's deadline_seconds in escalation.rungs",
     "replace": "lower the replace rung's deadline_seconds in escalation.rungs",
+    "alarm": "lower alarm_queue_seconds (how long an alarm's remediation waits for a free slot)",
 }
+# An alarm's remediation that finds every slot held waits for one: Acquire, Choice, Wait, this often.
+ALARM_QUEUE_POLL_SECONDS = 60
 
 
 def loop_waits(deadline_seconds: int, poll_seconds: int) -> int:
@@ -163,6 +166,9 @@ def worst_case_events(group: GroupSettings) -> HistoryBound:
             loops.append(("stop_start rung", _loop(loop_waits(rung.deadline_seconds, STOP_START_POLL_SECONDS))))
         elif rung.action == "replace":
             loops.append(("replace rung", _loop(loop_waits(rung.deadline_seconds, REPLACE_POLL_SECONDS))))
+    if group.alarm_queue_seconds > 0:
+        turns = ceil(group.alarm_queue_seconds / ALARM_QUEUE_POLL_SECONDS) + 1
+        loops.append(("alarm queue (waiting for a free slot)", turns * LOOP_TURN_EVENTS))
     fixed = (EXECUTION_EVENTS + FIXED_TASKS * TASK_EVENTS + FIXED_RETRY_ATTEMPTS * FAILED_ATTEMPT_EVENTS
              + FIXED_OTHER_STATES * OTHER_STATE_EVENTS
              + len(rungs) * PER_RUNG_EVENTS + (health_runs - 1) * REGISTER_AGAIN_EVENTS

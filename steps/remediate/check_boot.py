@@ -11,22 +11,37 @@ from typing import Any
 from steps.aws import ec2, ssm
 from steps.core.entrypoint import StepContext, step
 from steps.core.events import BootProgress
-from steps.core.exceptions import BootNotConfirmed
+from steps.core.exceptions import AwsThrottled, BootNotConfirmed
 from steps.core.reasons import Reason
 from steps.domain import boot
-from steps.remediate import lease
+from steps.remediate import lease, polls
 from steps.store import lifecycle
 
 
-def _boot_time(progress: BootProgress, instance_id: str) -> tuple[int | None, str | None, int | None]:
-    """(boot time if a command finished, the command still pending, the boot time that command just read)."""
+def _boot_time(ctx: StepContext, progress: BootProgress, instance_id: str) -> tuple[int | None, str | None, int | None]:
+    """(boot time if a command finished, the command still pending, the boot time that command just read). A
+    throttled GetCommandInvocation is no reading this turn: the command stays pending (SSM keeps its output)."""
     if not progress.command_id:
         return progress.boot_time, None, None
-    result = ssm.invocation(progress.command_id, instance_id)
+    try:
+        result = ssm.invocation(progress.command_id, instance_id)
+    except AwsThrottled as exc:
+        polls.no_reading(ctx, "GetCommandInvocation", exc)
+        return progress.boot_time, progress.command_id, None
     if not result.finished:
         return progress.boot_time, progress.command_id, None
     fresh = result.integer()
     return fresh or progress.boot_time, None, fresh
+
+
+def _status(ctx: StepContext, instance_id: str) -> tuple[bool | None, str]:
+    """(both status checks ok, what was seen); a throttled DescribeInstanceStatus is no reading this turn (None).
+    Read by each execution for its own instance (docs/design.md, "Polls at fleet scale": why not shared)."""
+    try:
+        return ec2.status_ok(instance_id)
+    except AwsThrottled as exc:
+        polls.no_reading(ctx, "DescribeInstanceStatus", exc)
+        return None, "no reading (throttled)"
 
 
 @step
@@ -43,7 +58,7 @@ def check_boot(ctx: StepContext) -> dict[str, Any]:
     confirmed_by = progress.confirmed_by
     fresh: int | None = None
     if not confirmed_by and spec.signal == "ssm":
-        boot_time, command_id, fresh = _boot_time(progress, instance_id)
+        boot_time, command_id, fresh = _boot_time(ctx, progress, instance_id)
     confirmed_by = confirmed_by or boot.reboot_proven(policy, reboot.requested_at, elapsed, boot_time)
     if (not confirmed_by and reboot.sent is False and reboot.resend_of is None and command_sent_at is not None
             and boot.no_reboot_since(reboot.requested_at, command_sent_at, fresh)):
@@ -58,7 +73,7 @@ def check_boot(ctx: StepContext) -> dict[str, Any]:
                   boot_time=fresh, command_sent_at=command_sent_at, requested_at=reboot.requested_at)
         return {"done": False, "phase": boot.RESEND, "boot_time": fresh, "command_sent_at": command_sent_at,
                 "wait_seconds": 0, "checks": progress.checks + 1, "boot_seconds": round(elapsed, 3)}
-    status_ok, status_seen = (ec2.status_ok(instance_id) if confirmed_by else (None, "not checked yet"))
+    status_ok, status_seen = _status(ctx, instance_id) if confirmed_by else (None, "not checked yet")
     decision = boot.decide(policy, reboot.requested_at, elapsed, confirmed_by, boot_time, status_ok)
     record = lifecycle.load(ctx.state.request.remediation_id)
     if decision.confirmed_by and record.state == "rebooting":
@@ -84,7 +99,11 @@ def check_boot(ctx: StepContext) -> dict[str, Any]:
     elif spec.signal == "ssm" and not decision.confirmed_by and command_id is None:
         # While it reboots the agent is not running and SSM may answer InvalidInstanceId: that is "not yet",
         # asked again at the next poll; the boot deadline still ends the wait (BOOT_TIMED_OUT).
-        command_id = ssm.send_if_online(instance_id, ssm.BOOT_TIME, ssm.BOOT_TIME_SCRIPT)
+        try:
+            command_id = ssm.send_if_online(instance_id, ssm.BOOT_TIME, ssm.BOOT_TIME_SCRIPT)
+        except AwsThrottled as exc:
+            polls.no_reading(ctx, "SendCommand", exc)  # no command this turn: the next turn sends it
+            command_id = None
         command_sent_at = ctx.now if command_id else None
     lease.keep(ctx, decision.wait_seconds)  # past the next Wait; LockLost if another execution took the group
     return {"done": decision.phase == boot.DONE, "phase": decision.phase, "confirmed_by": decision.confirmed_by,

@@ -11,20 +11,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from steps.aws import elbv2, ssm
+from steps.aws import ssm
 from steps.core.config import DrainSpec
 from steps.core.entrypoint import StepContext, step
 from steps.core.events import DeregistrationResult, DrainProgress
+from steps.core.exceptions import AwsThrottled
 from steps.core.reasons import Reason
-from steps.domain import drain
-from steps.remediate import lease
+from steps.domain import drain, poll_reads
+from steps.remediate import lease, polls
 
 
-def _ssm_reading(progress: DrainProgress, instance_id: str) -> tuple[int, float | None, bool]:
-    """(quiet readings so far, the reading if a new one arrived, whether a command is still pending)."""
+def _ssm_reading(ctx: StepContext, progress: DrainProgress, instance_id: str) -> tuple[int, float | None, bool]:
+    """(quiet readings so far, the reading if a new one arrived, whether a command is still pending). A throttled
+    GetCommandInvocation is no reading this turn: the command stays pending (SSM keeps its output)."""
     if not progress.command_id:
         return progress.quiet, None, False
-    result = ssm.invocation(progress.command_id, instance_id)
+    try:
+        result = ssm.invocation(progress.command_id, instance_id)
+    except AwsThrottled as exc:
+        polls.no_reading(ctx, "GetCommandInvocation", exc)
+        return progress.quiet, None, True
     if not result.finished:
         return progress.quiet, None, True
     count = result.integer()
@@ -49,15 +55,20 @@ def drain_turn(ctx: StepContext, deregistration: DeregistrationResult, spec: Dra
     ``deregistration.delay_seconds`` plus ``spec.margin_seconds``."""
     instance_id = deregistration.instance_id
     elapsed = ctx.now - deregistration.at
-    gone = all(
-        instance_id not in elbv2.target_states(r.arn, [instance_id]) for r in deregistration.target_groups
-    )
+    try:
+        # Shared with the group's other polls (polls.py): a reading taken after the deregistration began.
+        readings = polls.target_groups([r.arn for r in deregistration.target_groups], poll_seconds=spec.poll_seconds,
+                                       not_before=deregistration.at, owner=ctx.execution_id)
+        gone = all(not poll_reads.states_of(readings[r.arn], instance_id) for r in deregistration.target_groups)
+    except AwsThrottled as exc:
+        polls.no_reading(ctx, "DescribeTargetHealth", exc)
+        gone = False  # no reading: the target's state cannot end the drain this turn
     quiet, in_flight, pending = progress.quiet, None, False
     command_id = progress.command_id
     # The ports the load balancer talks to this instance on: one per registration, usually one per group.
     ports = sorted({r.port for r in deregistration.target_groups if r.port is not None})
     if spec.signal == "ssm" and ports:
-        quiet, in_flight, pending = _ssm_reading(progress, instance_id)
+        quiet, in_flight, pending = _ssm_reading(ctx, progress, instance_id)
         command_id = progress.command_id if pending else None
     # Nothing to count (no port recorded): no early end, the wait is the deregistration delay's.
     signal = spec.signal if ports else drain.TARGET_GONE
@@ -69,14 +80,21 @@ def drain_turn(ctx: StepContext, deregistration: DeregistrationResult, spec: Dra
         # SSM refuses a node whose agent is not online (InvalidInstanceId): no reading this turn, so no early
         # end, and the quiet count starts again; the drain runs to the deadline unless the agent answers at a
         # later poll and enough quiet readings follow.
-        command_id = ssm.send_if_online(instance_id, ssm.CONNECTIONS, ssm.connections_script(ports))
-        if command_id is None and not agent_offline:
+        try:
+            command_id = ssm.send_if_online(instance_id, ssm.CONNECTIONS, ssm.connections_script(ports))
+            refused = command_id is None
+        except AwsThrottled as exc:
+            # No command this turn, none refused: the next turn sends it. The quiet readings so far stay
+            # consecutive (no reading was taken in between), so they keep counting.
+            polls.no_reading(ctx, "SendCommand", exc)
+            command_id, refused = None, False
+        if refused and not agent_offline:
             ctx.audit(Reason.DRAIN_SIGNAL_UNAVAILABLE,
                       f"SSM refused a command to {instance_id} (its agent is not online): the drain cannot end "
                       f"early and waits for the deregistration delay ({deregistration.delay_seconds} s)",
                       instance_id=instance_id, signal=spec.signal, ports=ports)
-        agent_offline = agent_offline or command_id is None
-        if command_id is None:
+        agent_offline = agent_offline or refused
+        if refused:
             # Only readings taken after the agent is back may end the drain early: the quiet ones before the
             # gap say nothing about what arrived while no one could look.
             quiet = 0

@@ -5,16 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from steps.aws import elbv2
 from steps.core.entrypoint import StepContext, step
 from steps.core.events import HealthProgress
-from steps.core.exceptions import HealthNotRestored
+from steps.core.exceptions import AwsThrottled, HealthNotRestored
 from steps.core.reasons import Reason
-from steps.domain import waits
+from steps.domain import poll_reads, waits
 from steps.domain.history import STANDBY_POLL_SECONDS
-from steps.remediate import lease
+from steps.remediate import lease, polls
 from steps.remediate.standby import EXITED, WAITING, leave_standby
 from steps.store import lifecycle
+
+NO_READING = "no reading (throttled)"
 
 
 @step
@@ -25,10 +26,19 @@ def check_health(ctx: StepContext) -> dict[str, Any]:
     instance_id = deregistration.instance_id
     spec = ctx.group.health
     progress = ctx.state.health or HealthProgress()
-    states = {r.arn: elbv2.target_states(r.arn, [instance_id]).get(instance_id, "unused")
-              for r in deregistration.target_groups}
     elapsed = ctx.now - registration.at
-    healthy = all(s == "healthy" for s in states.values())
+    arns = [r.arn for r in deregistration.target_groups]
+    try:
+        # Shared with the group's other polls (polls.py): a reading taken after the registration; past the deadline
+        # (the turn that would escalate) AWS is read afresh.
+        readings = polls.target_groups(arns, poll_seconds=spec.poll_seconds, not_before=registration.at,
+                                       owner=ctx.execution_id, fresh=waits.expired(elapsed, spec.deadline_seconds))
+        states = {arn: poll_reads.state_of(readings[arn], instance_id) for arn in arns}
+        healthy = all(s == "healthy" for s in states.values())
+    except AwsThrottled as exc:
+        polls.no_reading(ctx, "DescribeTargetHealth", exc)
+        states = {arn: NO_READING for arn in arns}
+        healthy = False  # no reading this turn: the deadline below still bounds the loop
     if healthy:
         record = lifecycle.load(ctx.state.request.remediation_id)
         standby = leave_standby(instance_id, ((record.facts or {}).get("deregister") or {}).get("standby"))

@@ -16,10 +16,11 @@ from typing import Any
 
 from steps.aws import autoscaling, elbv2
 from steps.core.entrypoint import StepContext, step
-from steps.core.exceptions import LifecycleConflict, RungTimedOut
+from steps.core.events import EscalationChoice
+from steps.core.exceptions import AwsThrottled, LifecycleConflict, RungTimedOut
 from steps.core.reasons import Reason
-from steps.domain import replacement, waits
-from steps.remediate import lease
+from steps.domain import poll_reads, replacement, waits
+from steps.remediate import lease, polls
 from steps.store import lifecycle
 
 POLL_SECONDS = 15
@@ -58,11 +59,16 @@ def _replace(ctx: StepContext) -> dict[str, Any]:
     progress: dict[str, Any] = dict((record.facts or {}).get("replace") or {})
     _stop_unless_asked(progress, instance_id)
     elapsed = ctx.now - escalation.started_at
-    states = elbv2.group_target_states(arns)
-    if "known" not in progress:
-        progress["known"] = sorted({i for members in states.values() for i in members} | {instance_id})
-        _save(record, progress)
-    member = autoscaling.membership(instance_id)
+    try:
+        if "known" not in progress:
+            # What is there before the replacement: read from AWS itself, never a shared reading (polls.py).
+            states = elbv2.group_target_states(arns)
+            progress["known"] = sorted({i for members in states.values() for i in members} | {instance_id})
+            _save(record, progress)
+        member = autoscaling.membership(instance_id)
+    except AwsThrottled as exc:
+        polls.no_reading(ctx, "DescribeTargetHealth / DescribeAutoScalingInstances", exc)
+        return _not_yet(ctx, escalation, instance_id, elapsed, "no reading (throttled)", "waiting")
     phase = "waiting"
     intended = bool(progress.get("mark_intended_at"))
     if not progress.get("marked_sent_at") and replacement.mark_in_effect(member, intended):
@@ -87,20 +93,45 @@ def _replace(ctx: StepContext) -> dict[str, Any]:
             member = autoscaling.membership(instance_id)
         phase = "marked" if progress.get("marked_sent_at") else "leaving standby"
     if progress.get("marked_sent_at"):
-        known = set(progress["known"])
-        healthy_everywhere = set.intersection(*({i for i, s in m.items() if s == "healthy"} for m in states.values()))
-        new = sorted(healthy_everywhere - known)
-        old_leaving = member is None or member.lifecycle_state.startswith("Terminat")
-        if new and old_leaving:
-            lifecycle.advance(record, "replace", {"replacement": new[0], "seconds": round(elapsed, 3)}, ctx.now,
-                              ctx.execution_id)
-            ctx.audit(Reason.REPLACED, f"{instance_id} was replaced by {new[0]}, healthy in every target group "
-                      f"{elapsed:.0f} s into the rung", instance_id=instance_id, replacement=new[0],
-                      seconds=round(elapsed, 3))
-            return {"done": True, "phase": "replaced", "replacement": new[0], "wait_seconds": 0}
-        phase = "replacing"
+        return _replaced(ctx, escalation, record, progress, member, elapsed)
+    return _not_yet(ctx, escalation, instance_id, elapsed, _lifecycle(member), phase)
+
+
+def _replaced(ctx: StepContext, escalation: EscalationChoice, record: lifecycle.RemediationRecord,
+              progress: dict[str, Any], member: autoscaling.Membership | None, elapsed: float) -> dict[str, Any]:
+    """Marked: done once the old instance is leaving and a new one is healthy in every target group."""
+    instance_id = str(record.instance_id or ctx.instance_id)
+    try:
+        # Shared with the group's other polls (polls.py): a reading taken since the mark; past the deadline, AWS
+        # afresh.
+        readings = polls.target_groups(ctx.group.target_group_arns, poll_seconds=POLL_SECONDS,
+                                       not_before=float(progress["marked_sent_at"]), owner=ctx.execution_id,
+                                       fresh=waits.expired(elapsed, escalation.deadline_seconds))
+    except AwsThrottled as exc:
+        polls.no_reading(ctx, "DescribeTargetHealth", exc)
+        return _not_yet(ctx, escalation, instance_id, elapsed, _lifecycle(member), "replacing")
+    states = {arn: poll_reads.states_by_instance(found) for arn, found in readings.items()}
+    healthy_everywhere = set.intersection(*({i for i, s in m.items() if s == "healthy"} for m in states.values()))
+    new = sorted(healthy_everywhere - set(progress["known"]))
+    old_leaving = member is None or member.lifecycle_state.startswith("Terminat")
+    if new and old_leaving:
+        lifecycle.advance(record, "replace", {"replacement": new[0], "seconds": round(elapsed, 3)}, ctx.now,
+                          ctx.execution_id)
+        ctx.audit(Reason.REPLACED, f"{instance_id} was replaced by {new[0]}, healthy in every target group "
+                  f"{elapsed:.0f} s into the rung", instance_id=instance_id, replacement=new[0],
+                  seconds=round(elapsed, 3))
+        return {"done": True, "phase": "replaced", "replacement": new[0], "wait_seconds": 0}
+    return _not_yet(ctx, escalation, instance_id, elapsed, _lifecycle(member), "replacing")
+
+
+def _lifecycle(member: autoscaling.Membership | None) -> str:
+    return member.lifecycle_state if member else "gone"
+
+
+def _not_yet(ctx: StepContext, escalation: EscalationChoice, instance_id: str, elapsed: float, seen: str,
+             phase: str) -> dict[str, Any]:
+    """Not replaced yet: give up at the rung's deadline, else poll again."""
     if waits.expired(elapsed, escalation.deadline_seconds):
-        seen = member.lifecycle_state if member else "gone"
         ctx.audit(Reason.RUNG_TIMED_OUT, f"{instance_id} not replaced {elapsed:.0f} s into the rung (deadline "
                   f"{escalation.deadline_seconds} s; lifecycle {seen})", instance_id=instance_id, rung="replace",
                   elapsed_seconds=round(elapsed, 3))

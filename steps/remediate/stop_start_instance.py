@@ -20,11 +20,12 @@ from typing import Any
 
 from steps.aws import ec2, elbv2
 from steps.core.entrypoint import StepContext, step
-from steps.core.exceptions import LifecycleConflict, RungTimedOut
+from steps.core.events import EscalationChoice
+from steps.core.exceptions import AwsThrottled, LifecycleConflict, RungTimedOut
 from steps.core.reasons import Reason
 from steps.domain import stop_start, waits
 from steps.domain.lifecycle import already_past
-from steps.remediate import lease
+from steps.remediate import lease, polls
 from steps.store import lifecycle
 
 POLL_SECONDS = 10
@@ -48,7 +49,12 @@ def stop_start_instance(ctx: StepContext) -> dict[str, Any]:
         raise LifecycleConflict(f"cannot stop/start {instance_id} in lifecycle state {record.state}")
     progress: dict[str, Any] = dict((record.facts or {}).get("stop_start") or {})
     elapsed = ctx.now - escalation.started_at
-    state, status_ok, seen = ec2.power(instance_id)
+    try:
+        state, status_ok, seen = ec2.power(instance_id)
+    except AwsThrottled as exc:
+        # No reading this turn: nothing is sent without one (every request is decided from what EC2 reports).
+        polls.no_reading(ctx, "DescribeInstanceStatus", exc)
+        return _not_yet(ctx, escalation, instance_id, elapsed, progress, "no reading (throttled)")
     plan = stop_start.next_action(stop_start.Progress.of(progress), state)
     if plan.record:
         progress.update({key: ctx.now for key in plan.record})
@@ -82,6 +88,12 @@ def stop_start_instance(ctx: StepContext) -> dict[str, Any]:
         ctx.audit(Reason.STOP_STARTED, f"{instance_id} stopped and started again ({seen}) {elapsed:.0f} s into the "
                   "rung; registering it", instance_id=instance_id, seconds=round(elapsed, 3))
         return {"done": True, "phase": "started", "wait_seconds": 0, "seen": seen}
+    return _not_yet(ctx, escalation, instance_id, elapsed, progress, seen)
+
+
+def _not_yet(ctx: StepContext, escalation: EscalationChoice, instance_id: str, elapsed: float,
+             progress: dict[str, Any], seen: str) -> dict[str, Any]:
+    """Not stopped and started yet: give up at the rung's deadline, else poll again."""
     if waits.expired(elapsed, escalation.deadline_seconds):
         ctx.audit(Reason.RUNG_TIMED_OUT, f"stop/start of {instance_id} not done {elapsed:.0f} s into the rung "
                   f"(deadline {escalation.deadline_seconds} s): {seen}", instance_id=instance_id, rung="stop_start",

@@ -131,7 +131,9 @@ def _version_is(version: int) -> object:
 
 
 def _connection() -> Connection:
-    return Connection(region=tables.REGION, max_retry_attempts=NO_SDK_RETRIES)
+    """The lock table model's own connection (its region, its one attempt per call, and the client the local
+    runtime records and faults)."""
+    return GroupLock._get_connection().connection
 
 
 def _cancelled_by_versions(exc: TransactWriteError) -> bool:

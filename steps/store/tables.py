@@ -72,7 +72,7 @@ def configure(settings: Settings) -> None:
                LIFECYCLE_TABLE: settings.lifecycle_table}
     if len({settings.lock_table, settings.audit_table, settings.lifecycle_table}) < 3:
         raise ValueError(f"the lock, audit and lifecycle tables must be three tables: {settings}")
-    for model in _models(Model):
+    for model in models(Model):
         table = renamed[model.Meta.table_name]
         if (model.Meta.table_name, model.Meta.region) != (table, settings.region):
             model.Meta.table_name, model.Meta.region = table, settings.region
@@ -81,11 +81,12 @@ def configure(settings: Settings) -> None:
     LIFECYCLE_TABLE, REGION = settings.lifecycle_table, settings.region
 
 
-def _models(base: type[Model]) -> Iterator[type[Model]]:
+def models(base: type[Model]) -> Iterator[type[Model]]:
+    """Every model of steps/store (of the modules imported so far)."""
     for model in base.__subclasses__():
         if model.__module__.startswith("steps.store."):
             yield model
-        yield from _models(model)
+        yield from models(model)
 
 
 container.on_configure(configure)

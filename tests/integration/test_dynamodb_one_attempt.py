@@ -27,7 +27,7 @@ from tests.harness import Steps
 def _store_models() -> list[type[Model]]:
     for info in pkgutil.iter_modules(steps.store.__path__):
         importlib.import_module(f"steps.store.{info.name}")
-    return sorted(tables._models(Model), key=lambda m: m.__name__)
+    return sorted(tables.models(Model), key=lambda m: m.__name__)
 
 
 def test_every_store_model_is_found() -> None:

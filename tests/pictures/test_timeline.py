@@ -200,9 +200,9 @@ def test_an_execution_that_took_nothing_out_of_service_draws_no_lanes(run: Run) 
     # WHEN its picture is drawn from AWS data
     model = timeline_for_execution(run.rt.client("stepfunctions"), second["executionArn"])
     picture = read(render_timeline(model))
-    # THEN nothing left service: no lanes, no capacity dip; the picture says why (the healed instance is
-    # still selected on its metric history, then skipped by the reboot cooldown)
+    # THEN nothing left service: no lanes, no capacity dip; the picture says why (the healed instance's datapoints
+    # from before its reboot no longer count, so nothing is selected)
     assert picture.lanes == {} and picture.capacity == {}
-    assert "never taken out of service" in model.title
+    assert "no instance selected" in model.title
     assert "No instance left service" in ET.tostring(picture.root, encoding="unicode")
-    assert [event for _, event in picture.markers] == ["SKIPPED_COOLDOWN"]
+    assert [event for _, event in picture.markers] == ["NOTHING_TO_DO"]

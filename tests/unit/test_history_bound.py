@@ -42,7 +42,7 @@ def loops() -> dict[str, dict[str, Any]]:
     """Every Wait -> Task -> Choice -> (default) the same Wait cycle, by the Task's function."""
     found = {}
     for wait_name, wait in ASL.items():
-        if wait["Type"] != "Wait" or wait_name in watch_loop()["states"]:
+        if wait["Type"] != "Wait" or wait_name in watch_loop()["states"] | queue_loop()["states"]:
             continue
         task_name = wait["Next"]
         task = ASL[task_name]
@@ -70,12 +70,22 @@ def watch_loop() -> dict[str, Any]:
                                                  for n in (keep, wait, "Select the worst instance", select["Next"]))}
 
 
+def queue_loop() -> dict[str, Any]:
+    """The alarm queue: the Acquire Task's Choice -> (queue) a Wait -> Acquire again. Acquire and its Choice are on
+    the fixed path (the first try); each further try adds the Wait, the Task and the Choice."""
+    choice = ASL["Is the lock ours?"]
+    [wait] = [c["Next"] for c in choice["Choices"] if ASL[c["Next"]]["Type"] == "Wait"]
+    assert ASL[wait]["Next"] == "Acquire the group lock"
+    return {"states": {wait}, "turn": EVENTS_BY_TYPE["Wait"] + EVENTS_BY_TYPE["Task"] + EVENTS_BY_TYPE["Choice"]}
+
+
 def retries(state: dict[str, Any]) -> int:
     return sum(int(r.get("MaxAttempts", 3)) for r in state.get("Retry", []))
 
 
 def fixed_path(rungs: list[str]) -> int:
-    in_loops = set().union(*(loop["states"] for loop in loops().values()), watch_loop()["states"])
+    in_loops = set().union(*(loop["states"] for loop in loops().values()), watch_loop()["states"],
+                           queue_loop()["states"])
     total = EXECUTION
     for name, state in ASL.items():
         if name not in in_loops:
@@ -157,6 +167,8 @@ def independent(group: GroupConfig) -> int:
             total += loop("StopStartInstance", poll_turns(10, rung.deadline_seconds))
         elif rung.action == "replace":
             total += loop("ReplaceInstance", poll_turns(15, rung.deadline_seconds))
+    # an alarm's remediation waiting for a free slot: a try every 60 s until alarm_queue_seconds
+    total += poll_turns(60, group.alarm_queue_seconds) * queue_loop()["turn"] if group.alarm_queue_seconds else 0
     return total
 
 
