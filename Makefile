@@ -5,7 +5,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: setup demo test faults scale proof lint types pr clean infra-check bench bench-quick diagrams mutation
+.PHONY: setup demo test faults scale proof lint types pr clean infra-check bench bench-quick bench-fleet \
+	bench-fleet-quick diagrams mutation
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -53,8 +54,18 @@ types: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
 
+# CI runs bench-quick: the remediation bench's quick form, then the fleet bench's (bench-fleet-quick).
 bench-quick: $(STAMP)
 	$(BIN)/python -m bench.run --quick
+	$(BIN)/python -m bench.fleet --quick
+
+# Fleet throughput (issue 17): N = 1,000 with 50 leakers, several at once against one at a time, and 12 simulated
+# hours of a fleet that leaks every 2-3 hours; writes bench/fleet-results.{md,json} (refuses a dirty tree).
+bench-fleet: $(STAMP)
+	$(BIN)/python -m bench.fleet
+
+bench-fleet-quick: $(STAMP)
+	$(BIN)/python -m bench.fleet --quick
 
 # Mutation testing of the safety code (docs/mutation.md): mutmut over the modules in pyproject's
 # [tool.mutmut], then the ASL mutants of nightshift/mutate_asl.py, then one score and the survivors. Long.

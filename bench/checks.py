@@ -165,3 +165,88 @@ def quick(results: list[dict[str, Any]]) -> list[Check]:
     for size in sorted({r["scenario"]["size"] for r in results}):
         checks += lambda_seconds(results, size) + remediation_time(results, size)
     return checks
+
+
+# -- the fleet bench (bench/fleet.py, issue 17) ------------------------------------------------------------
+
+MAX_FLEET_TIME_RATIO = 3.0  # every leaker healed within 3x one remediation's time
+MAX_API_PERCENT = 50.0  # no API above half its documented rate limit
+
+
+def _fleet_find(results: list[dict[str, Any]], kind: str, concurrent: bool) -> list[dict[str, Any]]:
+    return [r for r in results if r["scenario"]["kind"] == kind and (r["slots"] > 1) == concurrent]
+
+
+def fleet_time_ratio(concurrent: dict[str, Any], one_at_a_time: dict[str, Any]) -> float | None:
+    """Time until every leaker is healed, concurrent, over one remediation's time (the median of the one-at-a-time
+    run's remediations, from its start to its instance healthy again in every target group)."""
+    return _ratio(concurrent["all_healed_seconds"], one_at_a_time["remediation_seconds"]["median"])
+
+
+def _capacity_checks(r: dict[str, Any]) -> list[Check]:
+    capacity = r["capacity"]
+    lowest, floor = capacity["lowest"], capacity["floor"]
+    out = [Check(f"{r['key']}: fewest healthy targets at any instant >= the group's minimum",
+                 f"{lowest} (per target group: {capacity['lowest_healthy']})", f">= {floor}",
+                 lowest is not None and lowest >= floor)]
+    most, allowed = capacity["most_out_of_service"], capacity["max_in_flight_slots"]
+    out.append(Check(f"{r['key']}: most instances out of service at once <= max_in_flight",
+                     str(most), f"<= {allowed}", most <= allowed))
+    return out
+
+
+def _api_check(r: dict[str, Any]) -> Check:
+    worst = r["api"]["worst"]
+    if worst is None:
+        return Check(f"{r['key']}: every API <= {MAX_API_PERCENT:g} % of its documented limit", "no documented API",
+                     f"<= {MAX_API_PERCENT:g} %", True)
+    over = [f"{row['operation']} {row['percent_of_limit']:.1f} %" for row in r["api"]["rows"]
+            if row["percent_of_limit"] is not None and row["percent_of_limit"] > MAX_API_PERCENT]
+    measured = f"worst {worst['operation']} {worst['percent_of_limit']:.1f} % ({worst['window_seconds']:g} s window)"
+    if over:
+        measured += "; above: " + ", ".join(over)
+    return Check(f"{r['key']}: every API <= {MAX_API_PERCENT:g} % of its documented limit", measured,
+                 f"<= {MAX_API_PERCENT:g} %", not over)
+
+
+def fleet(results: list[dict[str, Any]], gate_api: bool = True) -> list[Check]:
+    """The fleet bench's targets (issue 17): every leaker healed within 3x one remediation's time, never below the
+    group's minimum nor above max_in_flight out at once, no API above half its documented limit. ``gate_api``
+    False (the quick form CI runs) leaves the API target to the full run: its small fleet still starts several
+    remediations within a second, whose bursts the full run reports and the quick form would fail on."""
+    out: list[Check] = []
+    for r in _fleet_find(results, "throughput", True) + _fleet_find(results, "throughput", False):
+        failed = {k: v for k, v in r["executions"].items() if k != "SUCCEEDED"}
+        out.append(Check(f"{r['key']}: every leaker healed, rebooted once, nothing else touched, no execution failed",
+                         f"{r['healed']} of {r['leakers']} healed, reboots per leaker {r['reboots_per_leaker']}, "
+                         f"{r['others_rebooted']} others rebooted, executions {r['executions']}",
+                         f"{r['leakers']} of {r['leakers']}, [1], 0, all SUCCEEDED",
+                         r["healed"] == r["leakers"] and r["reboots_per_leaker"] == [1] and r["others_rebooted"] == 0
+                         and not failed))
+        out += _capacity_checks(r)
+        if gate_api:
+            out.append(_api_check(r))
+    for concurrent in _fleet_find(results, "throughput", True):
+        for serial in _fleet_find(results, "throughput", False):
+            if serial["scenario"]["size"] != concurrent["scenario"]["size"]:
+                continue
+            ratio = fleet_time_ratio(concurrent, serial)
+            out.append(Check(f"{concurrent['key']}: time until every leaker is healed / one remediation's time",
+                             f"{_fmt(ratio, 2)} ({_fmt(concurrent['all_healed_seconds'])} s / "
+                             f"{_fmt(serial['remediation_seconds']['median'])} s)",
+                             f"<= {MAX_FLEET_TIME_RATIO:g}", ratio is not None and ratio <= MAX_FLEET_TIME_RATIO))
+    for r in _fleet_find(results, "steady", True) + _fleet_find(results, "steady", False):
+        failed = {k: v for k, v in r["executions"]["remediate"].items() if k not in ("SUCCEEDED", "RUNNING")}
+        out.append(Check(f"{r['key']}: no remediation failed", str(r["executions"]["remediate"]),
+                         "SUCCEEDED (or still running at the end)", not failed))
+        out += _capacity_checks(r)
+        if gate_api:
+            out.append(_api_check(r))
+    for concurrent in _fleet_find(results, "steady", True):
+        for serial in _fleet_find(results, "steady", False):
+            if serial["scenario"]["size"] != concurrent["scenario"]["size"]:
+                continue
+            a, b = concurrent["share_above_threshold"], serial["share_above_threshold"]
+            out.append(Check(f"{concurrent['key']}: share of instance-time above the threshold, concurrent < one at "
+                             "a time", f"{a:.1%} < {b:.1%}", "less", a < b))
+    return out

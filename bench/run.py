@@ -175,7 +175,8 @@ def machine() -> dict[str, Any]:
 
 
 # The bench's own outputs may differ from the commit: they are what it writes.
-OUTPUTS = (":!bench/results.json", ":!bench/results.md", ":!bench/COST.md", ":!bench/results-quick.*")
+OUTPUTS = (":!bench/results.json", ":!bench/results.md", ":!bench/COST.md", ":!bench/results-quick.*",
+           ":!bench/fleet-results.json", ":!bench/fleet-results.md", ":!bench/fleet-results-quick.*")
 
 
 def uncommitted() -> list[str]:

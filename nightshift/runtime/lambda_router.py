@@ -32,6 +32,7 @@ class Invocation:
     function: str
     seconds: float
     error: str | None
+    cpu_seconds: float = 0.0  # the handler thread's CPU time (moto's in-process answers included)
 
 
 @dataclass
@@ -67,14 +68,17 @@ def _body(payload: dict[str, Any]) -> StreamingBody:
 
 class LambdaRouter:
     def __init__(self, region: str, account: str, advance: Callable[[float], object] | None = None,
-                 step_seconds: float | None = None) -> None:
+                 step_seconds: float | None = None, step_cpu: bool = False) -> None:
         self.region = region
         # Handler time is real time on AWS too: the virtual clock moves by it (at least 1 ms), so
         # events of consecutive steps never share a timestamp. With ``step_seconds`` it moves by that fixed
         # amount instead, so a run does not depend on how fast this machine is (the property tests replay
-        # an example exactly).
+        # an example exactly). With ``step_cpu`` it moves by the handler thread's CPU time: handlers of
+        # concurrent executions share one interpreter lock here (each would have its own Lambda on AWS), so their
+        # wall time grows with how many run at once, and their CPU time does not.
         self._advance = advance
         self._step_seconds = step_seconds
+        self._step_cpu = step_cpu
         self.account = account
         self.invocations: list[Invocation] = []
         self.before: list[BeforeHook] = []
@@ -104,6 +108,7 @@ class LambdaRouter:
         event = json.loads(payload.decode() if isinstance(payload, bytes | bytearray) else payload)
         handler = self._handler(name)
         started = time.perf_counter()
+        cpu_started = time.thread_time()
         error: str | None = None
         with self._lock:
             self.in_flight += 1
@@ -126,11 +131,13 @@ class LambdaRouter:
                     "Payload": _body({"errorType": error, "errorMessage": str(exc)})}
         finally:
             elapsed = time.perf_counter() - started
-            if self._advance is not None:
-                self._advance(self._step_seconds if self._step_seconds is not None else max(elapsed, 0.001))
+            cpu = time.thread_time() - cpu_started
             with self._lock:
-                self.invocations.append(Invocation(name, elapsed, error))
+                self.invocations.append(Invocation(name, elapsed, error, cpu))
                 self.in_flight -= 1
+            if self._advance is not None:
+                took = cpu if self._step_cpu else elapsed
+                self._advance(self._step_seconds if self._step_seconds is not None else max(took, 0.001))
         return {"StatusCode": 200, "ExecutedVersion": "$LATEST", "Payload": _body(result)}
 
     def handler_seconds(self) -> float:

@@ -20,6 +20,9 @@ from moto.core.config import DefaultConfig
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import StateTaskService
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (
+    StateTaskServiceCallback,
+)
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn import (
     StateTaskServiceSfn,
 )
@@ -28,8 +31,10 @@ from moto.stepfunctions.parser.asl.eval.environment import Environment
 from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
+from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
 from nightshift.runtime.clock import VirtualClock
+from nightshift.runtime.scheduler import EventScheduler
 
 # moto needs this config to execute ASL at all (otherwise executions just "succeed" with no work) and
 # to keep Lambda out of Docker (our Lambda Tasks are answered in-process by the router).
@@ -39,6 +44,8 @@ MOTO_CONFIG: DefaultConfig = {
 }
 
 _active: dict[str, VirtualClock | None] = {"clock": None}
+# With LocalRuntime(scheduled=True): waits park the execution in discrete-event time (nightshift/runtime/scheduler.py).
+_scheduler: dict[str, EventScheduler | None] = {"scheduler": None}
 _original_wait = WaitFunction._wait_interval
 _original_timestamp = EventManager._get_current_timestamp
 _original_parse = AmazonStateLanguageParser.parse
@@ -60,14 +67,24 @@ def _virtual_wait(self: WaitFunction, env: Environment, wait_seconds: int) -> No
     if clock is None or not env.is_running():
         return
     if wait_seconds > 0:
-        clock.advance(wait_seconds)
+        _pass_time(clock, wait_seconds)
+
+
+def _pass_time(clock: VirtualClock, seconds: float) -> None:
+    """Move the clock by ``seconds`` for this execution: with a scheduler, park it until then (other executions
+    wait at the same time); without, move the clock by that much."""
+    scheduler = _scheduler["scheduler"]
+    if scheduler is not None:
+        scheduler.sleep(seconds)
+    else:
+        clock.advance(seconds)
 
 
 def _virtual_sleep(seconds: float) -> None:
     # Gap: RetrierDecl._eval_body calls time.sleep(interval) for Retry back-off.
     clock = _active["clock"]
     if clock is not None and seconds > 0:
-        clock.advance(seconds)
+        _pass_time(clock, seconds)
 
 
 _original_sfn_params = StateTaskServiceSfn._normalise_parameters
@@ -166,9 +183,52 @@ def _swap_engine_globals(time_module: Any, client_for: Callable[..., Any]) -> No
     lambda_eval_utils.boto_client_for = client_for  # type: ignore[attr-defined]  # moto-internal global
 
 
-def install(clock: VirtualClock) -> None:
-    """Make Wait states and Retry back-off advance ``clock`` instead of sleeping."""
+# moto's worker methods are untyped: called through these typed names.
+_original_worker_start: Callable[[ExecutionWorker], None] = ExecutionWorker.start
+_original_worker_logic: Callable[[ExecutionWorker], None] = ExecutionWorker._execution_logic
+_original_eval_sync = StateTaskServiceCallback._eval_sync
+
+
+def _counted_start(self: ExecutionWorker) -> None:
+    # Scheduler: an execution is a unit from its start, counted on the starting thread (runtime/scheduler.py).
+    scheduler = _scheduler["scheduler"]
+    if scheduler is not None:
+        scheduler.spawned()
+        self._nightshift_scheduler = scheduler  # type: ignore[attr-defined]  # our mark on moto's worker
+    try:
+        _original_worker_start(self)
+    except BaseException:
+        if scheduler is not None:
+            scheduler.finished()  # no thread will end it
+        raise
+
+
+def _counted_logic(self: ExecutionWorker) -> None:
+    try:
+        _original_worker_logic(self)
+    finally:
+        scheduler: EventScheduler | None = getattr(self, "_nightshift_scheduler", None)
+        if scheduler is not None:
+            scheduler.finished()
+
+
+def _blocked_sync(self: StateTaskServiceCallback, *args: Any, **kwargs: Any) -> Any:
+    # Scheduler: a .sync Task polls (in real time) for its child execution: the clock may move meanwhile.
+    scheduler = _scheduler["scheduler"]
+    if scheduler is None:
+        return _original_eval_sync(self, *args, **kwargs)
+    with scheduler.blocked():
+        return _original_eval_sync(self, *args, **kwargs)
+
+
+def install(clock: VirtualClock, scheduler: EventScheduler | None = None) -> None:
+    """Make Wait states and Retry back-off advance ``clock`` instead of sleeping (with ``scheduler``: park the
+    execution in discrete-event time, see nightshift/runtime/scheduler.py)."""
     _active["clock"] = clock
+    _scheduler["scheduler"] = scheduler
+    ExecutionWorker.start = _counted_start  # type: ignore[method-assign]
+    ExecutionWorker._execution_logic = _counted_logic  # type: ignore[method-assign]
+    StateTaskServiceCallback._eval_sync = _blocked_sync  # type: ignore[method-assign]
     serialize_dynamodb_writes()
     WaitFunction._wait_interval = _virtual_wait  # type: ignore[method-assign]
     _swap_engine_globals(SimpleNamespace(sleep=_virtual_sleep), _lambda_client)
@@ -187,6 +247,10 @@ def quiet_engine_logs() -> None:
 
 def uninstall() -> None:
     _active["clock"] = None
+    _scheduler["scheduler"] = None
+    ExecutionWorker.start = _original_worker_start  # type: ignore[method-assign]
+    ExecutionWorker._execution_logic = _original_worker_logic  # type: ignore[method-assign]
+    StateTaskServiceCallback._eval_sync = _original_eval_sync  # type: ignore[method-assign]
     WaitFunction._wait_interval = _original_wait  # type: ignore[method-assign]
     _swap_engine_globals(time, _original_lambda_client)  # retrier_decl's own `import time`
     EventManager._get_current_timestamp = staticmethod(_original_timestamp)  # type: ignore[method-assign]

@@ -30,6 +30,7 @@ from nightshift.runtime import moto_gaps
 from nightshift.runtime.clock import VirtualClock
 from nightshift.runtime.interceptor import ApiCall, AwsError, Fault, Interceptor, SandboxDied
 from nightshift.runtime.lambda_router import LambdaRouter
+from nightshift.runtime.scheduler import EventScheduler
 
 if TYPE_CHECKING:
     from steps.core.config import Settings
@@ -119,14 +120,21 @@ DESCRIBE_EVERY = 0.1  # seconds of real time between two DescribeExecution calls
 class LocalRuntime:
     def __init__(self, region: str = "us-east-1", clock: VirtualClock | None = None,
                  log_stream: IO[str] | None = None, provision: bool = True,
-                 step_seconds: float | None = None) -> None:
+                 step_seconds: float | None = None, scheduled: bool = False) -> None:
         self.region = region
         # provision=False: create neither the tables nor the state machines; a stack deployed from
         # infra/template.yaml into this runtime's moto brings its own (tests/infra/test_deploy.py).
         self.provision = provision
         self.clock = clock or VirtualClock()
+        # scheduled: concurrent executions wait at the same time (discrete-event time, nightshift/runtime/
+        # scheduler.py), and a Lambda step lasts its handler's CPU time; without, every wait moves the one clock
+        # by its own length, so concurrent executions' waits add up (fine for tests of what happens, not for
+        # measuring how long concurrent remediations take).
+        self.scheduler: EventScheduler | None = EventScheduler(self.clock) if scheduled else None
         # step_seconds: each Lambda step costs this much virtual time instead of its real time (repeatable runs)
-        self.router = LambdaRouter(region, ACCOUNT, advance=self.clock.advance, step_seconds=step_seconds)
+        advance = self.scheduler.sleep if self.scheduler is not None else self.clock.advance
+        self.router = LambdaRouter(region, ACCOUNT, advance=advance, step_seconds=step_seconds,
+                                   step_cpu=scheduled)
         self.log_stream = log_stream
         self.metrics: list[dict[str, Any]] = []  # EMF blobs the steps emitted
         self.state_machines: dict[str, str] = {}
@@ -165,7 +173,7 @@ class LocalRuntime:
         _dedupe_search_paths()
         self.interceptor = Interceptor(boto3.DEFAULT_SESSION.events)
         self.router.install(self.interceptor)
-        moto_gaps.install(self.clock)
+        moto_gaps.install(self.clock, self.scheduler)
         moto_gaps.quiet_engine_logs()
         self._bind_steps()
         self._attach_table_clients()
@@ -178,6 +186,8 @@ class LocalRuntime:
         from steps.core import clock as step_clock
         from steps.core import container, observability
 
+        if self.scheduler is not None:
+            self.scheduler.close()  # every parked execution runs on (and can be stopped)
         self._stop_running_executions()
         if self.interceptor:
             self.interceptor.uninstall()

@@ -150,15 +150,23 @@ class SimulatedInstance:
             return spec.memory_percent
         recovered = self.power.last_recovery(at)
         if recovered is None:
-            return spec.leak_to_percent
-        if spec.leak_returns_after_seconds is None:
+            if spec.leak_elapsed_at_build is None or spec.leak_returns_after_seconds is None:
+                return spec.leak_to_percent
+            climbing_since = self.power.first_boot - spec.leak_elapsed_at_build
+        elif spec.leak_returns_after_seconds is None:
             return spec.memory_percent
-        progress = min(1.0, (at - recovered.up_at) / spec.leak_returns_after_seconds)
+        else:
+            climbing_since = recovered.up_at
+        progress = min(1.0, max(0.0, (at - climbing_since) / spec.leak_returns_after_seconds))
         return spec.memory_percent + (spec.leak_to_percent - spec.memory_percent) * progress
 
-    def constant_memory(self) -> float:
-        """Memory of a quiet instance: the leak level for a leaking one, else its steady level."""
-        return self.spec.leak_to_percent if self.spec.leak_to_percent is not None else self.spec.memory_percent
+    def constant_memory(self) -> float | None:
+        """Memory of a quiet instance: the leak level for a leaking one, else its steady level; None when it
+        changes even while nothing happens to the instance (a leak still climbing since before build)."""
+        spec = self.spec
+        if spec.leak_to_percent is None:
+            return spec.memory_percent
+        return spec.leak_to_percent if spec.leak_elapsed_at_build is None else None
 
     def load_balancer_connections(self, checks: dict[str, HealthCheck], at: float) -> dict[int, int] | None:
         split = self._load_balancer_connections(checks, at)

@@ -29,6 +29,10 @@ class InstanceSpec:
     leak_to_percent: float | None = None
     # None: the reboot cures the leak. A number: memory climbs back linearly over this long after boot.
     leak_returns_after_seconds: float | None = None
+    # With leak_returns_after_seconds: how far into that climb the instance is when the fleet is built (seconds
+    # since its last boot), so a fleet can start with its instances at different points of their cycle (a
+    # steady state). None: already at leak_to_percent when built, as a leaking instance is by default.
+    leak_elapsed_at_build: float | None = None
     connections: int = 20
     # After deregistration connections decay linearly to 0 over this long; None = they never finish.
     # (`connections` are the load balancer's; see sockets.py for everything else a host holds open.)
@@ -93,11 +97,7 @@ class InstanceSpec:
             problems.append(f"memory_percent must be 0-100, got {self.memory_percent}")
         if self.leak_to_percent is not None and not 0.0 <= self.leak_to_percent <= 100.0:
             problems.append(f"leak_to_percent must be 0-100, got {self.leak_to_percent}")
-        if self.leak_returns_after_seconds is not None:
-            if self.leak_to_percent is None:
-                problems.append("leak_returns_after_seconds needs leak_to_percent (what would come back?)")
-            if self.leak_returns_after_seconds <= 0:
-                problems.append("leak_returns_after_seconds must be > 0")
+        problems += self._leak_problems()
         if self.connections < 0:
             problems.append(f"connections must be >= 0, got {self.connections}")
         if self.close_wait_connections < 0:
@@ -114,6 +114,20 @@ class InstanceSpec:
         problems += self._fault_problems()
         if problems:
             raise ValueError("InstanceSpec: " + "; ".join(problems))
+
+    def _leak_problems(self) -> list[str]:
+        problems = []
+        if self.leak_returns_after_seconds is not None:
+            if self.leak_to_percent is None:
+                problems.append("leak_returns_after_seconds needs leak_to_percent (what would come back?)")
+            if self.leak_returns_after_seconds <= 0:
+                problems.append("leak_returns_after_seconds must be > 0")
+        if self.leak_elapsed_at_build is not None:
+            if self.leak_returns_after_seconds is None:
+                problems.append("leak_elapsed_at_build needs leak_returns_after_seconds (the climb it is part of)")
+            if not (self.leak_elapsed_at_build >= 0 and math.isfinite(self.leak_elapsed_at_build)):
+                problems.append(f"leak_elapsed_at_build must be a finite number >= 0, got {self.leak_elapsed_at_build}")
+        return problems
 
     def _fault_problems(self) -> list[str]:
         problems = []

@@ -54,6 +54,35 @@ def test_a_leak_a_reboot_does_not_cure_climbs_back(make_world: MakeWorld) -> Non
     assert points[T0 + 1200] == 85.0
 
 
+def test_a_leak_can_be_part_way_through_its_climb_when_the_fleet_is_built(make_world: MakeWorld) -> None:
+    # GIVEN a leak that climbs from 40 % to 85 % over 10 minutes, 4 minutes into that climb when the fleet is built
+    spec = InstanceSpec(leak_to_percent=85.0, leak_returns_after_seconds=600, leak_elapsed_at_build=240)
+    world = make_world(FleetSpec(leaking={5: spec}))
+    leaker = world.instance(5)
+    # WHEN the last 10 minutes are read, and again 10 minutes later
+    before = dict(world.metric(leaker, MEMORY, 600, 60))
+    world.advance(600 + world.sim.spec.metric_ingestion_delay_seconds)
+    after = dict(world.metric(leaker, MEMORY, 600, 60))
+    # THEN it read its base level before the climb began (T0 - 240), and climbs from there, not from 85 %
+    assert before[T0 - 300] == 40.0
+    assert before[T0 - 180] == pytest.approx(40 + 45 * 60 / 600)
+    assert before[T0 - 60] == pytest.approx(40 + 45 * 180 / 600)
+    # AND it reaches 85 % 6 minutes after build and stays there
+    assert after[T0 + 300] == pytest.approx(40 + 45 * 540 / 600)
+    assert after[T0 + 360] == 85.0 and after[T0 + 600] == 85.0
+    # AND a reboot starts the climb again from the base level
+    world.ec2.reboot_instances(InstanceIds=[leaker])  # down from +5 s, up 60 s later
+    up = world.clock.now() + 65
+    assert world.sim.memory_percent(leaker, at=up + 300) == pytest.approx(40 + 45 * 300 / 600)
+
+
+def test_a_leak_part_way_through_its_climb_needs_the_climb_it_is_part_of() -> None:
+    with pytest.raises(ValueError, match="leak_elapsed_at_build needs leak_returns_after_seconds"):
+        InstanceSpec(leak_to_percent=85.0, leak_elapsed_at_build=60)
+    with pytest.raises(ValueError, match="leak_elapsed_at_build must be a finite number >= 0"):
+        InstanceSpec(leak_to_percent=85.0, leak_returns_after_seconds=600, leak_elapsed_at_build=-1)
+
+
 def test_in_flight_connections_decay_after_deregistration(make_world: MakeWorld) -> None:
     # GIVEN an instance with 20 connections whose in-flight requests finish over 60 s
     world = make_world(FleetSpec(leaking={5: InstanceSpec(leak_to_percent=85.0, connections=20,
