@@ -142,6 +142,11 @@ def read(group: str, owner: str, slot_count: int, now: float, account: bool) -> 
     account_live = [e for e in entries if live(e)]
     account_others = [Held(e.owner, group_of_slot(e.key), e.instance, None, True) for e in account_live]
     starts = [float(t) for t in (account_head.starts or []) if now - float(t) < HOUR_SECONDS] if account_head else []
+    # A Retry after our own reservation committed (its answer lost) decides again: our start is the one our slot's
+    # reserved_at records; it is replaced by the new one, not counted against us, nor twice.
+    for item in (items[k] for k in keys if k in items and items[k].owner == owner):
+        if item.reserved_at is not None and float(item.reserved_at) in starts:
+            starts.remove(float(item.reserved_at))
     return GroupView(version=int(group_head.version) if group_head else 0,
                      registered=int(group_head.registered) if group_head and group_head.registered is not None
                      else None, seen_slots=seen, others=list(by_slot.values()),

@@ -196,3 +196,27 @@ def test_a_write_conflicting_with_an_ongoing_transaction_is_retried() -> None:
                                       "Message": "Transaction is ongoing for the item"}}, "UpdateItem")
     with pytest.raises(AwsThrottled, match="TransactionConflictException"), errors.translated():
         raise UpdateError("Failed to update item", conflict)
+
+
+def test_a_retry_after_a_reservation_committed_decides_the_same_and_counts_its_start_once(table: None) -> None:
+    # The transaction committed but its answer was lost (a read timeout, a Lambda that died right after): the Task's
+    # Retry decides again with its own reservation already written. account.max_per_hour 1: the only start of the
+    # hour is this remediation's own; it must not refuse itself, nor count itself twice.
+    group = _group("web", max_in_flight=3, min_healthy=1)
+    key = _take_slot("web", "exec-a", 3)
+    snap = blockers.Snapshot({TG.format("web"): dict.fromkeys(["i-000", "i-001", "i-002"], "healthy")},
+                             {TG.format("web"): RoutingFailover()}, None)
+    limits = resolve(group.in_flight, None, None, 1, 3, None)
+
+    def decide(view: ledger.GroupView) -> Refusal | str | None:
+        refusal = refuse("i-000", None, view.others, view.account_others, view.recent_starts, limits, NOW)
+        if refusal is not None:
+            return refusal
+        return None if blockers.decide(group, snap, "i-000", reserved_instances(view.others)).allowed else "floor"
+
+    assert ledger.reserve("web", key, "exec-a", "i-000", None, NOW, 3, True, 3, decide)[1] is None
+    _, again = ledger.reserve("web", key, "exec-a", "i-000", None, NOW + 1, 3, True, 3, decide)
+    assert again is None, again
+    account = ledger.head(ledger.ACCOUNT_KEY)
+    assert account is not None and [float(t) for t in account.starts or []] == [NOW + 1]
+    assert [e.owner for e in account.reservations or []] == ["exec-a"]
