@@ -50,3 +50,8 @@ def test_an_alarm_about_an_instance_a_remediation_took_out_starts_for_that_remed
     assert len(started) == 1
     described = rt.client("stepfunctions").describe_execution(executionArn=started[0]["executionArn"])
     assert '"group": "web"' in described["input"]
+    # AND its validation accepts the instance (in no target group, but claimed for this group): the execution does
+    # not fail (a FAILED execution pages); it changes nothing, the remediation holding the instance answers the alarm
+    result = rt.wait(started[0]["executionArn"], timeout=300)
+    assert result["status"] == "SUCCEEDED", result.get("cause")
+    assert not [c for c in rt.api_calls() if c.operation in ("RebootInstances", "RegisterTargets") and c.accepted]
