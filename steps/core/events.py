@@ -192,7 +192,9 @@ class StartInput(BaseModel):
     instance_id: str | None = None
     dry_run: bool = False
     reason: str = Field(default="", max_length=500)
-    requested_by: str = Field(default="", max_length=200)
+    # Up to an execution ARN (256 characters, API_DescribeExecution.html): the cascade passes its parent's
+    # ($$.Execution.Id) to the group's next remediation (tests/unit/test_cascade_input.py).
+    requested_by: str = Field(default="", max_length=256)
     trigger: Trigger = "manual"
     remediation_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,80}$")
     replay_of: str | None = None

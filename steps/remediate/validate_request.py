@@ -16,8 +16,8 @@ from steps.core.events import StartInput, ValidateEvent
 from steps.core.exceptions import ConfigurationError, InvalidRequest, LifecycleConflict
 from steps.core.observability import EXECUTION_ID, logger, tracer
 from steps.remediate import request_origin
+from steps.store import claim, lifecycle
 from steps.store import errors as store_errors
-from steps.store import lifecycle
 
 
 @tracer.capture_lambda_handler(capture_response=False)
@@ -40,7 +40,8 @@ def _validate(event: dict[str, Any]) -> dict[str, Any]:
     request_origin.check(start, envelope.execution_id, envelope.execution_name, group)
     if start.instance_id:
         registered = elbv2.group_target_states(group.target_group_arns, [start.instance_id])
-        if not any(start.instance_id in states for states in registered.values()):
+        if not any(start.instance_id in states for states in registered.values()) \
+                and not _taken_out_by_this_group(start.instance_id, group.name):
             raise InvalidRequest(
                 f"instance_id: {start.instance_id} is not registered in any target group of group "
                 f"{group.name!r}; pick an instance behind {', '.join(group.target_group_arns)}"
@@ -65,6 +66,14 @@ def _validate(event: dict[str, Any]) -> dict[str, Any]:
     # The slot the Release state frees: slot 0 until the Acquire step says which (a failure before it, or a
     # skip, frees nothing of anyone else's: the delete is conditional on owner = this execution).
     return {"request": request, "lock": {"acquired": False, "key": request["group"]}}
+
+
+def _taken_out_by_this_group(instance_id: str, group: str) -> bool:
+    """A remediation of ``group`` claims the instance: it took it out of the target groups (deregistered, it is in
+    none once its drain ends). An alarm about it while it is out names one of this group's instances; its
+    remediation ends on the claim, changing nothing."""
+    holder = claim.holder(instance_id)
+    return holder is not None and holder.claimed_for == group
 
 
 def _alarm_name(start: StartInput) -> str | None:

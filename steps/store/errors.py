@@ -17,8 +17,12 @@ from steps.aws.errors import THROTTLING_CODES, UNAVAILABLE_CODES, unreachable
 from steps.core.exceptions import AwsThrottled, AwsUnavailable, NightshiftError
 
 # DynamoDB's own names for "slow down" and "try again" (besides the generic ones in steps/aws/errors.py).
+# TransactionConflictException: a PutItem, UpdateItem or DeleteItem on an item an ongoing TransactWriteItems includes
+# is rejected with it (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis.html,
+# "Transaction conflict handling"): the group's head is updated by every reservation's transaction and by
+# note_registered / note_slots, so it is a busy item, not a fault; retried with back-off like throttling.
 DYNAMODB_THROTTLING = frozenset({"ProvisionedThroughputExceededException", "ThrottlingException",
-                                 "RequestLimitExceeded"})
+                                 "RequestLimitExceeded", "TransactionConflictException"})
 DYNAMODB_UNAVAILABLE = frozenset({"InternalServerError", "ServiceUnavailable"})
 
 

@@ -11,6 +11,17 @@ moment can never both take the last instance the floor (or max_in_flight, or the
 
 Releasing a slot (the state machine deletes it at the end of every path) removes its reservation with it and
 needs no version bump: a decision that still counts a released reservation is only more careful.
+
+The heads also *list* the live reservations (group and account), and a decision counts every listed reservation
+whose owner still holds its slot, whatever that slot's item says: reading the heads first and the slots next is not
+enough on its own. A GetItem is serializable with a transaction, but "multiple GetItem requests, against keys in a
+concurrent TransactWriteItems requests can be run in any order" and a BatchGetItem is read-committed as a unit
+(https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis.html, "Isolation levels"): a
+decision can read a head after another reservation's transaction and that reservation's slot before it. The head
+alone, read in one GetItem, holds every reservation committed up to the version read.
+
+Concurrent transactions on one head conflict ("TransactionConflict", same page, "Transaction conflict handling"):
+the decision is made again, like a version overtaken; throttling of the transaction is ``AwsThrottled``.
 """
 
 from __future__ import annotations
@@ -41,10 +52,13 @@ T = TypeVar("T")
 
 
 class AccountEntry(MapAttribute):  # type: ignore[type-arg]
+    """One live reservation, listed on the group's head and (with account limits) on the account's."""
+
     owner = UnicodeAttribute()
     key = UnicodeAttribute()  # the owner's slot
     instance = UnicodeAttribute()
     at = NumberAttribute()
+    zone = UnicodeAttribute(null=True)  # group head: the instance's Availability Zone, when the check read it
 
 
 class Head(Model):
@@ -59,7 +73,7 @@ class Head(Model):
     version = NumberAttribute(default=0)
     registered = NumberAttribute(null=True)  # group head: instances registered at its last selection
     seen_slots = NumberAttribute(null=True)  # group head: the highest slot count ever used
-    reservations = ListAttribute[AccountEntry](of=AccountEntry, null=True)  # account head: reservations across groups
+    reservations = ListAttribute[AccountEntry](of=AccountEntry, null=True)  # the live reservations (group or account)
     starts = ListAttribute[float](of=NumberAttribute, null=True)  # type: ignore[arg-type]  # account head: reservation times, last hour
 
 
@@ -95,6 +109,7 @@ class GroupView:
     account_version: int | None = None
     account_others: list[Held] = field(default_factory=list)
     account_entries: list[AccountEntry] = field(default_factory=list)
+    group_entries: list[AccountEntry] = field(default_factory=list)
     recent_starts: list[float] = field(default_factory=list)
 
 
@@ -104,24 +119,43 @@ def _held(item: GroupLock) -> Held:
 
 
 def read(group: str, owner: str, slot_count: int, now: float, account: bool) -> GroupView:
-    """The heads first, then the slots (see the module doc: this order makes the version check sufficient)."""
+    """The heads first, then the slots (see the module doc: the heads' versions and lists make it sufficient)."""
     group_head = head(head_key(group))
     account_head = head(ACCOUNT_KEY) if account else None
     seen = max(slot_count, int(group_head.seen_slots or 1) if group_head else 1)
     keys = [slot_key(group, i) for i in range(seen)]
+    listed = list(group_head.reservations or []) if group_head else []
     entries = list(account_head.reservations or []) if account_head else []
-    items = {item.group: item for item in slots(keys + [e.key for e in entries])}
-    others = [_held(items[k]) for k in keys if k in items and items[k].owner != owner]
-    # An account entry is live while its owner still holds the slot it reserved on, and that slot still reserves.
-    live = [e for e in entries if e.key in items and items[e.key].owner == e.owner
-            and items[e.key].reserved_at is not None and e.owner != owner]
-    account_others = [Held(e.owner, group_of_slot(e.key), e.instance, None, True) for e in live]
+    items = {item.group: item for item in slots(keys + [e.key for e in listed] + [e.key for e in entries])}
+
+    def live(entry: AccountEntry) -> bool:
+        # Live while its owner still holds the slot it reserved on. Not "while the slot says reserved": the slot's
+        # read may come before the transaction the head's read came after (module doc). A released or taken-over
+        # slot is gone from every later read: that reservation is over.
+        return entry.owner != owner and entry.key in items and items[entry.key].owner == entry.owner
+
+    by_slot = {k: _held(items[k]) for k in keys if k in items and items[k].owner != owner}
+    group_live = [e for e in listed if live(e)]
+    for e in group_live:
+        if not by_slot.get(e.key, _held_nothing).out_of_service:
+            by_slot[e.key] = Held(e.owner, group, e.instance, e.zone, True)
+    account_live = [e for e in entries if live(e)]
+    account_others = [Held(e.owner, group_of_slot(e.key), e.instance, None, True) for e in account_live]
     starts = [float(t) for t in (account_head.starts or []) if now - float(t) < HOUR_SECONDS] if account_head else []
+    # A Retry after our own reservation committed (its answer lost) decides again: our start is the one our slot's
+    # reserved_at records; it is replaced by the new one, not counted against us, nor twice.
+    for item in (items[k] for k in keys if k in items and items[k].owner == owner):
+        if item.reserved_at is not None and float(item.reserved_at) in starts:
+            starts.remove(float(item.reserved_at))
     return GroupView(version=int(group_head.version) if group_head else 0,
                      registered=int(group_head.registered) if group_head and group_head.registered is not None
-                     else None, seen_slots=seen, others=others,
+                     else None, seen_slots=seen, others=list(by_slot.values()),
                      account_version=(int(account_head.version) if account_head else 0) if account else None,
-                     account_others=account_others, account_entries=live, recent_starts=starts)
+                     account_others=account_others, account_entries=account_live, group_entries=group_live,
+                     recent_starts=starts)
+
+
+_held_nothing = Held(owner="", group="", instance=None, zone=None, reserved=False)
 
 
 def _version_is(version: int) -> object:
@@ -136,14 +170,30 @@ def _connection() -> Connection:
     return GroupLock._get_connection().connection
 
 
+# A transaction cancelled for one of these was overtaken (another reservation committed, or is committing, on a head):
+# decide again. "TransactionConflict": "Transaction is ongoing for the item" (TransactionCanceledException,
+# https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html).
+_OVERTAKEN = frozenset({"ConditionalCheckFailed", "TransactionConflict"})
+# Throttled: the state machine's Retry backs off (deciding again at once would only add load).
+_THROTTLED = frozenset({"ThrottlingError", "ProvisionedThroughputExceeded"})
+
+
+def _reasons(exc: TransactWriteError) -> list[str]:
+    return [r.code if r is not None else "None" for r in (exc.cancellation_reasons or [])]
+
+
 def _cancelled_by_versions(exc: TransactWriteError) -> bool:
-    reasons = exc.cancellation_reasons or []
-    return any(r is not None and r.code == "ConditionalCheckFailed" for r in reasons[1:])
+    reasons = _reasons(exc)
+    return any(r in _OVERTAKEN for r in reasons[1:]) or (bool(reasons) and reasons[0] == "TransactionConflict")
+
+
+def _throttled(exc: TransactWriteError) -> bool:
+    return any(r in _THROTTLED for r in _reasons(exc))
 
 
 def _slot_not_ours(exc: TransactWriteError) -> bool:
-    reasons = exc.cancellation_reasons or []
-    return bool(reasons) and reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed"
+    reasons = _reasons(exc)
+    return bool(reasons) and reasons[0] == "ConditionalCheckFailed"
 
 
 def reserve(group: str, key: str, owner: str, instance_id: str, zone: str | None, now: float,
@@ -165,8 +215,11 @@ def reserve(group: str, key: str, owner: str, instance_id: str, zone: str | None
                                                             GroupLock.zone.remove(),
                                                             GroupLock.reserved_at.set(now)],
                                    condition=owned_by(owner))
+                listed = [*view.group_entries, AccountEntry(owner=owner, key=key, instance=instance_id, at=now,  # type: ignore[no-untyped-call]
+                                                            zone=zone)]
                 transaction.update(Head(head_key(group)),
-                                   actions=[Head.version.set(view.version + 1), Head.registered.set(registered)],
+                                   actions=[Head.version.set(view.version + 1), Head.registered.set(registered),
+                                            Head.reservations.set(listed)],
                                    condition=_version_is(view.version))  # type: ignore[arg-type]
                 if account:
                     entries = [*view.account_entries, AccountEntry(owner=owner, key=key, instance=instance_id, at=now)]  # type: ignore[no-untyped-call]
@@ -180,6 +233,9 @@ def reserve(group: str, key: str, owner: str, instance_id: str, zone: str | None
                 raise
             if _slot_not_ours(exc):
                 raise LockLost(f"slot {key} of {group} is no longer held by this execution") from exc
+            if _throttled(exc):
+                raise AwsThrottled(f"the capacity ledger of group {group}: the reservation was throttled "
+                                   f"({', '.join(_reasons(exc))}); the state machine retries with back-off") from exc
             if _cancelled_by_versions(exc):
                 continue
             raise

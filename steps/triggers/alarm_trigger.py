@@ -3,7 +3,8 @@ delivered the state change: an EventBridge "CloudWatch Alarm State Change" event
 or several records), or a Lambda alarm action (``steps/triggers/alarm_delivery.py`` reads all three).
 
 The group comes from the alarm's ``nightshift:group`` tag, else from its dimensions (an InstanceId →
-the group whose target groups hold it; a TargetGroup → the group that declares it). When the alarm
+the group whose target groups hold it, or, for an instance a remediation took out of them, the group of the
+remediation that claims it; a TargetGroup → the group that declares it). When the alarm
 names one instance, that instance is the candidate (every guard still applies). The execution name is
 derived from the alarm and its state-change time, so a duplicated event, or the same state change delivered
 by a second path, starts nothing new; a claim in the
@@ -25,7 +26,7 @@ from steps.core.events import CONTROL_CHARACTERS
 from steps.core.exceptions import ConfigurationError, InvalidRequest
 from steps.core.observability import EVENTBRIDGE_EVENT_ID, logger, tracer
 from steps.core.reasons import Reason
-from steps.store import alarm_claims, audit
+from steps.store import alarm_claims, audit, claim
 from steps.triggers.alarm_delivery import AlarmChange, changes
 
 
@@ -48,6 +49,12 @@ def resolve(change: AlarmChange, document: GroupsDocument) -> tuple[GroupConfig,
         group = groups.group_of_instance(document, instance_id)
         if group:
             return group, instance_id, f"dimension InstanceId={instance_id}"
+        # Out of service for a remediation (deregistered: in no target group once its drain ends): the group of the
+        # remediation claiming it. Its own remediation answers the alarm (this one ends on the claim).
+        holder = claim.holder(instance_id)
+        if holder is not None and holder.claimed_for in document.by_name:
+            return (document.by_name[holder.claimed_for], instance_id,
+                    f"dimension InstanceId={instance_id}, claimed by a remediation of {holder.claimed_for}")
     target_group = change.dimensions.get("TargetGroup")
     if target_group:
         for group in document.groups:

@@ -515,9 +515,15 @@ def test_blocking_alarms_are_read_with_a_star_so_composite_alarms_are_returned()
 
 
 def test_the_alarm_trigger_writes_only_its_alarm_claims_in_the_lock_table() -> None:
-    from steps.store import alarm_claims
+    from steps.store import alarm_claims, claim
 
-    writes = [s for s in statements("AlarmTriggerFunction") if s["Resource"] == {"Fn::GetAtt": ["LockTable", "Arn"]}]
+    lock_table = [s for s in statements("AlarmTriggerFunction") if s["Resource"] == {"Fn::GetAtt": ["LockTable",
+                                                                                                    "Arn"]}]
+    # it reads (only reads) a remediation's instance claim: the group of an instance in no target group
+    reads = [s for s in lock_table if s["Sid"] == "ReadRemediationClaim"]
+    assert len(reads) == 1 and as_list(reads[0]["Action"]) == ["dynamodb:GetItem"]
+    assert reads[0]["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{claim.PREFIX}*"]}}
+    writes = [s for s in lock_table if s["Sid"] != "ReadRemediationClaim"]
     # GetItem: it reads its claim back (was ALARM_STARTED written yet?) before it marks it audited
     assert len(writes) == 1 and as_list(writes[0]["Action"]) == ["dynamodb:PutItem", "dynamodb:UpdateItem",
                                                                  "dynamodb:GetItem"]
