@@ -704,10 +704,6 @@ def test_capacity_lost_to_a_flap_mid_drain_is_put_back_and_the_sweep_ends_standb
     assert run.sim.reboot_requests(run.built.instance_ids[0]), "the final sweep remediated it once the flap ended"
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="product defect: a percentage floor is read against the targets DescribeTargetHealth still "
-                   "lists, so an instance another remediation reserved whose drain ended (no longer listed) lowers "
-                   "the floor instead of counting against it")
 def test_a_reserved_instance_no_longer_listed_still_counts_towards_a_percentage_floor(harness: Any) -> None:
     """3 instances, min_healthy_percent 50 (floor 2 of 3: one out at a time), max_in_flight 2. The first
     remediation's instance drains (30 s delay) and reboots; once its target is no longer listed, a second
