@@ -353,10 +353,12 @@ class LocalRuntime:
                 seen.add(id(client))
                 self.interceptor.attach(client.meta.events)
 
-    def declare_groups(self, groups: list[dict[str, Any]]) -> None:
+    def declare_groups(self, groups: list[dict[str, Any]], account: dict[str, Any] | None = None) -> None:
+        """Write the groups declaration (and the account's limits, ``account``) where the steps read it."""
         from steps.core import groups as step_groups
 
-        self.client("ssm").put_parameter(Name=GROUPS_PARAMETER, Value=json.dumps({"groups": groups}),
+        document: dict[str, Any] = {"groups": groups, **({"account": account} if account is not None else {})}
+        self.client("ssm").put_parameter(Name=GROUPS_PARAMETER, Value=json.dumps(document),
                                          Type="String", Overwrite=True)
         step_groups.reset()
 

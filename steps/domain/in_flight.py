@@ -106,9 +106,16 @@ def reserved_instances(others: Iterable[Held]) -> set[str]:
 def without_reserved(states: Mapping[str, Mapping[str, str]], reserved: set[str]) -> dict[str, dict[str, str]]:
     """Target health as the capacity check must read it: an instance another remediation reserved is leaving
     service (``draining``) even where DescribeTargetHealth still reads ``healthy`` (it may not be deregistered
-    yet); it stays counted among the registered targets, as a deregistered target does for the whole delay."""
-    return {tg: {i: ("draining" if i in reserved and s == "healthy" else s) for i, s in members.items()}
-            for tg, members in states.items()}
+    yet); and it stays counted among the registered targets of every target group, even once its drain ended and
+    DescribeTargetHealth no longer lists it (it is coming back): a percentage floor read against the targets still
+    listed would otherwise fall as the group's instances are taken out (3 instances, 50 %: 1 healthy of 3). Counted
+    in every target group of the group, the stricter reading where it was registered in only some of them."""
+    adjusted = {tg: {i: ("draining" if i in reserved and s == "healthy" else s) for i, s in members.items()}
+                for tg, members in states.items()}
+    for members in adjusted.values():
+        for instance in reserved:
+            members.setdefault(instance, "draining")
+    return adjusted
 
 
 def refuse(candidate: str, zone: str | None, group_others: list[Held], account_others: list[Held],

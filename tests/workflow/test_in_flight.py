@@ -170,3 +170,44 @@ def test_two_hundred_alarms_at_once_start_what_the_limits_allow_and_the_rest_wai
         gave_up = [r for r in trail if r["event"] == "SKIPPED_LOCKED"]
         assert {r["instance_id"] for r in gave_up} <= set(ids)
         assert all(r["details"]["waited_seconds"] >= 3600 for r in gave_up)
+
+def test_the_account_ceiling_holds_across_groups_at_every_instant() -> None:
+    """Two groups, two leakers each, each group allowing 2 at once, the account 2 in all: started together, never
+    more than 2 instances of the account out of service at any instant (both simulators' capacity timelines),
+    a decision over the ceiling refused SKIPPED_ACCOUNT_LIMIT, and still every leaker healed once (the cascade's
+    successor takes up what the ceiling held back)."""
+    from tests.harness import group_for, runtime
+
+    with runtime() as rt:
+        fleets = {name: rt.add_fleet(FleetSpec(name=name, leaking={1: InstanceSpec(leak_to_percent=85.0),
+                                                                    7: InstanceSpec(leak_to_percent=85.0)}))
+                  for name in ("web", "api")}
+        rt.declare_groups([group_for(built, name=name, max_in_flight=2, min_healthy=2, min_healthy_percent=50,
+                                     blockers={"storm": {"max_remediations": "50%"}})
+                           for name, (_, built) in fleets.items()], account={"max_in_flight": 2})
+        for name in fleets:
+            rt.start({"group": name, "reason": "account ceiling"}, name=f"ceiling-{name}")
+        sfn = rt.client("stepfunctions")
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            listed = sfn.list_executions(stateMachineArn=rt.state_machines["remediate"])["executions"]
+            if all(e["status"] in FINISHED for e in listed):
+                break
+            time.sleep(0.05)
+        assert all(e["status"] == "SUCCEEDED" for e in listed), listed
+        leakers = {built.instance_ids[i]: sim for sim, built in fleets.values() for i in (1, 7)}
+        # THEN every leaker was rebooted exactly once (counted at EC2)
+        assert {i: len(sim.reboot_requests(i)) for i, sim in leakers.items()} == dict.fromkeys(leakers, 1)
+        # AND at every instant at most two leakers of the account were out of service
+        timelines = [sim.capacity_timeline() for sim, _ in fleets.values()]
+        for at in sorted({p.time for timeline in timelines for p in timeline}):
+            out: set[str] = set()
+            for timeline in timelines:
+                current = [p for p in timeline if p.time <= at]
+                if current:
+                    out |= set(current[-1].out_of_service) & set(leakers)
+            assert len(out) <= 2, (at, sorted(out))
+        # AND the ceiling refused at least one decision, naming it
+        refused = [audit.as_dict(r) for name in fleets for r in audit.for_group(name)
+                   if r.event == "SKIPPED_ACCOUNT_LIMIT"]
+        assert refused and all(r["details"]["refusal"]["account_max_in_flight"] == 2 for r in refused)
